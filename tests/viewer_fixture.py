@@ -1,0 +1,203 @@
+"""A small, deterministic published collection for the viewer's browser tests.
+
+Writes exactly the layout of docs/outputs.md under a storage root:
+
+    published/index.json
+    published/<name>/current.json
+    published/<name>/<ver>/map.dzi + map_files/<level>/<col>_<row>.jpg
+    published/<name>/<ver>/items.json
+    published/<name>/<ver>/preview.jpg
+    published/<name>/images/<sha256[:16]>.jpg
+
+The mosaic is drawn with Pillow: one flat, distinct colour per item cell (so a test
+can check a pixel), dark background in empty cells. The Deep Zoom pyramid is a real
+one (levels 0..max, tile size = cell size, overlap 0), small enough to build in well
+under a second. The metadata holds the awkward cases the viewer must survive: an HTML
+title, a ``javascript:`` url, undated items, ``|``-separated categories, an id with
+spaces, ``#`` and accents.
+
+Usage::
+
+    info = build_published_collection(tmp_path)
+    info.items[0]["title"]   # '<img src=x onerror=alert(1)>'
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
+JAVASCRIPT_URL = "javascript:alert(document.cookie)"
+ODD_ID = "sub dir/étude #5.jpg"
+SUBJECTS = ["Landscape", "Portrait", "Still life", "Seascape", "Interior"]
+DEPARTMENTS = ["Paintings", "Drawings and Prints", "Asian Art"]
+BACKGROUND = (18, 20, 26)
+VERSION = "v20261126T010000Z"
+
+
+@dataclass
+class FixtureCollection:
+    storage_root: Path
+    name: str
+    version: str
+    cols: int
+    rows: int
+    cell: int
+    items: list[dict] = field(default_factory=list)
+
+    @property
+    def published(self) -> Path:
+        return self.storage_root / "published"
+
+    def item_by_title(self, title: str) -> dict:
+        return next(it for it in self.items if it["title"] == title)
+
+
+def _colour(i: int, n: int) -> tuple[int, int, int]:
+    # Golden-ratio hue steps: neighbouring items get clearly different colours.
+    h = (i * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, 0.65, 0.85)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def _jpeg(img: Image.Image, quality: int = 88) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _item_rows(n: int) -> list[dict]:
+    rows = []
+    for i in range(n):
+        subject = SUBJECTS[i % len(SUBJECTS)]
+        undated = i % 10 == 9
+        year = None if undated else 1700 + (i * 37) % 300
+        dept = DEPARTMENTS[i % 3]
+        if i % 4 == 0:
+            dept = f"{dept}|{DEPARTMENTS[(i + 1) % 3]}"
+        rows.append({
+            "id": f"img_{i:03d}.jpg",
+            "title": f"{subject} no. {i}",
+            "url": f"https://example.org/object/{i}",
+            "date": "" if undated else f"ca. {year}",
+            "year": year,
+            "artist": f"Artist {chr(65 + i % 7)}",
+            "department": dept,
+        })
+    rows[0]["title"] = HOSTILE_TITLE
+    rows[1]["url"] = JAVASCRIPT_URL
+    rows[2]["url"] = ""
+    rows[5]["id"] = ODD_ID
+    return rows
+
+
+def _write_dzi(mosaic: Image.Image, out: Path, tile: int) -> None:
+    """Deep Zoom pyramid: level L is the mosaic scaled by 2**(L - max), tiles <col>_<row>.jpg."""
+    w, h = mosaic.size
+    max_level = math.ceil(math.log2(max(w, h)))
+    files = out / "map_files"
+    for level in range(max_level + 1):
+        scale = 2 ** (max_level - level)
+        lw, lh = max(1, math.ceil(w / scale)), max(1, math.ceil(h / scale))
+        img = mosaic if (lw, lh) == (w, h) else mosaic.resize((lw, lh), Image.Resampling.LANCZOS)
+        d = files / str(level)
+        d.mkdir(parents=True, exist_ok=True)
+        for row in range(math.ceil(lh / tile)):
+            for col in range(math.ceil(lw / tile)):
+                box = (col * tile, row * tile, min((col + 1) * tile, lw), min((row + 1) * tile, lh))
+                (d / f"{col}_{row}.jpg").write_bytes(_jpeg(img.crop(box)))
+    (out / "map.dzi").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<Image xmlns="http://schemas.microsoft.com/deepzoom/2008" Format="jpg" Overlap="0" TileSize="{tile}">'
+        f'<Size Width="{w}" Height="{h}"/></Image>\n',
+        encoding="utf-8",
+    )
+
+
+def build_published_collection(storage_root: Path | str, name: str = "fixture-sample",
+                               cols: int = 12, rows: int = 9, n_items: int = 96,
+                               cell: int = 128) -> FixtureCollection:
+    storage_root = Path(storage_root)
+    pub = storage_root / "published"
+    coll = pub / name
+    ver = coll / VERSION
+    images = coll / "images"
+    ver.mkdir(parents=True, exist_ok=True)
+    images.mkdir(parents=True, exist_ok=True)
+
+    # Leave a few holes so empty cells exist (skip every 11th cell, up to the capacity).
+    cells = [c for c in range(cols * rows) if c % 11 != 10][:n_items]
+    if len(cells) < n_items:
+        raise ValueError("grid too small for n_items")
+    meta = _item_rows(n_items)
+
+    mosaic = Image.new("RGB", (cols * cell, rows * cell), BACKGROUND)
+    draw = ImageDraw.Draw(mosaic)
+    fields: dict[str, list] = {k: [] for k in ("id", "cell", "image", "year", "title", "url", "date", "artist", "department")}
+    items = []
+    for i, (c, m) in enumerate(zip(cells, meta)):
+        col, row = c % cols, c // cols
+        rgb = _colour(i, n_items)
+        x0, y0 = col * cell, row * cell
+        draw.rectangle([x0 + 2, y0 + 2, x0 + cell - 3, y0 + cell - 3], fill=rgb)
+        draw.text((x0 + 8, y0 + 6), str(i), fill=(255, 255, 255))
+
+        big = Image.new("RGB", (384, 512), rgb)
+        ImageDraw.Draw(big).text((16, 16), f"item {i}", fill=(255, 255, 255))
+        data = _jpeg(big)
+        sha = hashlib.sha256(data).hexdigest()
+        (images / f"{sha[:16]}.jpg").write_bytes(data)
+
+        for k in ("id", "year", "title", "url", "date", "artist", "department"):
+            fields[k].append(m[k])
+        fields["cell"].append(c)
+        fields["image"].append(f"../images/{sha[:16]}.jpg")
+        items.append({**m, "index": i, "cell": c, "col": col, "row": row, "rgb": rgb})
+
+    _write_dzi(mosaic, ver, cell)
+    preview = mosaic.copy()
+    preview.thumbnail((512, 512), Image.Resampling.LANCZOS)
+    preview.save(ver / "preview.jpg", "JPEG", quality=85)
+
+    doc = {
+        "format": "cviz-items/1",
+        "collection": name,
+        "count": n_items,
+        "grid": {"cols": cols, "rows": rows, "cell_width": cell, "cell_height": cell,
+                 "width": cols * cell, "height": rows * cell},
+        "dzi": "map.dzi",
+        "columns": ["title", "url", "date", "artist", "department"],
+        "date_column": "date",
+        "category_columns": ["department"],
+        "fields": fields,
+    }
+    (ver / "items.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    (coll / "current.json").write_text(json.dumps({
+        "dzi": f"{VERSION}/map.dzi", "items": f"{VERSION}/items.json", "preview": f"{VERSION}/preview.jpg",
+    }), encoding="utf-8")
+
+    index_path = pub / "index.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {"format": "cviz-index/1", "collections": []}
+    index["collections"] = [c for c in index["collections"] if c.get("name") != name]
+    index["collections"].append({
+        "name": name, "items": n_items, "preview": f"{name}/{VERSION}/preview.jpg",
+        "current": f"{name}/current.json", "updated": "2026-11-26T01:00:00Z",
+    })
+    index_path.write_text(json.dumps(index, indent=1), encoding="utf-8")
+    return FixtureCollection(storage_root, name, VERSION, cols, rows, cell, items)
+
+
+if __name__ == "__main__":  # python tests/viewer_fixture.py [storage_root]: data for `npm start`
+    import sys
+
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else "cviz_data")
+    info = build_published_collection(root)
+    print(f"wrote {info.published / info.name} ({len(info.items)} items)")

@@ -1,0 +1,60 @@
+// Year histogram bins for the date filter.
+// Bin width is a "nice" number (1, 2, 5, 10, 20, 25, 50, 100, ...) chosen so the
+// span fits in at most `maxBins` bars; bins start on a multiple of the width so
+// the axis labels read naturally (1850, 1875, 1900 rather than 1843, 1868, ...).
+
+const NICE = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000];
+
+export function niceBinWidth(span, maxBins) {
+  for (const w of NICE) if (Math.ceil((span + 1) / w) <= maxBins) return w;
+  let w = NICE[NICE.length - 1];
+  while (Math.ceil((span + 1) / w) > maxBins) w *= 10;
+  return w;
+}
+
+/**
+ * @param {(number|null)[]} years
+ * @param {Uint8Array} [mask] count only items with mask[i] (all when omitted)
+ * @param {{maxBins?:number, start?:number, width?:number, bins?:number}} [opts]
+ *   pass start/width/bins of an earlier call to count a subset on the same axis.
+ * @returns {{start:number, width:number, counts:number[], undated:number}|null}
+ *   null when no item has a year.
+ */
+export function yearHistogram(years, mask = null, opts = {}) {
+  let { start, width, bins } = opts;
+  if (start === undefined) {
+    let min = Infinity;
+    let max = -Infinity;
+    for (const y of years) {
+      if (y === null) continue;
+      if (y < min) min = y;
+      if (y > max) max = y;
+    }
+    if (min === Infinity) return null;
+    width = niceBinWidth(max - min, opts.maxBins || 60);
+    start = Math.floor(min / width) * width;
+    bins = Math.floor((max - start) / width) + 1;
+  }
+  const counts = new Array(bins).fill(0);
+  let undated = 0;
+  for (let i = 0; i < years.length; i++) {
+    if (mask && !mask[i]) continue;
+    const y = years[i];
+    if (y === null) { undated++; continue; }
+    const b = Math.floor((y - start) / width);
+    if (b >= 0 && b < bins) counts[b]++;
+  }
+  return { start, width, bins, counts, undated };
+}
+
+/** Inclusive year range [lo, hi] covered by bins b0..b1 (any order). */
+export function binsToYearRange(hist, b0, b1) {
+  const lo = Math.max(0, Math.min(b0, b1));
+  const hi = Math.min(hist.bins - 1, Math.max(b0, b1));
+  return [hist.start + lo * hist.width, hist.start + (hi + 1) * hist.width - 1];
+}
+
+/** Label of a year, with BCE for negative years (museum dates go there). */
+export function formatYear(y) {
+  return y < 0 ? `${-y} BCE` : String(y);
+}

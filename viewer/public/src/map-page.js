@@ -1,0 +1,363 @@
+// A collection's map: OpenSeadragon over the DZI, one canvas overlay for
+// hover/selection/dimming, the item panel, search and filters.
+import { $, fetchJson, showStatus } from './lib/dom.js';
+import { decodeItems, itemTitle, asText } from './lib/items.js';
+import { cellAt, cellRect, neighbourCell } from './lib/grid.js';
+import {
+  buildSearchIndex, emptyFilterState, evaluatePredicates, combine, countMask,
+  isFiltering, matchesInCellOrder,
+} from './lib/filter.js';
+import { itemHash, parseItemHash } from './lib/url.js';
+import { CellOverlay } from './overlay.js';
+import { ItemPanel } from './panel.js';
+import { FiltersUI } from './filters-ui.js';
+
+// Timings for viewer/bench/measure.py and the browser tests (performance.now() ms).
+const perf = { hoverLatencies: [] };
+window.cvizPerf = perf;
+
+function drawerChoice() {
+  const wanted = new URLSearchParams(window.location.search).get('drawer') || (window.CVIZ_CONFIG || {}).drawer;
+  return ['webgl', 'canvas', 'html'].includes(wanted) ? [wanted, 'canvas'] : ['auto', 'webgl', 'canvas', 'html'];
+}
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const s = document.createElement('script');
+    s.src = src;
+    s.onload = resolve;
+    s.onerror = () => reject(new Error(`could not load ${src}`));
+    document.head.append(s);
+  });
+}
+
+export async function showMap({ appRoot, dataBase, name, initialItem }) {
+  document.title = `${name} · cviz`;
+  $('map-view').hidden = false;
+  $('collection-title').textContent = name;
+  $('home-link').href = appRoot;
+  showStatus('Loading map…');
+
+  const collectionBase = new URL(`${encodeURIComponent(name)}/`, dataBase);
+  // OpenSeadragon and the pointer load in parallel; items.json right after the pointer.
+  const osdReady = window.OpenSeadragon ? Promise.resolve()
+    : loadScript(new URL('vendor/openseadragon/openseadragon.min.js', appRoot).href);
+  const current = await fetchJson(new URL('current.json', collectionBase), { fresh: true });
+  if (typeof current.items !== 'string' || typeof current.dzi !== 'string') {
+    throw new Error('current.json does not name items and dzi');
+  }
+  const itemsUrl = new URL(current.items, collectionBase);
+  const dziUrl = new URL(current.dzi, collectionBase);
+  const [doc] = await Promise.all([fetchJson(itemsUrl), osdReady]);
+  const items = decodeItems(doc);
+  perf.itemsLoaded = performance.now();
+  showStatus('');
+  new MapPage({ items, itemsUrl, dziUrl, initialItem });
+}
+
+class MapPage {
+  constructor({ items, itemsUrl, dziUrl, initialItem }) {
+    this.items = items;
+    this.index = buildSearchIndex(items);
+    this.state = emptyFilterState();
+    this.mask = null; // Uint8Array of matches, null when nothing filters
+    this.matches = [];
+    this.matchPos = -1;
+    this.selected = -1;
+
+    this.viewer = window.OpenSeadragon({
+      element: $('map'),
+      tileSources: dziUrl.href,
+      showNavigationControl: true,
+      navigationControlAnchor: window.OpenSeadragon.ControlAnchor.BOTTOM_RIGHT,
+      prefixUrl: new URL('../vendor/openseadragon/images/', import.meta.url).href,
+      showNavigator: true,
+      navigatorPosition: 'TOP_RIGHT',
+      navigatorSizeRatio: 0.15,
+      navigatorBackground: '#0e1116',
+      viewportMargins: { top: 12, left: 12, right: 12, bottom: 12 },
+      visibilityRatio: 0.5,
+      maxZoomPixelRatio: 2,
+      animationTime: 0.6,
+      // Clicking opens the record; zoom is the wheel, double-click and pinch.
+      gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: true },
+      gestureSettingsTouch: { clickToZoom: false },
+      preserveImageSizeOnResize: true,
+      crossOriginPolicy: false,
+      // 'webgl' falls back to 'canvas' by itself; config.js or ?drawer= can force one.
+      drawer: drawerChoice(),
+    });
+    this.overlay = new CellOverlay(this.viewer.canvas, items.grid);
+    this.panel = new ItemPanel({ items, itemsUrl, onClose: () => this.select(-1) });
+    this.filters = new FiltersUI({ items, index: this.index, state: this.state, onChange: () => this.refilter() });
+
+    this.viewer.addHandler('open', () => this.onOpen(initialItem));
+    this.viewer.addHandler('open-failed', (e) => showStatus(`Could not open the map: ${e.message}`, { error: true }));
+    this.viewer.addHandler('update-viewport', () => {
+      // OSD raises this right after drawing the world: the first one after a tile
+      // arrived is the first frame with tiles on screen, whatever the drawer.
+      if (perf.firstTileLoaded !== undefined) perf.firstTilesDrawn ??= performance.now();
+      this.redraw();
+    });
+    this.viewer.addHandler('resize', () => this.redraw());
+    this.viewer.addHandler('tile-loaded', () => { perf.firstTileLoaded ??= performance.now(); });
+    this.viewer.addHandler('canvas-click', (e) => this.onClick(e));
+    this.setupHover();
+    this.setupKeys();
+    this.setupSearch();
+    window.addEventListener('hashchange', () => this.openFromHash());
+    this.refilter();
+
+    // Small debugging/testing handle: read-only views, no data goes through HTML.
+    window.cviz = {
+      viewer: this.viewer,
+      items,
+      state: this.state,
+      isDimmed: (cell) => {
+        const i = items.cellToItem[cell];
+        return this.mask !== null && i !== -1 && !this.mask[i];
+      },
+      cellCenterOnPage: (cell) => this.cellCenterOnPage(cell),
+      matchCount: () => (this.mask ? countMask(this.mask) : items.count),
+    };
+  }
+
+  onOpen(initialItem) {
+    const tiled = this.viewer.world.getItemAt(0);
+    // Grid pixels (items.json) -> DZI pixels; equal when both come from one mosaic.
+    this.gridToImage = tiled.getContentSize().x / this.items.grid.width;
+    perf.drawer = this.viewer.drawer.getType();
+    perf.osdOpen = performance.now();
+    tiled.addHandler('fully-loaded-change', (e) => {
+      if (e.fullyLoaded) perf.fullyLoaded ??= performance.now();
+    });
+    const start = initialItem !== null ? this.items.idToItem.get(initialItem) : undefined;
+    if (start !== undefined) this.select(start, { zoom: true, immediately: true });
+    else if (initialItem !== null) showStatus('That item is not in this collection.', { error: true });
+    this.redraw();
+  }
+
+  // ---- geometry -------------------------------------------------------------
+  /** Grid placement in viewer-element CSS pixels: {x0, y0, scale}. */
+  transform() {
+    const tiled = this.viewer.world.getItemAt(0);
+    if (!tiled) return null;
+    const OSD = window.OpenSeadragon;
+    const k = this.gridToImage;
+    const p0 = tiled.imageToViewerElementCoordinates(new OSD.Point(0, 0));
+    const p1 = tiled.imageToViewerElementCoordinates(new OSD.Point(this.items.grid.width * k, 0));
+    return { x0: p0.x, y0: p0.y, scale: (p1.x - p0.x) / this.items.grid.width };
+  }
+
+  cellAtElementPoint(x, y) {
+    const t = this.transform();
+    if (!t) return -1;
+    return cellAt(this.items.grid, (x - t.x0) / t.scale, (y - t.y0) / t.scale);
+  }
+
+  cellCenterOnPage(cell) {
+    const t = this.transform();
+    const r = cellRect(this.items.grid, cell);
+    const box = this.viewer.element.getBoundingClientRect();
+    return { x: box.left + t.x0 + (r.x + r.width / 2) * t.scale, y: box.top + t.y0 + (r.y + r.height / 2) * t.scale };
+  }
+
+  redraw() {
+    this.overlay.setTransform(this.transform());
+    this.overlay.draw();
+  }
+
+  // ---- hover ----------------------------------------------------------------
+  setupHover() {
+    const host = this.viewer.canvas;
+    const tip = $('tooltip');
+    const tipTitle = $('tooltip-title');
+    const tipDate = $('tooltip-date');
+    let shownItem = -1;
+    const hide = () => {
+      tip.hidden = true;
+      shownItem = -1;
+      if (this.overlay.hoverCell !== -1) { this.overlay.hoverCell = -1; this.overlay.draw(); }
+    };
+    host.addEventListener('pointermove', (ev) => {
+      if (ev.buttons) { hide(); return; } // dragging: the map moves, no tooltip
+      const box = host.getBoundingClientRect();
+      const cell = this.cellAtElementPoint(ev.clientX - box.left, ev.clientY - box.top);
+      const i = cell === -1 ? -1 : this.items.cellToItem[cell];
+      if (i === -1) { hide(); return; }
+      if (i !== shownItem) {
+        shownItem = i;
+        tipTitle.textContent = itemTitle(this.items, i);
+        const date = this.items.dateColumn ? asText(this.items.fields[this.items.dateColumn][i]) : '';
+        tipDate.textContent = date;
+        tipDate.hidden = !date;
+        this.overlay.hoverCell = cell;
+        this.overlay.draw();
+      }
+      tip.hidden = false;
+      // Beside the pointer, flipped near the right/bottom edges.
+      const pad = 14;
+      const tw = tip.offsetWidth;
+      const th = tip.offsetHeight;
+      const x = ev.clientX + pad + tw > window.innerWidth ? ev.clientX - pad - tw : ev.clientX + pad;
+      const y = ev.clientY + pad + th > window.innerHeight ? ev.clientY - pad - th : ev.clientY + pad;
+      tip.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
+      const t0 = ev.timeStamp;
+      requestAnimationFrame(() => {
+        perf.hoverLatencies.push(performance.now() - t0);
+        if (perf.hoverLatencies.length > 200) perf.hoverLatencies.shift();
+      });
+    }, { passive: true });
+    host.addEventListener('pointerleave', hide);
+    this.viewer.addHandler('animation-start', hide);
+  }
+
+  // ---- selection and panel ----------------------------------------------------
+  onClick(e) {
+    if (!e.quick) return; // the end of a drag, not a click
+    const cell = this.cellAtElementPoint(e.position.x, e.position.y);
+    const i = cell === -1 ? -1 : this.items.cellToItem[cell];
+    if (i !== -1) this.select(i, { zoom: false });
+  }
+
+  /** Select item i (or -1 to close): outline it, open its panel, put it in the address. */
+  select(i, { zoom = false, immediately = false } = {}) {
+    this.selected = i;
+    this.overlay.selectedCell = i === -1 ? -1 : this.items.itemToCell[i];
+    if (i === -1) {
+      this.panel.hide();
+      if (window.location.hash) history.replaceState(null, '', window.location.pathname + window.location.search);
+    } else {
+      this.panel.show(i);
+      // replaceState: stepping through 50 items should not fill the back button.
+      history.replaceState(null, '', itemHash(asText(this.items.fields.id[i])));
+      this.bringIntoView(this.items.itemToCell[i], { zoom, immediately });
+    }
+    this.overlay.draw();
+  }
+
+  openFromHash() {
+    const id = parseItemHash(window.location.hash);
+    const i = id === null ? undefined : this.items.idToItem.get(id);
+    if (i !== undefined && i !== this.selected) this.select(i, { zoom: true });
+  }
+
+  /** Pan (and zoom if asked or if cells are tiny) so the cell sits in the part of the map the panel leaves free. */
+  bringIntoView(cell, { zoom, immediately }) {
+    const vp = this.viewer.viewport;
+    const OSD = window.OpenSeadragon;
+    const g = this.items.grid;
+    const container = vp.getContainerSize();
+    const panelW = this.panel.isOpen ? this.panel.root.offsetWidth : 0;
+    const freeW = Math.max(200, container.x - panelW);
+    const t = this.transform();
+    const cellPx = t ? g.cellWidth * t.scale : 0;
+    let z = vp.getZoom();
+    if (zoom || cellPx < 48) {
+      // Viewport units: the image is 1 wide, a cell is cellWidth / width of it.
+      const target = Math.min(160, freeW / 3, container.y / 3);
+      z = Math.min(vp.getMaxZoom(), target / ((g.cellWidth / g.width) * container.x));
+    }
+    const r = cellRect(g, cell);
+    const centre = new OSD.Point((r.x + r.width / 2) / g.width, (r.y + r.height / 2) / g.width);
+    const shift = panelW / 2 / (z * container.x); // centre of the free area, left of the panel
+    const goal = new OSD.Point(centre.x + shift, centre.y);
+    if (!zoom && cellPx >= 48 && t) {
+      // Already readable: move only when the cell is not comfortably visible.
+      const cx = t.x0 + (r.x + r.width / 2) * t.scale;
+      const cy = t.y0 + (r.y + r.height / 2) * t.scale;
+      const m = cellPx;
+      if (cx > m && cx < container.x - panelW - m && cy > m && cy < container.y - m) return;
+      vp.panTo(goal, immediately);
+      return;
+    }
+    vp.zoomTo(z, null, immediately);
+    vp.panTo(goal, immediately);
+  }
+
+  // ---- keyboard ---------------------------------------------------------------
+  setupKeys() {
+    const dirs = { ArrowLeft: 'left', ArrowRight: 'right', ArrowUp: 'up', ArrowDown: 'down' };
+    // Capture phase, so OpenSeadragon's own arrow-key panning does not also run.
+    window.addEventListener('keydown', (ev) => {
+      const typing = ev.target instanceof HTMLInputElement && ev.target.type !== 'checkbox';
+      if (ev.key === 'Escape') {
+        if (this.panel.isOpen) { this.select(-1); ev.preventDefault(); ev.stopPropagation(); }
+        return;
+      }
+      if (typing || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+      const dir = dirs[ev.key];
+      if (!dir || this.selected === -1) return;
+      ev.preventDefault();
+      ev.stopPropagation();
+      const from = this.items.itemToCell[this.selected];
+      const to = neighbourCell(this.items.grid, this.items.cellToItem, from, dir);
+      if (to !== from) this.select(this.items.cellToItem[to]);
+    }, true);
+  }
+
+  // ---- search -----------------------------------------------------------------
+  setupSearch() {
+    const input = $('search');
+    const all = $('search-all');
+    input.addEventListener('input', () => { this.state.query = input.value; this.refilter(); });
+    all.addEventListener('change', () => { this.state.allFields = all.checked; this.refilter(); });
+    input.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') { ev.preventDefault(); this.step(ev.shiftKey ? -1 : 1); }
+      if (ev.key === 'Escape' && !this.panel.isOpen && input.value) {
+        input.value = '';
+        this.state.query = '';
+        this.refilter();
+      }
+    });
+    $('next-match').addEventListener('click', () => this.step(1));
+    $('prev-match').addEventListener('click', () => this.step(-1));
+    $('clear-all').addEventListener('click', () => {
+      input.value = '';
+      Object.assign(this.state, emptyFilterState());
+      this.filters.syncInputs();
+      this.refilter();
+    });
+    $('toggle-filters').addEventListener('click', () => {
+      const hidden = document.body.classList.toggle('filters-hidden');
+      $('toggle-filters').setAttribute('aria-expanded', String(!hidden));
+      // The map area changed size: let OSD pick it up on the next frame.
+      requestAnimationFrame(() => this.redraw());
+    });
+  }
+
+  /** Move to the next (+1) or previous (-1) match in map reading order. */
+  step(delta) {
+    if (this.matches.length === 0) return;
+    const n = this.matches.length;
+    this.matchPos = this.matchPos === -1 ? (delta > 0 ? 0 : n - 1) : (this.matchPos + delta + n) % n;
+    this.select(this.matches[this.matchPos], { zoom: true });
+    this.renderCount();
+  }
+
+  refilter() {
+    const evaluated = evaluatePredicates(this.items, this.index, this.state);
+    const filtering = isFiltering(this.state);
+    this.mask = filtering ? combine(evaluated) : null;
+    this.matches = filtering ? matchesInCellOrder(this.items, this.mask) : [];
+    this.matchPos = -1;
+    this.overlay.setMatches(this.items, this.mask);
+    this.overlay.draw();
+    this.filters.render((key) => combine(evaluated, key));
+    $('clear-all').hidden = !filtering;
+    this.renderCount();
+  }
+
+  renderCount() {
+    const out = $('match-count');
+    const searching = isFiltering(this.state);
+    $('prev-match').disabled = $('next-match').disabled = this.matches.length === 0;
+    if (!searching) {
+      out.textContent = `${this.items.count.toLocaleString('en')} items`;
+      return;
+    }
+    const n = this.matches.length;
+    const pos = this.matchPos >= 0 ? `${this.matchPos + 1} / ` : '';
+    out.textContent = n === 0 ? 'no matches' : `${pos}${n.toLocaleString('en')} match${n === 1 ? '' : 'es'}`;
+  }
+}
