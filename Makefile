@@ -1,0 +1,44 @@
+# cviz: `make run` builds the sample collection and serves the Dagster UI and the viewer;
+# `make test` runs every test. Both install what they need first (venv, npm packages, chromium).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+VIEWER_STAMP := viewer/node_modules/.installed-stamp
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+export CVIZ_STORAGE_ROOT ?= $(CURDIR)/cviz_data
+
+.PHONY: install run test test-python test-viewer chromium validate clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (cviz needs Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $@
+
+$(VIEWER_STAMP): viewer/package.json viewer/package-lock.json
+	cd viewer && npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(STAMP) $(VIEWER_STAMP)
+
+# Debian's chromium for the browser tests (never a browser downloaded by a test tool).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+validate: $(STAMP)
+	$(VENV)/bin/dagster definitions validate -m cviz_assets.definitions
+
+test: install chromium
+	$(PY) -m pytest -q
+	cd viewer && npm test
+
+run: install
+	@bash scripts/run.sh
+
+clean:
+	rm -rf $(VENV) viewer/node_modules

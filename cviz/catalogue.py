@@ -1,0 +1,198 @@
+"""The catalogue (`images` asset): every file found, which are usable, and why the others are not.
+
+Each file is read once: its bytes give the content hash (the key of the feature cache and the
+duplicate check) and are decoded at a small size to prove the image is whole. Metadata rows are
+joined here, by file name, so every later stage works from one list of usable items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from cviz.collection import DEFAULT_TITLE, DEFAULT_URL, CollectionConfig
+from cviz.errors import CollectionError, MetadataError
+from cviz.imaging import IMAGE_SUFFIXES, ImageRejected, decode
+from cviz.metadata_csv import MetadataTable, parse_metadata
+from cviz.storage import filesystem_for
+
+CONFIG_FILES = {"collection.json", "cviz.json", "metadata.csv"}
+VALIDATE_SIDE = 64  # decode this small to prove an image is whole: cheap with JPEG draft
+
+
+@dataclass
+class SourceFile:
+    rel: str  # relative to the collection's image folder
+    path: str  # full path on the source filesystem
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(ch in pattern for ch in "*?[")
+
+
+def list_sources(images: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str, list[SourceFile]]:
+    """List the files of a collection: every file under a folder (recursively), or a glob's matches."""
+    fs, path = filesystem_for(images, storage_options)
+    if _is_glob(path):
+        base = path
+        while _is_glob(base):
+            base = posixpath.dirname(base)
+        found = sorted(p for p in fs.glob(path) if fs.isfile(p))
+    else:
+        if not fs.exists(path):
+            raise CollectionError(f"image folder {images} does not exist")
+        if fs.isfile(path):
+            raise CollectionError(f"images must be a folder or a glob, not the file {images}")
+        base = path
+        found = sorted(fs.find(path, withdirs=False))
+    base = base.rstrip("/")
+    files = []
+    for p in found:
+        rel = p[len(base) + 1 :] if p.startswith(base + "/") else posixpath.basename(p)
+        if any(part.startswith(".") for part in rel.split("/")):
+            continue  # hidden files and folders (.DS_Store, .tmp- partial copies)
+        if rel in CONFIG_FILES:
+            continue
+        files.append(SourceFile(rel, p))
+    return fs, base, files
+
+
+def source_url(fs: Any, path: str) -> str:
+    """Re-attach the protocol so later stages can reopen the folder with filesystem_for()."""
+    protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
+    return path if protocol in ("file", "local") else f"{protocol}://{path}"
+
+
+def open_source(catalogue: dict[str, Any], storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """The filesystem and base path of a catalogue's images."""
+    return filesystem_for(catalogue["base"], storage_options)
+
+
+def _inspect(fs: Any, src: SourceFile) -> dict[str, Any]:
+    entry: dict[str, Any] = {"file": src.rel, "status": "skipped", "reason": None}
+    suffix = posixpath.splitext(src.rel)[1].lower()
+    if suffix not in IMAGE_SUFFIXES:
+        entry["reason"] = f"not an image file type ({suffix or 'no suffix'})"
+        return entry
+    try:
+        data = fs.cat_file(src.path)
+    except (OSError, PermissionError) as exc:
+        entry["reason"] = f"cannot read: {exc.strerror or type(exc).__name__}"
+        return entry
+    entry["bytes"] = len(data)
+    entry["sha256"] = hashlib.sha256(data).hexdigest()
+    try:
+        _, info = decode(data, max_side=VALIDATE_SIDE, name=src.rel)
+    except ImageRejected as exc:
+        entry["reason"] = str(exc)
+        return entry
+    entry.update(status="usable", width=info.width, height=info.height, format=info.format, mode=info.mode)
+    if info.frames > 1:
+        entry["note"] = f"{info.frames} frames; the first is used"
+    return entry
+
+
+def read_metadata(config: CollectionConfig, storage_options: dict[str, Any] | None = None) -> MetadataTable | None:
+    if not config.metadata:
+        return None
+    fs, path = filesystem_for(config.metadata, storage_options)
+    try:
+        data = fs.cat_file(path)
+    except FileNotFoundError:
+        raise MetadataError(f"metadata CSV {config.metadata} does not exist") from None
+    except (OSError, PermissionError) as exc:
+        raise MetadataError(f"metadata CSV {config.metadata} cannot be read: {exc}") from None
+    return parse_metadata(data, config.metadata, config.filename_column)
+
+
+def check_templates(config: CollectionConfig, table: MetadataTable | None) -> list[str]:
+    """Fail before any work if a template names a column that is not there; return notes."""
+    notes = []
+    columns = table.columns if table else []
+    for template, default, what in (
+        (config.title_template, DEFAULT_TITLE, "title"),
+        (config.url_template, DEFAULT_URL, "url"),
+    ):
+        if config.__dict__[what] == default and any(c not in columns for c in template.columns):
+            notes.append(f"no {template.columns[0]!r} column: {what}s fall back to " + ("the file name" if what == "title" else "none"))
+            continue
+        if table is None and template.columns:
+            notes.append(f"{what} template {template.source!r} has no metadata CSV to read from")
+            continue
+        template.check_columns(columns, what)
+    return notes
+
+
+def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | None = None, workers: int = 4) -> dict[str, Any]:
+    """Scan, validate and join metadata; raise CollectionError when nothing is usable."""
+    started = time.perf_counter()
+    table = read_metadata(config, storage_options)
+    notes = check_templates(config, table)
+    fs, base, sources = list_sources(config.images, storage_options)
+    if not sources:
+        raise CollectionError(f"collection {config.name}: no files found at {config.images}")
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        entries = list(pool.map(lambda s: _inspect(fs, s), sources))
+
+    first_by_hash: dict[str, str] = {}
+    matched_rows: set[str] = set()
+    usable = 0
+    for e in entries:
+        if e["status"] != "usable":
+            continue
+        usable += 1
+        first = first_by_hash.setdefault(e["sha256"], e["file"])
+        if first != e["file"]:
+            e["duplicate_of"] = first
+        row = table.lookup(e["file"]) if table else None
+        if row is not None:
+            matched_rows.add(row[config.filename_column])
+        e["row"] = row
+    if usable == 0:
+        reasons = sorted({e["reason"] for e in entries})[:5]
+        raise CollectionError(
+            f"collection {config.name}: none of the {len(entries)} files is a usable image ({'; '.join(reasons)})"
+        )
+    skipped = [{"file": e["file"], "reason": e["reason"]} for e in entries if e["status"] != "usable"]
+    no_row = [e["file"] for e in entries if e["status"] == "usable" and table is not None and e["row"] is None]
+    unmatched = sorted(set(table.rows) - matched_rows) if table else []
+    return {
+        "format": "cviz-catalogue/1",
+        "collection": config.name,
+        "images": config.images,
+        "base": source_url(fs, base),
+        "files": entries,
+        "counts": {
+            "found": len(entries),
+            "usable": usable,
+            "skipped": len(skipped),
+            "duplicates": sum(1 for e in entries if e.get("duplicate_of")),
+            "images_without_row": len(no_row),
+            "rows_without_image": len(unmatched),
+            "csv_duplicate_rows": len(table.duplicates) if table else 0,
+        },
+        "skipped": skipped,
+        "metadata": None
+        if table is None
+        else {
+            "source": table.source,
+            "encoding": table.encoding,
+            "columns": table.columns,
+            "rows": len(table.rows),
+            "duplicates": table.duplicates,
+            "blank_filename_lines": table.blank_filename_lines,
+            "rows_without_image": unmatched,
+            "images_without_row": no_row,
+        },
+        "notes": notes,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def usable_items(catalogue: dict[str, Any]) -> list[dict[str, Any]]:
+    """The usable entries, in catalogue order: row i of features/pca/tsne/grid is item i."""
+    return [e for e in catalogue["files"] if e["status"] == "usable"]

@@ -1,0 +1,191 @@
+"""``cviz``: the command line, mirroring the original tool's flags.
+
+``cviz run`` registers a collection and materializes the whole graph in-process through the same
+Dagster job the UI runs (``build_collection``), recording the run in the Dagster instance at
+``DAGSTER_HOME`` when set, so it shows in the UI like any other run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Sequence
+
+from cviz.collection import DEFAULT_TILE, DEFAULT_TITLE, DEFAULT_URL
+from cviz.errors import CvizError
+
+
+def _collection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-id", "--id", dest="name", required=True, help="collection name (partition key)")
+    p.add_argument("-imagedir", "--images", dest="images", required=True, help="image folder or glob, e.g. 'photos/*.jpg'")
+    p.add_argument("-metadata", "--metadata", "-metdata", dest="metadata", default=None, help="metadata CSV")
+    p.add_argument("-fn", "--filename-column", dest="filename_column", default="filename", help="CSV column with file names")
+    p.add_argument("-title", "--title", dest="title", default=DEFAULT_TITLE, help="title template, e.g. '{Name} ({Year})'")
+    p.add_argument("-url", "--url", dest="url", default=DEFAULT_URL, help="record link template, e.g. 'https://example.org/{Id}/'")
+    p.add_argument("-tile", "--tile", dest="tile", default=DEFAULT_TILE, help="cell size WxH (default 128x128)")
+    p.add_argument("--labels", dest="label_columns", default="", help="comma-separated label columns for the quality score")
+
+
+def _env_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", help="storage root (default $CVIZ_STORAGE_ROOT or ./cviz_data)")
+    p.add_argument("--model", help="feature model (default efficientnet_lite0)")
+    p.add_argument("--weights", help="imagenet (default), a local weights file, or random")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cviz", description=__doc__.splitlines()[0], allow_abbrev=False)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="register a collection and build its map", allow_abbrev=False)
+    _collection_args(run)
+    _env_args(run)
+    add = sub.add_parser("add", help="register a collection (adds its partition) without building it", allow_abbrev=False)
+    _collection_args(add)
+    _env_args(add)
+    sample = sub.add_parser("sample", help="write the built-in met-sample collection (images + metadata.csv)")
+    sample.add_argument("--out", default=None, help="folder to write it to (default <storage>/samples/met-sample)")
+    sample.add_argument("--storage", help="storage root")
+    return parser
+
+
+def _apply_env(args: argparse.Namespace) -> None:
+    # The Dagster definitions read their resource settings from the environment, so the CLI and
+    # `dagster dev` build the very same definitions.
+    for attr, var in (("storage", "CVIZ_STORAGE_ROOT"), ("model", "CVIZ_MODEL"), ("weights", "CVIZ_WEIGHTS")):
+        value = getattr(args, attr, None)
+        if value:
+            os.environ[var] = value
+
+
+def _spec(args: argparse.Namespace) -> dict:
+    return {
+        "name": args.name, "images": args.images, "metadata": args.metadata,
+        "filename_column": args.filename_column, "title": args.title, "url": args.url, "tile": args.tile,
+        "label_columns": [c.strip() for c in args.label_columns.split(",") if c.strip()],
+    }
+
+
+def _instance():
+    import dagster as dg
+
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    print("cviz: DAGSTER_HOME is not set: this run is recorded in a temporary instance only", file=sys.stderr)
+    return dg.DagsterInstance.ephemeral()
+
+
+def _first_error(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            err = event.step_failure_data.error
+            while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError",):
+                err = err.cause
+            return f"{event.step_key}: {err.message.strip().splitlines()[-1] if err.message.strip() else err.cls_name}"
+    return "the run failed (see the Dagster UI for details)"
+
+
+class _Progress:
+    """Prints each stage as it is materialized, read from the instance's event log (real time)."""
+
+    def __init__(self, instance, run_id: str) -> None:
+        import threading
+
+        self.instance, self.run_id, self.seen = instance, run_id, 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> "_Progress":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self._print_new()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(0.5):
+            try:
+                self._print_new()
+            except Exception:  # progress is best effort; the run's result is what counts
+                pass
+
+    def _print_new(self) -> None:
+        records = self.instance.all_logs(self.run_id)
+        for record in records[self.seen:]:
+            event = record.dagster_event
+            if event is None:
+                continue
+            if event.event_type_value == "ASSET_MATERIALIZATION":
+                mat = event.step_materialization_data.materialization
+                meta = mat.metadata
+                bits = [f"{k}={meta[k].value}" for k in ("items", "usable", "skipped", "cache_hits", "images_per_s", "seconds") if k in meta]
+                print(f"cviz:   {mat.asset_key.to_user_string():<14} done  " + " ".join(bits), flush=True)
+            elif event.event_type_value == "STEP_START":
+                print(f"cviz:   {event.step_key:<14} ...", flush=True)
+        self.seen = len(records)
+
+
+def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
+    from cviz.collection import CollectionConfig
+
+    _apply_env(args)
+    CollectionConfig.from_dict(_spec(args))  # fail fast on name/tile/template syntax, before any import cost
+    from cviz_assets.definitions import defs
+    from cviz_assets.register import register_spec
+
+    instance = _instance()
+    storage = defs.resources["storage"]
+    config = register_spec(instance, storage, _spec(args))
+    print(f"cviz: registered {config.name} (images {config.images}) under {storage.root}")
+    if not build:
+        return 0
+    started = time.perf_counter()
+    from dagster._core.utils import make_new_run_id
+
+    job = defs.resolve_job_def("build_collection")
+    run_id = make_new_run_id()
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    with _Progress(instance, run_id):
+        result = job.execute_in_process(partition_key=config.name, instance=instance, raise_on_error=False,
+                                        run_id=run_id, run_config=quiet)
+    if not result.success:
+        print(f"cviz: run {result.run_id} failed: {_first_error(result)}", file=sys.stderr)
+        return 1
+    store = storage.get()
+    print(f"cviz: {config.name} built in {time.perf_counter() - started:.1f} s (run {result.run_id})")
+    print(f"cviz: outputs: {store.url(f'collections/{config.name}')} and {store.url(f'published/{config.name}')}")
+    print(f"cviz: viewer: {storage.viewer_link(config.name)}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from cviz.sample import write_met_sample
+
+    _apply_env(args)
+    from cviz_resources.storage import default_root
+
+    out = args.out or os.path.join(default_root(), "samples", "met-sample")
+    count = write_met_sample(out)
+    print(f"cviz: wrote {count} images and metadata.csv to {out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "add":
+            return cmd_run(args, build=False)
+        if args.command == "sample":
+            return cmd_sample(args)
+    except CvizError as exc:
+        print(f"cviz: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

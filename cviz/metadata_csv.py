@@ -1,0 +1,101 @@
+"""Reading a collection's metadata CSV the way people actually write them.
+
+Accepted: UTF-8 with or without BOM, otherwise Windows-1252/latin-1 (reported); ``\\n``, ``\\r\\n``
+and old Mac ``\\r`` line endings; quoted fields with embedded commas and newlines. Rows are keyed by
+the filename column; the first row for a duplicated filename wins and the others are reported.
+Lookup is a dict, so matching N images to M rows is O(N + M) (the original tool's nested loop
+spent minutes here).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+from cviz.errors import MetadataError
+
+
+@dataclass
+class MetadataTable:
+    source: str
+    columns: list[str]
+    rows: dict[str, dict[str, str]]  # filename -> row
+    encoding: str
+    duplicates: list[dict] = field(default_factory=list)  # {"filename", "line", "first_line"}
+    blank_filename_lines: list[int] = field(default_factory=list)
+
+    def lookup(self, relpath: str) -> dict[str, str] | None:
+        """The row for an image: exact relative path first, then its base name."""
+        row = self.rows.get(relpath)
+        if row is None and "/" in relpath:
+            row = self.rows.get(relpath.rsplit("/", 1)[1])
+        return row
+
+
+def decode_text(data: bytes, source: str) -> tuple[str, str]:
+    """Decode CSV bytes; returns (text, encoding used)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+def parse_metadata(data: bytes, source: str, filename_column: str = "filename") -> MetadataTable:
+    """Parse CSV bytes into a MetadataTable; errors name the file, row and column."""
+    if not data.strip():
+        raise MetadataError(f"metadata CSV {source} is empty (no header row)")
+    text, encoding = decode_text(data, source)
+    if "\x00" in text:
+        raise MetadataError(f"metadata CSV {source} contains NUL bytes: is it really a CSV text file?")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise MetadataError(f"metadata CSV {source} is empty (no header row)") from None
+    except csv.Error as exc:
+        raise MetadataError(f"metadata CSV {source}, line 1: {exc}") from None
+    columns = [c.strip() for c in header]
+    if filename_column not in columns:
+        raise MetadataError(
+            f"metadata CSV {source} has no column {filename_column!r} for file names; "
+            f"columns found: {columns}"
+        )
+    seen: set[str] = set()
+    for c in columns:
+        if c in seen and c:
+            raise MetadataError(f"metadata CSV {source}: column {c!r} appears twice in the header")
+        seen.add(c)
+    fn_index = columns.index(filename_column)
+    rows: dict[str, dict[str, str]] = {}
+    first_row: dict[str, int] = {}
+    table = MetadataTable(source, columns, rows, encoding)
+    line = 1
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not any(v.strip() for v in record):
+                continue
+            if len(record) > len(columns) and any(v.strip() for v in record[len(columns):]):
+                raise MetadataError(
+                    f"metadata CSV {source}, line {line}: {len(record)} fields but the header has {len(columns)}"
+                )
+            values = {c: (record[i].strip() if i < len(record) else "") for i, c in enumerate(columns) if c}
+            name = values.get(filename_column, "").replace("\\", "/").strip()
+            if fn_index >= len(record) or not name:
+                table.blank_filename_lines.append(line)
+                continue
+            if name in rows:
+                table.duplicates.append({"filename": name, "line": line, "first_line": first_row[name]})
+                continue
+            rows[name] = values
+            first_row[name] = line
+    except csv.Error as exc:
+        raise MetadataError(f"metadata CSV {source}, line {line}: {exc}") from None
+    return table

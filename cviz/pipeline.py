@@ -1,0 +1,258 @@
+"""One function per stage: read inputs from storage, call the computation, write outputs.
+
+Each returns a plain ``StageReport`` (values, notes and pictures) that the Dagster asset turns into
+metadata, so the assets stay a few lines long and the command line runs exactly this code (through
+the same Dagster job).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from cviz import plots
+from cviz.catalogue import build_catalogue, open_source, usable_items
+from cviz.collection import CollectionConfig
+from cviz.errors import CollectionError
+from cviz.features import Extractor, compute_features
+from cviz.grid import assign_grid
+from cviz.imaging import decode, fit_cell
+from cviz.paths import MODEL_CACHE, CollectionPaths
+from cviz.pca import run_pca
+from cviz.publish import switch_pointer, update_index
+from cviz.storage import Storage
+from cviz.tiles import Pyramid, build_lower_levels, choose_tile_size, encode_jpeg, render_mosaic
+from cviz.tsne import run_tsne
+from cviz.viewer_data import build_items
+
+BACKGROUND = (17, 17, 17)
+ITEM_IMAGE_SIDE = 512
+
+
+@dataclass
+class StageReport:
+    values: dict[str, Any] = field(default_factory=dict)  # numbers and short texts
+    pictures: dict[str, bytes] = field(default_factory=dict)  # name -> PNG/JPEG bytes
+    tables: dict[str, list] = field(default_factory=dict)  # name -> rows (shown as JSON)
+
+
+def load_config(storage: Storage, name: str) -> CollectionConfig:
+    paths = CollectionPaths(name)
+    try:
+        return CollectionConfig.from_dict(storage.read_json(paths.config))
+    except FileNotFoundError:
+        raise CollectionError(
+            f"collection {name} is not registered: no {paths.config} under {storage.url()} "
+            "(register it with `cviz add` or the register_collection job)"
+        ) from None
+
+
+def register(storage: Storage, config: CollectionConfig) -> None:
+    storage.write_json(CollectionPaths(config.name).config, config.to_dict())
+
+
+def _timed(report: StageReport, started: float) -> StageReport:
+    report.values["seconds"] = round(time.perf_counter() - started, 3)
+    return report
+
+
+# -- images ---------------------------------------------------------------------------------
+def stage_images(storage: Storage, name: str) -> StageReport:
+    started = time.perf_counter()
+    config = load_config(storage, name)
+    catalogue = build_catalogue(config, storage.storage_options)
+    storage.write_json(CollectionPaths(name).catalogue, catalogue)
+    counts = catalogue["counts"]
+    report = StageReport(values=dict(counts))
+    report.values["metadata_encoding"] = (catalogue["metadata"] or {}).get("encoding", "no metadata CSV")
+    report.tables["skipped"] = catalogue["skipped"][:200]
+    if catalogue["metadata"]:
+        md = catalogue["metadata"]
+        report.tables["images_without_row"] = md["images_without_row"][:200]
+        report.tables["rows_without_image"] = md["rows_without_image"][:200]
+        report.tables["csv_duplicate_rows"] = md["duplicates"][:200]
+    report.tables["duplicates"] = [
+        {"file": e["file"], "same_bytes_as": e["duplicate_of"]} for e in catalogue["files"] if e.get("duplicate_of")
+    ][:200]
+    report.tables["notes"] = catalogue["notes"]
+    return _timed(report, started)
+
+
+def _catalogue(storage: Storage, name: str) -> dict[str, Any]:
+    return storage.read_json(CollectionPaths(name).catalogue)
+
+
+# -- features -------------------------------------------------------------------------------
+def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size: int = 32,
+                   progress: Callable[[int, int], None] | None = None) -> StageReport:
+    started = time.perf_counter()
+    catalogue = _catalogue(storage, name)
+    items = usable_items(catalogue)
+    fs, base = open_source(catalogue, storage.storage_options)
+    run = compute_features(items, lambda rel: fs.cat_file(f"{base}/{rel}"), extractor, storage, batch_size, progress=progress)
+    storage.write_npy(CollectionPaths(name).features, run.features)
+    report = StageReport(values={
+        "items": len(items),
+        "dimension": int(extractor.dim),
+        "model": extractor.name,
+        "input_size": int(extractor.input_size),
+        "weights_source": getattr(extractor, "weights_source", "unknown"),
+        "weights_hash": getattr(extractor, "weights_hash", "unknown"),
+        "cache_hits": run.cache_hits,
+        "cache_rejected": run.cache_rejected,
+        "computed": run.computed,
+        "images_per_s": round(run.images_per_s, 2),
+        "decode_seconds": round(run.decode_seconds, 3),
+    })
+    return _timed(report, started)
+
+
+def model_cache_dir(storage: Storage) -> str | None:
+    return storage.local_path(MODEL_CACHE)
+
+
+# -- pca / tsne / grid ----------------------------------------------------------------------
+def stage_pca(storage: Storage, name: str, n_components: int = 256) -> StageReport:
+    started = time.perf_counter()
+    paths = CollectionPaths(name)
+    features = storage.read_npy(paths.features)
+    result = run_pca(features, n_components)
+    storage.write_npy(paths.pca, result.components)
+    report = StageReport(values={
+        "items": int(features.shape[0]),
+        "input_dimension": int(features.shape[1]),
+        "components": int(result.components.shape[1]),
+        "explained_variance": round(float(result.explained_variance_ratio.sum()), 4),
+        "note": result.note or "",
+    })
+    if len(result.explained_variance_ratio) > 1:
+        report.pictures["explained_variance_plot"] = plots.explained_variance_png(result.explained_variance_ratio)
+    return _timed(report, started)
+
+
+def stage_tsne(storage: Storage, name: str, perplexity: float = 30.0, seed: int = 0) -> StageReport:
+    started = time.perf_counter()
+    paths = CollectionPaths(name)
+    x = storage.read_npy(paths.pca)
+    result = run_tsne(x, perplexity=perplexity, seed=seed)
+    storage.write_npy(paths.tsne, result.embedding)
+    report = StageReport(values={
+        "items": int(x.shape[0]), "method": result.method,
+        "perplexity": result.perplexity if result.perplexity is not None else 0.0, "note": result.note or "",
+    })
+    report.pictures["tsne_plot"] = plots.scatter_png(result.embedding, f"t-SNE of {x.shape[0]} items")
+    return _timed(report, started)
+
+
+def stage_grid(storage: Storage, name: str, method: str = "auto") -> StageReport:
+    started = time.perf_counter()
+    paths = CollectionPaths(name)
+    config = load_config(storage, name)
+    points = storage.read_npy(paths.tsne)
+    cw, ch = config.tile_size
+    result = assign_grid(points, cw, ch, method)
+    storage.write_json(paths.grid, {
+        "cols": result.cols, "rows": result.rows, "cell_width": cw, "cell_height": ch,
+        "method": result.method, "cells": result.cells.tolist(),
+    }, compact=True)
+    return _timed(StageReport(values={
+        "items": len(points), "cols": result.cols, "rows": result.rows, "method": result.method,
+        "empty_cells": result.cols * result.rows - len(points),
+    }), started)
+
+
+# -- mosaic / dzi / metadata_json --------------------------------------------------------------
+def item_image_rel(sha256: str) -> str:
+    return f"images/{sha256[:16]}.jpg"
+
+
+def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
+    """Render the full-resolution mosaic as the top level of a new pyramid version, plus item images."""
+    started = time.perf_counter()
+    paths = CollectionPaths(name)
+    catalogue = _catalogue(storage, name)
+    items = usable_items(catalogue)
+    grid = storage.read_json(paths.grid)
+    if len(grid["cells"]) != len(items):
+        raise CollectionError(f"collection {name}: grid has {len(grid['cells'])} cells for {len(items)} items; re-materialize grid")
+    cols, rows, cw, ch = grid["cols"], grid["rows"], grid["cell_width"], grid["cell_height"]
+    pyramid = Pyramid(cols * cw, rows * ch, choose_tile_size(cw, ch))
+    version = storage.new_version()
+    folder = f"{paths.version(version)}/map_files"
+    fs, base = open_source(catalogue, storage.storage_options)
+    existing = set(storage.list(paths.item_images))
+    new_item_images = 0
+
+    def load_cell(i: int):
+        nonlocal new_item_images
+        e = items[i]
+        img, _ = decode(fs.cat_file(f"{base}/{e['file']}"), max_side=max(ITEM_IMAGE_SIDE, cw, ch), name=e["file"])
+        rel = item_image_rel(e["sha256"])
+        if rel.rsplit("/", 1)[1] not in existing:
+            big = img.copy()
+            big.thumbnail((ITEM_IMAGE_SIDE, ITEM_IMAGE_SIDE))
+            storage.write_bytes(f"{paths.published}/{rel}", encode_jpeg(big))
+            new_item_images += 1
+        return fit_cell(img, (cw, ch), BACKGROUND)
+
+    item_at_cell = {int(c): i for i, c in enumerate(grid["cells"])}
+    stats = render_mosaic(storage, folder, pyramid, cols, rows, (cw, ch), item_at_cell, load_cell, BACKGROUND, workers)
+    storage.write_bytes(f"{paths.version(version)}/preview.jpg", stats.preview)
+    storage.write_json(paths.mosaic, {"version": version, "pyramid": pyramid.to_dict(), "cols": cols, "rows": rows,
+                                      "cell_width": cw, "cell_height": ch, "items": len(items)})
+    report = StageReport(values={
+        "items": len(items), "width": pyramid.width, "height": pyramid.height, "tile_size": pyramid.tile_size,
+        "top_level_tiles": stats.tiles, "new_item_images": new_item_images, "version": version,
+    })
+    report.pictures["mosaic_preview"] = stats.preview
+    return _timed(report, started)
+
+
+def _mosaic_manifest(storage: Storage, name: str) -> dict[str, Any]:
+    return storage.read_json(CollectionPaths(name).mosaic)
+
+
+def stage_dzi(storage: Storage, name: str) -> StageReport:
+    started = time.perf_counter()
+    paths = CollectionPaths(name)
+    manifest = _mosaic_manifest(storage, name)
+    version = manifest["version"]
+    pyramid = Pyramid(**manifest["pyramid"])
+    stats = build_lower_levels(storage, f"{paths.version(version)}/map_files", pyramid)
+    storage.write_bytes(f"{paths.version(version)}/map.dzi", pyramid.xml().encode())
+    switch_pointer(storage, name, dzi=f"{version}/map.dzi", preview=f"{version}/preview.jpg")
+    update_index(storage, name, manifest["items"])
+    return _timed(StageReport(values={
+        "levels": stats.levels, "tiles": pyramid.tile_count(), "width": pyramid.width, "height": pyramid.height,
+        "tile_size": pyramid.tile_size, "version": version,
+    }), started)
+
+
+def stage_metadata_json(storage: Storage, name: str) -> StageReport:
+    started = time.perf_counter()
+    paths = CollectionPaths(name)
+    config = load_config(storage, name)
+    catalogue = _catalogue(storage, name)
+    items = usable_items(catalogue)
+    grid = storage.read_json(paths.grid)
+    manifest = _mosaic_manifest(storage, name)
+    version = manifest["version"]
+    columns = (catalogue.get("metadata") or {}).get("columns", [])
+    grid_info = {"cols": grid["cols"], "rows": grid["rows"], "cell_width": grid["cell_width"],
+                 "cell_height": grid["cell_height"], "width": grid["cols"] * grid["cell_width"],
+                 "height": grid["rows"] * grid["cell_height"]}
+    images = [f"../{item_image_rel(e['sha256'])}" for e in items]
+    doc, info = build_items(config, items, columns, grid["cells"], grid_info, images)
+    size = storage.write_json(f"{paths.version(version)}/items.json", doc, compact=True)
+    switch_pointer(storage, name, items=f"{version}/items.json")
+    update_index(storage, name, len(items))
+    report = StageReport(values={
+        "items": len(items), "bytes": size, "title_fallbacks": len(info["title_fallbacks"]),
+        "empty_urls": info["empty_urls"], "date_column": info["date_column"] or "none",
+        "years_parsed": info["years_parsed"], "version": version,
+    })
+    report.tables["title_fallback_files"] = info["title_fallbacks"][:200]
+    return _timed(report, started)

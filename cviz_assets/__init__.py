@@ -1,0 +1,1 @@
+"""Dagster definitions for cviz: thin assets over the computation in ``cviz``."""

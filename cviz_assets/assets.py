@@ -1,0 +1,78 @@
+"""One asset per intermediate, each partitioned by collection, each a call into ``cviz.pipeline``.
+
+Large outputs (features, tiles, JSON) are written by the stages through the storage resource at
+the paths in docs/outputs.md; assets are linked with ``deps`` rather than passing data through an
+IO manager, so nothing big is ever pickled.
+"""
+
+
+import dagster as dg
+
+from cviz import pipeline
+from cviz.pipeline import StageReport
+from cviz_assets.metadata import report_metadata, summary
+from cviz_assets.partitions import collections
+from cviz_resources import FeatureModelResource, StorageResource
+
+GROUP = "collection_map"
+
+
+def _result(context: dg.AssetExecutionContext, stage: str, report: StageReport, **extra: object) -> dg.MaterializeResult:
+    context.log.info(f"{stage} [{context.partition_key}]: {summary(report)}")
+    return dg.MaterializeResult(metadata=report_metadata(report, **extra))
+
+
+@dg.asset(partitions_def=collections, group_name=GROUP, kinds={"python"})
+def images(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    """The catalogue: every file found, which are usable, why the others are not; metadata rows joined."""
+    return _result(context, "images", pipeline.stage_images(storage.get(), context.partition_key))
+
+
+@dg.asset(partitions_def=collections, group_name=GROUP, deps=[images], kinds={"tensorflow"})
+def features(context: dg.AssetExecutionContext, storage: StorageResource, model: FeatureModelResource) -> dg.MaterializeResult:
+    """N x D CNN features, one row per usable image, computed once per image content (cached)."""
+    store = storage.get()
+    extractor = model.get(pipeline.model_cache_dir(store))
+    return _result(context, "features", pipeline.stage_features(store, context.partition_key, extractor, model.batch_size))
+
+
+@dg.asset(partitions_def=collections, group_name=GROUP, deps=[features], kinds={"scikitlearn"})
+def pca(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    """Features projected on their first 256 principal components (fewer for small N or D)."""
+    return _result(context, "pca", pipeline.stage_pca(storage.get(), context.partition_key))
+
+
+@dg.asset(partitions_def=collections, group_name=GROUP, deps=[pca], kinds={"python"})
+def tsne(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    """The 2-D t-SNE embedding (openTSNE)."""
+    return _result(context, "tsne", pipeline.stage_tsne(storage.get(), context.partition_key))
+
+
+@dg.asset(partitions_def=collections, group_name=GROUP, deps=[tsne], kinds={"python"})
+def grid(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    """One grid cell per image, no two images in a cell."""
+    return _result(context, "grid", pipeline.stage_grid(storage.get(), context.partition_key))
+
+
+@dg.asset(partitions_def=collections, group_name=GROUP, deps=[grid, images], kinds={"python"})
+def mosaic(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    """The full-resolution mosaic, written streaming as the top level of a new Deep Zoom version."""
+    return _result(context, "mosaic", pipeline.stage_mosaic(storage.get(), context.partition_key))
+
+
+@dg.asset(partitions_def=collections, group_name=GROUP, deps=[mosaic], kinds={"python"})
+def dzi(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    """The Deep Zoom pyramid (.dzi + _files) OpenSeadragon reads; published when complete."""
+    store = storage.get()
+    report = pipeline.stage_dzi(store, context.partition_key)
+    return _result(context, "dzi", report, viewer=dg.MetadataValue.url(storage.viewer_link(context.partition_key)))
+
+
+@dg.asset(partitions_def=collections, group_name=GROUP, deps=[mosaic, grid], kinds={"json"})
+def metadata_json(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    """What the viewer needs per cell: title, url, date and the other columns; grid shape and tile size."""
+    report = pipeline.stage_metadata_json(storage.get(), context.partition_key)
+    return _result(context, "metadata_json", report, viewer=dg.MetadataValue.url(storage.viewer_link(context.partition_key)))
+
+
+collection_assets = [images, features, pca, tsne, grid, mosaic, dzi, metadata_json]

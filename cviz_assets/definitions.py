@@ -1,0 +1,41 @@
+"""The cviz code location: assets, jobs and resources (``dagster dev -m cviz_assets.definitions``)."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from cviz_assets.assets import collection_assets
+from cviz_assets.partitions import collections
+from cviz_assets.register import register_collection
+from cviz_resources import FeatureModelResource, StorageResource
+from cviz_resources.storage import default_root
+
+build_collection = dg.define_asset_job(
+    "build_collection",
+    selection=dg.AssetSelection.assets(*collection_assets),
+    partitions_def=collections,
+    description="Materialize every stage of one collection, images to viewer files.",
+)
+
+
+def default_resources() -> dict:
+    return {
+        "storage": StorageResource(
+            root=default_root(),
+            endpoint_url=os.environ.get("CVIZ_S3_ENDPOINT_URL") or None,
+            viewer_url=os.environ.get("CVIZ_VIEWER_URL", "http://127.0.0.1:8080"),
+        ),
+        "model": FeatureModelResource(
+            name=os.environ.get("CVIZ_MODEL", "efficientnet_lite0"),
+            weights=os.environ.get("CVIZ_WEIGHTS", "imagenet"),
+        ),
+    }
+
+
+defs = dg.Definitions(
+    assets=collection_assets,
+    jobs=[build_collection, register_collection],
+    resources=default_resources(),
+)

@@ -1,0 +1,47 @@
+"""Registering a collection from the Dagster UI: a small job whose run config is the collection.
+
+Launch ``register_collection`` from the Launchpad with the collection's name, images folder or
+glob, metadata CSV and templates; it validates everything, writes ``collection.json`` and adds the
+partition, which can then be materialized like any other.
+"""
+
+
+import dagster as dg
+
+from cviz.catalogue import check_templates, read_metadata
+from cviz.collection import DEFAULT_TILE, DEFAULT_TITLE, DEFAULT_URL, CollectionConfig
+from cviz.pipeline import register
+from cviz_assets.partitions import collections
+from cviz_resources import StorageResource
+
+
+class CollectionSpec(dg.Config):
+    name: str
+    images: str
+    metadata: str | None = None
+    filename_column: str = "filename"
+    title: str = DEFAULT_TITLE
+    url: str = DEFAULT_URL
+    tile: str = DEFAULT_TILE
+    label_columns: list[str] = []
+
+
+def register_spec(instance: dg.DagsterInstance, storage: StorageResource, spec: dict) -> CollectionConfig:
+    """Validate (templates against the CSV header too), write the config, add the partition."""
+    config = CollectionConfig.from_dict(spec)
+    check_templates(config, read_metadata(config, storage.storage_options))
+    register(storage.get(), config)
+    if not instance.has_dynamic_partition(collections.name, config.name):
+        instance.add_dynamic_partitions(collections.name, [config.name])
+    return config
+
+
+@dg.op
+def register_collection_op(context: dg.OpExecutionContext, config: CollectionSpec, storage: StorageResource) -> None:
+    registered = register_spec(context.instance, storage, config.model_dump())
+    context.log.info(f"registered collection {registered.name}; materialize its partition to build the map")
+
+
+@dg.job(description="Register (or update) a collection: validates it, writes collection.json, adds the partition.")
+def register_collection() -> None:
+    register_collection_op()

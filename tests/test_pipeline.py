@@ -1,0 +1,123 @@
+"""The whole graph, end to end, on real images, checked by properties a viewer depends on."""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import materialize_collection
+
+
+def published(root: Path, name: str) -> tuple[Path, dict, dict]:
+    pub = root / "published" / name
+    pointer = json.loads((pub / "current.json").read_text())
+    items = json.loads((pub / pointer["items"]).read_text())
+    return pub, pointer, items
+
+
+def check_collection(root: Path, name: str, src: Path) -> dict:
+    pub, pointer, items = published(root, name)
+    catalogue = json.loads((root / "collections" / name / "images.json").read_text())
+    usable = [e["file"] for e in catalogue["files"] if e["status"] == "usable"]
+    grid = items["grid"]
+    cols, rows, cw, ch = grid["cols"], grid["rows"], grid["cell_width"], grid["cell_height"]
+
+    # Every usable image has exactly one cell, and no cell holds two images.
+    assert sorted(items["fields"]["id"]) == sorted(usable)
+    cells = items["fields"]["cell"]
+    assert len(set(cells)) == len(cells) == len(usable)
+    assert all(0 <= c < cols * rows for c in cells)
+
+    # The .dzi parses and its declared size matches the grid and the pyramid on disk.
+    root_el = ET.parse(pub / pointer["dzi"]).getroot()
+    ns = {"d": "http://schemas.microsoft.com/deepzoom/2008"}
+    size = root_el.find("d:Size", ns)
+    width, height = int(size.get("Width")), int(size.get("Height"))
+    tile = int(root_el.get("TileSize"))
+    assert (width, height) == (cols * cw, rows * ch)
+    files = (pub / pointer["dzi"]).with_name("map_files")
+    max_level = math.ceil(math.log2(max(width, height)))
+    assert sorted(int(p.name) for p in files.iterdir()) == list(range(max_level + 1))
+    for level in range(max_level + 1):
+        scale = 2 ** (max_level - level)
+        lw, lh = math.ceil(width / scale), math.ceil(height / scale)
+        tiles = {p.name for p in (files / str(level)).iterdir()}
+        expected = {f"{c}_{r}.jpg" for c in range(math.ceil(lw / tile)) for r in range(math.ceil(lh / tile))}
+        assert tiles == expected, f"level {level}"
+        with Image.open(files / str(level) / "0_0.jpg") as im:
+            assert im.size == (min(tile, lw), min(tile, lh))
+
+    # The top level holds one tile per cell at the tile size (square cells).
+    if cw == ch == tile:
+        top = files / str(max_level)
+        assert len(list(top.iterdir())) == cols * rows
+        for c in cells[:10]:
+            with Image.open(top / f"{c % cols}_{c // cols}.jpg") as im:
+                assert im.size == (cw, ch)
+
+    # Every item's larger image exists; titles are the rendered template or the file name.
+    for rel in items["fields"]["image"]:
+        assert (pub / pointer["items"]).parent.joinpath(rel).resolve().is_file()
+    return items
+
+
+def test_met_sample_end_to_end(met_sample_root: Path, met_sample_dir: Path) -> None:
+    items = check_collection(met_sample_root, "met-sample", met_sample_dir)
+    import csv
+
+    with open(met_sample_dir / "metadata.csv", newline="", encoding="utf-8") as f:
+        rows = {r["filename"]: r for r in csv.DictReader(f)}
+    f = items["fields"]
+    for i, fid in enumerate(f["id"]):
+        assert f["title"][i] == (rows[fid]["title"] or fid)
+        assert f["url"][i] == rows[fid]["url"]
+    assert items["count"] == 174
+    assert items["date_column"] == "date"
+    # The features are real: 174 finite rows of the model's dimension.
+    feats = np.load(met_sample_root / "collections" / "met-sample" / "features.npy")
+    assert feats.shape[0] == 174 and np.isfinite(feats).all()
+    index = json.loads((met_sample_root / "published" / "index.json").read_text())
+    assert [c["name"] for c in index["collections"]] == ["met-sample"]
+
+
+def test_imageplot_subset_titles_fall_back_to_filename(tmp_path: Path, imageplot_subset: Path) -> None:
+    spec = {"name": "imageplot-120", "images": str(imageplot_subset / "images"),
+            "metadata": str(imageplot_subset / "metadata.csv"), "title": "{title}", "url": "{url}"}
+    result = materialize_collection(tmp_path, spec)
+    assert result.success
+    items = check_collection(tmp_path, "imageplot-120", imageplot_subset)
+    import csv
+
+    with open(imageplot_subset / "metadata.csv", newline="", encoding="utf-8") as f:
+        rows = {r["filename"]: r for r in csv.DictReader(f)}
+    untitled = [fid for fid in items["fields"]["id"] if not rows[fid]["title"]]
+    assert len(untitled) == 20
+    for i, fid in enumerate(items["fields"]["id"]):
+        assert items["fields"]["title"][i] == (rows[fid]["title"] or fid)
+    meta = result.asset_materializations_for_node("metadata_json")[0].metadata
+    assert meta["title_fallbacks"].value == 20
+
+
+def test_materialization_metadata_is_informative(met_sample_root: Path) -> None:
+    """Counts, timings, model identity and plots are on the materializations (checked via a rerun of pca)."""
+    import dagster as dg
+
+    from cviz_assets.assets import pca, tsne
+    from tests.conftest import resources
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("collections", ["met-sample"])
+    result = dg.materialize([pca, tsne], partition_key="met-sample", instance=instance, resources=resources(met_sample_root))
+    pca_meta = result.asset_materializations_for_node("pca")[0].metadata
+    assert pca_meta["components"].value == min(256, 173, pca_meta["input_dimension"].value)
+    assert 0 < pca_meta["explained_variance"].value <= 1.0
+    assert "data:image/png;base64," in pca_meta["explained_variance_plot"].value
+    tsne_meta = result.asset_materializations_for_node("tsne")[0].metadata
+    assert "data:image/png;base64," in tsne_meta["tsne_plot"].value
+    assert tsne_meta["seconds"].value > 0
