@@ -16,9 +16,33 @@ import { FiltersUI } from './filters-ui.js';
 const perf = { hoverLatencies: [] };
 window.cvizPerf = perf;
 
+/** True when WebGL would run on a real GPU (not a software rasterizer such as SwiftShader). */
+function hasFastWebGL() {
+  try {
+    const c = document.createElement('canvas');
+    // Browsers refuse a context with this flag when they would render WebGL in software.
+    const gl = c.getContext('webgl2', { failIfMajorPerformanceCaveat: true })
+      || c.getContext('webgl', { failIfMajorPerformanceCaveat: true });
+    if (!gl) return false;
+    // Chromium's SwiftShader does not trip that flag, so also read the renderer name.
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : '';
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return !/swiftshader|llvmpipe|softpipe|software|basic render/i.test(renderer);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * OpenSeadragon drawer: config.js or ?drawer= may force one; otherwise WebGL on a
+ * GPU and the 2D canvas without one. Software WebGL (GPU-less VMs, remote desktops,
+ * headless browsers) took ~300 ms a frame here, canvas 2D a few ms.
+ */
 function drawerChoice() {
   const wanted = new URLSearchParams(window.location.search).get('drawer') || (window.CVIZ_CONFIG || {}).drawer;
-  return ['webgl', 'canvas', 'html'].includes(wanted) ? [wanted, 'canvas'] : ['auto', 'webgl', 'canvas', 'html'];
+  if (['webgl', 'canvas', 'html'].includes(wanted)) return [wanted, 'canvas'];
+  return hasFastWebGL() ? ['webgl', 'canvas', 'html'] : ['canvas', 'html'];
 }
 
 function loadScript(src) {
