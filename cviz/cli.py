@@ -173,6 +173,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the progress lines
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":

@@ -20,10 +20,11 @@ from cviz.errors import CollectionError
 from cviz.features import Extractor, compute_features
 from cviz.grid import assign_grid
 from cviz.imaging import decode, fit_cell
+from cviz.neighbours import neighbour_agreement
 from cviz.paths import MODEL_CACHE, CollectionPaths
 from cviz.pca import run_pca
 from cviz.publish import switch_pointer, update_index
-from cviz.storage import Storage
+from cviz.storage import Storage, read_source
 from cviz.tiles import Pyramid, build_lower_levels, choose_tile_size, encode_jpeg, render_mosaic
 from cviz.tsne import run_tsne
 from cviz.viewer_data import build_items
@@ -68,7 +69,7 @@ def stage_images(storage: Storage, name: str) -> StageReport:
     counts = catalogue["counts"]
     report = StageReport(values=dict(counts))
     report.values["metadata_encoding"] = (catalogue["metadata"] or {}).get("encoding", "no metadata CSV")
-    report.tables["skipped"] = catalogue["skipped"][:200]
+    report.tables["skipped_files"] = catalogue["skipped"][:200]
     if catalogue["metadata"]:
         md = catalogue["metadata"]
         report.tables["images_without_row"] = md["images_without_row"][:200]
@@ -92,8 +93,9 @@ def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size
     catalogue = _catalogue(storage, name)
     items = usable_items(catalogue)
     fs, base = open_source(catalogue, storage.storage_options)
-    run = compute_features(items, lambda rel: fs.cat_file(f"{base}/{rel}"), extractor, storage, batch_size, progress=progress)
+    run = compute_features(items, lambda rel: read_source(fs, f"{base}/{rel}"), extractor, storage, batch_size, progress=progress)
     storage.write_npy(CollectionPaths(name).features, run.features)
+    config = load_config(storage, name)
     report = StageReport(values={
         "items": len(items),
         "dimension": int(extractor.dim),
@@ -107,6 +109,13 @@ def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size
         "images_per_s": round(run.images_per_s, 2),
         "decode_seconds": round(run.decode_seconds, 3),
     })
+    if getattr(extractor, "is_random", False):
+        report.values["warning"] = "RANDOM WEIGHTS: features carry no learned meaning (configured explicitly)"
+    for column in config.label_columns:
+        agreement = neighbour_agreement(run.features, [(e.get("row") or {}).get(column, "") for e in items])
+        if agreement is not None:
+            report.values[f"neighbour_agreement_{column}"] = round(agreement.score, 4)
+            report.values[f"neighbour_agreement_{column}_chance"] = round(agreement.chance, 4)
     return _timed(report, started)
 
 
@@ -189,7 +198,7 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
     def load_cell(i: int):
         nonlocal new_item_images
         e = items[i]
-        img, _ = decode(fs.cat_file(f"{base}/{e['file']}"), max_side=max(ITEM_IMAGE_SIDE, cw, ch), name=e["file"])
+        img, _ = decode(read_source(fs, f"{base}/{e['file']}"), max_side=max(ITEM_IMAGE_SIDE, cw, ch), name=e["file"])
         rel = item_image_rel(e["sha256"])
         if rel.rsplit("/", 1)[1] not in existing:
             big = img.copy()

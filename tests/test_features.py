@@ -1,0 +1,132 @@
+"""Features: computed once per image content and model, cache damage detected, colour/orientation consistent."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cviz.features import cache_key, compute_features
+from cviz.imaging import decode, square_input
+from cviz.models import load_extractor
+from cviz.neighbours import neighbour_agreement
+from cviz.storage import Storage
+from tests.conftest import MODEL, WEIGHTS
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return load_extractor(MODEL, WEIGHTS)
+
+
+def items_for(folder: Path) -> list[dict]:
+    import hashlib
+
+    return [{"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in sorted(folder.iterdir())]
+
+
+def copy_images(src: Path, dst: Path, names: list[str]) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        shutil.copyfile(src / n, dst / n)
+
+
+def test_adding_ten_images_computes_only_ten(tmp_path: Path, met_sample_dir: Path, extractor) -> None:
+    names = sorted(p.name for p in (met_sample_dir / "images").iterdir())[:30]
+    folder = tmp_path / "imgs"
+    copy_images(met_sample_dir / "images", folder, names[:20])
+    storage = Storage(str(tmp_path / "root"))
+    read = lambda rel: (folder / rel).read_bytes()  # noqa: E731
+    first = compute_features(items_for(folder), read, extractor, storage)
+    assert (first.computed, first.cache_hits) == (20, 0)
+
+    copy_images(met_sample_dir / "images", folder, names[20:30])
+    second = compute_features(items_for(folder), read, extractor, storage)
+    assert (second.computed, second.cache_hits, second.cache_rejected) == (10, 20, 0)
+    # Cached rows are the very vectors computed the first time, in the new order.
+    order = {it["file"]: i for i, it in enumerate(items_for(folder))}
+    for j, it in enumerate(items_for(tmp_path / "imgs")):
+        if it["file"] in names[:20]:
+            np.testing.assert_array_equal(second.features[order[it["file"]]], first.features[names[:20].index(it["file"])])
+
+    # Another collection holding some of the same images reuses their vectors.
+    other = tmp_path / "other"
+    copy_images(met_sample_dir / "images", other, names[5:15])
+    third = compute_features(items_for(other), lambda rel: (other / rel).read_bytes(), extractor, storage)
+    assert (third.computed, third.cache_hits) == (0, 10)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "nan", "garbage", "wrong_shape"])
+def test_damaged_cache_entry_is_recomputed(tmp_path: Path, met_sample_dir: Path, extractor, damage: str) -> None:
+    folder = tmp_path / "imgs"
+    copy_images(met_sample_dir / "images", folder, sorted(p.name for p in (met_sample_dir / "images").iterdir())[:3])
+    storage = Storage(str(tmp_path / "root"))
+    items = items_for(folder)
+    read = lambda rel: (folder / rel).read_bytes()  # noqa: E731
+    good = compute_features(items, read, extractor, storage).features
+    path = tmp_path / "root" / cache_key(extractor.model_id, items[1]["sha256"])
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"not a numpy file")
+    else:
+        buf = io.BytesIO()
+        bad = np.full(extractor.dim, np.nan, np.float32) if damage == "nan" else np.zeros(7, np.float32)
+        np.save(buf, bad)
+        path.write_bytes(buf.getvalue())
+    again = compute_features(items, read, extractor, storage)
+    assert (again.cache_rejected, again.computed, again.cache_hits) == (1, 1, 2)
+    np.testing.assert_allclose(again.features, good, rtol=1e-5, atol=1e-5)
+    assert np.load(path).shape == (extractor.dim,)  # rewritten whole
+
+
+def _features_of(img: Image.Image, extractor) -> np.ndarray:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG" if img.mode in ("RGB", "L", "CMYK") else "PNG", quality=95, exif=img.info.get("exif", b""))
+    rgb, _ = decode(buf.getvalue(), max_side=extractor.input_size * 2)
+    return extractor(square_input(rgb, extractor.input_size)[None])[0]
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_orientation_and_colour_modes_give_consistent_features(met_sample_dir: Path, extractor) -> None:
+    src = sorted((met_sample_dir / "images").iterdir())[0]
+    upright = Image.open(src).convert("RGB")
+    base = _features_of(upright, extractor)
+
+    # Stored rotated with an EXIF tag saying "rotate 90 CW to display": must be read upright.
+    rotated = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated.info["exif"] = exif.tobytes()
+    assert _cos(_features_of(rotated, extractor), base) > 0.97
+    # Ignoring the tag would give a visibly different vector (so the check above has teeth).
+    rotated_plain = rotated.copy()
+    rotated_plain.info.pop("exif")
+    assert _cos(_features_of(rotated_plain, extractor), base) < _cos(_features_of(rotated, extractor), base)
+
+    assert _cos(_features_of(upright.convert("CMYK"), extractor), base) > 0.97
+    assert _cos(_features_of(upright.convert("P", palette=Image.Palette.ADAPTIVE), extractor), base) > 0.9
+    rgba = upright.convert("RGBA")
+    assert _cos(_features_of(rgba, extractor), base) > 0.97  # opaque alpha changes nothing
+
+
+def test_neighbour_agreement_separates_clusters_from_noise() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 0.1, (60, 8)) + np.eye(8)[0] * 5
+    b = rng.normal(0, 0.1, (60, 8)) + np.eye(8)[1] * 5
+    feats = np.vstack([a, b]).astype(np.float32)
+    good = neighbour_agreement(feats, ["a"] * 60 + ["b"] * 60)
+    assert good is not None and good.score == pytest.approx(1.0) and good.chance == pytest.approx(0.5)
+    shuffled = neighbour_agreement(feats, list(rng.permutation(["a"] * 60 + ["b"] * 60)))
+    assert shuffled is not None and abs(shuffled.score - 0.5) < 0.15
+    multi = neighbour_agreement(feats, ["a|x"] * 60 + ["b|x"] * 60)  # a shared value counts
+    assert multi is not None and multi.score == pytest.approx(1.0)
+    assert neighbour_agreement(feats[:5], ["a"] * 5) is None
