@@ -124,8 +124,15 @@ def _write_dzi(mosaic: Image.Image, out: Path, tile: int) -> None:
 
 def build_published_collection(storage_root: Path | str, name: str = "fixture-sample",
                                cols: int = 12, rows: int = 9, n_items: int = 96,
-                               cell: int = 128) -> FixtureCollection:
+                               cell: int = 128, tile: int | None = None,
+                               image_size: tuple[int, int] = (384, 512)) -> FixtureCollection:
+    """Write the collection; ``tile`` defaults to the cell size (the pipeline's choice).
+
+    For large benchmark collections pass a small ``cell``, a larger ``tile`` and a small
+    ``image_size`` so the fixture stays quick to draw.
+    """
     storage_root = Path(storage_root)
+    tile = tile or cell
     pub = storage_root / "published"
     coll = pub / name
     ver = coll / VERSION
@@ -136,7 +143,7 @@ def build_published_collection(storage_root: Path | str, name: str = "fixture-sa
     # Leave a few holes so empty cells exist (skip every 11th cell, up to the capacity).
     cells = [c for c in range(cols * rows) if c % 11 != 10][:n_items]
     if len(cells) < n_items:
-        raise ValueError("grid too small for n_items")
+        raise ValueError(f"a {cols}x{rows} grid with holes holds {len(cells)} items, fewer than {n_items}")
     meta = _item_rows(n_items)
 
     mosaic = Image.new("RGB", (cols * cell, rows * cell), BACKGROUND)
@@ -148,9 +155,10 @@ def build_published_collection(storage_root: Path | str, name: str = "fixture-sa
         rgb = _colour(i, n_items)
         x0, y0 = col * cell, row * cell
         draw.rectangle([x0 + 2, y0 + 2, x0 + cell - 3, y0 + cell - 3], fill=rgb)
-        draw.text((x0 + 8, y0 + 6), str(i), fill=(255, 255, 255))
+        if cell >= 64:
+            draw.text((x0 + 8, y0 + 6), str(i), fill=(255, 255, 255))
 
-        big = Image.new("RGB", (384, 512), rgb)
+        big = Image.new("RGB", image_size, rgb)
         ImageDraw.Draw(big).text((16, 16), f"item {i}", fill=(255, 255, 255))
         data = _jpeg(big)
         sha = hashlib.sha256(data).hexdigest()
@@ -162,7 +170,7 @@ def build_published_collection(storage_root: Path | str, name: str = "fixture-sa
         fields["image"].append(f"../images/{sha[:16]}.jpg")
         items.append({**m, "index": i, "cell": c, "col": col, "row": row, "rgb": rgb})
 
-    _write_dzi(mosaic, ver, cell)
+    _write_dzi(mosaic, ver, tile)
     preview = mosaic.copy()
     preview.thumbnail((512, 512), Image.Resampling.LANCZOS)
     preview.save(ver / "preview.jpg", "JPEG", quality=85)

@@ -360,6 +360,7 @@ class MapPage {
   }
 
   refilter() {
+    const t0 = performance.now();
     const evaluated = evaluatePredicates(this.items, this.index, this.state);
     const filtering = isFiltering(this.state);
     this.mask = filtering ? combine(evaluated) : null;
@@ -370,6 +371,7 @@ class MapPage {
     this.filters.render((key) => combine(evaluated, key));
     $('clear-all').hidden = !filtering;
     this.renderCount();
+    perf.refilterMs = performance.now() - t0;
   }
 
   renderCount() {

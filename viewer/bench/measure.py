@@ -1,0 +1,147 @@
+"""Measure the viewer in headless chromium: load to first tiles drawn, hover to tooltip,
+search/filter recompute, and frame times while panning.
+
+    .venv/bin/python viewer/bench/measure.py                  # 13,000-item synthetic collection
+    .venv/bin/python viewer/bench/measure.py --items 96       # the small test fixture
+    .venv/bin/python viewer/bench/measure.py --storage cviz_data --name met-sample   # real data
+
+Needs `npm ci --prefix viewer` and /usr/bin/chromium. Timings come from the page itself
+(performance.now(), ms since navigation start; hover latency = pointer event timestamp to
+the next animation frame after the tooltip and outline were updated). Each run uses a fresh
+browser context (cold HTTP cache). Results: printed, and test-artifacts/viewer-bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tests.test_viewer_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, start_viewer_server, stop  # noqa: E402
+from tests.viewer_fixture import build_published_collection  # noqa: E402
+
+
+def pct(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))] if v else float("nan")
+
+
+FRAME_TIMES = """() => new Promise((resolve) => {
+  const ts = [];
+  function f(t) { ts.push(t); if (ts.length < 61) requestAnimationFrame(f); else resolve(ts.slice(1).map((x, i) => x - ts[i])); }
+  requestAnimationFrame(f);
+})"""
+
+
+def one_run(browser, url: str, drawer: str | None) -> dict:
+    ctx = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    page = ctx.new_page()
+    page.goto(url + (f"&drawer={drawer}" if drawer else ""))
+    page.wait_for_function("window.cvizPerf && window.cvizPerf.firstTilesDrawn !== undefined", timeout=60000)
+    try:
+        page.wait_for_function("window.cvizPerf.fullyLoaded !== undefined", timeout=15000)
+    except Exception:
+        pass
+    perf = page.evaluate("({...window.cvizPerf})")
+    page.wait_for_timeout(500)
+
+    # Hover: walk the pointer over 60 different cells of the map area.
+    box = page.locator("#map").bounding_box()
+    page.evaluate("window.cvizPerf.hoverLatencies.length = 0")
+    for k in range(60):
+        x = box["x"] + box["width"] * (0.1 + 0.8 * ((k * 37) % 60) / 60)
+        y = box["y"] + box["height"] * (0.1 + 0.8 * ((k * 13) % 60) / 60)
+        page.mouse.move(x, y)
+        page.wait_for_timeout(30)
+    page.wait_for_timeout(100)
+    hover = page.evaluate("window.cvizPerf.hoverLatencies.slice()")
+
+    # Search: one keystroke's recompute (mask, counts, histogram, overlay).
+    refilter = []
+    for q in ["l", "la", "lan", "land", "landscape", ""]:
+        page.locator("#search").fill(q)
+        refilter.append(page.evaluate("window.cvizPerf.refilterMs"))
+
+    # Frames while panning with a filter active (dimming drawn every frame).
+    page.locator("#search").fill("portrait")
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    frames_promise = page.evaluate_handle(FRAME_TIMES)
+    for k in range(30):
+        page.mouse.move(box["x"] + box["width"] / 2 + 8 * math.sin(k / 3) * 10, box["y"] + box["height"] / 2 + k * 3)
+        page.wait_for_timeout(16)
+    page.mouse.up()
+    frames = frames_promise.json_value()
+    ctx.close()
+    return {"perf": perf, "hover": hover, "refilter": refilter, "frames": frames}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--items", type=int, default=13000, help="synthetic collection size (default 13000)")
+    ap.add_argument("--storage", type=Path, help="use this storage root instead of a synthetic one")
+    ap.add_argument("--name", help="collection name (with --storage)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--drawer", choices=["webgl", "canvas"], help="force an OpenSeadragon drawer")
+    args = ap.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    tmp = None
+    if args.storage:
+        root, name = args.storage, args.name or "met-sample"
+        label = f"{name} from {root}"
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="cviz-bench-")
+        side = math.ceil(math.sqrt(args.items * 1.1))
+        small = args.items > 1000
+        t0 = time.perf_counter()
+        info = build_published_collection(tmp.name, name="bench", cols=side, rows=side, n_items=args.items,
+                                          cell=48 if small else 128, tile=256 if small else None,
+                                          image_size=(96, 128) if small else (384, 512))
+        root, name = Path(tmp.name), info.name
+        label = f"synthetic {args.items} items, {side}x{side} grid, cell {info.cell}px"
+        print(f"built {label} in {time.perf_counter() - t0:.1f}s")
+
+    proc, base = start_viewer_server(root)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            runs = [one_run(browser, f"{base}/?c={name}", args.drawer) for _ in range(args.runs)]
+            browser.close()
+    finally:
+        stop(proc)
+        if tmp:
+            tmp.cleanup()
+
+    hover = [h for r in runs for h in r["hover"]]
+    frames = [f for r in runs for f in r["frames"]]
+    refilter = [f for r in runs for f in r["refilter"] if f is not None]
+    summary = {
+        "collection": label,
+        "drawer": runs[0]["perf"].get("drawer"),
+        "items_json_loaded_ms": statistics.median(r["perf"]["itemsLoaded"] for r in runs),
+        "first_tile_loaded_ms": statistics.median(r["perf"]["firstTileLoaded"] for r in runs),
+        "first_tiles_drawn_ms": statistics.median(r["perf"]["firstTilesDrawn"] for r in runs),
+        "fully_loaded_ms": statistics.median(r["perf"].get("fullyLoaded", float("nan")) for r in runs),
+        "hover_latency_ms": {"median": statistics.median(hover), "p95": pct(hover, 0.95), "max": max(hover), "n": len(hover)},
+        "search_recompute_ms": {"median": statistics.median(refilter), "max": max(refilter)},
+        "pan_frame_ms": {"median": statistics.median(frames), "p95": pct(frames, 0.95)},
+        "runs": args.runs,
+    }
+    out = REPO / "test-artifacts" / "viewer-bench.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
