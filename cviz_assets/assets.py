@@ -12,6 +12,7 @@ from cviz import pipeline
 from cviz.pipeline import StageReport
 from cviz_assets.metadata import report_metadata, summary
 from cviz_assets.partitions import collections
+from cviz_assets.retries import FEATURES_POOL, STORAGE_RETRY, fail_fast_on_user_error
 from cviz_resources import FeatureModelResource, StorageResource
 
 GROUP = "collection_map"
@@ -22,13 +23,15 @@ def _result(context: dg.AssetExecutionContext, stage: str, report: StageReport, 
     return dg.MaterializeResult(metadata=report_metadata(report, **extra))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, kinds={"python"})
+@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, kinds={"python"})
+@fail_fast_on_user_error
 def images(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """The catalogue: every file found, which are usable, why the others are not; metadata rows joined."""
     return _result(context, "images", pipeline.stage_images(storage.get(), context.partition_key))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, deps=[images], kinds={"tensorflow"})
+@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[images], kinds={"tensorflow"}, pool=FEATURES_POOL)
+@fail_fast_on_user_error
 def features(context: dg.AssetExecutionContext, storage: StorageResource, model: FeatureModelResource) -> dg.MaterializeResult:
     """N x D CNN features, one row per usable image, computed once per image content (cached)."""
     store = storage.get()
@@ -36,31 +39,36 @@ def features(context: dg.AssetExecutionContext, storage: StorageResource, model:
     return _result(context, "features", pipeline.stage_features(store, context.partition_key, extractor, model.batch_size))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, deps=[features], kinds={"scikitlearn"})
+@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[features], kinds={"scikitlearn"})
+@fail_fast_on_user_error
 def pca(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """Features projected on their first 256 principal components (fewer for small N or D)."""
     return _result(context, "pca", pipeline.stage_pca(storage.get(), context.partition_key))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, deps=[pca], kinds={"python"})
+@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[pca], kinds={"python"})
+@fail_fast_on_user_error
 def tsne(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """The 2-D t-SNE embedding (openTSNE)."""
     return _result(context, "tsne", pipeline.stage_tsne(storage.get(), context.partition_key))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, deps=[tsne], kinds={"python"})
+@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[tsne], kinds={"python"})
+@fail_fast_on_user_error
 def grid(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """One grid cell per image, no two images in a cell."""
     return _result(context, "grid", pipeline.stage_grid(storage.get(), context.partition_key))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, deps=[grid, images], kinds={"python"})
+@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[grid, images], kinds={"python"})
+@fail_fast_on_user_error
 def mosaic(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """The full-resolution mosaic, written streaming as the top level of a new Deep Zoom version."""
     return _result(context, "mosaic", pipeline.stage_mosaic(storage.get(), context.partition_key))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, deps=[mosaic], kinds={"python"})
+@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[mosaic], kinds={"python"})
+@fail_fast_on_user_error
 def dzi(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """The Deep Zoom pyramid (.dzi + _files) OpenSeadragon reads; published when complete."""
     store = storage.get()
@@ -68,7 +76,8 @@ def dzi(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Mater
     return _result(context, "dzi", report, viewer=dg.MetadataValue.url(storage.viewer_link(context.partition_key)))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, deps=[mosaic, grid], kinds={"json"})
+@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[mosaic, grid], kinds={"json"})
+@fail_fast_on_user_error
 def metadata_json(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """What the viewer needs per cell: title, url, date and the other columns; grid shape and tile size."""
     report = pipeline.stage_metadata_json(storage.get(), context.partition_key)

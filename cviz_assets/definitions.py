@@ -7,8 +7,10 @@ import os
 import dagster as dg
 
 from cviz_assets.assets import collection_assets
+from cviz_assets.checks import collection_checks
 from cviz_assets.partitions import collections
 from cviz_assets.register import register_collection
+from cviz_assets.sensors import sensors
 from cviz_resources import FeatureModelResource, StorageResource
 from cviz_resources.storage import default_root
 
@@ -36,6 +38,8 @@ def default_resources() -> dict:
 
 defs = dg.Definitions(
     assets=collection_assets,
+    asset_checks=collection_checks,
     jobs=[build_collection, register_collection],
+    sensors=sensors,
     resources=default_resources(),
 )

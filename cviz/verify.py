@@ -1,0 +1,201 @@
+"""Checks on a collection's outputs, as plain functions: each returns a Verdict naming the
+offending items, so the Dagster asset checks (and anyone else) show *which* item is wrong.
+
+They re-derive what a viewer depends on from the stored files, independently of the code that
+wrote them: the catalogue says which images are usable; the grid must give each exactly one cell;
+the published pyramid must hold every tile of every level its ``.dzi`` declares; ``items.json``
+must list each occupied cell once with its title/url templates rendered from the metadata row;
+the features must be finite.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from cviz.catalogue import usable_items
+from cviz.collection import CollectionConfig
+from cviz.paths import CollectionPaths
+from cviz.publish import read_pointer
+from cviz.storage import Storage
+from cviz.tiles import Pyramid, expected_tiles
+
+MAX_OFFENDING = 100  # offending items listed in a verdict; ``counts`` has the totals
+DZI_NS = "{http://schemas.microsoft.com/deepzoom/2008}"
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    offending: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    summary: str = ""
+
+    def __iter__(self):  # ``passed, offending = verdict``
+        return iter((self.passed, self.offending))
+
+
+def _verdict(problems: list[dict[str, Any]], counts: dict[str, int], ok: str) -> Verdict:
+    counts = dict(counts, offending=len(problems))
+    if not problems:
+        return Verdict(True, [], counts, ok)
+    kinds = Counter(p["problem"] for p in problems)
+    summary = ", ".join(f"{n} {k}" for k, n in kinds.most_common())
+    return Verdict(False, problems[:MAX_OFFENDING], counts, summary)
+
+
+def _usable(storage: Storage, name: str) -> list[dict[str, Any]]:
+    return usable_items(storage.read_json(CollectionPaths(name).catalogue))
+
+
+# -- grid -------------------------------------------------------------------------------------
+def verify_grid(storage: Storage, name: str) -> Verdict:
+    """Every usable image has exactly one cell inside the grid, and no cell holds two images."""
+    items = _usable(storage, name)
+    grid = storage.read_json(CollectionPaths(name).grid)
+    cells = [int(c) for c in grid["cells"]]
+    n_cells = int(grid["cols"]) * int(grid["rows"])
+    problems: list[dict[str, Any]] = []
+    for i, e in enumerate(items):
+        if i >= len(cells):
+            problems.append({"problem": "image without a cell", "file": e["file"]})
+        elif not 0 <= cells[i] < n_cells:
+            problems.append({"problem": "cell outside the grid", "file": e["file"], "cell": cells[i]})
+    if len(cells) > len(items):
+        problems.append({"problem": "cells without an image", "count": len(cells) - len(items)})
+    holders: dict[int, list[str]] = {}
+    for e, c in zip(items, cells):
+        holders.setdefault(c, []).append(e["file"])
+    problems.extend({"problem": "cell shared", "cell": c, "files": files} for c, files in sorted(holders.items())
+                    if len(files) > 1)
+    return _verdict(problems, {"items": len(items), "cells": n_cells},
+                    f"{len(items)} images in {len(items)} distinct cells of a {grid['cols']}x{grid['rows']} grid")
+
+
+# -- pyramid ----------------------------------------------------------------------------------
+def read_dzi(data: bytes) -> Pyramid:
+    root = ET.fromstring(data)
+    size = root.find(f"{DZI_NS}Size")
+    if size is None:
+        raise ValueError("no <Size> element")
+    return Pyramid(int(size.get("Width")), int(size.get("Height")), int(root.get("TileSize")),
+                   int(root.get("Overlap", 0)), root.get("Format", "jpg"))
+
+
+def verify_pyramid(storage: Storage, name: str) -> Verdict:
+    """The published .dzi declares the grid's size, and every tile of every level is there at its size."""
+    paths = CollectionPaths(name)
+    pointer = read_pointer(storage, name)
+    if not pointer.get("dzi"):
+        return _verdict([{"problem": "no published pyramid", "file": paths.pointer}], {}, "")
+    dzi_rel = f"{paths.published}/{pointer['dzi']}"
+    try:
+        pyramid = read_dzi(storage.read_bytes(dzi_rel))
+    except FileNotFoundError:
+        return _verdict([{"problem": "dzi missing", "file": dzi_rel}], {}, "")
+    except (ET.ParseError, ValueError, TypeError) as exc:
+        return _verdict([{"problem": "dzi unreadable", "file": dzi_rel, "error": str(exc)}], {}, "")
+    problems: list[dict[str, Any]] = []
+    grid = storage.read_json(paths.grid)
+    want = (int(grid["cols"]) * int(grid["cell_width"]), int(grid["rows"]) * int(grid["cell_height"]))
+    if (pyramid.width, pyramid.height) != want:
+        problems.append({"problem": "declared size differs from the grid", "declared": [pyramid.width, pyramid.height],
+                         "grid": list(want)})
+    folder = posixpath.splitext(dzi_rel)[0] + "_files"
+    base = storage.path(folder)
+    found = {p[len(base) + 1:] for p in storage.fs.find(base, withdirs=False)}
+    expected = list(expected_tiles(pyramid))
+    expected_set = set(expected)
+    problems.extend({"problem": "tile missing", "tile": t} for t in expected if t not in found)
+    problems.extend({"problem": "unexpected tile", "tile": t} for t in sorted(found - expected_set))
+    # Pixel sizes: the first and the last (edge) tile of each level, a few reads per level.
+    for level in range(pyramid.max_level + 1):
+        lw, lh = pyramid.level_size(level)
+        tc, tr = pyramid.tile_grid(level)
+        for c, r in {(0, 0), (tc - 1, tr - 1)}:
+            rel = f"{level}/{c}_{r}.{pyramid.format}"
+            if rel not in found:
+                continue
+            size = (min(pyramid.tile_size, lw - c * pyramid.tile_size), min(pyramid.tile_size, lh - r * pyramid.tile_size))
+            with Image.open(io.BytesIO(storage.read_bytes(f"{folder}/{rel}"))) as im:
+                if im.size != size:
+                    problems.append({"problem": "tile of the wrong size", "tile": rel, "size": list(im.size),
+                                     "expected": list(size)})
+    return _verdict(problems, {"levels": pyramid.max_level + 1, "tiles": len(expected), "tiles_found": len(found)},
+                    f"{len(expected)} tiles in {pyramid.max_level + 1} levels, {pyramid.width}x{pyramid.height}")
+
+
+# -- items.json -------------------------------------------------------------------------------
+def verify_items(storage: Storage, name: str) -> Verdict:
+    """items.json has one entry per occupied cell, each usable image once, and every title/url is
+    its template rendered from the item's metadata row (a title falls back to the file name)."""
+    paths = CollectionPaths(name)
+    pointer = read_pointer(storage, name)
+    if not pointer.get("items"):
+        return _verdict([{"problem": "no published items.json", "file": paths.pointer}], {}, "")
+    items_rel = f"{paths.published}/{pointer['items']}"
+    try:
+        doc = storage.read_json(items_rel)
+    except FileNotFoundError:
+        return _verdict([{"problem": "items.json missing", "file": items_rel}], {}, "")
+    config = CollectionConfig.from_dict(storage.read_json(paths.config))
+    usable = _usable(storage, name)
+    grid = storage.read_json(paths.grid)
+    cell_of = {e["file"]: int(c) for e, c in zip(usable, grid["cells"])}
+    row_of = {e["file"]: e.get("row") or {} for e in usable}
+    fields = doc.get("fields", {})
+    ids = list(fields.get("id", []))
+    count = int(doc.get("count", -1))
+    problems: list[dict[str, Any]] = []
+    for key, values in sorted(fields.items()):
+        if len(values) != count:
+            problems.append({"problem": "field length differs from count", "field": key, "length": len(values),
+                             "count": count})
+    problems.extend({"problem": "id listed twice", "id": i} for i, n in Counter(ids).items() if n > 1)
+    problems.extend({"problem": "unknown id", "id": i} for i in ids if i not in cell_of)
+    listed = set(ids)
+    problems.extend({"problem": "image missing from items.json", "id": f} for f in cell_of if f not in listed)
+    cells = list(fields.get("cell", []))
+    problems.extend({"problem": "cell listed twice", "cell": c} for c, n in Counter(cells).items() if n > 1)
+    title_t, url_t = config.title_template, config.url_template
+    titles, urls = fields.get("title", []), fields.get("url", [])
+    for i, item_id in enumerate(ids):
+        if item_id not in cell_of:
+            continue
+        if i < len(cells) and cells[i] != cell_of[item_id]:
+            problems.append({"problem": "cell differs from the grid", "id": item_id, "cell": cells[i],
+                             "grid_cell": cell_of[item_id]})
+        row = row_of[item_id]
+        want_title = title_t.render(row).strip() or item_id.rsplit("/", 1)[-1]
+        want_url = url_t.render(row).strip()
+        for what, want, got in (("title", want_title, titles[i] if i < len(titles) else None),
+                                ("url", want_url, urls[i] if i < len(urls) else None)):
+            if got != want:
+                problems.append({"problem": f"{what} not resolved from its template", "id": item_id,
+                                 "field": what, "found": got, "expected": want})
+    return _verdict(problems, {"items": len(ids), "occupied_cells": len(set(cells))},
+                    f"{len(ids)} items, one per occupied cell, titles and urls resolved")
+
+
+# -- features ---------------------------------------------------------------------------------
+def verify_features(storage: Storage, name: str) -> Verdict:
+    """One finite feature row per usable image (a NaN/inf row would poison PCA and t-SNE)."""
+    items = _usable(storage, name)
+    x = storage.read_npy(CollectionPaths(name).features)
+    problems: list[dict[str, Any]] = []
+    if x.ndim != 2 or x.shape[0] != len(items):
+        problems.append({"problem": "row count differs from usable images", "rows": int(x.shape[0]) if x.ndim else 0,
+                         "usable": len(items)})
+    if x.ndim == 2:
+        bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+        problems.extend({"problem": "non-finite row", "row": int(r), "file": items[r]["file"] if r < len(items) else None}
+                        for r in bad)
+    return _verdict(problems, {"rows": int(x.shape[0]) if x.ndim else 0, "dimension": int(x.shape[1]) if x.ndim == 2 else 0},
+                    f"{x.shape[0]} finite rows")

@@ -1,0 +1,48 @@
+"""Asset checks on every collection partition: the properties the viewer relies on.
+
+Each check is a thin call into ``cviz.verify``; a failure carries the offending items (file, cell,
+tile, field) in its metadata, so the UI says which image or tile is wrong, not only that one is.
+"""
+
+import dagster as dg
+
+from cviz import verify
+from cviz_assets.assets import dzi, features, grid, metadata_json
+from cviz_assets.partitions import collections
+from cviz_resources import StorageResource
+
+
+def _result(v: verify.Verdict) -> dg.AssetCheckResult:
+    metadata: dict[str, object] = {k: dg.MetadataValue.int(n) for k, n in v.counts.items()}
+    metadata["summary"] = dg.MetadataValue.text(v.summary)
+    if not v.passed:
+        metadata["offending"] = dg.MetadataValue.json(v.offending)
+    return dg.AssetCheckResult(passed=v.passed, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata,
+                               description=v.summary)
+
+
+@dg.asset_check(asset=grid, partitions_def=collections, name="one_cell_per_image",
+                description="Every usable image has exactly one grid cell; no cell holds two images.")
+def one_cell_per_image(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
+    return _result(verify.verify_grid(storage.get(), context.partition_key))
+
+
+@dg.asset_check(asset=dzi, partitions_def=collections, name="pyramid_complete",
+                description="The published .dzi declares the grid's size and every tile of every level exists.")
+def pyramid_complete(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
+    return _result(verify.verify_pyramid(storage.get(), context.partition_key))
+
+
+@dg.asset_check(asset=metadata_json, partitions_def=collections, name="items_resolved",
+                description="items.json has one entry per occupied cell; every title/url template is resolved.")
+def items_resolved(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
+    return _result(verify.verify_items(storage.get(), context.partition_key))
+
+
+@dg.asset_check(asset=features, partitions_def=collections, name="features_finite",
+                description="One feature row per usable image, with no NaN or infinite values.")
+def features_finite(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
+    return _result(verify.verify_features(storage.get(), context.partition_key))
+
+
+collection_checks = [one_cell_per_image, pyramid_complete, items_resolved, features_finite]

@@ -1,0 +1,48 @@
+"""Retries for transient I/O, and no retries for errors the user must fix.
+
+The storage layer already retries single remote calls; this is the outer layer: an asset step that
+still fails (a storage outage longer than those retries, a flaky network filesystem) is re-run by
+Dagster with exponential backoff. A ``CvizError`` (bad name, CSV, template, no usable image) would
+fail the same way every time, so it fails at once, with its message, and is not retried.
+"""
+
+import functools
+import os
+from typing import Any, Callable
+
+import dagster as dg
+
+from cviz.errors import CvizError
+
+STORAGE_RETRY = dg.RetryPolicy(
+    max_retries=int(os.environ.get("CVIZ_STEP_RETRIES", "2")),  # 5 s, then 10 s (+-jitter)
+    delay=float(os.environ.get("CVIZ_STEP_RETRY_DELAY_S", "5")),
+    backoff=dg.Backoff.EXPONENTIAL,
+    jitter=dg.Jitter.PLUS_MINUS,
+)
+FEATURES_POOL = "cviz_features"  # dagster.yaml: concurrency.pools.default_limit (1) bounds it per instance
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    if not isinstance(exc, CvizError):
+        return False
+    try:  # a storage outage is a CvizError too, but one worth retrying
+        from cviz.storage import StorageUnavailable
+    except ImportError:  # pragma: no cover - older storage module
+        return True
+    return not isinstance(exc, StorageUnavailable)
+
+
+def fail_fast_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a user error into ``dg.Failure(allow_retries=False)``; everything else may be retried."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if _is_user_error(exc):
+                raise dg.Failure(description=str(exc), allow_retries=False) from exc
+            raise
+
+    return wrapper

@@ -1,0 +1,198 @@
+"""The drop-folder sensor and the run-failure alert sensor, evaluated against a real instance."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from cviz_assets.partitions import collections
+from cviz_assets.sensors import build_drop_sensor, run_failure_alerts
+from cviz_resources import StorageResource
+from tests.test_drop import T0, make_collection, put
+
+QUIET = 20.0
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    root = tmp_path / "storage"
+    monkeypatch.delenv("CVIZ_DROP_ROOT", raising=False)
+    monkeypatch.delenv("CVIZ_ALERTS_PATH", raising=False)
+    monkeypatch.setenv("CVIZ_UI_URL", "http://ops.example:3000/")
+    return {"root": root, "drop": root / "drop", "storage": StorageResource(root=str(root))}
+
+
+class Driver:
+    """Evaluates the sensor like the daemon: cursor carried over, partition requests applied."""
+
+    def __init__(self, instance: dg.DagsterInstance, storage: StorageResource, clock: Clock, **kw) -> None:
+        self.instance, self.storage, self.clock = instance, storage, clock
+        self.sensor = build_drop_sensor(quiet_seconds=QUIET, clock=clock, **kw)
+        self.cursor: str | None = None
+        self.run_keys: list[str] = []
+
+    def evaluate(self, advance: float = 0.0) -> dg.SensorResult:
+        self.clock.now += advance
+        ctx = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, resources={"storage": self.storage})
+        result = self.sensor(ctx)
+        assert isinstance(result, dg.SensorResult)
+        self.cursor = result.cursor
+        for req in result.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        self.run_keys += [r.run_key for r in result.run_requests or []]
+        return result
+
+
+def test_new_folder_becomes_partition_and_run_request(instance, env) -> None:
+    make_collection(env["drop"], "etchings", n=4, metadata_csv=b"filename,title\nimg000.jpg,Plate I\n")
+    d = Driver(instance, env["storage"], Clock())
+    first = d.evaluate()
+    assert not first.run_requests and "etchings" in first.skip_reason.skip_message
+    result = d.evaluate(QUIET)
+    [req] = result.run_requests
+    assert req.partition_key == "etchings" and req.job_name in (None, "build_collection")
+    assert req.tags["cviz/source"] == "drop" and req.tags["cviz/fingerprint"] in req.run_key
+    [add] = result.dynamic_partitions_requests
+    assert add.partitions_def_name == collections.name and list(add.partition_keys) == ["etchings"]
+    assert instance.has_dynamic_partition(collections.name, "etchings")
+    # The sensor registered the collection the run will build, pointing at the drop folder.
+    config = json.loads((env["root"] / "collections" / "etchings" / "collection.json").read_text())
+    assert config["images"] == str(env["drop"] / "etchings")
+    assert config["metadata"] == str(env["drop"] / "etchings" / "metadata.csv")
+
+
+def test_copy_over_several_evaluations_waits_for_quiet_period(instance, env) -> None:
+    clock = Clock()
+    d = Driver(instance, env["storage"], clock)
+    folder = env["drop"] / "diaries"
+    for i in range(6):  # a slow copy: one file every 5 s, one evaluation between each
+        put(folder, f"p{i}.jpg", b"p", mtime=clock.now)
+        assert not d.evaluate(5).run_requests
+    assert not d.evaluate(QUIET - 1).run_requests
+    assert [r.partition_key for r in d.evaluate(1).run_requests] == ["diaries"]
+    assert instance.get_dynamic_partitions(collections.name) == ["diaries"]
+
+
+def test_added_files_fire_exactly_one_request_and_unchanged_fires_nothing(instance, env) -> None:
+    folder = make_collection(env["drop"], "coins", n=3)
+    d = Driver(instance, env["storage"], Clock())
+    d.evaluate()
+    d.evaluate(QUIET)
+    assert len(d.run_keys) == 1
+    for _ in range(5):  # unchanged: nothing, evaluation after evaluation
+        result = d.evaluate(QUIET)
+        assert not result.run_requests and not result.dynamic_partitions_requests
+    for i in range(3):
+        put(folder, f"added{i}.jpg", b"a", mtime=d.clock.now)
+    for _ in range(6):
+        d.evaluate(QUIET / 2)
+    assert len(d.run_keys) == 2 and len(set(d.run_keys)) == 2
+    # Known partition: no second add request.
+    assert instance.get_dynamic_partitions(collections.name) == ["coins"]
+
+
+def test_bad_collection_name_reported_while_others_fire(instance, env) -> None:
+    make_collection(env["drop"], "Not Valid!", n=2)
+    make_collection(env["drop"], "fine", n=2)
+    make_collection(env["drop"], "broken", n=2, collection_json=b'{"tile": "huge"}')
+    d = Driver(instance, env["storage"], Clock())
+    d.evaluate()
+    result = d.evaluate(QUIET)
+    assert [r.partition_key for r in result.run_requests] == ["fine"]
+    cursor = json.loads(d.cursor)
+    problems = "\n".join(cursor["problems"])
+    assert "'Not Valid!'" in problems and "broken: " in problems and "tile size" in problems
+    # Ops get a structured line per rejected folder too, once.
+    alerts = [json.loads(line) for line in (env["root"] / "ops" / "alerts.jsonl").read_text().splitlines()]
+    assert {a["collection"] for a in alerts if a["kind"] == "drop_rejected"} >= {"broken"}
+    assert any("Not Valid!" in a["error"] for a in alerts)
+    d.evaluate(QUIET)
+    assert len((env["root"] / "ops" / "alerts.jsonl").read_text().splitlines()) == len(alerts)
+
+
+def test_name_taken_by_another_registration_is_not_overwritten(instance, env, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (env["root"] / "collections" / "met").mkdir(parents=True)
+    config = {"name": "met", "images": str(other)}
+    (env["root"] / "collections" / "met" / "collection.json").write_text(json.dumps(config))
+    make_collection(env["drop"], "met", n=2)
+    d = Driver(instance, env["storage"], Clock())
+    d.evaluate()
+    result = d.evaluate(QUIET)
+    assert not result.run_requests and "already registered" in result.skip_reason.skip_message
+    assert json.loads((env["root"] / "collections" / "met" / "collection.json").read_text()) == config
+
+
+def test_drop_root_from_environment(instance, env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = tmp_path / "incoming"
+    monkeypatch.setenv("CVIZ_DROP_ROOT", str(elsewhere))
+    make_collection(elsewhere, "scans", n=2)
+    d = Driver(instance, env["storage"], Clock())
+    d.evaluate()
+    assert [r.partition_key for r in d.evaluate(QUIET).run_requests] == ["scans"]
+
+
+def test_defaults_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CVIZ_DROP_INTERVAL_SECONDS", "7")
+    assert build_drop_sensor().minimum_interval_seconds == 7
+    assert build_drop_sensor().default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_run_failure_writes_a_structured_alert(instance, env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cviz_assets.assets import images
+    from cviz_assets.register import register_spec
+
+    alerts_file = tmp_path / "ops-alerts" / "cviz.jsonl"
+    monkeypatch.setenv("CVIZ_ALERTS_PATH", str(alerts_file))
+    src = tmp_path / "not-images"
+    put(src, "readme.txt", b"no images here")
+    register_spec(instance, env["storage"], {"name": "empty-one", "images": str(src)})
+    result = dg.materialize([images], partition_key="empty-one", instance=instance,
+                            resources={"storage": env["storage"]}, raise_on_error=False)
+    assert not result.success
+    ctx = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alerts", dagster_event=result.get_run_failure_event(), dagster_instance=instance,
+        dagster_run=result.dagster_run, resources={"storage": env["storage"]},
+    ).for_run_failure()
+    run_failure_alerts(ctx)
+    [alert] = [json.loads(line) for line in alerts_file.read_text().splitlines()]
+    assert alert["kind"] == "run_failure" and alert["collection"] == "empty-one" and alert["asset"] == "images"
+    assert alert["run_id"] == result.run_id
+    assert alert["run_url"] == f"http://ops.example:3000/runs/{result.run_id}"
+    assert "none of the 1 files is a usable image" in alert["error"]
+    assert alert["steps"][0]["step"] == "images" and alert["time"].endswith("Z")
+    # A user error fails at once: no retries were attempted.
+    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+
+
+def test_sensors_and_checks_are_in_the_code_location() -> None:
+    from cviz_assets.definitions import defs
+
+    repo = defs.get_repository_def()
+    assert {s.name for s in repo.sensor_defs} >= {"drop_folder_sensor", "run_failure_alerts"}
+    features = defs.get_assets_def("features")
+    assert features.op.pool == "cviz_features"
+    for key in ("images", "features", "pca", "tsne", "grid", "mosaic", "dzi", "metadata_json"):
+        policy = defs.get_assets_def(key).op.retry_policy
+        assert policy is not None and policy.backoff == dg.Backoff.EXPONENTIAL, key
+    check_names = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert check_names >= {"one_cell_per_image", "pyramid_complete", "items_resolved", "features_finite"}
