@@ -227,6 +227,7 @@ def load_lite0(input_size: int = 224, weights: str = "imagenet", cache_dir: str 
     """
     model = build_lite0(input_size)
     if weights == "random":
+        log.warning("%s: RANDOM weights requested explicitly; features will not reflect image content", NAME)
         return LoadedLite0(model, "random", "RANDOM WEIGHTS (configured explicitly)", "random", False)
     if weights == "imagenet":
         source = wheel_weights_path()
@@ -245,8 +246,10 @@ def load_lite0(input_size: int = 224, weights: str = "imagenet", cache_dir: str 
         model.load_weights(str(source))
         return LoadedLite0(model, str(weights), label, source_sha, False)
     cache = Path(cache_dir) if cache_dir is not None else None
-    if cache is not None and _load_cached(model, cache, source_sha):
-        return LoadedLite0(model, str(weights), label, source_sha, True)
+    if cache is not None:
+        if _load_cached(model, cache, source_sha):
+            return LoadedLite0(model, str(weights), label, source_sha, True)
+        model = build_lite0(input_size)  # a failed load may have left some layers half-set
     set_converted_weights(model, convert_state_dict(load_legacy_state_dict(source)))
     if cache is not None:
         _write_cache(model, cache, source_sha)

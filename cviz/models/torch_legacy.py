@@ -33,6 +33,7 @@ import io
 import os
 import pickle
 import struct
+import zipfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -152,6 +153,11 @@ def _load_plain(f: BinaryIO) -> Any:
 
 def load_legacy_state_dict(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Return ``{name: array}`` from a legacy torch state dict file (see module docstring)."""
+    if zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path} is a zip-format (torch >= 1.6) checkpoint; this reader handles the legacy format only. "
+            "Re-save it with torch.save(sd, f, _use_new_zipfile_serialization=False)."
+        )
     with open(path, "rb") as fh:
         f = io.BytesIO(fh.read())
     magic = _load_plain(f)
