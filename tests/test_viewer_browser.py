@@ -333,3 +333,53 @@ def test_unknown_collection_says_so(page, base_url):
     page.goto(f"{base_url}/?c=no-such-collection")
     page.locator("#status.error").wait_for()
     assert "404" in page.locator("#status").inner_text()
+
+
+# ---------------------------------------------------------------- the real pipeline's output
+
+@pytest.mark.slow
+def test_real_met_sample_map(browser, met_sample_root):
+    """The viewer on what `cviz` really publishes for the built-in met-sample collection."""
+    pub = met_sample_root / "published"
+    pointer = json.loads((pub / "met-sample" / "current.json").read_text())
+    items = json.loads((pub / "met-sample" / pointer["items"]).read_text())
+    f = items["fields"]
+    proc, base = start_viewer_server(met_sample_root)
+    context = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    pg = context.new_page()
+    tiles, errors = [], []
+    pg.on("response", lambda r: "/map_files/" in r.url and tiles.append(r.status))
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        pg.goto(base + "/")
+        card = pg.locator("#collection-list a.card", has_text="met-sample")
+        card.wait_for()
+        assert f"{items['count']} items" in card.inner_text()
+        card.click()
+        pg.wait_for_function("window.cviz && window.cvizPerf.firstTilesDrawn !== undefined", timeout=20000)
+        settle(pg)
+        assert tiles and set(tiles) == {200}
+        assert pg.locator("#match-count").inner_text() == f"{items['count']} items"
+
+        # Hover and click the item in the middle of the list: its own title and record.
+        i = items["count"] // 2
+        title = f["title"][i] or f["id"][i]
+        x, y = cell_center(pg, f["cell"][i])
+        r, g, b = pixel(pg, x, y)
+        assert max(r, g, b) - min(r, g, b) > 3 or r + g + b > 60, "blank map where an item should be"
+        pg.mouse.move(x - 2, y - 2)
+        pg.mouse.move(x, y)
+        pg.locator("#tooltip").wait_for(state="visible")
+        assert pg.locator("#tooltip-title").inner_text() == title.strip()
+        pg.mouse.click(x, y)
+        pg.locator("#panel").wait_for(state="visible")
+        assert pg.locator("#panel-title").inner_text() == title.strip()
+        if f.get("url", [""])[i].startswith(("http://", "https://")):
+            assert pg.locator("#panel-link-row a").get_attribute("href") == f["url"][i].strip()
+        pg.wait_for_function("document.getElementById('panel-image').naturalWidth > 0", timeout=10000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / "viewer-met-sample.png"))
+        assert errors == []
+    finally:
+        context.close()
+        stop(proc)

@@ -63,7 +63,8 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   showStatus('Loading map…');
 
   const collectionBase = new URL(`${encodeURIComponent(name)}/`, dataBase);
-  // OpenSeadragon and the pointer load in parallel; items.json right after the pointer.
+  // OpenSeadragon and the pointer load in parallel; then the viewer starts on the
+  // DZI while items.json is still on its way, so tiles do not wait for metadata.
   const osdReady = window.OpenSeadragon ? Promise.resolve()
     : loadScript(new URL('vendor/openseadragon/openseadragon.min.js', appRoot).href);
   const current = await fetchJson(new URL('current.json', collectionBase), { fresh: true });
@@ -72,15 +73,49 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   }
   const itemsUrl = new URL(current.items, collectionBase);
   const dziUrl = new URL(current.dzi, collectionBase);
-  const [doc] = await Promise.all([fetchJson(itemsUrl), osdReady]);
-  const items = decodeItems(doc);
+  const itemsDoc = fetchJson(itemsUrl);
+  itemsDoc.catch(() => {}); // reported below, once awaited
+  await osdReady;
+  const viewer = createViewer(dziUrl);
+  const items = decodeItems(await itemsDoc);
   perf.itemsLoaded = performance.now();
   showStatus('');
-  new MapPage({ items, itemsUrl, dziUrl, initialItem });
+  new MapPage({ viewer, items, itemsUrl, initialItem });
+}
+
+function createViewer(dziUrl) {
+  const OSD = window.OpenSeadragon;
+  const viewer = OSD({
+    element: $('map'),
+    tileSources: dziUrl.href,
+    // Our own zoom buttons (below) match the page and spare 16 image requests.
+    showNavigationControl: false,
+    showNavigator: true,
+    navigatorPosition: 'TOP_RIGHT',
+    navigatorSizeRatio: 0.15,
+    navigatorBackground: '#0e1116',
+    viewportMargins: { top: 12, left: 12, right: 12, bottom: 12 },
+    visibilityRatio: 0.5,
+    maxZoomPixelRatio: 2,
+    animationTime: 0.6,
+    // Clicking opens the record; zoom is the wheel, double-click and pinch.
+    gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: true },
+    gestureSettingsTouch: { clickToZoom: false },
+    preserveImageSizeOnResize: true,
+    crossOriginPolicy: false,
+    drawer: drawerChoice(),
+  });
+  viewer.addHandler('open-failed', (e) => showStatus(`Could not open the map: ${e.message}`, { error: true }));
+  viewer.addHandler('tile-loaded', () => { perf.firstTileLoaded ??= performance.now(); });
+  viewer.addHandler('open', () => { perf.osdOpen ??= performance.now(); });
+  $('zoom-in').addEventListener('click', () => viewer.viewport.zoomBy(1.6));
+  $('zoom-out').addEventListener('click', () => viewer.viewport.zoomBy(1 / 1.6));
+  $('zoom-home').addEventListener('click', () => viewer.viewport.goHome());
+  return viewer;
 }
 
 class MapPage {
-  constructor({ items, itemsUrl, dziUrl, initialItem }) {
+  constructor({ viewer, items, itemsUrl, initialItem }) {
     this.items = items;
     this.index = buildSearchIndex(items);
     this.state = emptyFilterState();
@@ -88,35 +123,14 @@ class MapPage {
     this.matches = [];
     this.matchPos = -1;
     this.selected = -1;
-
-    this.viewer = window.OpenSeadragon({
-      element: $('map'),
-      tileSources: dziUrl.href,
-      showNavigationControl: true,
-      navigationControlAnchor: window.OpenSeadragon.ControlAnchor.BOTTOM_RIGHT,
-      prefixUrl: new URL('../vendor/openseadragon/images/', import.meta.url).href,
-      showNavigator: true,
-      navigatorPosition: 'TOP_RIGHT',
-      navigatorSizeRatio: 0.15,
-      navigatorBackground: '#0e1116',
-      viewportMargins: { top: 12, left: 12, right: 12, bottom: 12 },
-      visibilityRatio: 0.5,
-      maxZoomPixelRatio: 2,
-      animationTime: 0.6,
-      // Clicking opens the record; zoom is the wheel, double-click and pinch.
-      gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: true },
-      gestureSettingsTouch: { clickToZoom: false },
-      preserveImageSizeOnResize: true,
-      crossOriginPolicy: false,
-      // 'webgl' falls back to 'canvas' by itself; config.js or ?drawer= can force one.
-      drawer: drawerChoice(),
-    });
+    this.viewer = viewer;
     this.overlay = new CellOverlay(this.viewer.canvas, items.grid);
     this.panel = new ItemPanel({ items, itemsUrl, onClose: () => this.select(-1) });
     this.filters = new FiltersUI({ items, index: this.index, state: this.state, onChange: () => this.refilter() });
 
-    this.viewer.addHandler('open', () => this.onOpen(initialItem));
-    this.viewer.addHandler('open-failed', (e) => showStatus(`Could not open the map: ${e.message}`, { error: true }));
+    // The viewer may have opened the DZI already while items.json was loading.
+    if (this.viewer.world.getItemCount() > 0) this.onOpen(initialItem);
+    else this.viewer.addOnceHandler('open', () => this.onOpen(initialItem));
     this.viewer.addHandler('update-viewport', () => {
       // OSD raises this right after drawing the world: the first one after a tile
       // arrived is the first frame with tiles on screen, whatever the drawer.
@@ -124,7 +138,6 @@ class MapPage {
       this.redraw();
     });
     this.viewer.addHandler('resize', () => this.redraw());
-    this.viewer.addHandler('tile-loaded', () => { perf.firstTileLoaded ??= performance.now(); });
     this.viewer.addHandler('canvas-click', (e) => this.onClick(e));
     this.setupHover();
     this.setupKeys();
@@ -151,7 +164,6 @@ class MapPage {
     // Grid pixels (items.json) -> DZI pixels; equal when both come from one mosaic.
     this.gridToImage = tiled.getContentSize().x / this.items.grid.width;
     perf.drawer = this.viewer.drawer.getType();
-    perf.osdOpen = performance.now();
     tiled.addHandler('fully-loaded-change', (e) => {
       if (e.fullyLoaded) perf.fullyLoaded ??= performance.now();
     });

@@ -39,7 +39,8 @@ export class ItemPanel {
       if (skip.has(col)) continue;
       let value = asText(f[col][i]).trim();
       if (!value) continue;
-      if (items.categoryColumns.includes(col)) value = value.split('|').map((s) => s.trim()).filter(Boolean).join(' · ');
+      // `|` separates multiple values (categories, tags): show them as a list.
+      if (value.includes('|')) value = value.split('|').map((s) => s.trim()).filter(Boolean).join(' · ');
       rows.push(el('dt', {}, col.replace(/_/g, ' ')), el('dd', {}, value));
     }
     rows.push(el('dt', {}, 'file'), el('dd', { className: 'muted' }, asText(f.id[i])));
