@@ -246,7 +246,7 @@ def load_lite0(input_size: int = 224, weights: str = "imagenet", cache_dir: str 
         model.load_weights(str(source))
         return LoadedLite0(model, str(weights), label, source_sha, False)
     cache = Path(cache_dir) if cache_dir is not None else None
-    if cache is not None:
+    if cache is not None and _cache_paths(cache, source_sha)[0].is_file():
         if _load_cached(model, cache, source_sha):
             return LoadedLite0(model, str(weights), label, source_sha, True)
         model = build_lite0(input_size)  # a failed load may have left some layers half-set
