@@ -335,6 +335,43 @@ def test_unknown_collection_says_so(page, base_url):
     assert "404" in page.locator("#status").inner_text()
 
 
+def test_works_from_plain_static_hosting(browser, fixture_collection, tmp_path):
+    """`npm run build` output in a sub-folder of a dumb static server (Python's), data beside it."""
+    import functools
+    import http.server
+    import threading
+
+    node = shutil.which("node")
+    if node is None or not (VIEWER / "node_modules" / "openseadragon").is_dir():
+        pytest.skip("node or viewer/node_modules missing: run `npm ci --prefix viewer` first")
+    site = tmp_path / "site"
+    subprocess.run([node, "scripts/build.js", str(site / "maps")], cwd=VIEWER, check=True, capture_output=True)
+    shutil.copytree(fixture_collection.published, site / "maps" / "data")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    context = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    pg = context.new_page()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}/maps/"
+        pg.goto(base)
+        pg.locator("#collection-list a.card").first.click()
+        pg.wait_for_function("window.cviz && window.cvizPerf.firstTilesDrawn !== undefined", timeout=15000)
+        assert pg.url == f"{base}?c={fixture_collection.name}"
+        it = fixture_collection.items[40]
+        pg.goto(f"{base}?c={fixture_collection.name}#item={quote(it['id'], safe='')}")
+        pg.locator("#panel").wait_for(state="visible")
+        assert pg.locator("#panel-title").inner_text() == it["title"]
+        pg.wait_for_function("document.getElementById('panel-image').naturalWidth > 0")
+    finally:
+        context.close()
+        httpd.shutdown()
+
+
 # ---------------------------------------------------------------- the real pipeline's output
 
 @pytest.mark.slow

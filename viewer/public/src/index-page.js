@@ -21,8 +21,9 @@ export async function showIndex({ appRoot, dataBase }) {
 
 function card(c, appRoot, dataBase) {
   const preview = el('div', { className: 'card-preview' });
-  if (typeof c.preview === 'string' && c.preview) {
-    preview.append(el('img', { src: new URL(c.preview, dataBase).href, alt: '', loading: 'lazy', decoding: 'async' }));
+  const src = typeof c.preview === 'string' && c.preview ? new URL(c.preview, dataBase) : null;
+  if (src && (src.protocol === 'http:' || src.protocol === 'https:')) {
+    preview.append(el('img', { src: src.href, alt: '', loading: 'lazy', decoding: 'async' }));
   }
   const count = Number.isFinite(c.items) ? `${c.items.toLocaleString('en')} items` : '';
   const updated = typeof c.updated === 'string' && !Number.isNaN(Date.parse(c.updated))

@@ -98,6 +98,9 @@ function createViewer(dziUrl) {
     visibilityRatio: 0.5,
     maxZoomPixelRatio: 2,
     animationTime: 0.6,
+    // Tiles are small (one cell, 128 px), so a screen needs ~100 of them; the default
+    // of one new request per frame took ~2.5 s to sharpen the whole view.
+    maxTilesPerFrame: 4,
     // Clicking opens the record; zoom is the wheel, double-click and pinch.
     gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: true },
     gestureSettingsTouch: { clickToZoom: false },
