@@ -172,6 +172,9 @@ def test_map_loads_tiles_and_draws_them(page, base_url, fixture_collection):
     for it in sample:
         got = pixel(page, *cell_center(page, it["cell"]))
         assert close_to(got, it["rgb"]), (it["index"], got, it["rgb"])
+    # No element per cell: the map holds OpenSeadragon's few nodes and one overlay canvas.
+    assert page.evaluate("document.querySelectorAll('#map *').length") < 60
+    assert page.evaluate("document.querySelectorAll('#map canvas.cell-overlay').length") == 1
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "viewer-map.png"))
     perf = page.evaluate("window.cvizPerf")

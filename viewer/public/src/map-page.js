@@ -172,7 +172,10 @@ class MapPage {
     });
     const start = initialItem !== null ? this.items.idToItem.get(initialItem) : undefined;
     if (start !== undefined) this.select(start, { zoom: true, immediately: true });
-    else if (initialItem !== null) showStatus('That item is not in this collection.', { error: true });
+    else if (initialItem !== null) {
+      showStatus('That item is not in this collection.', { error: true });
+      setTimeout(() => showStatus(''), 6000);
+    }
     this.redraw();
   }
 
