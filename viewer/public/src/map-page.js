@@ -360,6 +360,10 @@ class MapPage {
       this.filters.syncInputs();
       this.refilter();
     });
+    if (window.matchMedia('(max-width: 760px)').matches) {
+      document.body.classList.add('filters-hidden'); // a phone: the map first
+      $('toggle-filters').setAttribute('aria-expanded', 'false');
+    }
     $('toggle-filters').addEventListener('click', () => {
       const hidden = document.body.classList.toggle('filters-hidden');
       $('toggle-filters').setAttribute('aria-expanded', String(!hidden));
