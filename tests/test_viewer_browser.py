@@ -338,6 +338,20 @@ def test_unknown_collection_says_so(page, base_url):
     assert "404" in page.locator("#status").inner_text()
 
 
+def test_empty_storage_root_says_nothing_is_published(browser, tmp_path):
+    proc, base = start_viewer_server(tmp_path)  # no published/ at all: a fresh machine
+    context = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    pg = context.new_page()
+    try:
+        pg.goto(base + "/")
+        pg.locator("#collection-list .empty").wait_for()
+        assert "No published collections yet" in pg.locator("#collection-list").inner_text()
+        assert pg.locator("#status").is_hidden()
+    finally:
+        context.close()
+        stop(proc)
+
+
 def test_works_from_plain_static_hosting(browser, fixture_collection, tmp_path):
     """`npm run build` output in a sub-folder of a dumb static server (Python's), data beside it."""
     import functools

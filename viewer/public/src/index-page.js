@@ -7,7 +7,13 @@ export async function showIndex({ appRoot, dataBase }) {
   $('index-view').hidden = false;
   const list = $('collection-list');
   showStatus('Loading collections…');
-  const index = await fetchJson(new URL('index.json', dataBase), { fresh: true });
+  let index;
+  try {
+    index = await fetchJson(new URL('index.json', dataBase), { fresh: true });
+  } catch (err) {
+    if (err.status !== 404) throw err;
+    index = { collections: [] }; // nothing published yet: an empty index, not an error
+  }
   showStatus('');
   const collections = Array.isArray(index.collections) ? index.collections : [];
   const valid = collections.filter((c) => c && isValidCollectionName(c.name));

@@ -67,7 +67,13 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   // DZI while items.json is still on its way, so tiles do not wait for metadata.
   const osdReady = window.OpenSeadragon ? Promise.resolve()
     : loadScript(new URL('vendor/openseadragon/openseadragon.min.js', appRoot).href);
-  const current = await fetchJson(new URL('current.json', collectionBase), { fresh: true });
+  let current;
+  try {
+    current = await fetchJson(new URL('current.json', collectionBase), { fresh: true });
+  } catch (err) {
+    if (err.status === 404) throw new Error(`no published map named "${name}" (404)`);
+    throw err;
+  }
   if (typeof current.items !== 'string' || typeof current.dzi !== 'string') {
     throw new Error('current.json does not name items and dzi');
   }

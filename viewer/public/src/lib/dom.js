@@ -25,7 +25,11 @@ export async function fetchJson(url, { fresh = false } = {}) {
   // `fresh` for pointers that change in place (index.json, current.json); the
   // versioned files behind them never change, so the HTTP cache may keep them.
   const res = await fetch(url, fresh ? { cache: 'no-cache' } : {});
-  if (!res.ok) throw new Error(`${res.status} ${res.statusText} for ${url}`);
+  if (!res.ok) {
+    const err = new Error(`${res.status} ${res.statusText} for ${url}`);
+    err.status = res.status;
+    throw err;
+  }
   return res.json();
 }
 
