@@ -18,7 +18,7 @@ from cviz.collection import DEFAULT_TITLE, DEFAULT_URL, CollectionConfig
 from cviz.errors import CollectionError, MetadataError
 from cviz.imaging import IMAGE_SUFFIXES, ImageRejected, decode
 from cviz.metadata_csv import MetadataTable, parse_metadata
-from cviz.storage import filesystem_for
+from cviz.storage import filesystem_for, read_source
 
 CONFIG_FILES = {"collection.json", "cviz.json", "metadata.csv"}
 VALIDATE_SIDE = 64  # decode this small to prove an image is whole: cheap with JPEG draft
@@ -79,7 +79,7 @@ def _inspect(fs: Any, src: SourceFile) -> dict[str, Any]:
         entry["reason"] = f"not an image file type ({suffix or 'no suffix'})"
         return entry
     try:
-        data = fs.cat_file(src.path)
+        data = read_source(fs, src.path)  # transient S3 errors retried, then StorageUnavailable
     except (OSError, PermissionError) as exc:
         entry["reason"] = f"cannot read: {exc.strerror or type(exc).__name__}"
         return entry

@@ -264,6 +264,9 @@ def evaluate(
     started = time.perf_counter()
     fs, root = filesystem_for(drop_root, storage_options)
     root = root.rstrip("/")
+    # fsspec reuses one filesystem object per process, and s3fs keeps every listing it made:
+    # without this a long-lived sensor process would never see a new prefix on S3.
+    fs.invalidate_cache()
     tick = Tick(cursor=DropCursor(entries=dict(cursor.entries), last=cursor.last))
     if not fs.exists(root):
         tick.cursor.problems = [f"drop root {drop_root} does not exist"]

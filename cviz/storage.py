@@ -7,11 +7,15 @@ written to a temporary name in the same folder and renamed; an S3 PUT replaces a
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import logging
 import os
 import posixpath
+import random
 import tempfile
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
@@ -19,17 +23,97 @@ from typing import Any, Iterable
 import fsspec
 import numpy as np
 
+from cviz.errors import CvizError
 from cviz.names import safe_relpath
+
+log = logging.getLogger("cviz.storage")
 
 
 def filesystem_for(url: str, storage_options: dict[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
-    """Return the fsspec filesystem and the protocol-less path for a local path or URL."""
-    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    """Return the fsspec filesystem and the protocol-less path for a local path or URL.
+
+    ``storage_options`` are s3fs options: they are passed for ``s3://`` URLs only, so one set
+    serves a local storage root with images on S3 and the other way round.
+    """
+    protocol = str(url).split("://", 1)[0] if "://" in str(url) else "file"
+    options = (storage_options or {}) if protocol in ("s3", "s3a") else {}
+    fs, path = fsspec.core.url_to_fs(url, **options)
     return fs, path
 
 
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:
     return "file" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,))
+
+
+class StorageUnavailable(CvizError):
+    """Object storage kept failing with transient errors (connection refused, timeouts, 5xx).
+
+    Deliberately not an OSError: nothing that treats an unreadable file as "skip it" may swallow it.
+    """
+
+
+RETRIES = 5  # attempts per remote operation ($CVIZ_STORAGE_RETRIES)
+BACKOFF_S = 0.5  # first wait in seconds, doubled each time, capped ($CVIZ_STORAGE_BACKOFF_S)
+BACKOFF_CAP_S = 8.0
+_PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
+_TRANSIENT_ERRNOS = {errno.EIO, errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT, errno.ECONNRESET,
+                     errno.ECONNREFUSED, errno.ECONNABORTED, errno.EPIPE, errno.EHOSTUNREACH}
+_TRANSIENT_WORDS = ("SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttl",
+                    "reduce your request rate", "Could not connect", "Connection was closed")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors worth retrying against object storage; never for a missing key or no access."""
+    if isinstance(exc, _PERMANENT):
+        return False
+    try:
+        from botocore.exceptions import ConnectionError as BotoConnectionError, HTTPClientError
+        if isinstance(exc, (BotoConnectionError, HTTPClientError)):
+            return True
+    except ImportError:  # pragma: no cover - s3fs brings botocore
+        pass
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS:
+        return True
+    return any(word in str(exc) for word in _TRANSIENT_WORDS)
+
+
+def with_retries(op: str, target: str, call: Any, *args: Any, attempts: int | None = None,
+                 backoff_s: float | None = None, **kwargs: Any) -> Any:
+    """``call(*args)`` retried with exponential backoff (and jitter) on transient errors.
+
+    After the last attempt raises ``StorageUnavailable`` naming the operation and ``target`` (the
+    key or URL, never credentials), so a failed run says which object it could not reach.
+    """
+    if attempts is None:
+        attempts = int(os.environ.get("CVIZ_STORAGE_RETRIES") or RETRIES)
+    attempts = max(1, attempts)
+    delay = float(os.environ.get("CVIZ_STORAGE_BACKOFF_S") or BACKOFF_S) if backoff_s is None else backoff_s
+    for attempt in range(1, attempts + 1):
+        try:
+            return call(*args, **kwargs)
+        except BaseException as exc:
+            if not is_transient(exc):
+                raise
+            if attempt == attempts:
+                raise StorageUnavailable(
+                    f"storage: cannot {op} {target}: still failing after {attempts} attempts "
+                    f"({type(exc).__name__}: {exc})"
+                ) from exc
+            wait = min(BACKOFF_CAP_S, delay * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+            log.warning("storage: %s %s failed (%s: %s); retry %d/%d in %.1fs",
+                        op, target, type(exc).__name__, exc, attempt, attempts - 1, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def read_source(fs: fsspec.AbstractFileSystem, path: str) -> bytes:
+    """Read a source image (local or remote) with the same retries as the storage root."""
+    if is_local(fs):
+        return fs.cat_file(path)
+    protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
+    return with_retries("read", f"{protocol}://{path}", fs.cat_file, path)
 
 
 class Storage:
@@ -59,12 +143,21 @@ class Storage:
     def local_path(self, rel: str) -> str | None:
         return self.path(rel) if self.local else None
 
+    def _call(self, op: str, rel: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """Local calls as they are; remote ones retried on transient errors (see with_retries)."""
+        if self.local:
+            return call(*args, **kwargs)
+        return with_retries(op, self.url(rel), call, *args, **kwargs)
+
     # -- reading ---------------------------------------------------------------------------
     def exists(self, rel: str) -> bool:
-        return self.fs.exists(self.path(rel))
+        path = self.path(rel)
+        if not self.local:
+            self.fs.invalidate_cache(path)  # another process may have written it since
+        return self._call("check", rel, self.fs.exists, path)
 
     def read_bytes(self, rel: str) -> bytes:
-        return self.fs.cat_file(self.path(rel))
+        return self._call("read", rel, self.fs.cat_file, self.path(rel))
 
     def read_json(self, rel: str) -> Any:
         return json.loads(self.read_bytes(rel).decode("utf-8"))
@@ -74,8 +167,11 @@ class Storage:
 
     def list(self, rel: str) -> list[str]:
         """Names (not paths) directly under folder ``rel``; empty when it does not exist."""
+        path = self.path(rel)
+        if not self.local:
+            self.fs.invalidate_cache(path)  # s3fs caches listings per process; workers live long
         try:
-            entries = self.fs.ls(self.path(rel), detail=False)
+            entries = self._call("list", rel, self.fs.ls, path, detail=False)
         except FileNotFoundError:
             return []
         return sorted(posixpath.basename(e.rstrip("/")) for e in entries)
@@ -96,7 +192,7 @@ class Storage:
                     os.unlink(tmp)
                 raise
         else:
-            self.fs.pipe_file(path, data)
+            self._call("write", rel, self.fs.pipe_file, path, data)
 
     def write_json(self, rel: str, obj: Any, *, compact: bool = False) -> int:
         if compact:
@@ -113,20 +209,30 @@ class Storage:
         self.write_bytes(rel, buf.getvalue())
 
     def write_many(self, items: Iterable[tuple[str, bytes]], workers: int = 8) -> int:
-        """Write many small files in parallel (bounded): tiles on S3 are otherwise round-trip bound."""
+        """Write many small files in parallel: tiles on S3 are otherwise round-trip bound.
+
+        Bounded both ways: ``workers`` requests at a time, and at most ``2 * workers`` items taken
+        from ``items`` ahead of the writes (a generator of encoded tiles is never drained into memory).
+        """
         count = 0
+        window = max(1, 2 * workers)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for _ in pool.map(lambda kv: self.write_bytes(*kv), items):
+            pending: list[Any] = []
+            for rel, data in items:
+                pending.append(pool.submit(self.write_bytes, rel, data))
+                if len(pending) >= window:
+                    pending.pop(0).result()
+                    count += 1
+            for f in pending:
+                f.result()
                 count += 1
         return count
 
     def remove_tree(self, rel: str) -> None:
         path = self.path(rel)
-        if self.fs.exists(path):
-            self.fs.rm(path, recursive=True)
+        if self.exists(rel):
+            self._call("remove", rel, self.fs.rm, path, recursive=True)
 
     def new_version(self) -> str:
         """A unique, sortable folder name for a version of published outputs."""
-        import time
-
         return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]

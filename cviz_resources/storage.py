@@ -1,4 +1,12 @@
-"""The storage root as a Dagster resource: a local folder by default, S3 through s3fs when configured."""
+"""The storage root as a Dagster resource: a local folder by default, S3 through s3fs when configured.
+
+S3 is configured by environment, the same on every machine that runs a step:
+- ``CVIZ_STORAGE_ROOT``: ``s3://bucket/prefix`` (or a local folder);
+- ``CVIZ_S3_ENDPOINT_URL``: a non-AWS endpoint (MinIO, Ceph, moto); unset for AWS itself;
+- credentials and region the usual AWS way (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``,
+  ``AWS_PROFILE``, an instance or pod role; ``AWS_DEFAULT_REGION``), read by botocore itself.
+Credentials never pass through this resource, so they cannot reach logs, run config or metadata.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +19,31 @@ from pydantic import PrivateAttr
 from cviz.storage import Storage
 
 DEFAULT_ROOT = "cviz_data"
+ENDPOINT_ENV = "CVIZ_S3_ENDPOINT_URL"
+# botocore retries a little itself; cviz.storage.with_retries does the patient part (with backoff
+# and an error naming the key), so a dead endpoint fails in seconds per attempt, not minutes.
+BOTO_CONFIG = {"retries": {"max_attempts": 2, "mode": "standard"}, "connect_timeout": 5, "read_timeout": 60}
 
 
 def default_root() -> str:
     return os.environ.get("CVIZ_STORAGE_ROOT", DEFAULT_ROOT)
 
 
+def s3_options(endpoint_url: str | None = None) -> dict[str, Any]:
+    """s3fs options: the endpoint (argument, else ``$CVIZ_S3_ENDPOINT_URL``) and timeouts; no secrets."""
+    endpoint = endpoint_url or os.environ.get(ENDPOINT_ENV) or None
+    options: dict[str, Any] = {"config_kwargs": dict(BOTO_CONFIG)}
+    if endpoint:
+        options["endpoint_url"] = endpoint
+    return options
+
+
 class StorageResource(dg.ConfigurableResource):
     """Root folder or ``s3://bucket/prefix`` under which every collection output lives.
 
-    S3 credentials come the usual AWS way (env vars, profile); ``endpoint_url`` points at a
-    non-AWS server (MinIO, moto). Neither is ever written to asset metadata.
+    ``endpoint_url`` points at a non-AWS S3 server (default: ``$CVIZ_S3_ENDPOINT_URL``). The same
+    options open a collection's images and metadata CSV when they are ``s3://`` URLs. Credentials
+    come the usual AWS way and are never fields here.
     """
 
     root: str = DEFAULT_ROOT
@@ -32,9 +54,7 @@ class StorageResource(dg.ConfigurableResource):
 
     @property
     def storage_options(self) -> dict[str, Any]:
-        if self.root.startswith("s3://") and self.endpoint_url:
-            return {"client_kwargs": {"endpoint_url": self.endpoint_url}}
-        return {}
+        return s3_options(self.endpoint_url)
 
     def get(self) -> Storage:
         if self._storage is None:
