@@ -8,25 +8,27 @@ cd "$(dirname "$0")/.."
 export DAGSTER_HOME CVIZ_STORAGE_ROOT CVIZ_VIEWER_PORT
 export CVIZ_VIEWER_URL="http://127.0.0.1:${CVIZ_VIEWER_PORT}"
 mkdir -p "$DAGSTER_HOME"
-[ -f "$DAGSTER_HOME/dagster.yaml" ] || cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
 sample="$CVIZ_STORAGE_ROOT/samples/met-sample"
 .venv/bin/cviz sample --out "$sample"
 .venv/bin/cviz run -id met-sample -imagedir "$sample/images" -metadata "$sample/metadata.csv"
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+# The viewer runs in the background and is stopped on exit; dagster dev runs in the foreground so
+# Ctrl-C reaches it (started in the background it would ignore SIGINT and SIGTERM).
+(cd viewer && exec node server.js) &
+viewer_pid=$!
+trap 'kill "$viewer_pid" 2>/dev/null || true' EXIT
 
-(cd viewer && CVIZ_STORAGE_ROOT="$CVIZ_STORAGE_ROOT" exec node server.mjs) &
-pids+=($!)
-.venv/bin/dagster dev -m cviz_assets.definitions -h 127.0.0.1 -p "$CVIZ_UI_PORT" &
-pids+=($!)
-
-sleep 3
-echo
-echo "  Dagster UI: http://127.0.0.1:${CVIZ_UI_PORT}"
-echo "  Viewer:     ${CVIZ_VIEWER_URL}/?c=met-sample"
-echo "  (Ctrl-C stops both)"
-echo
-wait -n "${pids[@]}"
+ui="http://127.0.0.1:${CVIZ_UI_PORT}"
+(
+  for _ in $(seq 1 120); do
+    if curl -fs -o /dev/null "$ui/server_info" 2>/dev/null; then break; fi
+    sleep 1
+  done
+  printf '\n  Dagster UI: %s\n  Viewer:     %s/?c=met-sample\n  (Ctrl-C stops both)\n\n' "$ui" "$CVIZ_VIEWER_URL"
+) &
+# Started from DAGSTER_HOME so the repo's dagster.yaml template is not mistaken for the instance's.
+repo=$PWD
+cd "$DAGSTER_HOME"
+"$repo/.venv/bin/dagster" dev -m cviz_assets.definitions -d "$repo" -h 127.0.0.1 -p "$CVIZ_UI_PORT"
