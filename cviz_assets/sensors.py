@@ -7,7 +7,7 @@ never has to touch the UI for the loop to work.
 
 Settings (environment, read at each evaluation; arguments to ``build_drop_sensor`` win):
 ``CVIZ_DROP_ROOT`` (default ``<storage root>/drop``), ``CVIZ_DROP_QUIET_SECONDS`` (60),
-``CVIZ_DROP_MAX_FOLDERS`` (folders scanned per tick, 50), ``CVIZ_DROP_INTERVAL_SECONDS`` (30),
+``CVIZ_DROP_MAX_FOLDERS`` (folders scanned per tick, 200), ``CVIZ_DROP_INTERVAL_SECONDS`` (30),
 ``CVIZ_ALERTS_PATH`` (default ``<storage root>/ops/alerts.jsonl``), ``CVIZ_UI_URL`` (run links).
 """
 
