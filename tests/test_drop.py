@@ -223,3 +223,22 @@ def test_works_through_fsspec_on_a_non_local_filesystem() -> None:
 @pytest.mark.parametrize("text", ["", None, "[]", '{"c": {"x": {"bogus": 1}}}'])
 def test_unreadable_cursor_starts_over(text: str | None) -> None:
     assert drop.DropCursor.from_json(text).entries == {}
+
+
+def test_retiring_is_explicit_unlist_keeps_files_delete_removes_them(tmp_path: Path) -> None:
+    from cviz import retire
+    from cviz.storage import Storage
+
+    store = Storage(str(tmp_path))
+    store.write_json("published/index.json", {"format": "cviz-index/1",
+                                              "collections": [{"name": "old"}, {"name": "kept"}]})
+    for name in ("old", "kept"):
+        store.write_json(f"published/{name}/current.json", {})
+        store.write_json(f"collections/{name}/collection.json", {})
+    assert retire.unlist(store, "old") and not retire.unlist(store, "old")
+    assert [c["name"] for c in store.read_json("published/index.json")["collections"]] == ["kept"]
+    assert store.exists("published/old/current.json")
+    assert retire.delete_outputs(store, "old") == ["published/old", "collections/old"]
+    assert not store.exists("published/old") and store.exists("published/kept/current.json")
+    with pytest.raises(ValueError):
+        retire.unlist(store, "../kept")
