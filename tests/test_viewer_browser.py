@@ -44,7 +44,8 @@ def start_viewer_server(storage_root: Path) -> tuple[subprocess.Popen, str]:
         pytest.skip("node is not installed")
     if not (VIEWER / "node_modules" / "openseadragon").is_dir():
         pytest.skip("viewer/node_modules missing: run `npm ci --prefix viewer` first")
-    env = {**os.environ, "CVIZ_VIEWER_PORT": "0", "CVIZ_STORAGE_ROOT": str(storage_root)}
+    # Absolute: the server runs in viewer/, where a relative root would mean something else.
+    env = {**os.environ, "CVIZ_VIEWER_PORT": "0", "CVIZ_STORAGE_ROOT": str(Path(storage_root).resolve())}
     proc = subprocess.Popen([node, "server.js"], cwd=VIEWER, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     line = proc.stdout.readline()  # "cviz viewer: http://127.0.0.1:PORT/  (data: ...)"

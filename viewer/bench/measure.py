@@ -45,7 +45,10 @@ def one_run(browser, url: str, drawer: str | None) -> dict:
     ctx = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
     page = ctx.new_page()
     page.goto(url + (f"&drawer={drawer}" if drawer else ""))
-    page.wait_for_function("window.cvizPerf && window.cvizPerf.firstTilesDrawn !== undefined", timeout=60000)
+    page.wait_for_function("(window.cvizPerf && window.cvizPerf.firstTilesDrawn !== undefined)"
+                           " || document.querySelector('#status.error:not([hidden])')", timeout=60000)
+    if page.locator("#status.error").is_visible():
+        raise SystemExit(f"the viewer could not load {url}: {page.locator('#status').inner_text()}")
     try:
         page.wait_for_function("window.cvizPerf.fullyLoaded !== undefined", timeout=15000)
     except Exception:
