@@ -8,17 +8,20 @@ joined here, by file name, so every later stage works from one list of usable it
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
+import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from cviz.collection import DEFAULT_TITLE, DEFAULT_URL, CollectionConfig
-from cviz.errors import CollectionError, MetadataError
+from cviz.errors import CollectionError, InvalidName, MetadataError
 from cviz.imaging import IMAGE_SUFFIXES, ImageRejected, decode
 from cviz.metadata_csv import MetadataTable, parse_metadata
-from cviz.storage import filesystem_for, read_source
+from cviz.names import safe_relpath
+from cviz.storage import filesystem_for, is_local, read_source
 
 CONFIG_FILES = {"collection.json", "cviz.json", "metadata.csv"}
 VALIDATE_SIDE = 64  # decode this small to prove an image is whole: cheap with JPEG draft
@@ -72,11 +75,45 @@ def open_source(catalogue: dict[str, Any], storage_options: dict[str, Any] | Non
     return filesystem_for(catalogue["base"], storage_options)
 
 
+MAX_FILE_BYTES = 1 << 30  # a single image file beyond 1 GiB is refused unread
+
+
+def _not_a_regular_file(fs: Any, path: str) -> str | None:
+    """Why ``path`` must not be read, or None. Local files only: a named pipe would block the
+    read forever, a symlink loop or a folder named ``x.jpg`` cannot be read, and a many-GB file
+    would be read into memory whole."""
+    if not is_local(fs):
+        return None
+    try:
+        st = os.stat(path)  # follows symlinks: a loop raises ELOOP here
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or type(exc).__name__}"
+    if not stat.S_ISREG(st.st_mode):
+        kind = "folder" if stat.S_ISDIR(st.st_mode) else "named pipe" if stat.S_ISFIFO(st.st_mode) else "device or socket"
+        return f"not a regular file ({kind})"
+    if st.st_size > MAX_FILE_BYTES:
+        return f"file is {st.st_size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES >> 20} MiB limit for one image"
+    return None
+
+
 def _inspect(fs: Any, src: SourceFile) -> dict[str, Any]:
     entry: dict[str, Any] = {"file": src.rel, "status": "skipped", "reason": None}
     suffix = posixpath.splitext(src.rel)[1].lower()
     if suffix not in IMAGE_SUFFIXES:
         entry["reason"] = f"not an image file type ({suffix or 'no suffix'})"
+        return entry
+    try:
+        safe = safe_relpath(src.rel)
+    except InvalidName as exc:
+        safe = None
+        entry["reason"] = f"unsafe file name: {exc}"
+    if safe is not None and safe != src.rel:
+        entry["reason"] = f"unsafe file name: {src.rel!r} is not a plain relative path"
+    if entry["reason"]:
+        return entry  # e.g. an S3 key holding '..': reading it would name another object
+    problem = _not_a_regular_file(fs, src.path)
+    if problem:
+        entry["reason"] = problem
         return entry
     try:
         data = read_source(fs, src.path)  # transient S3 errors retried, then StorageUnavailable
@@ -152,6 +189,7 @@ def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | 
         if row is not None:
             matched_rows.add(row[config.filename_column])
         e["row"] = row
+    clashes = _flag_case_clashes(entries)
     if usable == 0:
         reasons = sorted({e["reason"] for e in entries})[:5]
         raise CollectionError(
@@ -171,6 +209,7 @@ def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | 
             "usable": usable,
             "skipped": len(skipped),
             "duplicates": sum(1 for e in entries if e.get("duplicate_of")),
+            "case_clashes": clashes,
             "images_without_row": len(no_row),
             "rows_without_image": len(unmatched),
             "csv_duplicate_rows": len(table.duplicates) if table else 0,
@@ -191,6 +230,25 @@ def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | 
         "notes": notes,
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _flag_case_clashes(entries: list[dict[str, Any]]) -> int:
+    """Mark usable files whose names differ only by case (``Case.jpg``/``case.jpg``).
+
+    Both stay in the map (they are different files here); the flag warns that they would collide
+    on a case-insensitive disk (macOS, Windows) and that a CSV row matches only the exact spelling.
+    """
+    by_folded: dict[str, list[dict[str, Any]]] = {}
+    for e in entries:
+        if e["status"] == "usable":
+            by_folded.setdefault(e["file"].casefold(), []).append(e)
+    flagged = 0
+    for group in by_folded.values():
+        if len(group) > 1:
+            for e in group:
+                e["case_clash_with"] = [o["file"] for o in group if o is not e]
+                flagged += 1
+    return flagged
 
 
 def usable_items(catalogue: dict[str, Any]) -> list[dict[str, Any]]:

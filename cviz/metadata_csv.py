@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from dataclasses import dataclass, field
 
 from cviz.errors import MetadataError
@@ -24,12 +25,20 @@ class MetadataTable:
     encoding: str
     duplicates: list[dict] = field(default_factory=list)  # {"filename", "line", "first_line"}
     blank_filename_lines: list[int] = field(default_factory=list)
+    _nfc: dict[str, dict[str, str]] | None = field(default=None, repr=False, compare=False)
 
     def lookup(self, relpath: str) -> dict[str, str] | None:
-        """The row for an image: exact relative path first, then its base name."""
-        row = self.rows.get(relpath)
+        """The row for an image: exact relative path first, then its base name.
+
+        Both sides are compared in Unicode NFC, so ``é`` typed in a spreadsheet matches the
+        decomposed ``e`` + accent that macOS file names use.
+        """
+        if self._nfc is None:
+            self._nfc = {unicodedata.normalize("NFC", k): v for k, v in self.rows.items()}
+        relpath = unicodedata.normalize("NFC", relpath)
+        row = self._nfc.get(relpath)
         if row is None and "/" in relpath:
-            row = self.rows.get(relpath.rsplit("/", 1)[1])
+            row = self._nfc.get(relpath.rsplit("/", 1)[1])
         return row
 
 
@@ -62,6 +71,12 @@ def parse_metadata(data: bytes, source: str, filename_column: str = "filename") 
     except csv.Error as exc:
         raise MetadataError(f"metadata CSV {source}, line 1: {exc}") from None
     columns = [c.strip() for c in header]
+    if filename_column not in columns:
+        # A documented fallback: the same name in another case ("Filename"), when only one matches.
+        # The column is then known by the configured spelling everywhere downstream.
+        folded = [i for i, c in enumerate(columns) if c.casefold() == filename_column.casefold()]
+        if len(folded) == 1:
+            columns[folded[0]] = filename_column
     if filename_column not in columns:
         raise MetadataError(
             f"metadata CSV {source} has no column {filename_column!r} for file names; "

@@ -83,6 +83,10 @@ def stage_images(storage: Storage, name: str) -> StageReport:
     report.tables["duplicates"] = [
         {"file": e["file"], "same_bytes_as": e["duplicate_of"]} for e in catalogue["files"] if e.get("duplicate_of")
     ][:200]
+    report.tables["case_clashes"] = [
+        {"file": e["file"], "differs_only_by_case_from": e["case_clash_with"]}
+        for e in catalogue["files"] if e.get("case_clash_with")
+    ][:200]
     report.tables["notes"] = catalogue["notes"]
     return _timed(report, started)
 
