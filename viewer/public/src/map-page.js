@@ -116,7 +116,15 @@ function createViewer(dziUrl) {
   });
   viewer.addHandler('open-failed', (e) => showStatus(`Could not open the map: ${e.message}`, { error: true }));
   viewer.addHandler('tile-loaded', () => { perf.firstTileLoaded ??= performance.now(); });
+  viewer.addHandler('update-viewport', () => {
+    // OSD raises this right after drawing the world: the first one after a tile
+    // arrived is the first frame with tiles on screen, whatever the drawer.
+    if (perf.firstTileLoaded !== undefined) perf.firstTilesDrawn ??= performance.now();
+  });
   viewer.addHandler('open', () => { perf.osdOpen ??= performance.now(); });
+  viewer.world.addHandler('add-item', (e) => e.item.addHandler('fully-loaded-change', (ev) => {
+    if (ev.fullyLoaded) perf.fullyLoaded ??= performance.now();
+  }));
   $('zoom-in').addEventListener('click', () => viewer.viewport.zoomBy(1.6));
   $('zoom-out').addEventListener('click', () => viewer.viewport.zoomBy(1 / 1.6));
   $('zoom-home').addEventListener('click', () => viewer.viewport.goHome());
@@ -140,12 +148,7 @@ class MapPage {
     // The viewer may have opened the DZI already while items.json was loading.
     if (this.viewer.world.getItemCount() > 0) this.onOpen(initialItem);
     else this.viewer.addOnceHandler('open', () => this.onOpen(initialItem));
-    this.viewer.addHandler('update-viewport', () => {
-      // OSD raises this right after drawing the world: the first one after a tile
-      // arrived is the first frame with tiles on screen, whatever the drawer.
-      if (perf.firstTileLoaded !== undefined) perf.firstTilesDrawn ??= performance.now();
-      this.redraw();
-    });
+    this.viewer.addHandler('update-viewport', () => this.redraw());
     this.viewer.addHandler('resize', () => this.redraw());
     this.viewer.addHandler('canvas-click', (e) => this.onClick(e));
     this.setupHover();
@@ -173,9 +176,6 @@ class MapPage {
     // Grid pixels (items.json) -> DZI pixels; equal when both come from one mosaic.
     this.gridToImage = tiled.getContentSize().x / this.items.grid.width;
     perf.drawer = this.viewer.drawer.getType();
-    tiled.addHandler('fully-loaded-change', (e) => {
-      if (e.fullyLoaded) perf.fullyLoaded ??= performance.now();
-    });
     const start = initialItem !== null ? this.items.idToItem.get(initialItem) : undefined;
     if (start !== undefined) this.select(start, { zoom: true, immediately: true });
     else if (initialItem !== null) {
