@@ -34,7 +34,7 @@ function card(c, appRoot, dataBase) {
   const count = Number.isFinite(c.items) ? `${c.items.toLocaleString('en')} items` : '';
   const updated = typeof c.updated === 'string' && !Number.isNaN(Date.parse(c.updated))
     ? `updated ${new Date(c.updated).toISOString().slice(0, 10)}` : '';
-  const link = el('a', { className: 'card', href: collectionHref(appRoot, c.name) },
+  const link = el('a', { className: 'card', href: collectionHref(appRoot, c.name, window.location.href) },
     preview,
     el('span', { className: 'card-name' }, c.name),
     el('span', { className: 'card-meta muted' }, [count, updated].filter(Boolean).join(' · ')));

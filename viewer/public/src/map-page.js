@@ -7,7 +7,7 @@ import {
   buildSearchIndex, emptyFilterState, evaluatePredicates, combine, countMask,
   isFiltering, matchesInCellOrder,
 } from './lib/filter.js';
-import { itemHash, parseItemHash } from './lib/url.js';
+import { collectionHref, itemHash, parseItemHash } from './lib/url.js';
 import { CellOverlay } from './overlay.js';
 import { ItemPanel } from './panel.js';
 import { FiltersUI } from './filters-ui.js';
@@ -59,7 +59,7 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   document.title = `${name} · cviz`;
   $('map-view').hidden = false;
   $('collection-title').textContent = name;
-  $('home-link').href = appRoot;
+  $('home-link').href = collectionHref(appRoot, null, window.location.href);
   showStatus('Loading map…');
 
   const collectionBase = new URL(`${encodeURIComponent(name)}/`, dataBase);
@@ -349,7 +349,19 @@ class MapPage {
     const input = $('search');
     const all = $('search-all');
     input.addEventListener('input', () => { this.state.query = input.value; this.refilter(); });
-    all.addEventListener('change', () => { this.state.allFields = all.checked; this.refilter(); });
+    all.addEventListener('change', () => {
+      this.state.allFields = all.checked;
+      input.placeholder = all.checked ? 'Search all fields…' : 'Search titles…';
+      this.refilter();
+    });
+    // '/' jumps to the search box, as on many sites.
+    window.addEventListener('keydown', (ev) => {
+      if (ev.key === '/' && !(ev.target instanceof HTMLInputElement) && !ev.ctrlKey && !ev.metaKey) {
+        ev.preventDefault();
+        input.focus();
+        input.select();
+      }
+    });
     input.addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter') { ev.preventDefault(); this.step(ev.shiftKey ? -1 : 1); }
       if (ev.key === 'Escape' && !this.panel.isOpen && input.value) {

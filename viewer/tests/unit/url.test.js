@@ -45,6 +45,10 @@ test('data base: config default, ?data= only on the same origin', () => {
 
 test('collection links and name rules', () => {
   assert.equal(collectionHref('http://h/app/', 'met-sample'), 'http://h/app/?c=met-sample');
+  assert.equal(collectionHref('http://h/app/', 'a b'), 'http://h/app/?c=a+b');
+  assert.equal(collectionHref('http://h/app/', 'm', 'http://h/app/?data=d2/&x=1#item=3'), 'http://h/app/?c=m&data=d2%2F');
+  assert.equal(collectionHref('http://h/app/', null, 'http://h/app/?c=m&data=d2/'), 'http://h/app/?data=d2%2F');
+  assert.equal(collectionHref('http://h/app/', null), 'http://h/app/');
   assert.equal(isValidCollectionName('met_sample.v2'), true);
   assert.equal(isValidCollectionName('..'), false);
   assert.equal(isValidCollectionName('-x'), false);

@@ -42,10 +42,17 @@ export function itemHash(id) {
   return `#item=${encodeURIComponent(id)}`;
 }
 
-/** Address of a collection's map relative to the app root ('?c=' works on static hosts). */
-export function collectionHref(appRoot, name) {
+/**
+ * Address of a collection's map (or of the index when name is null) under the app
+ * root; '?c=' works on any static host. A `?data=` override on the current page is kept.
+ */
+export function collectionHref(appRoot, name, currentHref = null) {
   const u = new URL(appRoot);
-  u.search = `?c=${encodeURIComponent(name)}`;
+  const params = new URLSearchParams();
+  if (name !== null) params.set('c', name);
+  const data = currentHref ? new URL(currentHref).searchParams.get('data') : null;
+  if (data) params.set('data', data);
+  u.search = params.toString() ? `?${params}` : '';
   u.hash = '';
   return u.href;
 }
