@@ -15,6 +15,7 @@ import numpy as np
 
 from cviz import plots
 from cviz.catalogue import build_catalogue, open_source, usable_items
+from cviz.chunks import features_by_chunks
 from cviz.collection import CollectionConfig
 from cviz.errors import CollectionError
 from cviz.features import Extractor, compute_features
@@ -102,7 +103,10 @@ def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size
     catalogue = _catalogue(storage, name)
     items = usable_items(catalogue)
     fs, base = open_source(catalogue, storage.storage_options)
-    run = compute_features(items, lambda rel: read_source(fs, f"{base}/{rel}"), extractor, storage, batch_size, progress=progress)
+    # Chunk by chunk (cviz/chunks.py): chunks other workers computed are read, the rest computed here.
+    chunked = features_by_chunks(storage, name, items, lambda rel: read_source(fs, f"{base}/{rel}"), extractor,
+                                 batch_size, progress=progress)
+    run = chunked.run
     storage.write_npy(CollectionPaths(name).features, run.features)
     config = load_config(storage, name)
     report = StageReport(values={
@@ -117,6 +121,8 @@ def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size
         "computed": run.computed,
         "images_per_s": round(run.images_per_s, 2),
         "decode_seconds": round(run.decode_seconds, 3),
+        "chunks": chunked.chunks,
+        "chunks_reused": chunked.chunks_reused,
     })
     if getattr(extractor, "is_random", False):
         report.values["warning"] = "RANDOM WEIGHTS: features carry no learned meaning (configured explicitly)"

@@ -8,6 +8,8 @@ import dagster as dg
 
 from cviz_assets.assets import collection_assets
 from cviz_assets.checks import collection_checks
+from cviz_assets.chunk_jobs import features_chunks
+from cviz_assets.executors import executor_from_env
 from cviz_assets.partitions import collections
 from cviz_assets.register import register_collection
 from cviz_assets.sensors import sensors
@@ -39,7 +41,23 @@ def default_resources() -> dict:
 defs = dg.Definitions(
     assets=collection_assets,
     asset_checks=collection_checks,
-    jobs=[build_collection, register_collection],
+    jobs=[build_collection, register_collection, features_chunks],
     sensors=sensors,
     resources=default_resources(),
+    executor=executor_from_env(),  # $CVIZ_EXECUTOR: multiprocess (default), dask, in_process
 )
+
+
+def get_job(name: str = "build_collection") -> dg.JobDefinition:
+    """A job of this code location with its resources bound (for ``dg.reconstructable``)."""
+    return defs.resolve_job_def(name)
+
+
+def build_collection_job() -> dg.JobDefinition:
+    """``dg.execute_job(dg.reconstructable(build_collection_job), instance, tags=...)`` runs a
+    collection from a script with the configured executor, as the daemon would."""
+    return get_job("build_collection")
+
+
+def features_chunks_job() -> dg.JobDefinition:
+    return get_job("features_chunks")

@@ -1,0 +1,75 @@
+"""``features_chunks``: one collection's features spread over several workers, before ``features``.
+
+For a collection too large for one features step: launch this job for the collection's partition;
+its ``CVIZ_FEATURE_WORKERS`` worker steps (default 2; fixed when the code location loads) each
+compute every N-th chunk (cviz/chunks.py) and write the chunk files. The executor (dask, celery,
+k8s) places those steps on different machines. Then materialize the collection as usual: the
+``features`` asset finds every chunk already written and only assembles them.
+
+Static fan-out rather than ``DynamicOut``: dagster-dask cannot run dynamic steps. The steps pass
+nothing to each other (the chunk files in storage are the join), so no IO manager has to be
+shared between machines.
+"""
+
+import os
+import time
+
+import dagster as dg
+
+from cviz import pipeline
+from cviz.catalogue import open_source, usable_items
+from cviz.chunks import chunk_rel, compute_chunk, load_chunk, plan_chunks, worker_chunks
+from cviz.paths import CollectionPaths
+from cviz.storage import read_source
+from cviz_assets.partitions import collections
+from cviz_resources import FeatureModelResource, StorageResource
+
+
+def feature_workers() -> int:
+    return max(1, int(os.environ.get("CVIZ_FEATURE_WORKERS") or 2))
+
+
+def _worker_op(worker: int, workers: int) -> dg.OpDefinition:
+    @dg.op(name=f"features_worker_{worker}", out=dg.Out(dg.Nothing), tags={"kind": "tensorflow"},
+           description=f"Compute chunks {worker}, {worker}+{workers}, ... of the collection's features.")
+    def _op(context: dg.OpExecutionContext, storage: StorageResource, model: FeatureModelResource) -> None:
+        started = time.perf_counter()
+        name = context.partition_key
+        store = storage.get()
+        catalogue = store.read_json(CollectionPaths(name).catalogue)
+        items = usable_items(catalogue)
+        extractor = model.get(pipeline.model_cache_dir(store))
+        fs, base = open_source(catalogue, store.storage_options)
+        mine = worker_chunks(plan_chunks(items, extractor.model_id), worker, workers)
+        computed = reused = images = 0
+        for chunk in mine:
+            if load_chunk(store, chunk_rel(name, extractor.model_id, chunk), chunk.size, int(extractor.dim)) is not None:
+                reused += 1
+                continue
+            run = compute_chunk(store, name, items, chunk, lambda rel: read_source(fs, f"{base}/{rel}"),
+                                extractor, model.batch_size)
+            computed += 1
+            images += run.computed
+            context.log.info(f"{name}: chunk {chunk.index} ({chunk.size} items) written, {run.computed} computed")
+        context.add_output_metadata({
+            "chunks_computed": computed, "chunks_already_there": reused, "images_computed": images,
+            "pid": os.getpid(), "host": os.uname().nodename, "seconds": round(time.perf_counter() - started, 3),
+        })
+
+    return _op
+
+
+def build_features_chunks_job(workers: int | None = None) -> dg.JobDefinition:
+    workers = workers or feature_workers()
+    ops = [_worker_op(i, workers) for i in range(workers)]
+
+    @dg.job(name="features_chunks", partitions_def=collections,
+            description="Compute one collection's features on several workers (chunk files), before materializing it.")
+    def features_chunks() -> None:
+        for op in ops:
+            op()
+
+    return features_chunks
+
+
+features_chunks = build_features_chunks_job()
