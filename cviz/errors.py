@@ -19,3 +19,14 @@ class MetadataError(CvizError, ValueError):
 
 class CollectionError(CvizError):
     """A collection cannot be processed (e.g. not one usable image)."""
+
+
+class StorageFull(CvizError):
+    """The storage root ran out of space (or quota) while writing: nothing was replaced.
+
+    Deliberately not an OSError, so no code that skips unreadable files can swallow it.
+    """
+
+
+class CollectionBusy(CvizError):
+    """Another run holds the collection's lock: the message names that run and how to proceed."""

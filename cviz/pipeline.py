@@ -223,7 +223,11 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
         return fit_cell(img, (cw, ch), BACKGROUND)
 
     item_at_cell = {int(c): i for i, c in enumerate(grid["cells"])}
-    stats = render_mosaic(storage, folder, pyramid, cols, rows, (cw, ch), item_at_cell, load_cell, BACKGROUND, workers)
+    try:
+        stats = render_mosaic(storage, folder, pyramid, cols, rows, (cw, ch), item_at_cell, load_cell, BACKGROUND, workers)
+    except BaseException:
+        _discard_version(storage, paths, version)  # nothing names it yet; give the space back (disk full)
+        raise
     storage.write_bytes(f"{paths.version(version)}/preview.jpg", stats.preview)
     storage.write_json(paths.mosaic, {"version": version, "pyramid": pyramid.to_dict(), "cols": cols, "rows": rows,
                                       "cell_width": cw, "cell_height": ch, "items": len(items)})
@@ -233,6 +237,13 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
     })
     report.pictures["mosaic_preview"] = stats.preview
     return _timed(report, started)
+
+
+def _discard_version(storage: Storage, paths: CollectionPaths, version: str) -> None:
+    try:
+        storage.remove_tree(paths.version(version))
+    except Exception:  # best effort: the original error is the one to report
+        pass
 
 
 def _mosaic_manifest(storage: Storage, name: str) -> dict[str, Any]:
@@ -247,12 +258,28 @@ def stage_dzi(storage: Storage, name: str) -> StageReport:
     pyramid = Pyramid(**manifest["pyramid"])
     stats = build_lower_levels(storage, f"{paths.version(version)}/map_files", pyramid)
     storage.write_bytes(f"{paths.version(version)}/map.dzi", pyramid.xml().encode())
-    switch_pointer(storage, name, dzi=f"{version}/map.dzi", preview=f"{version}/preview.jpg")
-    update_index(storage, name, manifest["items"])
+    published = publish_if_complete(storage, name, version, int(manifest["items"]))
     return _timed(StageReport(values={
         "items": int(manifest["items"]), "levels": stats.levels, "tiles": pyramid.tile_count(), "width": pyramid.width, "height": pyramid.height,
-        "tile_size": pyramid.tile_size, "version": version,
+        "tile_size": pyramid.tile_size, "version": version, "published": published,
     }), started)
+
+
+def publish_if_complete(storage: Storage, name: str, version: str, items: int) -> bool:
+    """Point ``current.json`` at ``version`` once both its ``map.dzi`` and ``items.json`` exist.
+
+    `dzi` and `metadata_json` write the two halves of a version (possibly at the same time); each
+    writes its own file first and then calls this, so whichever finishes second publishes both in
+    one atomic pointer write. A run killed between the two leaves the previous version published
+    whole, never a new map with the old items (or the reverse).
+    """
+    paths = CollectionPaths(name)
+    folder = paths.version(version)
+    if not (storage.exists(f"{folder}/map.dzi") and storage.exists(f"{folder}/items.json")):
+        return False
+    switch_pointer(storage, name, dzi=f"{version}/map.dzi", items=f"{version}/items.json", preview=f"{version}/preview.jpg")
+    update_index(storage, name, items)
+    return True
 
 
 def stage_metadata_json(storage: Storage, name: str) -> StageReport:
@@ -271,12 +298,11 @@ def stage_metadata_json(storage: Storage, name: str) -> StageReport:
     images = [f"../{item_image_rel(e['sha256'])}" for e in items]
     doc, info = build_items(config, items, columns, grid["cells"], grid_info, images)
     size = storage.write_json(f"{paths.version(version)}/items.json", doc, compact=True)
-    switch_pointer(storage, name, items=f"{version}/items.json")
-    update_index(storage, name, len(items))
+    published = publish_if_complete(storage, name, version, len(items))
     report = StageReport(values={
         "items": len(items), "bytes": size, "title_fallbacks": len(info["title_fallbacks"]),
         "empty_urls": info["empty_urls"], "date_column": info["date_column"] or "none",
-        "years_parsed": info["years_parsed"], "version": version,
+        "years_parsed": info["years_parsed"], "version": version, "published": published,
     })
     report.tables["title_fallback_files"] = info["title_fallbacks"][:200]
     return _timed(report, started)

@@ -23,7 +23,7 @@ from typing import Any, Iterable
 import fsspec
 import numpy as np
 
-from cviz.errors import CvizError
+from cviz.errors import CvizError, StorageFull
 from cviz.names import safe_relpath
 
 log = logging.getLogger("cviz.storage")
@@ -43,6 +43,9 @@ def filesystem_for(url: str, storage_options: dict[str, Any] | None = None) -> t
 
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:
     return "file" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,))
+
+
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 
 
 class StorageUnavailable(CvizError):
@@ -187,9 +190,15 @@ class Storage:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
                 os.replace(tmp, path)
-            except BaseException:
+            except BaseException as exc:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
+                if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+                    raise StorageFull(
+                        f"storage full: no space left on the device holding {self.base} while writing {rel} "
+                        f"({len(data)} bytes); nothing was replaced and the published map is unchanged: "
+                        "free space (or raise the quota) and re-run"
+                    ) from exc
                 raise
         else:
             self._call("write", rel, self.fs.pipe_file, path, data)

@@ -10,6 +10,7 @@ import dagster as dg
 
 from cviz import pipeline
 from cviz.pipeline import StageReport
+from cviz_assets.collection_lock import one_run_at_a_time
 from cviz_assets.metadata import report_metadata, summary
 from cviz_assets.partitions import collections
 from cviz_assets.retries import FEATURES_POOL, STORAGE_RETRY, fail_fast_on_user_error
@@ -25,6 +26,7 @@ def _result(context: dg.AssetExecutionContext, stage: str, report: StageReport, 
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, kinds={"python"})
 @fail_fast_on_user_error
+@one_run_at_a_time
 def images(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """The catalogue: every file found, which are usable, why the others are not; metadata rows joined."""
     return _result(context, "images", pipeline.stage_images(storage.get(), context.partition_key))
@@ -32,6 +34,7 @@ def images(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Ma
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[images], kinds={"tensorflow"}, pool=FEATURES_POOL)
 @fail_fast_on_user_error
+@one_run_at_a_time
 def features(context: dg.AssetExecutionContext, storage: StorageResource, model: FeatureModelResource) -> dg.MaterializeResult:
     """N x D CNN features, one row per usable image, computed once per image content (cached)."""
     store = storage.get()
@@ -41,6 +44,7 @@ def features(context: dg.AssetExecutionContext, storage: StorageResource, model:
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[features], kinds={"scikitlearn"})
 @fail_fast_on_user_error
+@one_run_at_a_time
 def pca(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """Features projected on their first 256 principal components (fewer for small N or D)."""
     return _result(context, "pca", pipeline.stage_pca(storage.get(), context.partition_key))
@@ -48,6 +52,7 @@ def pca(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Mater
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[pca], kinds={"python"})
 @fail_fast_on_user_error
+@one_run_at_a_time
 def tsne(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """The 2-D t-SNE embedding (openTSNE)."""
     return _result(context, "tsne", pipeline.stage_tsne(storage.get(), context.partition_key))
@@ -55,6 +60,7 @@ def tsne(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Mate
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[tsne], kinds={"python"})
 @fail_fast_on_user_error
+@one_run_at_a_time
 def grid(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """One grid cell per image, no two images in a cell."""
     return _result(context, "grid", pipeline.stage_grid(storage.get(), context.partition_key))
@@ -62,6 +68,7 @@ def grid(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Mate
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[grid, images], kinds={"python"})
 @fail_fast_on_user_error
+@one_run_at_a_time
 def mosaic(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """The full-resolution mosaic, written streaming as the top level of a new Deep Zoom version."""
     return _result(context, "mosaic", pipeline.stage_mosaic(storage.get(), context.partition_key))
@@ -69,6 +76,7 @@ def mosaic(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Ma
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[mosaic], kinds={"python"})
 @fail_fast_on_user_error
+@one_run_at_a_time
 def dzi(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """The Deep Zoom pyramid (.dzi + _files) OpenSeadragon reads; published when complete."""
     store = storage.get()
@@ -78,6 +86,7 @@ def dzi(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Mater
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[mosaic, grid], kinds={"json"})
 @fail_fast_on_user_error
+@one_run_at_a_time
 def metadata_json(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """What the viewer needs per cell: title, url, date and the other columns; grid shape and tile size."""
     report = pipeline.stage_metadata_json(storage.get(), context.partition_key)
