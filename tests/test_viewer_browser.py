@@ -141,6 +141,10 @@ def close_to(a, b, tol=40) -> bool:
     return all(abs(x - y) <= tol for x, y in zip(a, b))
 
 
+def dimmed_cells(page) -> list[int]:
+    return page.evaluate("[...window.cviz.items.cellToItem.keys()].filter((c) => window.cviz.isDimmed(c))")
+
+
 def hover(page, cell: int) -> None:
     x, y = cell_center(page, cell)
     page.mouse.move(x - 3, y - 3)
@@ -254,7 +258,7 @@ def test_search_narrows_matches_and_steps_through_them(page, base_url, fixture_c
     page.locator("#next-match").click()
     assert count.inner_text() == f"2 / {len(expected)} matches"
     # Non-matching cells are dimmed, matching ones are not.
-    dimmed = page.evaluate("window.cviz.items.cellToItem.length && [...Array(108).keys()].filter(c => window.cviz.isDimmed(c))")
+    dimmed = dimmed_cells(page)
     assert set(dimmed) == {it["cell"] for it in fixture_collection.items if it not in expected}
 
 
@@ -276,7 +280,7 @@ def test_date_range_brush_dims_cells_outside(page, base_url, fixture_collection)
     assert 1795 <= lo <= 1805 and 1895 <= hi <= 1905, (lo, hi)
     assert page.locator("#year-summary").inner_text() != "all years"
 
-    dimmed = set(page.evaluate("[...Array(108).keys()].filter(c => window.cviz.isDimmed(c))"))
+    dimmed = set(dimmed_cells(page))
     expected = {it["cell"] for it in fixture_collection.items if not (it["year"] and lo <= it["year"] <= hi)}
     assert dimmed == expected
     assert inside["cell"] not in dimmed and outside["cell"] in dimmed

@@ -184,10 +184,14 @@ export class FiltersUI {
       this.filteredCounts = yearHistogram(this.items.years, m, this.hist).counts;
       const r = this.state.yearRange;
       $('year-clear').hidden = !r;
-      const undated = this.hist.undated ? ` · ${this.hist.undated.toLocaleString('en')} undated` : '';
-      $('year-summary').textContent = r
-        ? `${formatYear(Math.max(r[0], this.hist.start))} – ${formatYear(Math.min(r[1], this.hist.start + this.hist.bins * this.hist.width - 1))}`
-        : `all years${undated}`;
+      if (r) {
+        // Open-ended ranges (one box left empty) read as the data's first/last year.
+        const lastYear = this.hist.start + this.hist.bins * this.hist.width - 1;
+        $('year-summary').textContent = `${formatYear(Math.max(r[0], this.hist.start))} – ${formatYear(Math.min(r[1], lastYear))}`;
+      } else {
+        const undated = this.hist.undated ? ` · ${this.hist.undated.toLocaleString('en')} undated` : '';
+        $('year-summary').textContent = `all years${undated}`;
+      }
       this.drawHistogram();
     }
     for (const [col, rows] of this.categoryRows) {
