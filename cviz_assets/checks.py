@@ -4,12 +4,19 @@ Each check is a thin call into ``cviz.verify``; a failure carries the offending 
 tile, field) in its metadata, so the UI says which image or tile is wrong, not only that one is.
 """
 
+import warnings
+
 import dagster as dg
 
 from cviz import verify
 from cviz_assets.assets import dzi, features, grid, metadata_json
 from cviz_assets.partitions import collections
 from cviz_resources import StorageResource
+
+
+# Partitioned asset checks are a Dagster "preview" feature in 1.13 and warn once per process; every
+# run step is a process, so the warning would fill every run's log. Silence exactly that one.
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
 
 
 def _result(v: verify.Verdict) -> dg.AssetCheckResult:

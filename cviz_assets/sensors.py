@@ -133,7 +133,11 @@ def run_failure_alerts(context: dg.RunFailureSensorContext, storage: StorageReso
     steps = []
     for event in context.get_step_failure_events():
         data = event.step_failure_data
-        steps.append({"step": event.step_key, "error": data.error.message.strip() if data and data.error else ""})
+        if data and data.user_failure_data and data.user_failure_data.description:
+            message = data.user_failure_data.description  # a user error, raised as dg.Failure
+        else:
+            message = data.error.message.strip() if data and data.error else ""
+        steps.append({"step": event.step_key, "error": message})
     error = steps[0]["error"] if steps else (context.failure_event.message or "run failed")
     record = alerts.alert_record(
         "run_failure",

@@ -178,7 +178,7 @@ def test_run_failure_writes_a_structured_alert(instance, env, tmp_path: Path, mo
     assert alert["kind"] == "run_failure" and alert["collection"] == "empty-one" and alert["asset"] == "images"
     assert alert["run_id"] == result.run_id
     assert alert["run_url"] == f"http://ops.example:3000/runs/{result.run_id}"
-    assert "none of the 1 files is a usable image" in alert["error"]
+    assert alert["error"].startswith("collection empty-one: none of the 1 files is a usable image")
     assert alert["steps"][0]["step"] == "images" and alert["time"].endswith("Z")
     # A user error fails at once: no retries were attempted.
     assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
