@@ -8,7 +8,8 @@ search/filter recompute, and frame times while panning.
 Needs `npm ci --prefix viewer` and /usr/bin/chromium. Timings come from the page itself
 (performance.now(), ms since navigation start; hover latency = pointer event timestamp to
 the next animation frame after the tooltip and outline were updated). Each run uses a fresh
-browser context (cold HTTP cache). Results: printed, and test-artifacts/viewer-bench.json.
+browser context (cold HTTP cache). Results: printed, and test-artifacts/viewer-bench.json; a
+screenshot of the whole map with a search active: test-artifacts/viewer-bench.png.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ FRAME_TIMES = """() => new Promise((resolve) => {
 })"""
 
 
-def one_run(browser, url: str, drawer: str | None) -> dict:
+def one_run(browser, url: str, drawer: str | None, shot: Path | None = None) -> dict:
     ctx = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
     page = ctx.new_page()
     page.goto(url + (f"&drawer={drawer}" if drawer else ""))
@@ -83,6 +84,10 @@ def one_run(browser, url: str, drawer: str | None) -> dict:
         page.wait_for_timeout(16)
     page.mouse.up()
     frames = frames_promise.json_value()
+    if shot:
+        page.locator("#zoom-home").click()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(shot))
     ctx.close()
     return {"perf": perf, "hover": hover, "refilter": refilter, "frames": frames}
 
@@ -118,7 +123,10 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            runs = [one_run(browser, f"{base}/?c={name}", args.drawer) for _ in range(args.runs)]
+            shot = REPO / "test-artifacts" / "viewer-bench.png"
+            shot.parent.mkdir(exist_ok=True)
+            runs = [one_run(browser, f"{base}/?c={name}", args.drawer, shot if k == 0 else None)
+                    for k in range(args.runs)]
             browser.close()
     finally:
         stop(proc)
