@@ -35,7 +35,7 @@ test('arrow keys skip empty cells', () => {
   assert.equal(go(11, 'right'), 11, 'nothing after the last item');
   assert.equal(go(1, 'down'), 5, 'same column');
   assert.equal(go(0, 'down'), 5, 'nearest column in the next row with items');
-  assert.equal(go(5, 'down'), 8, 'tie between columns 0 and 2 in row 2? only 0 and 3 exist; 0 is nearer');
+  assert.equal(go(5, 'down'), 8, 'row 2 holds columns 0 and 3; column 0 is nearer to column 1');
   assert.equal(go(11, 'up'), 5);
   assert.equal(go(0, 'up'), 0);
 });
