@@ -7,6 +7,7 @@ the same Dagster job).
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -20,14 +21,16 @@ from cviz.collection import CollectionConfig
 from cviz.errors import CollectionError
 from cviz.features import Extractor, compute_features
 from cviz.grid import assign_grid
-from cviz.imaging import decode, fit_cell
+from cviz.imaging import decode
 from cviz.neighbours import neighbour_agreement
 from cviz.paths import MODEL_CACHE, CollectionPaths
 from cviz.pca import run_pca
+from cviz.quality import layout_quality
 from cviz.publish import switch_pointer, update_index
 from cviz.storage import Storage, read_source
-from cviz.tiles import Pyramid, build_lower_levels, choose_tile_size, encode_jpeg, render_mosaic
-from cviz.tsne import run_tsne
+from cviz import thumbs
+from cviz.tiles import Cell, Pyramid, build_lower_levels, choose_tile_size, render_mosaic
+from cviz.tsne import MIN_TSNE, place_new, run_tsne
 from cviz.viewer_data import build_items
 
 BACKGROUND = (17, 17, 17)
@@ -157,35 +160,85 @@ def stage_pca(storage: Storage, name: str, n_components: int = 256) -> StageRepo
     return _timed(report, started)
 
 
-def stage_tsne(storage: Storage, name: str, perplexity: float = 30.0, seed: int = 0) -> StageReport:
+TSNE_UPDATES = ("recompute", "place_new")
+
+
+def _tsne_items_path(paths: CollectionPaths) -> str:
+    """Which item (content hash) each row of tsne.npy is: what a stable update matches on."""
+    return f"{paths.base}/tsne_items.json"
+
+
+def _previous_embedding(storage: Storage, paths: CollectionPaths) -> dict[str, np.ndarray] | None:
+    try:
+        shas = storage.read_json(_tsne_items_path(paths))
+        emb = storage.read_npy(paths.tsne)
+    except FileNotFoundError:
+        return None
+    if len(shas) != len(emb):
+        return None
+    return {sha: emb[i] for i, sha in enumerate(shas)}
+
+
+def stage_tsne(storage: Storage, name: str, perplexity: float = 30.0, seed: int = 0,
+               update: str = "recompute") -> StageReport:
+    """``update="place_new"`` keeps the previous coordinates of items already mapped and places only
+    the new ones (cviz.tsne.place_new); ``"recompute"`` (default) lays out everything afresh."""
+    if update not in TSNE_UPDATES:
+        raise CollectionError(f"t-SNE update {update!r}: choose one of {', '.join(TSNE_UPDATES)}")
     started = time.perf_counter()
     paths = CollectionPaths(name)
     x = storage.read_npy(paths.pca)
-    result = run_tsne(x, perplexity=perplexity, seed=seed)
+    shas = [e["sha256"] for e in usable_items(_catalogue(storage, name))]
+    if len(shas) != x.shape[0]:
+        raise CollectionError(f"collection {name}: pca has {x.shape[0]} rows for {len(shas)} items; re-materialize pca")
+    result = None
+    fallback = ""
+    if update == "place_new":
+        previous = _previous_embedding(storage, paths)
+        old_rows = [i for i, sha in enumerate(shas) if previous and sha in previous]
+        if previous is None:
+            fallback = "no previous embedding to keep: computed afresh"
+        elif len(old_rows) < MIN_TSNE:
+            fallback = f"only {len(old_rows)} item(s) of the previous embedding remain: computed afresh"
+        else:
+            old = np.stack([previous[shas[i]] for i in old_rows])
+            result = place_new(x, np.asarray(old_rows), old, perplexity=perplexity, seed=seed)
+    if result is None:
+        result = run_tsne(x, perplexity=perplexity, seed=seed)
     storage.write_npy(paths.tsne, result.embedding)
+    storage.write_json(_tsne_items_path(paths), shas, compact=True)
+    note = "; ".join(t for t in (result.note, fallback) if t)
     report = StageReport(values={
-        "items": int(x.shape[0]), "method": result.method,
-        "perplexity": result.perplexity if result.perplexity is not None else 0.0, "note": result.note or "",
+        "items": int(x.shape[0]), "method": result.method, "update": update, "placed_new": result.placed,
+        "perplexity": result.perplexity if result.perplexity is not None else 0.0, "note": note,
     })
     report.pictures["tsne_plot"] = plots.scatter_png(result.embedding, f"t-SNE of {x.shape[0]} items")
     return _timed(report, started)
 
 
-def stage_grid(storage: Storage, name: str, method: str = "auto") -> StageReport:
+def stage_grid(storage: Storage, name: str, method: str = "auto", seed: int = 0) -> StageReport:
+    """Assign cells (cviz.grid), then measure the arrangement on the PCA features (cviz.quality)."""
     started = time.perf_counter()
     paths = CollectionPaths(name)
     config = load_config(storage, name)
     points = storage.read_npy(paths.tsne)
+    features = storage.read_npy(paths.pca)
     cw, ch = config.tile_size
-    result = assign_grid(points, cw, ch, method)
+    result = assign_grid(points, cw, ch, method, features=features, seed=seed)
+    assign_seconds = time.perf_counter() - started
     storage.write_json(paths.grid, {
         "cols": result.cols, "rows": result.rows, "cell_width": cw, "cell_height": ch,
         "method": result.method, "cells": result.cells.tolist(),
     }, compact=True)
-    return _timed(StageReport(values={
+    q_started = time.perf_counter()
+    quality = layout_quality(features, result.cells, result.cols, result.rows, seed=seed)
+    values = {
         "items": len(points), "cols": result.cols, "rows": result.rows, "method": result.method,
-        "empty_cells": result.cols * result.rows - len(points),
-    }), started)
+        "empty_cells": result.cols * result.rows - len(points), "assign_seconds": round(assign_seconds, 3),
+        **quality.to_values(), "quality_seconds": round(time.perf_counter() - q_started, 3),
+        "note": result.note or "",
+    }
+    return _timed(StageReport(values=values), started)
 
 
 # -- mosaic / dzi / metadata_json --------------------------------------------------------------
@@ -208,19 +261,31 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
     folder = f"{paths.version(version)}/map_files"
     fs, base = open_source(catalogue, storage.storage_options)
     existing = set(storage.list(paths.item_images))
-    new_item_images = 0
+    counts = {"new_item_images": 0, "cells_decoded": 0, "cells_cached": 0}
+    counts_lock = threading.Lock()  # load_cell runs in the mosaic's worker threads
 
-    def load_cell(i: int):
-        nonlocal new_item_images
+    def count(key: str) -> None:
+        with counts_lock:
+            counts[key] += 1
+
+    def load_cell(i: int, preview_size: tuple[int, int]) -> Cell:
+        # A cached cell (cviz.thumbs) needs no decode of the source; a miss decodes it once, fills the
+        # cache and writes the viewer's item image if that is missing too.
         e = items[i]
+        item_rel = item_image_rel(e["sha256"])
+        have_item = item_rel.rsplit("/", 1)[1] in existing
+        cached = thumbs.read_cell(storage, e["sha256"], (cw, ch), decode_at=preview_size) if have_item else None
+        if cached is not None:
+            count("cells_cached")
+            return Cell(data=cached[0], small=cached[1])
         img, _ = decode(read_source(fs, f"{base}/{e['file']}"), max_side=max(ITEM_IMAGE_SIDE, cw, ch), name=e["file"])
-        rel = item_image_rel(e["sha256"])
-        if rel.rsplit("/", 1)[1] not in existing:
-            big = img.copy()
-            big.thumbnail((ITEM_IMAGE_SIDE, ITEM_IMAGE_SIDE))
-            storage.write_bytes(f"{paths.published}/{rel}", encode_jpeg(big))
-            new_item_images += 1
-        return fit_cell(img, (cw, ch), BACKGROUND)
+        if not have_item:
+            storage.write_bytes(f"{paths.published}/{item_rel}", thumbs.item_image(img, ITEM_IMAGE_SIDE))
+            count("new_item_images")
+        cell = thumbs.make_cell(img, (cw, ch), BACKGROUND)
+        data = thumbs.write_cell(storage, e["sha256"], (cw, ch), cell)
+        count("cells_decoded")
+        return Cell(data=data, image=cell)
 
     item_at_cell = {int(c): i for i, c in enumerate(grid["cells"])}
     try:
@@ -233,7 +298,7 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
                                       "cell_width": cw, "cell_height": ch, "items": len(items)})
     report = StageReport(values={
         "items": len(items), "width": pyramid.width, "height": pyramid.height, "tile_size": pyramid.tile_size,
-        "top_level_tiles": stats.tiles, "new_item_images": new_item_images, "version": version,
+        "top_level_tiles": stats.tiles, **counts, "version": version,
     })
     report.pictures["mosaic_preview"] = stats.preview
     return _timed(report, started)

@@ -4,11 +4,18 @@ Deep Zoom (the format OpenSeadragon reads): level ``L`` of an image ``W x H`` is
 ``ceil(W / 2^(max-L)) x ceil(H / 2^(max-L))`` with ``max = ceil(log2(max(W, H)))``; each level is cut
 into ``tile_size`` square tiles ``<L>/<col>_<row>.jpg`` (edge tiles smaller; overlap 0 here).
 
-The full-resolution mosaic is never held whole. The `mosaic` stage renders it band by band (one
-band = ``tile_size`` rows of pixels) straight into the top level's tiles; when the cell is square
-and equals the tile size, each top-level tile is exactly one cell. The `dzi` stage then builds
-each lower level from the one above: a band of level ``L-1`` is the 2x box reduction of two bands
-of level ``L``, so at most two bands per level are in memory (a few tens of MB at 100,000 items).
+The full-resolution mosaic is never held whole. The `mosaic` stage writes the top level's tiles,
+one cell row at a time (both cores: rows run in a thread pool; Pillow releases the GIL while it
+decodes, encodes and resizes). When cells are square and as large as a tile (the default), each
+top-level tile *is* one cell, and a cell whose JPEG is already cached (cviz.thumbs) is copied
+byte for byte: no decode, no encode. Otherwise the cells are pasted into bands of ``tile_size``
+pixel rows and cut. The preview (whole mosaic, longest side 1024) is made from cells decoded at
+1/8 scale (JPEG DCT scaling), so it costs almost nothing.
+
+The `dzi` stage then builds each lower level from the one above: a band of level ``L-1`` is the 2x
+reduction of two bands of level ``L``, so at most two bands per level are in memory (a few tens of
+MB at 100,000 items). The first step (top to max-1) decodes the top tiles directly at half size
+(JPEG DCT scaling), which halves the decode work and replaces the reduction.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from PIL import Image
 from cviz.storage import Storage
 
 JPEG_QUALITY = 85
+FULL_CHROMA_BELOW = 3  # levels max-3 and lower (cells of 1/8 size or less, 1/64 of the tiles): 4:4:4
 
 
 @dataclass(frozen=True)
@@ -68,16 +76,51 @@ def choose_tile_size(cell_w: int, cell_h: int) -> int:
     return cell_w if cell_w == cell_h and cell_w >= 64 else 256
 
 
-def encode_jpeg(img: Image.Image) -> bytes:
+def encode_jpeg(img: Image.Image, full_chroma: bool = False) -> bytes:
+    """Baseline JPEG, quality 85, no Huffman optimisation (it costs a second pass for ~5%).
+
+    ``full_chroma`` keeps colour at full resolution (4:4:4). Default 4:2:0 halves colour
+    resolution, invisible within a photo but not on the zoomed-out levels, where every pixel
+    is a different item: there 2x2 neighbours' colours would be averaged together.
+    """
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=False)
+    img.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=False, subsampling=0 if full_chroma else 2)
     return buf.getvalue()
+
+
+def decode_jpeg(data: bytes, at_least: tuple[int, int] | None = None) -> Image.Image:
+    """Decode to RGB; with ``at_least``, at the smallest DCT scale (1/2..1/8) still that large."""
+    with Image.open(io.BytesIO(data)) as im:
+        if at_least is not None:
+            im.draft("RGB", at_least)
+        return im.convert("RGB")
 
 
 def _cut_band(band: Image.Image, level: int, band_row: int, tile: int, folder: str) -> Iterator[tuple[str, Image.Image]]:
     for col in range(math.ceil(band.width / tile)):
         box = (col * tile, 0, min((col + 1) * tile, band.width), band.height)
         yield f"{folder}/{level}/{col}_{band_row}.jpg", band.crop(box)
+
+
+@dataclass
+class Cell:
+    """One item's cell: its JPEG (when cached) and/or its decoded pixels; data or image is set.
+
+    ``small`` optionally carries the cell already decoded at preview size (a cached cell is
+    validated by exactly that cheap 1/8-scale decode, so the preview reuses it).
+    """
+
+    data: bytes | None = None
+    image: Image.Image | None = None
+    small: Image.Image | None = None
+
+    def pixels(self, at_least: tuple[int, int] | None = None) -> Image.Image:
+        if at_least is not None and self.small is not None:
+            return self.small
+        if self.image is not None:
+            return self.image
+        assert self.data is not None
+        return decode_jpeg(self.data, at_least)
 
 
 @dataclass
@@ -96,15 +139,15 @@ def render_mosaic(
     rows: int,
     cell_size: tuple[int, int],
     item_at_cell: dict[int, int],
-    load_cell: Callable[[int], Image.Image],
+    load_cell: Callable[[int, tuple[int, int]], Cell],
     background: tuple[int, int, int],
     workers: int = 2,
     preview_side: int = 1024,
 ) -> MosaicStats:
-    """Write the top pyramid level under ``folder`` (``<folder>/<max_level>/c_r.jpg``), band by band.
+    """Write the top pyramid level under ``folder`` (``<folder>/<max_level>/c_r.jpg``).
 
-    ``item_at_cell`` maps a flat cell index (row * cols + col) to an item; ``load_cell(item)``
-    returns that item's cell-sized image (decoding happens in ``workers`` threads).
+    ``item_at_cell`` maps a flat cell index (row * cols + col) to an item; ``load_cell(item,
+    preview_cell_size)`` returns that item's cell (called from ``workers`` threads).
     """
     started = time.perf_counter()
     cw, ch = cell_size
@@ -112,23 +155,97 @@ def render_mosaic(
     top = pyramid.max_level
     scale = min(1.0, preview_side / max(pyramid.width, pyramid.height))
     preview = Image.new("RGB", (max(1, round(pyramid.width * scale)), max(1, round(pyramid.height * scale))), background)
-    written = 0
+    # Cells for the preview are decoded at 1/2..1/8 scale: just large enough for their preview size.
+    small_cell = (max(1, math.ceil(cw * scale)), max(1, math.ceil(ch * scale)))
 
-    def render_cell_row(r: int) -> Image.Image:
-        strip = Image.new("RGB", (cols * cw, ch), background)
+    def preview_strip(r: int, cells: list[Cell | None]) -> tuple[int, Image.Image]:
+        sw, sh = small_cell
+        strip = Image.new("RGB", (cols * sw, sh), background)
+        for c, cell in enumerate(cells):
+            if cell is not None:
+                px = cell.pixels(small_cell)
+                strip.paste(px.resize((sw, sh), Image.Resampling.BOX) if px.size != (sw, sh) else px, (c * sw, 0))
+        y0, y1 = round(r * ch * scale), round((r + 1) * ch * scale)
+        return y0, strip.resize((preview.width, max(1, y1 - y0)), Image.Resampling.BOX)
+
+    def load(item: int) -> Cell:
+        return load_cell(item, small_cell)
+
+    if tile == cw == ch:
+        written = _render_cell_tiles(storage, folder, top, cols, rows, cw, item_at_cell, load, background,
+                                     workers, preview, preview_strip)
+    else:
+        written = _render_bands(storage, folder, pyramid, cols, rows, cell_size, item_at_cell, load,
+                                background, workers, preview, preview_strip)
+    return MosaicStats(written, len(item_at_cell), time.perf_counter() - started, encode_jpeg(preview))
+
+
+def _render_cell_tiles(storage: Storage, folder: str, top: int, cols: int, rows: int, side: int,
+                       item_at_cell: dict[int, int], load_cell: Callable[[int], Cell],
+                       background: tuple[int, int, int], workers: int, preview: Image.Image,
+                       preview_strip: Callable) -> int:
+    """Top level when tile == cell: tile (c, r) is cell (c, r); cached JPEGs are copied as they are."""
+    empty = encode_jpeg(Image.new("RGB", (side, side), background))
+
+    def row(r: int) -> tuple[int, Image.Image]:
+        cells: list[Cell | None] = []
+        out = []
         for c in range(cols):
             item = item_at_cell.get(r * cols + c)
-            if item is not None:
-                strip.paste(load_cell(item), (c * cw, 0))
-        return strip
+            cell = load_cell(item) if item is not None else None
+            cells.append(cell)
+            if cell is None:
+                data = empty
+            elif cell.data is not None:
+                data = cell.data
+            else:
+                data = encode_jpeg(cell.image)
+            out.append((f"{folder}/{top}/{c}_{r}.jpg", data))
+        if storage.local:
+            for path, data in out:
+                storage.write_bytes(path, data)
+        else:
+            storage.write_many(out, 8)
+        return preview_strip(r, cells)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for y0, strip in pool.map(row, range(rows)):
+            preview.paste(strip, (0, y0))
+    return cols * rows
+
+
+def _render_bands(storage: Storage, folder: str, pyramid: Pyramid, cols: int, rows: int,
+                  cell_size: tuple[int, int], item_at_cell: dict[int, int], load_cell: Callable[[int], Cell],
+                  background: tuple[int, int, int], workers: int, preview: Image.Image,
+                  preview_strip: Callable) -> int:
+    """Top level for any cell and tile size: cell rows pasted into bands of tile rows, then cut."""
+    cw, ch = cell_size
+    tile = pyramid.tile_size
+    top = pyramid.max_level
+    written = 0
+
+    def render_cell_row(r: int) -> tuple[Image.Image, tuple[int, Image.Image]]:
+        strip = Image.new("RGB", (cols * cw, ch), background)
+        cells: list[Cell | None] = []
+        for c in range(cols):
+            item = item_at_cell.get(r * cols + c)
+            cell = load_cell(item) if item is not None else None
+            cells.append(cell)
+            if cell is not None:
+                strip.paste(cell.pixels(), (c * cw, 0))
+        return strip, preview_strip(r, cells)
+
+    def encode_and_write(tiles: list[tuple[str, Image.Image]]) -> None:
+        storage.write_many([(p, encode_jpeg(t)) for p, t in tiles], 4)
 
     n_bands = math.ceil(pyramid.height / tile)
-    with ThreadPoolExecutor(max_workers=workers) as decode_pool, ThreadPoolExecutor(max_workers=4) as write_pool:
+    with ThreadPoolExecutor(max_workers=workers) as decode_pool, ThreadPoolExecutor(max_workers=workers) as write_pool:
         strips = decode_pool.map(render_cell_row, range(rows))
         band = Image.new("RGB", (pyramid.width, min(tile, pyramid.height)), background)
         band_row, y_in_band = 0, 0
         pending = []
-        for r, strip in enumerate(strips):
+        for r, (strip, (py0, pstrip)) in enumerate(strips):
+            preview.paste(pstrip, (0, py0))
             # Cell rows and tile bands need not align (non-square cells): copy the strip's pixel rows
             # into as many bands as it spans.
             y = 0
@@ -139,18 +256,15 @@ def render_mosaic(
                 y_in_band += take
                 if y_in_band == band.height:
                     tiles = list(_cut_band(band, top, band_row, tile, folder))
-                    pending.append(write_pool.submit(storage.write_many, [(p, encode_jpeg(t)) for p, t in tiles], 4))
+                    pending.append(write_pool.submit(encode_and_write, tiles))
                     written += len(tiles)
-                    y0 = band_row * tile
-                    small = band.resize((preview.width, max(1, round(band.height * scale))), Image.Resampling.BOX)
-                    preview.paste(small, (0, round(y0 * scale)))
                     band_row += 1
                     y_in_band = 0
                     if band_row < n_bands:
                         band = Image.new("RGB", (pyramid.width, min(tile, pyramid.height - band_row * tile)), background)
         for f in pending:
             f.result()
-    return MosaicStats(written, len(item_at_cell), time.perf_counter() - started, encode_jpeg(preview))
+    return written
 
 
 @dataclass
@@ -160,7 +274,7 @@ class PyramidStats:
     seconds: float
 
 
-def build_lower_levels(storage: Storage, folder: str, pyramid: Pyramid, workers: int = 4) -> PyramidStats:
+def build_lower_levels(storage: Storage, folder: str, pyramid: Pyramid, workers: int = 2) -> PyramidStats:
     """Build levels max-1 .. 0 from the top level's tiles, two bands in memory per level."""
     started = time.perf_counter()
     top = pyramid.max_level
@@ -168,28 +282,56 @@ def build_lower_levels(storage: Storage, folder: str, pyramid: Pyramid, workers:
     written = 0
     pending_band: dict[int, Image.Image] = {}  # level -> upper band of a pair, waiting for its partner
     next_row: dict[int, int] = {lv: 0 for lv in range(top + 1)}
+    half_decode = tile % 2 == 0  # DCT half-scale decode lands each tile on whole pixels
 
-    def read_band(level: int, band_row: int) -> Image.Image:
+    def read_tile(path: str, at_least: tuple[int, int] | None) -> Image.Image:
+        return decode_jpeg(storage.read_bytes(path), at_least)
+
+    def read_top_band_half(band_row: int, pool: ThreadPoolExecutor) -> Image.Image:
+        """Band ``band_row`` of level max-1, decoded at half scale from top bands 2r and 2r+1."""
+        w, h = pyramid.level_size(top - 1)
+        tcols, trows = pyramid.tile_grid(top)
+        tw, th = pyramid.level_size(top)
+        height = min(tile, h - band_row * tile)
+        band = Image.new("RGB", (w, height))
+        jobs = []
+        for half, tr in enumerate((2 * band_row, 2 * band_row + 1)):
+            if tr >= trows:
+                break
+            for c in range(tcols):
+                full = (min(tile, tw - c * tile), min(tile, th - tr * tile))
+                want = (math.ceil(full[0] / 2), math.ceil(full[1] / 2))
+                jobs.append(((c * tile // 2, half * tile // 2), want, f"{folder}/{top}/{c}_{tr}.jpg"))
+        images = pool.map(lambda j: read_tile(j[2], j[1]), jobs)
+        for (pos, want, _), im in zip(jobs, images):
+            band.paste(im if im.size == want else im.resize(want, Image.Resampling.BOX), pos)
+        return band
+
+    def read_band(level: int, band_row: int, pool: ThreadPoolExecutor) -> Image.Image:
         w, h = pyramid.level_size(level)
         tcols, _ = pyramid.tile_grid(level)
         height = min(tile, h - band_row * tile)
         band = Image.new("RGB", (w, height))
         paths = [f"{folder}/{level}/{c}_{band_row}.jpg" for c in range(tcols)]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for c, data in enumerate(pool.map(storage.read_bytes, paths)):
-                with Image.open(io.BytesIO(data)) as im:
-                    band.paste(im.convert("RGB"), (c * tile, 0))
+        for c, im in enumerate(pool.map(lambda p: read_tile(p, None), paths)):
+            band.paste(im, (c * tile, 0))
         return band
 
-    with ThreadPoolExecutor(max_workers=workers) as write_pool:
+    def encode_and_write(tiles: list[tuple[str, Image.Image]], full_chroma: bool) -> None:
+        storage.write_many([(p, encode_jpeg(t, full_chroma)) for p, t in tiles], 4)
+
+    with ThreadPoolExecutor(max_workers=workers) as write_pool, ThreadPoolExecutor(max_workers=workers) as read_pool:
         pending = []
 
         def emit(level: int, band: Image.Image) -> None:
             """Write ``band`` as level ``level``'s next band, then feed it to the level below."""
             nonlocal written
             if level < top:
+                # Cut into ~4 chunks per band so both cores encode while the next band is read.
                 tiles = list(_cut_band(band, level, next_row[level], tile, folder))
-                pending.append(write_pool.submit(storage.write_many, [(p, encode_jpeg(t)) for p, t in tiles], 4))
+                step = max(1, math.ceil(len(tiles) / (2 * workers)))
+                for k in range(0, len(tiles), step):
+                    pending.append(write_pool.submit(encode_and_write, tiles[k:k + step], level <= top - FULL_CHROMA_BELOW))
                 written += len(tiles)
             next_row[level] += 1
             if level == 0:
@@ -206,9 +348,21 @@ def build_lower_levels(storage: Storage, folder: str, pyramid: Pyramid, workers:
             else:
                 pending_band[level] = band
 
-        _, top_rows = pyramid.tile_grid(top)
-        for r in range(top_rows):
-            emit(top, read_band(top, r))
+        if top == 0:
+            pass
+        elif half_decode:
+            next_row[top] = pyramid.tile_grid(top)[1]
+            _, rows_below = pyramid.tile_grid(top - 1)
+            for r in range(rows_below):
+                emit(top - 1, read_top_band_half(r, read_pool))
+                if len(pending) > 64:  # bound the encoded-but-unwritten backlog
+                    for f in pending[:32]:
+                        f.result()
+                    del pending[:32]
+        else:
+            _, top_rows = pyramid.tile_grid(top)
+            for r in range(top_rows):
+                emit(top, read_band(top, r, read_pool))
         for f in pending:
             f.result()
     return PyramidStats(top + 1, written, time.perf_counter() - started)

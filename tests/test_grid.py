@@ -1,0 +1,104 @@
+"""Grid methods: one item per cell for every method and N, exactness of lap, quality of flas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cviz import grid as grid_mod
+from cviz.grid import assign_grid, assign_lap, assign_sorted, grid_shape
+from cviz.quality import dpq
+
+METHODS = ["sorted", "lap", "flas", "rasterfairy"]
+
+
+def _clusters(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(2-D points, 16-d features) of n items in 6 clusters; the points are a noisy view of the features."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 5, (6, 16))
+    label = rng.integers(0, 6, n)
+    features = (centres[label] + rng.normal(0, 1, (n, 16))).astype(np.float32)
+    points = features[:, :2] + rng.normal(0, 0.2, (n, 2))
+    return points, features
+
+
+def _needs(method: str) -> None:
+    if method == "rasterfairy":
+        pytest.importorskip("rasterfairy", reason="grid method rasterfairy: pip install --no-deps rasterfairy==1.0.6")
+    if method == "flas":
+        pytest.importorskip("vc_flas")
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n", [1, 2, 5, 37, 300])
+def test_every_item_gets_its_own_cell(method: str, n: int) -> None:
+    _needs(method)
+    points, features = _clusters(n)
+    res = assign_grid(points, 128, 96, method, features=features)
+    cols, rows = grid_shape(n, 128, 96)
+    assert (res.cols, res.rows) == (cols, rows)
+    assert len(res.cells) == n and len(np.unique(res.cells)) == n
+    assert res.cells.min() >= 0 and res.cells.max() < cols * rows
+
+
+def test_lap_is_optimal_among_methods() -> None:
+    pytest.importorskip("rasterfairy")
+    points, features = _clusters(400, seed=2)
+    cols, rows = grid_shape(400, 128, 128)
+    norm = grid_mod._normalise(points, cols, rows)
+
+    def cost(cells: np.ndarray) -> float:
+        cy, cx = np.divmod(cells, cols)
+        return float(((norm - np.stack([cx, cy], axis=1)) ** 2).sum())
+
+    lap = cost(assign_lap(points, cols, rows))
+    for method in ("sorted", "rasterfairy"):
+        assert lap <= cost(assign_grid(points, 128, 128, method).cells) + 1e-6
+
+
+def test_lap_refuses_beyond_its_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(grid_mod, "LAP_MAX", 50)
+    points, _ = _clusters(60)
+    with pytest.raises(ValueError, match="limited to 50 items, this collection has 60"):
+        assign_grid(points, 128, 128, "lap")
+
+
+def test_flas_keeps_similar_items_together() -> None:
+    pytest.importorskip("vc_flas")
+    points, features = _clusters(600, seed=4)
+    res = assign_grid(points, 128, 128, "flas", features=features)
+    shuffled = np.random.default_rng(0).permutation(res.cols * res.rows)[:600]
+    good = dpq(features, res.cells, res.cols, res.rows)[0]
+    bad = dpq(features, shuffled, res.cols, res.rows)[0]
+    assert good > bad + 0.2
+
+
+def test_auto_uses_flas_with_features_and_sorted_without() -> None:
+    pytest.importorskip("vc_flas")
+    points, features = _clusters(50)
+    assert assign_grid(points, 128, 128, "auto", features=features).method == "flas"
+    assert assign_grid(points, 128, 128, "auto").method == "sorted"
+    tiny = assign_grid(points[:3], 128, 128, "flas", features=features[:3])
+    assert tiny.method == "sorted" and "too small for flas" in tiny.note
+
+
+def test_unknown_method_names_the_choices() -> None:
+    with pytest.raises(ValueError, match="choose one of auto, flas, lap, rasterfairy, sorted"):
+        assign_grid(np.zeros((3, 2)), 128, 128, "hexagons")
+
+
+def test_rasterfairy_shim_stays_local() -> None:
+    """The old numpy aliases exist for rasterfairy's module only, never for numpy itself."""
+    pytest.importorskip("rasterfairy")
+    from cviz.rasterfairy_compat import rasterfairy_module, transform_point_cloud
+
+    xy = transform_point_cloud(np.random.default_rng(0).normal(size=(30, 2)), 6, 5)
+    assert len({tuple(p) for p in xy}) == 30
+    assert rasterfairy_module().np.float is float
+    assert not hasattr(np, "float")
+
+
+def test_sorted_centres_a_short_last_row() -> None:
+    points = np.stack([np.tile(np.arange(4.0), 3)[:10], np.repeat(np.arange(3.0), 4)[:10]], axis=1)
+    cells = assign_sorted(points, 4, 3)
+    assert sorted(cells[8:]) == [9, 10]

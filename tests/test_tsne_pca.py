@@ -1,0 +1,95 @@
+"""PCA against scikit-learn, t-SNE determinism, and stable maps (new points placed, old ones kept)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cviz import pipeline
+from cviz.collection import CollectionConfig
+from cviz.paths import CollectionPaths
+from cviz.pca import run_pca
+from cviz.storage import Storage
+from cviz.tsne import place_new, run_tsne
+
+
+def _blobs(n: int, d: int = 40, k: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 8, (k, d))
+    label = rng.integers(0, k, n)
+    return (centres[label] + rng.normal(0, 1, (n, d))).astype(np.float32), label
+
+
+def test_pca_matches_scikit_learn_full_svd() -> None:
+    from sklearn.decomposition import PCA
+
+    x = np.abs(np.random.default_rng(0).normal(size=(500, 64))).astype(np.float32) * np.linspace(3, 0.1, 64, dtype=np.float32)
+    ours = run_pca(x, 20)
+    ref = PCA(20, svd_solver="full").fit(x)
+    ref_x = ref.transform(x)
+    # Same subspace and variances; each component equal up to its sign.
+    np.testing.assert_allclose(ours.explained_variance_ratio, ref.explained_variance_ratio_, rtol=1e-4)
+    signs = np.sign((ours.components * ref_x).sum(axis=0))
+    np.testing.assert_allclose(ours.components, ref_x * signs, atol=2e-3 * np.abs(ref_x).max())
+
+
+def test_pca_is_deterministic_and_says_when_it_gives_fewer_components() -> None:
+    x, _ = _blobs(30, d=8)
+    a, b = run_pca(x, 256), run_pca(x, 256)
+    assert np.array_equal(a.components, b.components)
+    assert a.components.shape == (30, 8) and "feature dimension 8" in a.note
+    few = run_pca(x[:5], 256)
+    assert few.components.shape == (5, 4) and "5 items" in few.note
+
+
+def test_tsne_is_deterministic_for_a_seed() -> None:
+    x, _ = _blobs(250)
+    a = run_tsne(x, seed=3, n_iter=50).embedding
+    b = run_tsne(x, seed=3, n_iter=50).embedding
+    assert np.array_equal(a, b)
+
+
+def test_place_new_keeps_old_points_and_puts_new_ones_by_their_neighbours() -> None:
+    x, label = _blobs(330, seed=1)
+    old = np.arange(300)
+    base = run_tsne(x[old], seed=0, n_iter=100).embedding
+    res = place_new(x, old, base, seed=0)
+    assert np.array_equal(res.embedding[old], base), "old points moved"
+    assert res.placed == 30
+    # Each new point lands among the old points of its own cluster.
+    for i in range(300, 330):
+        nearest_old = np.argsort(((base - res.embedding[i]) ** 2).sum(axis=1))[:10]
+        assert np.mean(label[nearest_old] == label[i]) >= 0.8
+
+
+def _fake_collection(root: str, n: int, x: np.ndarray) -> Storage:
+    """A registered collection with a catalogue of n usable items and its pca.npy (no images needed)."""
+    storage = Storage(root)
+    paths = CollectionPaths("stable")
+    pipeline.register(storage, CollectionConfig(name="stable", images=f"{root}/none"))
+    files = [{"file": f"{i}.jpg", "status": "usable", "sha256": f"{i:064x}"} for i in range(n)]
+    storage.write_json(paths.catalogue, {"files": files, "base": f"{root}/none", "counts": {}, "skipped": [], "notes": []})
+    storage.write_npy(paths.pca, x[:n])
+    return storage
+
+
+def test_stage_tsne_place_new_after_images_are_added(tmp_path) -> None:
+    x, _ = _blobs(230, seed=2)
+    storage = _fake_collection(str(tmp_path), 200, x)
+    first = pipeline.stage_tsne(storage, "stable")
+    before = storage.read_npy(CollectionPaths("stable").tsne)
+    assert first.values["update"] == "recompute"
+
+    # Thirty images added (and pca re-run: here the same rows plus thirty).
+    storage = _fake_collection(str(tmp_path), 230, x)
+    report = pipeline.stage_tsne(storage, "stable", update="place_new")
+    after = storage.read_npy(CollectionPaths("stable").tsne)
+    assert report.values["placed_new"] == 30 and "30 new item(s) placed" in report.values["note"]
+    assert np.array_equal(after[:200], before)
+
+    again = pipeline.stage_tsne(storage, "stable", update="place_new")
+    assert again.values["placed_new"] == 0
+    assert np.array_equal(storage.read_npy(CollectionPaths("stable").tsne), after)
+
+    with pytest.raises(Exception, match="choose one of recompute, place_new"):
+        pipeline.stage_tsne(storage, "stable", update="sometimes")
