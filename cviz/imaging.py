@@ -26,7 +26,13 @@ Image.MAX_IMAGE_PIXELS = None  # we check the declared size ourselves, before de
 
 
 class ImageRejected(ValueError):
-    """The file is not a usable image; the message is the reason recorded in the catalogue."""
+    """The file is not a usable image; the message is the reason recorded in the catalogue.
+
+    ``file`` is the name given to :func:`decode`, so a stage that meets a bad file after the
+    catalogue (it was replaced in between) can say which one.
+    """
+
+    file: str = "image"
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,18 @@ def decode(data: bytes, max_side: int | None = None, name: str = "image") -> tup
 
     Raises ImageRejected with a one-line reason for anything that is not a usable image.
     """
+    try:
+        return _decode(data, max_side)
+    except ImageRejected as exc:
+        exc.file = name
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:  # Pillow raises all of these
+        rejected = ImageRejected(f"cannot decode ({type(exc).__name__}: {exc})")
+        rejected.file = name
+        raise rejected from None
+
+
+def _decode(data: bytes, max_side: int | None) -> tuple[Image.Image, ImageInfo]:
     if not data:
         raise ImageRejected("empty file (0 bytes)")
     try:
@@ -86,7 +104,10 @@ def decode(data: bytes, max_side: int | None = None, name: str = "image") -> tup
         )
     fmt = img.format or "unknown"
     mode = img.mode
-    frames = getattr(img, "n_frames", 1)
+    try:
+        frames = getattr(img, "n_frames", 1)  # walks every frame header of a GIF/TIFF
+    except Exception as exc:
+        raise ImageRejected(f"image frames are corrupt ({type(exc).__name__})") from None
     orientation = _orientation(img)
     if max_side and fmt == "JPEG":
         # DCT scaling: decode at the smallest power-of-two reduction still >= max_side.

@@ -3,10 +3,12 @@
 Why a lock in storage, and not only Dagster: two runs of one collection must never interleave
 their outputs (run B's grid read by run A's items.json), and runs reach the storage root from
 everywhere: the Dagster daemon, ``dg.materialize`` in tests, the ``cviz`` command line, other
-machines. Dagster's queue can hold back a second run of the same partition (a run-coordinator
-``tag_concurrency_limits`` entry on ``dagster/partition`` with ``applyLimitPerUniqueValue``; see
-the README) and is the friendly first line: the second run waits in the queue. This lock is the
-guarantee underneath, and it fails clearly where nothing queued the run.
+machines. Dagster's run queue holds back a second run of the same partition (dagster.yaml:
+``concurrency.runs.tag_concurrency_limits`` on ``dagster/partition`` with
+``applyLimitPerUniqueValue``) and is the friendly first line: the second run waits in the queue.
+A Dagster concurrency pool cannot do this per collection (a pool limits all partitions together),
+and neither reaches runs that bypass the queue. This lock is the guarantee underneath: it waits
+``$CVIZ_LOCK_WAIT_S`` and then fails clearly.
 
 ``locks/<name>.lock`` holds ``{"owner": <run id>, "pid", "host", "acquired", "heartbeat"}``.
 Every stage of a run takes it with the run id as owner (re-entrant across the run's stages, which
@@ -53,12 +55,12 @@ class CollectionLock:
     """The lock of collection ``name``, claimed on behalf of ``owner`` (a Dagster run id)."""
 
     def __init__(self, storage: Storage, name: str, owner: str, stale_s: float | None = None,
-                 heartbeat_s: float = HEARTBEAT_S) -> None:
+                 heartbeat_s: float | None = None) -> None:
         self.storage = storage
         self.name = validate_collection_name(name)
         self.owner = str(owner)
         self.stale_s = _env_float("CVIZ_LOCK_STALE_S", STALE_S) if stale_s is None else stale_s
-        self.heartbeat_s = heartbeat_s
+        self.heartbeat_s = heartbeat_s if heartbeat_s is not None else min(HEARTBEAT_S, self.stale_s / 4)
         self.rel = f"{LOCKS}/{name}.lock"
         self.steps_rel = f"{LOCKS}/{name}.steps"
 

@@ -21,7 +21,7 @@ from cviz.collection import CollectionConfig
 from cviz.errors import CollectionError
 from cviz.features import Extractor, compute_features
 from cviz.grid import assign_grid
-from cviz.imaging import decode
+from cviz.imaging import ImageRejected, decode
 from cviz.neighbours import neighbour_agreement
 from cviz.paths import MODEL_CACHE, CollectionPaths
 from cviz.pca import run_pca
@@ -73,6 +73,9 @@ def _timed(report: StageReport, started: float) -> StageReport:
 def stage_images(storage: Storage, name: str) -> StageReport:
     started = time.perf_counter()
     config = load_config(storage, name)
+    paths = CollectionPaths(name)
+    for folder in (paths.base, paths.published, paths.item_images):  # left by runs killed mid-write
+        storage.remove_stale_temp(folder)
     catalogue = build_catalogue(config, storage.storage_options)
     storage.write_json(CollectionPaths(name).catalogue, catalogue)
     counts = catalogue["counts"]
@@ -107,8 +110,11 @@ def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size
     items = usable_items(catalogue)
     fs, base = open_source(catalogue, storage.storage_options)
     # Chunk by chunk (cviz/chunks.py): chunks other workers computed are read, the rest computed here.
-    chunked = features_by_chunks(storage, name, items, lambda rel: read_source(fs, f"{base}/{rel}"), extractor,
-                                 batch_size, progress=progress)
+    try:
+        chunked = features_by_chunks(storage, name, items, lambda rel: read_source(fs, f"{base}/{rel}"), extractor,
+                                     batch_size, progress=progress)
+    except (ImageRejected, FileNotFoundError) as exc:
+        raise changed_since_catalogue(name, exc) from exc
     run = chunked.run
     storage.write_npy(CollectionPaths(name).features, run.features)
     config = load_config(storage, name)
@@ -290,8 +296,10 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
     item_at_cell = {int(c): i for i, c in enumerate(grid["cells"])}
     try:
         stats = render_mosaic(storage, folder, pyramid, cols, rows, (cw, ch), item_at_cell, load_cell, BACKGROUND, workers)
-    except BaseException:
+    except BaseException as exc:
         _discard_version(storage, paths, version)  # nothing names it yet; give the space back (disk full)
+        if isinstance(exc, (ImageRejected, FileNotFoundError)):
+            raise changed_since_catalogue(name, exc) from exc
         raise
     storage.write_bytes(f"{paths.version(version)}/preview.jpg", stats.preview)
     storage.write_json(paths.mosaic, {"version": version, "pyramid": pyramid.to_dict(), "cols": cols, "rows": rows,
@@ -302,6 +310,15 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
     })
     report.pictures["mosaic_preview"] = stats.preview
     return _timed(report, started)
+
+
+def changed_since_catalogue(name: str, exc: BaseException) -> CollectionError:
+    """A source image the catalogue found usable is now unreadable: say which, and what to re-run."""
+    what = getattr(exc, "file", None) or getattr(exc, "filename", None) or "an image"
+    return CollectionError(
+        f"collection {name}: {what}: {exc}; the file changed or vanished after the `images` asset ran: "
+        "re-materialize images, then the rest (the published map is unchanged)"
+    )
 
 
 def _discard_version(storage: Storage, paths: CollectionPaths, version: str) -> None:

@@ -242,6 +242,31 @@ class Storage:
         if self.exists(rel):
             self._call("remove", rel, self.fs.rm, path, recursive=True)
 
+    def remove_stale_temp(self, rel: str, older_than_s: float = 3600.0) -> int:
+        """Delete ``.tmp-*`` files directly under folder ``rel`` that are older than ``older_than_s``.
+
+        They are what a write cut short by kill -9 leaves behind (readers never see them: the real
+        name is only ever renamed into place). Local roots only; an S3 PUT leaves nothing.
+        """
+        if not self.local:
+            return 0
+        folder = self.path(rel)
+        removed = 0
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        cutoff = time.time() - older_than_s
+        for entry in entries:
+            if entry.name.startswith(".tmp-") and entry.is_file(follow_symlinks=False):
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
+
     def new_version(self) -> str:
         """A unique, sortable folder name for a version of published outputs."""
         return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]

@@ -363,3 +363,28 @@ def test_three_image_collection_end_to_end_through_dagster(tmp_path: Path) -> No
     assert "3 items" in pca_meta["note"].value
     _, items, _ = published(tmp_path / "root", "three")
     assert items["count"] == 3
+
+
+# -- a file that goes bad after the catalogue ---------------------------------------------------------
+@pytest.mark.parametrize("stage", ["features", "mosaic"])
+def test_file_corrupted_after_the_catalogue_fails_the_stage_naming_it(tmp_path: Path, stage: str) -> None:
+    folder = tmp_path / "images"
+    corpus.write_images(folder, ["with space.jpg", "progressive.jpg", "cmyk.jpg"])
+    root = tmp_path / "root"
+    storage = Storage(str(root))
+    register(storage, {"name": "changed", "images": str(folder)})
+    run_all(storage, "changed")
+    before = {k: v for k, v in _snapshot(root, "changed").items() if "/published/" in k}
+    versions = sorted(p.name for p in (root / "published" / "changed").iterdir() if p.is_dir())
+
+    corpus.write_images(folder, ["greyscale.jpg"])  # a new image, catalogued while it was whole
+    stages = ["images", "features", "pca", "tsne", "grid", "mosaic"]
+    run_all(storage, "changed", stages=stages[: stages.index(stage)])
+    data = (folder / "greyscale.jpg").read_bytes()
+    (folder / "greyscale.jpg").write_bytes(data[: len(data) // 2])  # replaced by a truncated copy
+    with pytest.raises(CollectionError) as err:
+        run_stage(storage, "changed", stage)
+    msg = str(err.value)
+    assert msg.startswith("collection changed: greyscale.jpg: ") and "re-materialize images" in msg
+    assert {k: v for k, v in _snapshot(root, "changed").items() if "/published/" in k} == before
+    assert sorted(p.name for p in (root / "published" / "changed").iterdir() if p.is_dir()) == versions

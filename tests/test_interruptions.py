@@ -1,0 +1,337 @@
+"""Issue 7, interruptions: kill -9 mid-stage, disk full, and two runs of one collection at once.
+
+Each kill test builds a published collection (version 1), adds images, starts a second run in a
+child process that stops at a chosen write inside the stage under test (tests/bad_input/killable.py:
+half a temporary file written, as a real write cut short), kills it with SIGKILL, then checks
+that what the viewer reads (current.json -> map.dzi + every tile + items.json) is still version 1,
+complete, and that a re-run succeeds and publishes the new images.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from cviz import locking
+from cviz.errors import CollectionBusy, StorageFull
+from cviz.storage import Storage
+from tests.bad_input import images as corpus
+from tests.bad_input.stages import STAGES, register, run_all
+
+REPO = Path(__file__).resolve().parents[1]
+NAME = "killme"
+
+
+def write_images(folder: Path, start: int, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + count):
+        (folder / f"img-{i:03d}.jpg").write_bytes(corpus._jpeg(corpus.noise((64, 48), 500 + i)))
+
+
+def viewer_state(root: Path, name: str) -> dict:
+    """Everything the viewer loads, checked complete; returns the pointer and the items document."""
+    pub = root / "published" / name
+    pointer = json.loads((pub / "current.json").read_text())
+    assert pointer["dzi"].split("/")[0] == pointer["items"].split("/")[0], pointer  # one version, never mixed
+    items = json.loads((pub / pointer["items"]).read_text())
+    dzi = ET.parse(pub / pointer["dzi"]).getroot()
+    size = dzi.find("{http://schemas.microsoft.com/deepzoom/2008}Size")
+    width, height, tile = int(size.get("Width")), int(size.get("Height")), int(dzi.get("TileSize"))
+    grid = items["grid"]
+    assert (width, height) == (grid["cols"] * grid["cell_width"], grid["rows"] * grid["cell_height"])
+    files = (pub / pointer["dzi"]).with_name("map_files")
+    top = math.ceil(math.log2(max(width, height)))
+    for level in range(top + 1):
+        scale = 2 ** (top - level)
+        lw, lh = math.ceil(width / scale), math.ceil(height / scale)
+        for r in range(math.ceil(lh / tile)):
+            for c in range(math.ceil(lw / tile)):
+                with Image.open(files / str(level) / f"{c}_{r}.jpg") as im:
+                    im.load()  # every tile exists and decodes whole
+    assert len(items["fields"]["id"]) == items["count"] == len(set(items["fields"]["cell"]))
+    for rel in items["fields"]["image"]:
+        assert (pub / pointer["items"]).parent.joinpath(rel).resolve().is_file()
+    return {"pointer": pointer, "items": items}
+
+
+@pytest.fixture()
+def published_v1(tmp_path: Path) -> tuple[Path, Path, dict]:
+    folder = tmp_path / "images"
+    write_images(folder, 0, 6)
+    root = tmp_path / "root"
+    register(Storage(str(root)), {"name": NAME, "images": str(folder)})
+    run_all(Storage(str(root)), NAME)
+    return root, folder, viewer_state(root, NAME)
+
+
+def start_child(root: Path, mode: str, stages: list[str], block: dict[str, str], extra_env: dict | None = None,
+                name: str = NAME) -> subprocess.Popen:
+    env = {**os.environ, **{f"BLOCK_{k.upper()}": str(v) for k, v in block.items()}, **(extra_env or {})}
+    return subprocess.Popen([sys.executable, "-m", "tests.bad_input.killable", str(root), name, mode, *stages],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"child exited ({proc.returncode}) before blocking:\n{proc.stdout.read()[-3000:]}")
+        if time.time() > deadline:
+            proc.kill()
+            raise AssertionError("child never reached the blocking write")
+        time.sleep(0.05)
+
+
+BLOCK_AT = {  # stage -> (path fragment, which matching write)
+    "features": ("features.npy", 1),
+    "tsne": ("tsne.npy", 1),
+    "grid": ("grid.json", 1),
+    "mosaic": ("/map_files/", 3),
+    "dzi": ("/map_files/", 3),
+    "metadata_json": ("items.json", 1),
+}
+
+
+@pytest.mark.parametrize("stage", list(BLOCK_AT))
+def test_kill_9_mid_stage_keeps_the_published_map_and_a_rerun_succeeds(published_v1, tmp_path: Path, stage: str) -> None:
+    root, folder, before = published_v1
+    write_images(folder, 6, 2)  # the interrupted run would publish 8 items
+    match, nth = BLOCK_AT[stage]
+    marker = tmp_path / "blocked"
+    proc = start_child(root, "stages", STAGES, {"stage": stage, "match": match, "nth": nth, "marker": marker})
+    wait_for(marker, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    # Between the kill and the re-run, the viewer still reads version 1, whole.
+    after_kill = viewer_state(root, NAME)
+    assert after_kill["pointer"] == before["pointer"] and after_kill["items"] == before["items"]
+    leftovers = [p for p in root.rglob(".tmp-*")]
+    assert leftovers, "the child should have left a cut-short temporary file"
+    for p in leftovers:  # age them past the clean-up threshold
+        os.utime(p, (time.time() - 7200, time.time() - 7200))
+
+    run_all(Storage(str(root)), NAME)
+    rerun = viewer_state(root, NAME)
+    assert rerun["items"]["count"] == 8 and rerun["pointer"]["items"] != before["pointer"]["items"]
+    assert [p for p in (root / "collections" / NAME).glob(".tmp-*")] == []  # stale temporaries cleaned
+    assert not [p for p in leftovers if p.exists() and "/collections/" in str(p)]
+
+
+def test_kill_9_in_dagster_run_then_lock_expires_and_rerun_succeeds(published_v1, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same through the real Dagster assets: the killed run's lock fails a re-run clearly while its
+    heartbeat is fresh, and is taken over once stale; then the re-run publishes."""
+    import dagster as dg
+
+    from cviz_assets import assets
+    from tests.conftest import resources
+
+    root, folder, before = published_v1
+    write_images(folder, 6, 2)
+    storage = Storage(str(root))
+    run_all(storage, NAME, stages=STAGES[:5])  # images..grid for 8 items; the child runs the rest
+    marker = tmp_path / "blocked"
+    env = {"CVIZ_LOCK_STALE_S": "3"}
+    proc = start_child(root, "dagster", ["mosaic", "dzi", "metadata_json"],
+                       {"stage": "dzi", "match": "/map_files/", "nth": 2, "marker": marker}, env)
+    wait_for(marker, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert viewer_state(root, NAME) == before
+
+    monkeypatch.setenv("CVIZ_LOCK_STALE_S", "3")
+    monkeypatch.setenv("CVIZ_LOCK_WAIT_S", "0")
+    holder = locking.CollectionLock(storage, NAME, "-").read()
+    assert holder and holder["pid"] == proc.pid  # the dead run's lock is still there
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("collections", [NAME])
+    selected = [assets.mosaic, assets.dzi, assets.metadata_json]
+    blocked = dg.materialize(selected, partition_key=NAME, instance=instance, resources=resources(root),
+                             raise_on_error=False)
+    assert not blocked.success
+    message = [e.step_failure_data.error.message for e in blocked.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert f"collection {NAME} is being built by another run ({holder['owner']}" in message
+    assert viewer_state(root, NAME) == before
+
+    time.sleep(3.5)  # the dead run's heartbeat is now stale
+    rerun = dg.materialize(selected, partition_key=NAME, instance=instance, resources=resources(root))
+    assert rerun.success
+    assert viewer_state(root, NAME)["items"]["count"] == 8
+    assert locking.CollectionLock(storage, NAME, "-").read() is None  # released by the run's last step
+
+
+# -- disk full -------------------------------------------------------------------------------
+class FullDisk:
+    """os.fdopen stand-in: files under ``map_files`` fail with ENOSPC after ``allow`` writes."""
+
+    def __init__(self, real, allow: int) -> None:
+        self.real, self.allow, self.calls = real, allow, 0
+
+    def __call__(self, fd, *args, **kwargs):
+        f = self.real(fd, *args, **kwargs)
+        target = os.readlink(f"/proc/self/fd/{fd}") if os.path.exists(f"/proc/self/fd/{fd}") else ""
+        if "/map_files/" not in target:
+            return f
+        self.calls += 1
+        if self.calls <= self.allow:
+            return f
+        disk = self
+
+        class Failing(io.BufferedWriter):
+            pass
+
+        class Wrapper:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                f.close()
+                return False
+
+            def write(self, data):
+                f.write(data[: len(data) // 3])
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+        disk.last = target
+        return Wrapper()
+
+
+@pytest.mark.parametrize("stage", ["mosaic", "dzi"])
+def test_disk_full_while_writing_tiles(published_v1, stage: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, folder, before = published_v1
+    write_images(folder, 6, 2)
+    storage = Storage(str(root))
+    stages_before = STAGES[: STAGES.index(stage)]
+    run_all(storage, NAME, stages=stages_before)
+    versions_before = sorted(p.name for p in (root / "published" / NAME).iterdir() if p.is_dir())
+    monkeypatch.setattr(os, "fdopen", FullDisk(os.fdopen, allow=2))
+    with pytest.raises(StorageFull) as err:
+        run_all(storage, NAME, stages=[stage])
+    monkeypatch.undo()
+    msg = str(err.value)
+    assert msg.startswith("storage full: no space left") and "/map_files/" in msg and "published map is unchanged" in msg
+    assert viewer_state(root, NAME) == before
+    assert list((root / "published" / NAME).rglob(".tmp-*")) == []  # no half-written temporaries left
+    versions_after = sorted(p.name for p in (root / "published" / NAME).iterdir() if p.is_dir())
+    if stage == "mosaic":  # its unpublished, partial version is removed (space given back)
+        assert versions_after == versions_before
+    run_all(storage, NAME, stages=STAGES[STAGES.index(stage):])  # space freed: the re-run publishes
+    assert viewer_state(root, NAME)["items"]["count"] == 8
+
+
+def test_disk_full_through_dagster_names_the_problem(published_v1, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dagster as dg
+
+    from cviz_assets import assets
+    from tests.conftest import resources
+
+    root, folder, before = published_v1
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("collections", [NAME])
+    monkeypatch.setattr(os, "fdopen", FullDisk(os.fdopen, allow=0))
+    result = dg.materialize([assets.mosaic, assets.dzi, assets.metadata_json], partition_key=NAME,
+                            instance=instance, resources=resources(root), raise_on_error=False)
+    monkeypatch.undo()
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert [e.step_key for e in failures] == ["mosaic"]
+    assert "storage full: no space left" in failures[0].step_failure_data.error.message
+    assert viewer_state(root, NAME) == before
+    assert locking.CollectionLock(Storage(str(root)), NAME, "-").read() is None  # a failed step frees the lock
+
+
+# -- two runs of one collection at once ----------------------------------------------------------
+def test_lock_basics(tmp_path: Path) -> None:
+    storage = Storage(str(tmp_path))
+    a = locking.CollectionLock(storage, "two", "run-a", stale_s=30)
+    b = locking.CollectionLock(storage, "two", "run-b", stale_s=30)
+    a.acquire(wait_s=0)
+    a.acquire(wait_s=0)  # re-entrant for the same run (its next stage)
+    with pytest.raises(CollectionBusy) as err:
+        b.acquire(wait_s=0.3, poll_s=0.1)
+    assert "collection two is being built by another run (run-a" in str(err.value)
+    assert a.finish_step("images", ["images", "features"]) is False  # the run is not over
+    assert b.try_acquire() is not None
+    assert a.finish_step("features", ["images", "features"]) is True  # its last step releases
+    b.acquire(wait_s=0)
+    assert b.read()["owner"] == "run-b"
+    assert a.refresh() is False and a.release() is False  # never touches another run's lock
+
+
+def test_stale_lock_is_taken_over(tmp_path: Path) -> None:
+    storage = Storage(str(tmp_path))
+    dead = locking.CollectionLock(storage, "two", "dead-run", stale_s=0.5)
+    dead.acquire(wait_s=0)
+    alive = locking.CollectionLock(storage, "two", "new-run", stale_s=0.5)
+    with pytest.raises(CollectionBusy):
+        alive.acquire(wait_s=0)
+    time.sleep(0.7)
+    alive.acquire(wait_s=0)
+    assert alive.read()["owner"] == "new-run"
+
+
+def test_heartbeat_keeps_a_long_stage_alive(tmp_path: Path) -> None:
+    storage = Storage(str(tmp_path))
+    holder = locking.CollectionLock(storage, "two", "slow-run", stale_s=0.6)
+    holder.acquire(wait_s=0)
+    other = locking.CollectionLock(storage, "two", "other-run", stale_s=0.6)
+    with holder.heartbeat():
+        time.sleep(1.2)  # twice the stale time: only the heartbeat keeps it held
+        assert other.try_acquire() is not None
+
+
+def test_many_processes_one_winner(tmp_path: Path) -> None:
+    """Eight processes claim the same free lock at once: exactly one gets it (flock'ed claim)."""
+    code = ("import sys; from cviz.storage import Storage; from cviz import locking;"
+            "l = locking.CollectionLock(Storage(sys.argv[1]), 'race', sys.argv[2], stale_s=60);"
+            "print('won' if l.try_acquire() is None else 'lost')")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), f"run-{i}"], cwd=REPO, stdout=subprocess.PIPE,
+                              text=True) for i in range(8)]
+    results = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert results.count("won") == 1, results
+
+
+def test_two_dagster_runs_of_one_collection(published_v1, tmp_path: Path) -> None:
+    """Run A stops inside mosaic; run B of the same collection fails at once (no wait) naming A; a
+    run C started with a wait gets the lock after A finishes. The published version is consistent."""
+    root, folder, _ = published_v1
+    write_images(folder, 6, 2)
+    run_all(Storage(str(root)), NAME, stages=STAGES[:5])
+    marker, go = tmp_path / "a-blocked", tmp_path / "a-go"
+    stages = ["mosaic", "dzi", "metadata_json"]
+    a = start_child(root, "dagster", stages, {"stage": "mosaic", "match": "/map_files/", "nth": 2, "marker": marker,
+                                              "go": go})
+    wait_for(marker, a)
+    b = start_child(root, "dagster", stages, {}, {"CVIZ_LOCK_WAIT_S": "0"})
+    b_out = b.communicate(timeout=180)[0]
+    assert b.returncode == 1, b_out
+    assert "STEP_FAILURE mosaic:" in b_out and f"collection {NAME} is being built by another run (" in b_out
+    c = start_child(root, "dagster", stages, {}, {"CVIZ_LOCK_WAIT_S": "120"})
+    time.sleep(1.0)
+    assert c.poll() is None  # waiting for A
+    go.write_text("go")
+    a_out = a.communicate(timeout=180)[0]
+    c_out = c.communicate(timeout=180)[0]
+    assert a.returncode == 0, a_out
+    a_run = a_out.split("RUN_ID ")[1].split()[0]
+    assert f"is being built by another run ({a_run}," in b_out  # B's error names the run holding the lock
+    assert c.returncode == 0, c_out
+    state = viewer_state(root, NAME)
+    assert state["items"]["count"] == 8
+    grid = json.loads((root / "collections" / NAME / "grid.json").read_text())
+    assert state["items"]["fields"]["cell"] == grid["cells"] or sorted(state["items"]["fields"]["cell"]) == sorted(grid["cells"])
+    assert locking.CollectionLock(Storage(str(root)), NAME, "-").read() is None
