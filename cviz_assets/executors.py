@@ -12,8 +12,10 @@ without code changes (README, "Scaling"):
   ``execution: config: cluster:``.
 - ``CVIZ_EXECUTOR=in_process``: everything in the run's process (debugging).
 
-Celery (dagster-celery's ``celery_executor``) and Kubernetes (dagster-k8s's ``k8s_job_executor``)
-take the same place; they are documented in the README, not installed here.
+- ``CVIZ_EXECUTOR=celery`` (dagster-celery's ``celery_executor``, broker ``CVIZ_CELERY_BROKER``,
+  backend ``CVIZ_CELERY_BACKEND``) and ``CVIZ_EXECUTOR=k8s`` (dagster-k8s's ``k8s_job_executor``,
+  configured per run or by the K8sRunLauncher) when their library is installed; cviz does not
+  install or test them (README, "Scaling").
 
 Every worker needs: this package (same version) and its model weights package, the environment
 above plus ``CVIZ_STORAGE_ROOT`` on S3 (and ``CVIZ_S3_ENDPOINT_URL``/AWS credentials), and access to
@@ -103,7 +105,16 @@ def dask_executor(init_context: dg.InitExecutorContext) -> CvizDaskExecutor:
     ((cluster_type, cluster_configuration),) = init_context.executor_config["cluster"].items()
     return CvizDaskExecutor(cluster_type, cluster_configuration)
 
-EXECUTORS = ("multiprocess", "dask", "in_process")
+EXECUTORS = ("multiprocess", "dask", "in_process", "celery", "k8s")
+
+
+def _optional(module: str, attr: str, package: str) -> Any:
+    """An executor from a library cviz does not install: a clear line when it is missing."""
+    try:
+        return getattr(__import__(module, fromlist=[attr]), attr)
+    except ImportError:
+        raise CvizError(f"CVIZ_EXECUTOR needs {package}: pip install '{package}==0.29.27' "
+                        "(the dagster-* version matching dagster 1.13.27)") from None
 
 
 def dask_cluster_config(address: str | None = None, workers: int | None = None) -> dict[str, Any]:
@@ -126,4 +137,10 @@ def executor_from_env() -> dg.ExecutorDefinition:
     if name == "dask":
         return dask_executor.configured(dask_cluster_config(os.environ.get("CVIZ_DASK_ADDRESS") or None),
                                         name="dask")
+    if name == "celery":  # broker and backend from the environment; workers: celery -A dagster_celery.app worker
+        celery_executor = _optional("dagster_celery", "celery_executor", "dagster-celery")
+        return celery_executor.configured({"broker": os.environ.get("CVIZ_CELERY_BROKER") or None,
+                                           "backend": os.environ.get("CVIZ_CELERY_BACKEND") or "rpc://"}, name="celery")
+    if name == "k8s":  # one pod per step; configure per run (execution.config) or with the K8sRunLauncher
+        return _optional("dagster_k8s", "k8s_job_executor", "dagster-k8s")
     raise CvizError(f"CVIZ_EXECUTOR={name!r} is not one of {', '.join(EXECUTORS)}")

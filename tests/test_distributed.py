@@ -161,3 +161,20 @@ def test_code_location_takes_the_executor_from_the_environment():
     bad = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**env, "CVIZ_EXECUTOR": "sparkk"},
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "CVIZ_EXECUTOR='sparkk' is not one of" in bad.stderr
+
+
+def test_executors_cviz_does_not_install_fail_with_the_package_to_install(monkeypatch):
+    from cviz.errors import CvizError
+    from cviz_assets.executors import dask_cluster_config, executor_from_env
+
+    for name, package in (("celery", "dagster-celery"), ("k8s", "dagster-k8s")):
+        monkeypatch.setenv("CVIZ_EXECUTOR", name)
+        try:
+            __import__(package.replace("-", "_"))
+            continue  # installed: nothing to check here
+        except ImportError:
+            pass
+        with pytest.raises(CvizError, match=f"pip install '{package}==0.29.27'"):
+            executor_from_env()
+    assert dask_cluster_config("tcp://h:8786") == {"cluster": {"existing": {"address": "tcp://h:8786"}}}
+    assert dask_cluster_config(workers=3)["cluster"]["local"]["n_workers"] == 3
