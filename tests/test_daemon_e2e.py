@@ -58,7 +58,10 @@ def test_drop_to_published_map_with_passing_checks(tmp_path: Path, met_sample_di
     job = defs.resolve_job_def("build_collection")
     instance = dg.DagsterInstance.from_config(str(home))
     try:
-        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 2  # our dagster.yaml
+        concurrency = instance.get_concurrency_config()  # our dagster.yaml is in force
+        assert concurrency.run_queue_config.max_concurrent_runs == 2
+        assert concurrency.pool_config.default_pool_limit == 1  # one features step at a time
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
         cursor: list[str | None] = [None]
 
         def evaluate(advance: float) -> list[dg.RunRequest]:
@@ -83,6 +86,11 @@ def test_drop_to_published_map_with_passing_checks(tmp_path: Path, met_sample_di
         checks = result.get_asset_check_evaluations()
         assert sorted(e.check_name for e in checks) == sorted(c.check_key.name for c in collection_checks)
         assert all(e.passed for e in checks), [(e.check_name, e.metadata.get("offending")) for e in checks]
+        # The run (checks included) has released the collection's run lock: the next run need not wait.
+        from cviz import locking
+        from cviz.storage import Storage
+
+        assert locking.describe(Storage(str(root)), NAME) == "free"
         # Every stage reports numbers the Plots tab can chart across partitions.
         for m in result.get_asset_materialization_events():
             meta = m.materialization.metadata
