@@ -157,6 +157,7 @@ class Entry:
         return out
 
 
+GONE = "gone"  # the ``fp`` of a collection whose folder was removed
 FP_CHARS = 20  # fingerprint hex digits kept in the cursor and run keys (80 bits)
 
 
@@ -280,9 +281,11 @@ def evaluate(
 
     present = set(names)
     for gone in sorted(set(tick.cursor.entries) - present):
-        del tick.cursor.entries[gone]
-        tick.removed.append(gone)
-        tick.log.append(f"{gone}: drop folder removed; its published outputs are kept")
+        entry = tick.cursor.entries[gone]
+        if entry.fp != GONE:  # a tombstone keeping ``gen``: a folder dropped again runs, with a fresh run key
+            entry.fp, entry.req, entry.err = GONE, "", ""
+            tick.removed.append(gone)
+            tick.log.append(f"{gone}: drop folder removed; its published outputs are kept")
 
     entries = tick.cursor.entries
     urgent = [n for n in names if n not in entries or (entries[n].fp != entries[n].req and not entries[n].err)]

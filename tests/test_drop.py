@@ -190,10 +190,18 @@ def test_removed_folder_is_forgotten_and_nothing_deleted(tmp_path: Path) -> None
     for p in folder.iterdir():
         p.unlink()
     folder.rmdir()
+    first_key = t.requests[0].run_key
     t = tick(tmp_path / "drop", t.cursor, T0 + 2 * QUIET)
-    assert t.removed == ["gone"] and "gone" not in t.cursor.entries
+    assert t.removed == ["gone"] and t.cursor.entries["gone"].fp == drop.GONE
     assert any("published outputs are kept" in line for line in t.log)
     assert outputs.exists()
+    t = tick(tmp_path / "drop", t.cursor, T0 + 3 * QUIET)
+    assert t.removed == [] and t.requests == []  # reported once
+    # Dropped again, even as it was, is a deliberate act (its outputs may have been retired): one
+    # run, with a new key, or Dagster would drop the request as a duplicate of the first run.
+    make_collection(tmp_path / "drop", "gone")
+    t = tick(tmp_path / "drop", tick(tmp_path / "drop", t.cursor, T0 + 4 * QUIET).cursor, T0 + 5 * QUIET)
+    assert len(t.requests) == 1 and t.requests[0].generation == 2 and t.requests[0].run_key != first_key
 
 
 def test_empty_folder_waits_and_missing_root_is_reported(tmp_path: Path) -> None:
