@@ -151,7 +151,9 @@ class Entry:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"fp": self.fp, "since": round(self.since, 3)}
         if self.req:
-            out.update(req=self.req, gen=self.gen)
+            out["req"] = self.req
+        if self.gen:
+            out["gen"] = self.gen
         if self.err:
             out["err"] = self.err
         return out
