@@ -4,15 +4,16 @@ The grid's shape is chosen from N and the cell aspect so the whole mosaic is clo
 Methods (measured in benchmarks/README.md; quality as DPQ_16, see cviz/quality.py):
 
 - ``flas``: Fast Linear Assignment Sorting (Barthel et al. 2023, package ``vc-flas``) sorts the
-  PCA features themselves onto the grid, seeded from the t-SNE layout snapped by ``sorted``.
-  Best DPQ, near-linear time (about 1 s at 13,000 items).
+  leading 64 PCA components themselves onto the grid, seeded from the t-SNE layout snapped by
+  ``sorted``. Near-linear time (about 1 s at 13,000 items on an idle machine).
 - ``lap``: exact linear assignment of t-SNE points to cell centres (Jonker-Volgenant, ``lapjv``);
   the dense cost matrix is (cols*rows)^2 float64, so only up to ``LAP_MAX`` items (128 MB, ~10 s).
 - ``rasterfairy``: the original tool's RasterFairy (recursive splitting of the t-SNE cloud),
   through ``cviz.rasterfairy_compat``.
 - ``sorted``: rows by y, each row by x; O(N log N), no dependency: the fallback that always works.
-- ``auto``: ``flas`` (the best DPQ within the time targets at every N measured), ``sorted`` when
-  vc-flas is missing or the grid is too small for it.
+- ``auto``: the best DPQ_16 measured within the time targets: ``lap`` up to ``LAP_AUTO`` items
+  (best on the 904 imageplot paintings), ``flas`` above (best at 13,000 and 100,000 synthetic
+  items, where ``lap`` cannot run); ``sorted`` when vc-flas is missing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LAP_MAX = 4000
+LAP_AUTO = 2000  # auto uses lap up to here: a few seconds (cost grows as N^2 memory, ~N^3 time)
 FLAS_DIMS = 64  # leading PCA components FLAS sorts on (PCA is ordered: these carry most variance)
 METHODS = ("auto", "flas", "lap", "rasterfairy", "sorted")
 
@@ -134,7 +136,10 @@ def assign_grid(points: np.ndarray, cell_w: int, cell_h: int, method: str = "aut
     if method not in METHODS:
         raise ValueError(f"unknown grid method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "auto":
-        method = "flas" if features is not None and _flas_available() else "sorted"
+        if n <= LAP_AUTO:
+            method = "lap"
+        else:
+            method = "flas" if features is not None and _flas_available() else "sorted"
     if method == "flas" and (cols < 2 or rows < 2 or n < 4):
         method, note = "sorted", f"{n} item(s) on a {cols}x{rows} grid: too small for flas, used sorted"
     if method == "flas":

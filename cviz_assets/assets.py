@@ -19,6 +19,19 @@ from cviz_resources import FeatureModelResource, StorageResource
 GROUP = "collection_map"
 
 
+class TsneConfig(dg.Config):
+    """``recompute`` (default): a fresh layout. ``place_new``: items already on the map keep their
+    coordinates; only images added since are placed (openTSNE transform), so the map stays familiar."""
+
+    update: str = "recompute"
+
+
+class GridConfig(dg.Config):
+    """Grid method: auto (flas), flas, lap (exact, up to 4,000 items), rasterfairy, sorted."""
+
+    method: str = "auto"
+
+
 def _result(context: dg.AssetExecutionContext, stage: str, report: StageReport, **extra: object) -> dg.MaterializeResult:
     context.log.info(f"{stage} [{context.partition_key}]: {summary(report)}")
     return dg.MaterializeResult(metadata=report_metadata(report, **extra))
@@ -53,17 +66,17 @@ def pca(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Mater
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[pca], kinds={"python"})
 @fail_fast_on_user_error
 @one_run_at_a_time
-def tsne(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
-    """The 2-D t-SNE embedding (openTSNE)."""
-    return _result(context, "tsne", pipeline.stage_tsne(storage.get(), context.partition_key))
+def tsne(context: dg.AssetExecutionContext, config: TsneConfig, storage: StorageResource) -> dg.MaterializeResult:
+    """The 2-D t-SNE embedding (openTSNE); ``update: place_new`` keeps the existing map's points."""
+    return _result(context, "tsne", pipeline.stage_tsne(storage.get(), context.partition_key, update=config.update))
 
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[tsne], kinds={"python"})
 @fail_fast_on_user_error
 @one_run_at_a_time
-def grid(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
-    """One grid cell per image, no two images in a cell."""
-    return _result(context, "grid", pipeline.stage_grid(storage.get(), context.partition_key))
+def grid(context: dg.AssetExecutionContext, config: GridConfig, storage: StorageResource) -> dg.MaterializeResult:
+    """One grid cell per image, no two images in a cell; DPQ_16 and mean neighbour distance measured."""
+    return _result(context, "grid", pipeline.stage_grid(storage.get(), context.partition_key, method=config.method))
 
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[grid, images], kinds={"python"})

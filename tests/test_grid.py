@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -73,9 +75,11 @@ def test_flas_keeps_similar_items_together() -> None:
     assert good > bad + 0.2
 
 
-def test_auto_uses_flas_with_features_and_sorted_without() -> None:
+def test_auto_is_lap_for_small_collections_then_flas(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("vc_flas")
     points, features = _clusters(50)
+    assert assign_grid(points, 128, 128, "auto", features=features).method == "lap"
+    monkeypatch.setattr(grid_mod, "LAP_AUTO", 40)
     assert assign_grid(points, 128, 128, "auto", features=features).method == "flas"
     assert assign_grid(points, 128, 128, "auto").method == "sorted"
     tiny = assign_grid(points[:3], 128, 128, "flas", features=features[:3])
@@ -102,3 +106,27 @@ def test_sorted_centres_a_short_last_row() -> None:
     points = np.stack([np.tile(np.arange(4.0), 3)[:10], np.repeat(np.arange(3.0), 4)[:10]], axis=1)
     cells = assign_sorted(points, 4, 3)
     assert sorted(cells[8:]) == [9, 10]
+
+
+def test_grid_asset_takes_a_method_and_reports_quality(tmp_path, met_sample_root) -> None:
+    """Through Dagster: the method is run config; DPQ_16 and mean neighbour distance are metadata."""
+    import shutil
+
+    import dagster as dg
+
+    from cviz_assets.assets import grid
+    from cviz_assets.partitions import collections
+    from tests.conftest import resources
+
+    root = tmp_path / "root"
+    shutil.copytree(met_sample_root, root)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(collections.name, ["met-sample"])
+    meta = {}
+    for method in ("sorted", "flas"):
+        result = dg.materialize([grid], partition_key="met-sample", instance=instance, resources=resources(root),
+                                run_config={"ops": {"grid": {"config": {"method": method}}}})
+        meta[method] = result.asset_materializations_for_node("grid")[0].metadata
+        assert meta[method]["method"].value == method
+        assert 0 < meta[method]["dpq_16"].value <= 1 and meta[method]["mean_neighbour_distance"].value > 0
+        assert json.loads((root / "collections/met-sample/grid.json").read_text())["method"] == method
