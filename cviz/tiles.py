@@ -96,6 +96,15 @@ def decode_jpeg(data: bytes, at_least: tuple[int, int] | None = None) -> Image.I
         return im.convert("RGB")
 
 
+def read_small_file(storage: Storage, rel: str) -> bytes:
+    """``storage.read_bytes`` with a plain ``open()`` for a local root: at 100,000 tiles fsspec's
+    per-call overhead (about 0.15 ms) is a sizeable share of the work."""
+    if storage.local:
+        with open(storage.path(rel), "rb") as f:
+            return f.read()
+    return storage.read_bytes(rel)
+
+
 def _cut_band(band: Image.Image, level: int, band_row: int, tile: int, folder: str) -> Iterator[tuple[str, Image.Image]]:
     for col in range(math.ceil(band.width / tile)):
         box = (col * tile, 0, min((col + 1) * tile, band.width), band.height)
@@ -285,7 +294,7 @@ def build_lower_levels(storage: Storage, folder: str, pyramid: Pyramid, workers:
     half_decode = tile % 2 == 0  # DCT half-scale decode lands each tile on whole pixels
 
     def read_tile(path: str, at_least: tuple[int, int] | None) -> Image.Image:
-        return decode_jpeg(storage.read_bytes(path), at_least)
+        return decode_jpeg(read_small_file(storage, path), at_least)
 
     def read_top_band_half(band_row: int, pool: ThreadPoolExecutor) -> Image.Image:
         """Band ``band_row`` of level max-1, decoded at half scale from top bands 2r and 2r+1."""
