@@ -11,13 +11,7 @@ from typing import Callable
 import dagster as dg
 
 from cviz import locking, verify
-from cviz_assets.collection_lock import run_steps
-
-try:
-    from cviz_assets.collection_lock import lock_owner
-except ImportError:  # the lock glue before retried runs shared their root run's lock
-    def lock_owner(context: dg.OpExecutionContext) -> str:
-        return context.run_id
+from cviz_assets.collection_lock import lock_owner, run_steps
 from cviz_assets.assets import dzi, features, grid, metadata_json
 from cviz_assets.partitions import collections
 from cviz_resources import StorageResource
