@@ -77,8 +77,13 @@ def _instance():
 
 def _first_error(result) -> str:
     for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+        if event.is_step_failure and event.step_failure_data:
+            user = event.step_failure_data.user_failure_data
+            if user is not None and user.description:  # a user error (bad CSV, no usable image): its own words
+                return f"{event.step_key}: {user.description.strip()}"
             err = event.step_failure_data.error
+            if err is None:
+                continue
             while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError",):
                 err = err.cause
             return f"{event.step_key}: {err.message.strip().splitlines()[-1] if err.message.strip() else err.cls_name}"

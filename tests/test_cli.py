@@ -89,8 +89,9 @@ def test_cli_failure_exits_non_zero_with_one_line(tmp_path: Path) -> None:
     empty.mkdir()
     proc = run_cli(["run", "-id", "empty", "-imagedir", str(empty)], tmp_path / "root")
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1].startswith("cviz: run ")
-    assert "no files found" in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("cviz: run ") and "images: collection empty: no files found" in last
+    assert "dagster._core" not in last and "Failure" not in last
 
 
 def test_definitions_validate() -> None:
