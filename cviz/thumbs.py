@@ -80,12 +80,15 @@ def item_image(img: Image.Image, side: int = ITEM_IMAGE_SIDE) -> bytes:
 
 
 def derive_from_decoded(storage: Storage, sha256: str, img: Image.Image, size: tuple[int, int],
-                        background: tuple[int, int, int]) -> None:
-    """Hook for a stage that has already decoded the image (features): fill the cell cache.
+                        background: tuple[int, int, int], item_image_path: str | None = None) -> None:
+    """Hook for a stage that has already decoded the image (features): fill the cell cache, and
+    write the viewer's item image at ``item_image_path`` when given and missing.
 
-    Cheap next to the decode (a thumbnail of an image already in memory plus a small JPEG encode);
-    skipped when the cell is already cached.
+    Cheap next to the decode (thumbnails of an image already in memory plus small JPEG encodes);
+    entries already present are left alone. For a full-quality item image the decode should keep
+    at least ``ITEM_IMAGE_SIDE`` pixels on the longest side.
     """
-    if storage.exists(cell_key(sha256, size)):
-        return
-    write_cell(storage, sha256, size, make_cell(img, size, background))
+    if not storage.exists(cell_key(sha256, size)):
+        write_cell(storage, sha256, size, make_cell(img, size, background))
+    if item_image_path is not None and not storage.exists(item_image_path):
+        storage.write_bytes(item_image_path, item_image(img))

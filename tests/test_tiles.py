@@ -136,3 +136,19 @@ def test_second_mosaic_decodes_no_source_image(tmp_path: Path, met_sample_root: 
     for name in names:
         assert storage.read_bytes(f"{paths.version(v1)}/map_files/{top}/{name}") == \
             storage.read_bytes(f"{paths.version(v2)}/map_files/{top}/{name}")
+
+
+def test_features_hook_fills_what_the_mosaic_reads(tmp_path: Path) -> None:
+    """derive_from_decoded (to be called where features decode each image) writes the cached cell
+    and item image; the mosaic's cache lookup then finds a whole, correctly sized cell."""
+    storage = Storage(str(tmp_path))
+    sha = "cd" * 32
+    img = _cell_image(3, (300, 200))
+    thumbs.derive_from_decoded(storage, sha, img, (64, 64), BG, item_image_path="pub/images/x.jpg")
+    data, cell = thumbs.read_cell(storage, sha, (64, 64))
+    assert cell.size == (64, 64)
+    assert cell.getpixel((32, 5)) == pytest.approx(BG, abs=6)  # letterboxed: 300x200 in a square cell
+    with Image.open(io.BytesIO(storage.read_bytes("pub/images/x.jpg"))) as item:
+        assert item.size == (300, 200)  # already below 512: not enlarged
+    thumbs.derive_from_decoded(storage, sha, _cell_image(9, (64, 64)), (64, 64), BG)
+    assert thumbs.read_cell(storage, sha, (64, 64))[0] == data, "an existing entry was rewritten"
