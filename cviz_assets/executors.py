@@ -124,7 +124,7 @@ def dask_cluster_config(address: str | None = None, workers: int | None = None) 
     n = workers or int(os.environ.get("CVIZ_DASK_WORKERS") or 2)
     # One thread per worker: Dagster steps are not thread-safe, and TensorFlow uses the cores itself.
     return {"cluster": {"local": {"n_workers": n, "threads_per_worker": 1, "processes": True,
-                                  "dashboard_address": None}}}
+                                  "dashboard_address": ":0"}}}
 
 
 def executor_from_env() -> dg.ExecutorDefinition:
