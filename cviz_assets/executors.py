@@ -42,7 +42,7 @@ from cviz.errors import CvizError
 class _StepPayload:
     """The arguments of one step, opaque to dask.
 
-    dask >= 2024.12 walks every tuple it is given looking for tasks; DagsterRun is a NamedTuple
+    dask's task spec (seen with dask 2026.8) walks every tuple it is given looking for tasks; DagsterRun is a NamedTuple
     holding ``@record`` objects that refuse iteration, so upstream dagster-dask 0.29 fails with
     "Iteration is not allowed on `@record` RunOpConcurrency". Hidden in a plain object, dask
     passes them through untouched.
