@@ -303,10 +303,12 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
         raise
     storage.write_bytes(f"{paths.version(version)}/preview.jpg", stats.preview)
     storage.write_json(paths.mosaic, {"version": version, "pyramid": pyramid.to_dict(), "cols": cols, "rows": rows,
-                                      "cell_width": cw, "cell_height": ch, "items": len(items)})
+                                      "cell_width": cw, "cell_height": ch, "items": len(items),
+                                      "lowest_level": stats.lowest_level})
     report = StageReport(values={
         "items": len(items), "width": pyramid.width, "height": pyramid.height, "tile_size": pyramid.tile_size,
-        "top_level_tiles": stats.tiles, **counts, "version": version,
+        "tiles_written": stats.tiles, "levels_written": pyramid.max_level + 1 - stats.lowest_level, **counts,
+        "version": version,
     })
     report.pictures["mosaic_preview"] = stats.preview
     return _timed(report, started)
@@ -338,7 +340,9 @@ def stage_dzi(storage: Storage, name: str) -> StageReport:
     manifest = _mosaic_manifest(storage, name)
     version = manifest["version"]
     pyramid = Pyramid(**manifest["pyramid"])
-    stats = build_lower_levels(storage, f"{paths.version(version)}/map_files", pyramid)
+    # The mosaic stage writes the top level, and level max-1 too when cells are tiles ("lowest_level").
+    stats = build_lower_levels(storage, f"{paths.version(version)}/map_files", pyramid,
+                               start_level=manifest.get("lowest_level"))
     storage.write_bytes(f"{paths.version(version)}/map.dzi", pyramid.xml().encode())
     published = publish_if_complete(storage, name, version, int(manifest["items"]))
     return _timed(StageReport(values={

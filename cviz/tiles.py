@@ -138,6 +138,23 @@ class MosaicStats:
     cells: int
     seconds: float
     preview: bytes  # JPEG of the whole mosaic, longest side <= preview_side
+    lowest_level: int  # levels lowest_level .. max_level are written (max-1 too on the cell-tile path)
+
+
+def _in_order(pool: ThreadPoolExecutor, fn: Callable, items: Sequence, window: int) -> Iterator:
+    """``pool.map(fn, items)`` with at most ``window`` results in flight (``map`` submits everything
+    at once, so results a slower consumer has not taken yet would pile up in memory)."""
+    pending: list = []
+    it = iter(items)
+    for x in it:
+        pending.append(pool.submit(fn, x))
+        if len(pending) >= window:
+            break
+    for x in it:
+        yield pending.pop(0).result()
+        pending.append(pool.submit(fn, x))
+    for f in pending:
+        yield f.result()
 
 
 def render_mosaic(
@@ -166,6 +183,10 @@ def render_mosaic(
     preview = Image.new("RGB", (max(1, round(pyramid.width * scale)), max(1, round(pyramid.height * scale))), background)
     # Cells for the preview are decoded at 1/2..1/8 scale: just large enough for their preview size.
     small_cell = (max(1, math.ceil(cw * scale)), max(1, math.ceil(ch * scale)))
+    cell_tiles = tile == cw == ch
+    with_half = cell_tiles and tile % 2 == 0 and top >= 1
+    if with_half:  # the same decode then also gives level max-1 (cells at half size)
+        small_cell = (cw // 2, ch // 2)
 
     def preview_strip(r: int, cells: list[Cell | None]) -> tuple[int, Image.Image]:
         sw, sh = small_cell
@@ -180,25 +201,35 @@ def render_mosaic(
     def load(item: int) -> Cell:
         return load_cell(item, small_cell)
 
-    if tile == cw == ch:
-        written = _render_cell_tiles(storage, folder, top, cols, rows, cw, item_at_cell, load, background,
-                                     workers, preview, preview_strip)
+    if cell_tiles:
+        written = _render_cell_tiles(storage, folder, pyramid, cols, rows, item_at_cell, load, background,
+                                     workers, preview, preview_strip, with_half)
     else:
         written = _render_bands(storage, folder, pyramid, cols, rows, cell_size, item_at_cell, load,
                                 background, workers, preview, preview_strip)
-    return MosaicStats(written, len(item_at_cell), time.perf_counter() - started, encode_jpeg(preview))
+    lowest = top - 1 if with_half else top
+    return MosaicStats(written, len(item_at_cell), time.perf_counter() - started, encode_jpeg(preview), lowest)
 
 
-def _render_cell_tiles(storage: Storage, folder: str, top: int, cols: int, rows: int, side: int,
+def _render_cell_tiles(storage: Storage, folder: str, pyramid: Pyramid, cols: int, rows: int,
                        item_at_cell: dict[int, int], load_cell: Callable[[int], Cell],
                        background: tuple[int, int, int], workers: int, preview: Image.Image,
-                       preview_strip: Callable) -> int:
-    """Top level when tile == cell: tile (c, r) is cell (c, r); cached JPEGs are copied as they are."""
+                       preview_strip: Callable, with_half: bool) -> int:
+    """Top level when tile == cell: tile (c, r) is cell (c, r); cached JPEGs are copied as they are.
+
+    ``with_half``: cells come decoded at half size (JPEG DCT scaling, ``Cell.small``), and pairs
+    of cell rows make the bands of level max-1, written here too, so the dzi stage starts from
+    that level instead of reading and decoding every top-level tile again.
+    """
+    side = pyramid.tile_size
+    top = pyramid.max_level
+    half = side // 2
     empty = encode_jpeg(Image.new("RGB", (side, side), background))
 
-    def row(r: int) -> tuple[int, Image.Image]:
+    def row(r: int) -> tuple[tuple[int, Image.Image], Image.Image | None]:
         cells: list[Cell | None] = []
         out = []
+        half_strip = Image.new("RGB", (cols * half, half), background) if with_half else None
         for c in range(cols):
             item = item_at_cell.get(r * cols + c)
             cell = load_cell(item) if item is not None else None
@@ -210,17 +241,56 @@ def _render_cell_tiles(storage: Storage, folder: str, top: int, cols: int, rows:
             else:
                 data = encode_jpeg(cell.image)
             out.append((f"{folder}/{top}/{c}_{r}.jpg", data))
+            if half_strip is not None and cell is not None:
+                px = cell.small if cell.small is not None else cell.pixels((half, half))
+                if px.size != (half, half):
+                    px = px.resize((half, half), Image.Resampling.BOX)
+                half_strip.paste(px, (c * half, 0))
         if storage.local:
             for path, data in out:
                 storage.write_bytes(path, data)
         else:
             storage.write_many(out, 8)
-        return preview_strip(r, cells)
+        return preview_strip(r, cells), half_strip
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for y0, strip in pool.map(row, range(rows)):
+    def encode_and_write(tiles: list[tuple[str, Image.Image]]) -> None:
+        storage.write_many([(p, encode_jpeg(t)) for p, t in tiles], 4)
+
+    written = cols * rows
+    with ThreadPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=workers) as write_pool:
+        pending = []
+        upper: Image.Image | None = None
+        band_row = 0
+
+        def flush(band: Image.Image) -> None:
+            nonlocal written, band_row
+            tiles = list(_cut_band(band, top - 1, band_row, side, folder))
+            step = max(1, math.ceil(len(tiles) / (2 * workers)))
+            pending.extend(write_pool.submit(encode_and_write, tiles[k:k + step]) for k in range(0, len(tiles), step))
+            written += len(tiles)
+            band_row += 1
+
+        for r, ((y0, strip), half_strip) in enumerate(_in_order(pool, row, range(rows), 4 * workers)):
             preview.paste(strip, (0, y0))
-    return cols * rows
+            if half_strip is None:
+                continue
+            if upper is None:
+                upper = half_strip
+                continue
+            band = Image.new("RGB", (half_strip.width, 2 * half))
+            band.paste(upper, (0, 0))
+            band.paste(half_strip, (0, half))
+            upper = None
+            flush(band)
+            if len(pending) > 64:  # bound the encoded-but-unwritten backlog
+                for f in pending[:32]:
+                    f.result()
+                del pending[:32]
+        if upper is not None:  # odd number of cell rows: the last band of level max-1 is half a tile
+            flush(upper)
+        for f in pending:
+            f.result()
+    return written
 
 
 def _render_bands(storage: Storage, folder: str, pyramid: Pyramid, cols: int, rows: int,
@@ -249,7 +319,7 @@ def _render_bands(storage: Storage, folder: str, pyramid: Pyramid, cols: int, ro
 
     n_bands = math.ceil(pyramid.height / tile)
     with ThreadPoolExecutor(max_workers=workers) as decode_pool, ThreadPoolExecutor(max_workers=workers) as write_pool:
-        strips = decode_pool.map(render_cell_row, range(rows))
+        strips = _in_order(decode_pool, render_cell_row, range(rows), 4 * workers)
         band = Image.new("RGB", (pyramid.width, min(tile, pyramid.height)), background)
         band_row, y_in_band = 0, 0
         pending = []
@@ -283,10 +353,13 @@ class PyramidStats:
     seconds: float
 
 
-def build_lower_levels(storage: Storage, folder: str, pyramid: Pyramid, workers: int = 2) -> PyramidStats:
-    """Build levels max-1 .. 0 from the top level's tiles, two bands in memory per level."""
+def build_lower_levels(storage: Storage, folder: str, pyramid: Pyramid, workers: int = 2,
+                       start_level: int | None = None) -> PyramidStats:
+    """Build the levels below ``start_level`` (default: the top) from its tiles, down to level 0,
+    two bands in memory per level."""
     started = time.perf_counter()
     top = pyramid.max_level
+    start = top if start_level is None else start_level
     tile = pyramid.tile_size
     written = 0
     pending_band: dict[int, Image.Image] = {}  # level -> upper band of a pair, waiting for its partner
@@ -335,7 +408,7 @@ def build_lower_levels(storage: Storage, folder: str, pyramid: Pyramid, workers:
         def emit(level: int, band: Image.Image) -> None:
             """Write ``band`` as level ``level``'s next band, then feed it to the level below."""
             nonlocal written
-            if level < top:
+            if level < start:
                 # Cut into ~4 chunks per band so both cores encode while the next band is read.
                 tiles = list(_cut_band(band, level, next_row[level], tile, folder))
                 step = max(1, math.ceil(len(tiles) / (2 * workers)))
@@ -357,8 +430,12 @@ def build_lower_levels(storage: Storage, folder: str, pyramid: Pyramid, workers:
             else:
                 pending_band[level] = band
 
-        if top == 0:
+        if start == 0:
             pass
+        elif start < top:
+            _, start_rows = pyramid.tile_grid(start)
+            for r in range(start_rows):
+                emit(start, read_band(start, r, read_pool))
         elif half_decode:
             next_row[top] = pyramid.tile_grid(top)[1]
             _, rows_below = pyramid.tile_grid(top - 1)
@@ -374,7 +451,7 @@ def build_lower_levels(storage: Storage, folder: str, pyramid: Pyramid, workers:
                 emit(top, read_band(top, r, read_pool))
         for f in pending:
             f.result()
-    return PyramidStats(top + 1, written, time.perf_counter() - started)
+    return PyramidStats(top + 1, written, time.perf_counter() - started)  # written: levels < start only
 
 
 def expected_tiles(pyramid: Pyramid) -> Sequence[str]:

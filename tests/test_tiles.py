@@ -43,7 +43,7 @@ def _build(tmp_path: Path, n: int, cols: int, cell: tuple[int, int], cached: boo
         return Cell(data=jpegs[i]) if cached else Cell(image=_cell_image(i, cell))
 
     stats = render_mosaic(storage, "m", pyramid, cols, rows, cell, item_at_cell, load_cell, BG)
-    lower = build_lower_levels(storage, "m", pyramid)
+    lower = build_lower_levels(storage, "m", pyramid, start_level=stats.lowest_level)
     # The reference: the whole mosaic in memory, then plain 2x box reductions.
     full = Image.new("RGB", (pyramid.width, pyramid.height), BG)
     for c, i in item_at_cell.items():
