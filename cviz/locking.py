@@ -10,7 +10,9 @@ A Dagster concurrency pool cannot do this per collection (a pool limits all part
 and neither reaches runs that bypass the queue. This lock is the guarantee underneath: it waits
 ``$CVIZ_LOCK_WAIT_S`` and then fails clearly.
 
-``locks/<name>.lock`` holds ``{"owner": <run id>, "pid", "host", "acquired", "heartbeat"}``.
+``collections/<name>/lock.json`` holds ``{"owner": <run id>, "pid", "host", "acquired", "heartbeat"}``
+(beside the collection's other intermediates, so a storage error on it names the collection's
+folder); ``collections/<name>/lock-steps/<run id>/<step>`` records the run's finished steps.
 Every stage of a run takes it with the run id as owner (re-entrant across the run's stages, which
 may be separate processes), refreshes the heartbeat while it works, and records that it finished;
 the stage that finds every step of its run finished removes the lock. A stage that fails removes
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import threading
@@ -35,9 +38,11 @@ from typing import Any, Iterator
 
 from cviz.errors import CollectionBusy
 from cviz.names import validate_collection_name
+from cviz.paths import CollectionPaths
 from cviz.storage import Storage
 
-LOCKS = "locks"
+log = logging.getLogger("cviz.locking")
+
 STALE_S = 60.0  # no heartbeat for this long: the holder is dead ($CVIZ_LOCK_STALE_S)
 HEARTBEAT_S = 5.0
 WAIT_S = 30.0  # how long a stage waits for another run's lock before failing ($CVIZ_LOCK_WAIT_S)
@@ -61,8 +66,9 @@ class CollectionLock:
         self.owner = str(owner)
         self.stale_s = _env_float("CVIZ_LOCK_STALE_S", STALE_S) if stale_s is None else stale_s
         self.heartbeat_s = heartbeat_s if heartbeat_s is not None else min(HEARTBEAT_S, self.stale_s / 4)
-        self.rel = f"{LOCKS}/{name}.lock"
-        self.steps_rel = f"{LOCKS}/{name}.steps"
+        base = CollectionPaths(name).base
+        self.rel = f"{base}/lock.json"
+        self.steps_rel = f"{base}/lock-steps"
 
     # -- reading -----------------------------------------------------------------------------
     def read(self) -> dict[str, Any] | None:
@@ -205,9 +211,17 @@ def hold(storage: Storage, name: str, owner: str, step: str, run_steps: list[str
         with lock.heartbeat():
             yield lock
     except BaseException:
-        lock.release()  # the rest of this run is skipped: let the next run start now
+        try:
+            lock.release()  # the rest of this run is skipped: let the next run start now
+        except Exception as exc:  # storage down: the stage's own error is the one to report
+            log.warning("could not release the lock of %s (%s); it expires %.0f s after its last heartbeat",
+                        name, exc, lock.stale_s)
         raise
-    lock.finish_step(step, run_steps)
+    try:
+        lock.finish_step(step, run_steps)
+    except Exception as exc:  # the stage's work is done and written; only the bookkeeping failed
+        log.warning("could not record step %s of run %s in the lock of %s (%s); the lock expires %.0f s after "
+                    "its last heartbeat", step, owner, name, exc, lock.stale_s)
 
 
 def describe(storage: Storage, name: str) -> str:

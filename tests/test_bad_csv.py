@@ -21,7 +21,6 @@ from cviz.collection import CollectionConfig
 from cviz.errors import CvizError, MetadataError, TemplateError
 from cviz.metadata_csv import parse_metadata
 from cviz.storage import Storage
-from cviz.viewer_data import build_items
 from tests.bad_input import images as corpus
 from tests.bad_input.stages import published, register, run_all, run_stage
 

@@ -7,14 +7,12 @@ all-bad collection and a 3-image collection also go end to end through the real 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image, ImageFile
 

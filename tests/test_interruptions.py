@@ -10,7 +10,6 @@ complete, and that a re-run succeeds and publishes the new images.
 from __future__ import annotations
 
 import errno
-import io
 import json
 import math
 import os
@@ -189,11 +188,6 @@ class FullDisk:
         self.calls += 1
         if self.calls <= self.allow:
             return f
-        disk = self
-
-        class Failing(io.BufferedWriter):
-            pass
-
         class Wrapper:
             def __enter__(self):
                 return self
@@ -206,7 +200,6 @@ class FullDisk:
                 f.write(data[: len(data) // 3])
                 raise OSError(errno.ENOSPC, "No space left on device")
 
-        disk.last = target
         return Wrapper()
 
 
@@ -335,3 +328,23 @@ def test_two_dagster_runs_of_one_collection(published_v1, tmp_path: Path) -> Non
     grid = json.loads((root / "collections" / NAME / "grid.json").read_text())
     assert state["items"]["fields"]["cell"] == grid["cells"] or sorted(state["items"]["fields"]["cell"]) == sorted(grid["cells"])
     assert locking.CollectionLock(Storage(str(root)), NAME, "-").read() is None
+
+
+def test_lock_bookkeeping_failure_never_hides_the_stage_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Storage failing after a stage's work (e.g. S3 gone): a finished stage stays finished, a failed
+    stage reports its own error, not the lock's."""
+    storage = Storage(str(tmp_path))
+    real_write = Storage.write_bytes
+
+    def flaky(self, rel, data):
+        if "/lock-steps/" in rel:
+            raise OSError(errno.EIO, "storage went away")
+        return real_write(self, rel, data)
+
+    monkeypatch.setattr(Storage, "write_bytes", flaky)
+    with locking.hold(storage, "flaky", "run-1", "images", ["images", "features"]):
+        pass  # finish_step fails to write its marker: logged, not raised
+    monkeypatch.setattr(locking.CollectionLock, "release", lambda self: (_ for _ in ()).throw(OSError("gone")))
+    with pytest.raises(ValueError, match="the stage's own error"):
+        with locking.hold(storage, "flaky", "run-1", "features", ["images", "features"]):
+            raise ValueError("the stage's own error")
