@@ -236,3 +236,24 @@ def test_csv_reader_never_crashes_on_arbitrary_bytes(data: bytes) -> None:
 
 def test_metadata_errors_are_user_errors() -> None:
     assert issubclass(MetadataError, CvizError) and issubclass(TemplateError, CvizError)
+
+
+def test_messy_csv_end_to_end_through_dagster(tmp_path: Path, folder: Path) -> None:
+    """A Windows-1252 CSV with old Mac line endings, a duplicate row, a row for a missing image and an
+    image without a row, through the real assets: the run succeeds and the `images` metadata says it all."""
+    from tests.conftest import materialize_collection
+
+    rows = [["Filename", "title", "url"], ["a.jpg", "Café, \"the\" one", "https://example.org/a"],
+            ["b.jpg", "Bé", "javascript:alert(1)"], ["a.jpg", "Again", ""], ["gone.jpg", "Gone", ""]]
+    (tmp_path / "meta.csv").write_bytes(csv_bytes(rows, "cp1252", "\r"))
+    result = materialize_collection(tmp_path / "root", {"name": "messy-csv", "images": str(folder),
+                                                        "metadata": str(tmp_path / "meta.csv")})
+    assert result.success
+    meta = result.asset_materializations_for_node("images")[0].metadata
+    assert meta["metadata_encoding"].value == "cp1252"
+    assert meta["images_without_row"].value == ["c.jpg"] and meta["rows_without_image"].value == ["gone.jpg"]
+    assert meta["csv_duplicate_rows"].value == [{"filename": "a.jpg", "line": 4, "first_line": 2}]
+    _, items, _ = published(tmp_path / "root", "messy-csv")
+    got = dict(zip(items["fields"]["id"], zip(items["fields"]["title"], items["fields"]["url"])))
+    assert got == {"a.jpg": ('Café, "the" one', "https://example.org/a"), "b.jpg": ("Bé", "javascript:alert(1)"),
+                   "c.jpg": ("c.jpg", "")}
