@@ -76,9 +76,9 @@ def _run_stage(stage: str, root: str, name: str, opts: dict[str, Any]) -> dict[s
     elif stage == "cells_prefill":
         values = _prefill_cells(storage, name)
     elif stage in ("mosaic", "mosaic_cold"):
-        if stage == "mosaic_cold":
-            storage.remove_tree("cache/cells")
-            storage.remove_tree(f"published/{name}/images")
+        if stage == "mosaic_cold":  # forget this collection's cached cells and item images (only its own)
+            _forget_cells(storage, name)
+            started = time.perf_counter()
         values = pipeline.stage_mosaic(storage, name).values
     elif stage == "grid":
         values = pipeline.stage_grid(storage, name, method=opts["grid_method"]).values
@@ -126,6 +126,20 @@ def _synthetic_features(storage: Any, name: str, n: int, seed: int) -> dict[str,
         feats[s:s + 8192] = np.maximum(block, 0)
     storage.write_npy(paths.features, feats)
     return {"items": n, "dimension": FEATURE_DIM, "model": "synthetic-gaussian-mixture"}
+
+
+def _forget_cells(storage: Any, name: str) -> None:
+    from cviz import thumbs
+    from cviz.catalogue import usable_items
+    from cviz.paths import CollectionPaths
+    from cviz.pipeline import load_config
+
+    size = load_config(storage, name).tile_size
+    for e in usable_items(storage.read_json(CollectionPaths(name).catalogue)):
+        path = storage.local_path(thumbs.cell_key(e["sha256"], size))
+        if path and os.path.exists(path):
+            os.unlink(path)
+    storage.remove_tree(f"published/{name}/images")
 
 
 def _prefill_cells(storage: Any, name: str) -> dict[str, Any]:
