@@ -5,7 +5,8 @@
   the other items are ordered by grid distance and by feature distance; DPQ compares how fast the
   mean feature distance of the k nearest grid neighbours grows against the best possible (the k
   nearest feature neighbours), summarised by a p-norm over k (p = 16 stresses small k, i.e. the
-  items a viewer sees next to each other). 1 is perfect, 0 is no better than random.
+  items a viewer sees next to each other). Higher is better, 1 is perfect; a random
+  arrangement scores well below an ordered one (0.2 to 0.3 on the Gaussian test data).
 - **mean neighbour distance**: mean feature distance between horizontally and vertically adjacent
   cells (``vc_flas.metrics.mean_neighbor_distance``); lower is smoother.
 
@@ -111,11 +112,16 @@ def dpq(features: np.ndarray, cells: np.ndarray, cols: int, rows: int, p: int = 
         sample: int = SAMPLE_ROWS, seed: int = 0) -> tuple[float, int, bool]:
     """(DPQ_p, query items used, exact?) of the arrangement ``cells`` of ``features``."""
     n = len(features)
+    if n < 3:  # no ranking to preserve: every arrangement is perfect
+        return 1.0, n, True
     if n <= EXACT_MAX:
         from vc_flas import metrics
 
         grid, valid = sorted_grid(features, cells, cols, rows)
-        return float(metrics.distance_preservation_quality(grid.astype(np.float64), valid, p=p)), n, True
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = float(metrics.distance_preservation_quality(grid.astype(np.float64), valid, p=p))
+        # NaN only when all items are identical (no distance to preserve): perfect, too.
+        return (1.0 if np.isnan(value) else value), n, True
     query = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
     return dpq_sampled(features, cells, cols, p, query), len(query), False
 

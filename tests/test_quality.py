@@ -64,3 +64,10 @@ def test_mean_neighbour_distance_of_a_perfect_lattice_is_one() -> None:
     cols, rows, n = 9, 7, 60  # three holes at the end: they do not count as neighbours
     xy = np.stack(np.divmod(np.arange(n), cols), axis=1).astype(np.float32)
     assert mean_neighbour_distance(xy, np.arange(n), cols, rows) == pytest.approx(1.0)
+
+
+def test_degenerate_collections_score_one_not_nan() -> None:
+    """One or two items, or all items alike: nothing to preserve, and metadata must stay a number."""
+    for n in (1, 2):
+        assert dpq(np.random.default_rng(0).normal(size=(n, 3)), np.arange(n), n, 1)[0] == 1.0
+    assert dpq(np.ones((6, 3)), np.arange(6), 3, 2)[0] == 1.0
