@@ -32,7 +32,9 @@ def default_root() -> str:
 def s3_options(endpoint_url: str | None = None) -> dict[str, Any]:
     """s3fs options: the endpoint (argument, else ``$CVIZ_S3_ENDPOINT_URL``) and timeouts; no secrets."""
     endpoint = endpoint_url or os.environ.get(ENDPOINT_ENV) or None
-    options: dict[str, Any] = {"config_kwargs": dict(BOTO_CONFIG)}
+    # max_concurrency=1: s3fs otherwise sends a HEAD before every GET (to split big objects into
+    # ranged reads); cviz's objects are small, so that doubled the round trips of every read.
+    options: dict[str, Any] = {"config_kwargs": dict(BOTO_CONFIG), "max_concurrency": 1}
     if endpoint:
         options["endpoint_url"] = endpoint
     return options

@@ -76,6 +76,7 @@ def test_s3_options_carry_the_endpoint_to_s3fs_and_nothing_to_local_paths(monkey
     assert not any("secret" in k.lower() or "key" == k.lower() for k in options)
     fs, path = filesystem_for("s3://bucket/prefix", options)
     assert path == "bucket/prefix" and fs.endpoint_url == "http://127.0.0.1:9"
+    assert fs.max_concurrency == 1  # one GET per read, no HEAD first
     local, _ = filesystem_for("/tmp", options)
     assert "endpoint_url" not in local.storage_options
 
