@@ -111,7 +111,8 @@ function createViewer(dziUrl) {
     gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: true },
     gestureSettingsTouch: { clickToZoom: false },
     preserveImageSizeOnResize: true,
-    crossOriginPolicy: false,
+    // Tiles from another origin (a bucket): WebGL needs CORS-clean images to make textures.
+    crossOriginPolicy: dziUrl.origin === window.location.origin ? false : 'Anonymous',
     drawer: drawerChoice(),
   });
   viewer.addHandler('open-failed', (e) => showStatus(`Could not open the map: ${e.message}`, { error: true }));
