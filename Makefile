@@ -9,7 +9,7 @@ VIEWER_STAMP := viewer/node_modules/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export CVIZ_STORAGE_ROOT ?= $(CURDIR)/cviz_data
 
-.PHONY: install run test test-python test-viewer chromium validate clean
+.PHONY: install run test chromium postgresql system-packages validate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (cviz needs Python 3.11)"; exit 1; }
@@ -30,10 +30,16 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
+# A real PostgreSQL server for the instance-storage test (the test starts its own on loopback).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi; }
+
 validate: $(STAMP)
 	$(VENV)/bin/dagster definitions validate -m cviz_assets.definitions
 
-test: install chromium
+test: install chromium postgresql
 	$(PY) -m pytest -q
 	cd viewer && npm test
 
