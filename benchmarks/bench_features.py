@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from cviz.features import compute_features  # noqa: E402
-from cviz.imaging import decode, square_input  # noqa: E402
+from cviz.features import compute_features, model_input  # noqa: E402
+from cviz.imaging import decode  # noqa: E402
 from cviz.models import load_extractor  # noqa: E402
 from cviz.neighbours import neighbour_agreement  # noqa: E402
 from cviz.sample import sample_source  # noqa: E402
@@ -64,7 +64,7 @@ def rate(dataset, extractor, batch: int = 32) -> dict:
     extractor(np.zeros((batch, extractor.input_size, extractor.input_size, 3), np.uint8))  # warm-up at the batch shape
     run = compute_features(items, data.__getitem__, extractor, None, batch_size=batch)
     t = time.perf_counter()
-    arrays = [square_input(decode(d, max_side=extractor.input_size * 2)[0], extractor.input_size) for _, d in dataset]
+    arrays = [model_input(d, extractor.input_size) for _, d in dataset]
     decode_s = time.perf_counter() - t
     stacked = np.stack(arrays)
     t = time.perf_counter()
@@ -77,7 +77,7 @@ def rate(dataset, extractor, batch: int = 32) -> dict:
 
 
 def one_at_a_time(dataset, extractor, limit: int = 24) -> float:
-    arrays = [square_input(decode(d, max_side=extractor.input_size * 2)[0], extractor.input_size) for _, d in dataset[:limit]]
+    arrays = [model_input(d, extractor.input_size) for _, d in dataset[:limit]]
     extractor(arrays[0][None])
     t = time.perf_counter()
     for a in arrays:

@@ -45,6 +45,12 @@ class FeatureRun:
         return self.computed / self.compute_seconds if self.compute_seconds > 0 else 0.0
 
 
+def model_input(data: bytes, side: int, name: str = "image") -> np.ndarray:
+    """The CNN input for one image: cheapest decode covering ``side``, centre crop, one resize."""
+    img, _ = decode(data, name=name, short_side=side)
+    return square_input(img, side)
+
+
 def cache_key(model_id: str, sha256: str) -> str:
     return f"{FEATURE_CACHE}/{model_id}/{sha256[:2]}/{sha256}.npy"
 
@@ -97,8 +103,7 @@ def compute_features(
     def load(i: int) -> np.ndarray:
         nonlocal decode_total
         t = time.perf_counter()
-        img, _ = decode(read_bytes(items[i]["file"]), max_side=side * 2, name=items[i]["file"])
-        arr = square_input(img, side)
+        arr = model_input(read_bytes(items[i]["file"]), side, items[i]["file"])
         decode_total += time.perf_counter() - t
         return arr
 

@@ -69,13 +69,17 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode(data: bytes, max_side: int | None = None, name: str = "image") -> tuple[Image.Image, ImageInfo]:
+def decode(data: bytes, max_side: int | None = None, name: str = "image", *,
+           short_side: int | None = None) -> tuple[Image.Image, ImageInfo]:
     """Decode ``data`` to an upright 8-bit RGB image, downscaled so its longest side <= max_side.
 
+    ``short_side`` instead asks for the cheapest decode whose *shorter* side is still >= it (JPEG DCT
+    scaling, a box reduction for other formats) and leaves the one final resize to the caller: what
+    a CNN input needs, without resizing twice.
     Raises ImageRejected with a one-line reason for anything that is not a usable image.
     """
     try:
-        return _decode(data, max_side)
+        return _decode(data, max_side, short_side)
     except ImageRejected as exc:
         exc.file = name
         raise
@@ -85,7 +89,7 @@ def decode(data: bytes, max_side: int | None = None, name: str = "image") -> tup
         raise rejected from None
 
 
-def _decode(data: bytes, max_side: int | None) -> tuple[Image.Image, ImageInfo]:
+def _decode(data: bytes, max_side: int | None, short_side: int | None = None) -> tuple[Image.Image, ImageInfo]:
     if not data:
         raise ImageRejected("empty file (0 bytes)")
     try:
@@ -109,9 +113,10 @@ def _decode(data: bytes, max_side: int | None) -> tuple[Image.Image, ImageInfo]:
     except Exception as exc:
         raise ImageRejected(f"image frames are corrupt ({type(exc).__name__})") from None
     orientation = _orientation(img)
-    if max_side and fmt == "JPEG":
-        # DCT scaling: decode at the smallest power-of-two reduction still >= max_side.
-        img.draft(mode, (max_side, max_side))
+    if (max_side or short_side) and fmt == "JPEG":
+        # DCT scaling: decode at the strongest power-of-two reduction that still covers the size.
+        target = short_side or max_side
+        img.draft(mode, (target, target))
     try:
         img.seek(0)
         img.load()
@@ -119,6 +124,8 @@ def _decode(data: bytes, max_side: int | None) -> tuple[Image.Image, ImageInfo]:
         raise ImageRejected(f"image data is corrupt or truncated ({exc})") from None
     if orientation != 1:
         img = ImageOps.exif_transpose(img)
+    if short_side and min(img.size) >= 2 * short_side:
+        img = img.reduce(min(img.size) // short_side)  # box filter: fast, and the caller resizes once more
     rgb = _to_rgb(img)
     if max_side and max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS if max_side >= 256 else Image.Resampling.BILINEAR, reducing_gap=2.0)

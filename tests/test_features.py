@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cviz.features import cache_key, compute_features
-from cviz.imaging import decode, square_input
+from cviz.features import cache_key, compute_features, model_input
 from cviz.models import load_extractor
 from cviz.neighbours import neighbour_agreement
 from cviz.storage import Storage
@@ -88,8 +87,7 @@ def test_damaged_cache_entry_is_recomputed(tmp_path: Path, met_sample_dir: Path,
 def _features_of(img: Image.Image, extractor) -> np.ndarray:
     buf = io.BytesIO()
     img.save(buf, "JPEG" if img.mode in ("RGB", "L", "CMYK") else "PNG", quality=95, exif=img.info.get("exif", b""))
-    rgb, _ = decode(buf.getvalue(), max_side=extractor.input_size * 2)
-    return extractor(square_input(rgb, extractor.input_size)[None])[0]
+    return extractor(model_input(buf.getvalue(), extractor.input_size)[None])[0]
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
