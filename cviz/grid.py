@@ -119,6 +119,49 @@ def assign_flas(features: np.ndarray, cols: int, rows: int, seed_cells: np.ndarr
     return cells
 
 
+def assign_keeping(points: np.ndarray, keep: dict[int, tuple[int, int]],
+                   cols: int, rows: int) -> tuple[np.ndarray, int, int, str]:
+    """Items in ``keep`` (item -> (col, row) on the previous map) stay in their cells; the others
+    take, one by one, the free cell nearest to the mean cell of their five nearest kept items (in
+    the t-SNE layout). (Re-sorting the new items with FLAS, old ones frozen, measured worse.) New
+    items can only go where cells are free (the grid grows at its right and bottom edges), so a
+    full recompute places them better: the price of a map that does not move.
+
+    Returns (cells, cols, rows, how): the grid grows when a kept cell lies outside (cols, rows).
+    """
+    n = len(points)
+    cols = max(cols, 1 + max(c for c, _ in keep.values()))
+    rows = max(rows, math.ceil(n / cols), 1 + max(r for _, r in keep.values()))
+    cells = np.full(n, -1, np.int64)
+    taken = np.zeros(cols * rows, bool)
+    for item, (c, r) in keep.items():
+        cells[item] = r * cols + c
+        taken[r * cols + c] = True
+    new = np.flatnonzero(cells < 0)
+    if len(new) == 0:
+        return cells, cols, rows, "kept"
+    # Where each new item belongs: the mean cell of its nearest kept items in the t-SNE layout.
+    from scipy.spatial import cKDTree
+
+    old = np.fromiter(keep.keys(), np.int64)
+    k = min(5, len(old))
+    _, nearest = cKDTree(points[old].astype(np.float64)).query(points[new].astype(np.float64), k=k)
+    old_xy = np.array([keep[int(i)] for i in old], np.float64)
+    target = old_xy[np.asarray(nearest).reshape(len(new), k)].mean(axis=1)
+    free = np.flatnonzero(~taken)
+    fy, fx = np.divmod(free, cols)
+    free_xy = np.stack([fx, fy], axis=1).astype(np.float64)
+    available = np.ones(len(free), bool)
+    for k, item in enumerate(new):
+        d = ((free_xy - target[k]) ** 2).sum(axis=1)
+        d[~available] = np.inf
+        j = int(np.argmin(d))
+        available[j] = False
+        cells[item] = free[j]
+    how = "kept + nearest free cell"
+    return cells, cols, rows, how
+
+
 def _flas_available() -> bool:
     try:
         import vc_flas  # noqa: F401
@@ -128,13 +171,23 @@ def _flas_available() -> bool:
 
 
 def assign_grid(points: np.ndarray, cell_w: int, cell_h: int, method: str = "auto",
-                features: np.ndarray | None = None, seed: int = 0) -> GridResult:
-    """Assign the N items (t-SNE ``points``, optional N x K ``features``) to distinct cells."""
+                features: np.ndarray | None = None, seed: int = 0,
+                keep: dict[int, tuple[int, int]] | None = None) -> GridResult:
+    """Assign the N items (t-SNE ``points``, optional N x K ``features``) to distinct cells.
+
+    ``keep`` (item -> (col, row) of the previous map): a stable update, see :func:`assign_keeping`.
+    """
     n = len(points)
     cols, rows = grid_shape(n, cell_w, cell_h)
     note = None
     if method not in METHODS:
         raise ValueError(f"unknown grid method {method!r}; choose one of {', '.join(METHODS)}")
+    if keep:
+        cells, cols, rows, how = assign_keeping(points, keep, cols, rows)
+        if len(np.unique(cells)) != n or cells.min() < 0 or cells.max() >= cols * rows:
+            raise AssertionError("stable grid update put two items in one cell or outside the grid")
+        return GridResult(cols, rows, cells, how,
+                          f"{len(keep)} item(s) kept their cells; {n - len(keep)} new item(s) placed")
     if method == "auto":
         if n <= LAP_AUTO:
             method = "lap"

@@ -222,20 +222,45 @@ def stage_tsne(storage: Storage, name: str, perplexity: float = 30.0, seed: int 
     return _timed(report, started)
 
 
-def stage_grid(storage: Storage, name: str, method: str = "auto", seed: int = 0) -> StageReport:
-    """Assign cells (cviz.grid), then measure the arrangement on the PCA features (cviz.quality)."""
+def _previous_cells(storage: Storage, paths: CollectionPaths, cell_size: tuple[int, int]) -> dict[str, tuple[int, int]]:
+    """content hash -> (col, row) on the previous grid (same cell size), or {} when there is none."""
+    try:
+        shas = storage.read_json(f"{paths.base}/grid_items.json")
+        grid = storage.read_json(paths.grid)
+    except FileNotFoundError:
+        return {}
+    if len(shas) != len(grid["cells"]) or (grid["cell_width"], grid["cell_height"]) != tuple(cell_size):
+        return {}
+    return {sha: (int(c) % grid["cols"], int(c) // grid["cols"]) for sha, c in zip(shas, grid["cells"])}
+
+
+def stage_grid(storage: Storage, name: str, method: str = "auto", seed: int = 0,
+               keep_previous: bool = False) -> StageReport:
+    """Assign cells (cviz.grid), then measure the arrangement on the PCA features (cviz.quality).
+
+    ``keep_previous``: items already on the previous grid keep their cells and only new items are
+    placed (pairs with the tsne stage's ``place_new``), so the mosaic a curator knows stays put.
+    """
     started = time.perf_counter()
     paths = CollectionPaths(name)
     config = load_config(storage, name)
     points = storage.read_npy(paths.tsne)
     features = storage.read_npy(paths.pca)
+    shas = [e["sha256"] for e in usable_items(_catalogue(storage, name))]
+    if len(shas) != len(points):
+        raise CollectionError(f"collection {name}: tsne has {len(points)} rows for {len(shas)} items; re-materialize tsne")
     cw, ch = config.tile_size
-    result = assign_grid(points, cw, ch, method, features=features, seed=seed)
+    keep = None
+    if keep_previous:
+        previous = _previous_cells(storage, paths, (cw, ch))
+        keep = {i: previous[sha] for i, sha in enumerate(shas) if sha in previous} or None
+    result = assign_grid(points, cw, ch, method, features=features, seed=seed, keep=keep)
     assign_seconds = time.perf_counter() - started
     storage.write_json(paths.grid, {
         "cols": result.cols, "rows": result.rows, "cell_width": cw, "cell_height": ch,
         "method": result.method, "cells": result.cells.tolist(),
     }, compact=True)
+    storage.write_json(f"{paths.base}/grid_items.json", shas, compact=True)
     q_started = time.perf_counter()
     quality = layout_quality(features, result.cells, result.cols, result.rows, seed=seed)
     values = {

@@ -27,9 +27,11 @@ class TsneConfig(dg.Config):
 
 
 class GridConfig(dg.Config):
-    """Grid method: auto (flas), flas, lap (exact, up to 4,000 items), rasterfairy, sorted."""
+    """Grid method: auto (lap up to 2,000 items, flas above), flas, lap (exact, up to 4,000 items),
+    rasterfairy, sorted. ``keep_previous``: items already on the map keep their cells (stable update)."""
 
     method: str = "auto"
+    keep_previous: bool = False
 
 
 def _result(context: dg.AssetExecutionContext, stage: str, report: StageReport, **extra: object) -> dg.MaterializeResult:
@@ -76,7 +78,8 @@ def tsne(context: dg.AssetExecutionContext, config: TsneConfig, storage: Storage
 @one_run_at_a_time
 def grid(context: dg.AssetExecutionContext, config: GridConfig, storage: StorageResource) -> dg.MaterializeResult:
     """One grid cell per image, no two images in a cell; DPQ_16 and mean neighbour distance measured."""
-    return _result(context, "grid", pipeline.stage_grid(storage.get(), context.partition_key, method=config.method))
+    return _result(context, "grid", pipeline.stage_grid(storage.get(), context.partition_key, method=config.method,
+                                                      keep_previous=config.keep_previous))
 
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[grid, images], kinds={"python"})

@@ -130,3 +130,27 @@ def test_grid_asset_takes_a_method_and_reports_quality(tmp_path, met_sample_root
         assert meta[method]["method"].value == method
         assert 0 < meta[method]["dpq_16"].value <= 1 and meta[method]["mean_neighbour_distance"].value > 0
         assert json.loads((root / "collections/met-sample/grid.json").read_text())["method"] == method
+
+
+def test_keep_leaves_old_items_in_place_and_puts_new_ones_near_their_twins() -> None:
+    pytest.importorskip("vc_flas")
+    points, features = _clusters(400, seed=6)
+    first = assign_grid(points[:360], 128, 128, "flas", features=features[:360])
+    keep = {i: (int(c) % first.cols, int(c) // first.cols) for i, c in enumerate(first.cells)}
+    # Forty new items, each a near-copy of an old one.
+    twins = np.arange(0, 360, 9)
+    pts = np.concatenate([points[:360], points[twins] + 0.01])
+    feats = np.concatenate([features[:360], features[twins] + 0.01])
+    res = assign_grid(pts, 128, 128, "flas", features=feats, keep=keep)
+    assert len(np.unique(res.cells)) == 400
+    old_xy = np.stack([res.cells[:360] % res.cols, res.cells[:360] // res.cols], axis=1)
+    assert np.array_equal(old_xy, np.array([keep[i] for i in range(360)])), "an old item moved"
+    # New items can only take free cells (here the grid's new border): among those, they sit
+    # nearer their twins than a random use of the same free cells would.
+    new_xy = np.stack([res.cells[360:] % res.cols, res.cells[360:] // res.cols], axis=1)
+    twin_xy = old_xy[twins]
+    placed = np.abs(new_xy - twin_xy).sum(axis=1).mean()
+    rng = np.random.default_rng(0)
+    shuffled = np.mean([np.abs(new_xy[rng.permutation(40)] - twin_xy).sum(axis=1).mean() for _ in range(50)])
+    assert placed < 0.85 * shuffled
+    assert "40 new item(s) placed" in res.note

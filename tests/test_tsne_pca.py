@@ -93,3 +93,20 @@ def test_stage_tsne_place_new_after_images_are_added(tmp_path) -> None:
 
     with pytest.raises(Exception, match="choose one of recompute, place_new"):
         pipeline.stage_tsne(storage, "stable", update="sometimes")
+
+
+def test_stable_update_keeps_grid_cells_too(tmp_path) -> None:
+    """tsne place_new then grid keep_previous: the mosaic positions of old items do not change."""
+    x, _ = _blobs(230, seed=3)
+    storage = _fake_collection(str(tmp_path), 200, x)
+    pipeline.stage_tsne(storage, "stable")
+    pipeline.stage_grid(storage, "stable")
+    before = storage.read_json(CollectionPaths("stable").grid)
+    storage = _fake_collection(str(tmp_path), 230, x)
+    pipeline.stage_tsne(storage, "stable", update="place_new")
+    report = pipeline.stage_grid(storage, "stable", keep_previous=True)
+    after = storage.read_json(CollectionPaths("stable").grid)
+    xy = lambda g, c: (c % g["cols"], c // g["cols"])  # noqa: E731
+    assert [xy(after, c) for c in after["cells"][:200]] == [xy(before, c) for c in before["cells"]]
+    assert len(set(after["cells"])) == 230
+    assert "30 new item(s) placed" in report.values["note"]
