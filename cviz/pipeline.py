@@ -26,7 +26,7 @@ from cviz.neighbours import neighbour_agreement
 from cviz.paths import MODEL_CACHE, CollectionPaths
 from cviz.pca import run_pca
 from cviz.quality import layout_quality
-from cviz.publish import switch_pointer, update_index
+from cviz.publish import empty_trash, switch_pointer, update_index
 from cviz.storage import Storage, read_source
 from cviz import thumbs
 from cviz.tiles import Cell, Pyramid, build_lower_levels, choose_tile_size, render_mosaic
@@ -288,6 +288,8 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
         raise CollectionError(f"collection {name}: grid has {len(grid['cells'])} cells for {len(items)} items; re-materialize grid")
     cols, rows, cw, ch = grid["cols"], grid["rows"], grid["cell_width"], grid["cell_height"]
     pyramid = Pyramid(cols * cw, rows * ch, choose_tile_size(cw, ch))
+    if storage.local:
+        empty_trash(storage, name)  # versions retired by the last publish: deleted here, off its path
     version = storage.new_version()
     folder = f"{paths.version(version)}/map_files"
     fs, base = open_source(catalogue, storage.storage_options)

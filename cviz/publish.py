@@ -8,6 +8,8 @@ a reader that loaded the previous pointer moments ago can finish.
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from typing import Any
 
@@ -36,14 +38,35 @@ def switch_pointer(storage: Storage, name: str, **entries: str) -> dict[str, Any
     return pointer
 
 
+TRASH_PREFIX = ".trash-"
+
+
 def remove_old_versions(storage: Storage, name: str, pointer: dict[str, Any]) -> list[str]:
+    """Retire versions no pointer names, keeping the newest ``KEEP_VERSIONS``.
+
+    On a local root a stale version is only renamed into ``.trash-<ver>`` here (one rename, so
+    publishing stays instant even when a version holds 100,000 tiles); :func:`empty_trash`, run by
+    the next mosaic, deletes it. On S3, where a rename is a copy, it is deleted at once.
+    """
     paths = CollectionPaths(name)
     live = {str(v).split("/", 1)[0] for k, v in pointer.items() if k in ("dzi", "items", "preview", "mosaic")}
     versions = [v for v in storage.list(paths.published) if v not in ("images", "current.json") and not v.startswith(".")]
     stale = [v for v in sorted(versions)[:-KEEP_VERSIONS] if v not in live]
     for v in stale:
-        storage.remove_tree(paths.version(v))
+        if storage.local:
+            os.replace(storage.path(paths.version(v)), storage.path(f"{paths.published}/{TRASH_PREFIX}{v}"))
+        else:
+            storage.remove_tree(paths.version(v))
     return stale
+
+
+def empty_trash(storage: Storage, name: str) -> int:
+    """Delete the versions :func:`remove_old_versions` set aside; returns how many."""
+    paths = CollectionPaths(name)
+    trash = [v for v in storage.list(paths.published) if v.startswith(TRASH_PREFIX)]
+    for v in trash:
+        shutil.rmtree(storage.path(f"{paths.published}/{v}"), ignore_errors=True)
+    return len(trash)
 
 
 def update_index(storage: Storage, name: str, items: int) -> None:
