@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[test]'
+	# The original tool's grid; --no-deps: its declared moviepy pins Pillow < 12 (cviz shims its numpy aliases).
+	$(VENV)/bin/pip install --quiet --no-deps rasterfairy==1.0.6
 	@touch $@
 
 $(VIEWER_STAMP): viewer/package.json viewer/package-lock.json

@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="register a collection and build its map", allow_abbrev=False)
     _collection_args(run)
     _env_args(run)
+    run.add_argument("--grid-method", default="auto", choices=["auto", "flas", "lap", "rasterfairy", "sorted"],
+                     help="grid assignment (default auto: lap up to 2,000 items, flas above)")
+    run.add_argument("--update", default="recompute", choices=["recompute", "place_new"],
+                     help="place_new: items already on the map keep their place; only new images are placed")
     add = sub.add_parser("add", help="register a collection (adds its partition) without building it", allow_abbrev=False)
     _collection_args(add)
     _env_args(add)
@@ -151,10 +155,15 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
 
     job = defs.resolve_job_def("build_collection")
     run_id = make_new_run_id()
-    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    keep = args.update == "place_new"
+    run_config = {
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},  # progress comes from _Progress
+        "ops": {"tsne": {"config": {"update": args.update}},
+                "grid": {"config": {"method": args.grid_method, "keep_previous": keep}}},
+    }
     with _Progress(instance, run_id):
         result = job.execute_in_process(partition_key=config.name, instance=instance, raise_on_error=False,
-                                        run_id=run_id, run_config=quiet)
+                                        run_id=run_id, run_config=run_config)
     if not result.success:
         print(f"cviz: run {result.run_id} failed: {_first_error(result)}", file=sys.stderr)
         return 1

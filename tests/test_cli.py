@@ -33,6 +33,35 @@ def test_original_flags_are_accepted() -> None:
     assert (args.title, args.url) == ("{Name} ({Year})", "http://www.website.com/{Id}/")
     long = build_parser().parse_args(["run", "--id", "c1", "--images", "d", "--metadata", "m.csv"])
     assert (long.name, long.images, long.metadata) == ("c1", "d", "m.csv")
+    assert (long.grid_method, long.update) == ("auto", "recompute")
+
+
+def test_grid_method_and_stable_update_reach_the_assets(tmp_path: Path, met_sample_dir: Path) -> None:
+    import shutil
+
+    src = tmp_path / "src"
+    src.mkdir()
+    names = sorted(p.name for p in (met_sample_dir / "images").iterdir())
+    for n in names[:12]:
+        shutil.copyfile(met_sample_dir / "images" / n, src / n)
+    root = tmp_path / "root"
+    first = run_cli(["run", "-id", "small", "-imagedir", str(src), "--grid-method", "sorted"], root)
+    assert first.returncode == 0, first.stderr[-2000:]
+    grid1 = json.loads((root / "collections" / "small" / "grid.json").read_text())
+    assert grid1["method"] == "sorted"
+    for n in names[12:15]:
+        shutil.copyfile(met_sample_dir / "images" / n, src / n)
+    second = run_cli(["run", "-id", "small", "-imagedir", str(src), "--grid-method", "sorted", "--update", "place_new"], root)
+    assert second.returncode == 0, second.stderr[-2000:]
+    grid2 = json.loads((root / "collections" / "small" / "grid.json").read_text())
+    catalogue = json.loads((root / "collections" / "small" / "images.json").read_text())
+    files = [e["file"] for e in catalogue["files"] if e["status"] == "usable"]
+    assert len(grid2["cells"]) == 15
+    cell_of = dict(zip(files, grid2["cells"]))
+    old_cols = grid1["cols"]
+    # Items already on the map keep their cell (same column and row).
+    for f, c in zip(sorted(names[:12]), grid1["cells"]):
+        assert (cell_of[f] % grid2["cols"], cell_of[f] // grid2["cols"]) == (c % old_cols, c // old_cols)
 
 
 @pytest.mark.parametrize("name", ["../x", "A B", "a/b", "", "x" * 65, "Upper"])
