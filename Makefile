@@ -6,8 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 VIEWER_STAMP := viewer/node_modules/.installed-stamp
-export DAGSTER_HOME ?= $(CURDIR)/dagster_home
-export CVIZ_STORAGE_ROOT ?= $(CURDIR)/cviz_data
+# `make run` (scripts/run.sh) uses ./dagster_home and ./cviz_data unless DAGSTER_HOME / CVIZ_STORAGE_ROOT
+# are set; the tests make their own temporary ones.
 
 .PHONY: install run test chromium postgresql system-packages validate clean
 
@@ -39,7 +39,7 @@ postgresql:
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi; }
 
 validate: $(STAMP)
-	$(VENV)/bin/dagster definitions validate -m cviz_assets.definitions
+	DAGSTER_HOME=$$(mktemp -d) $(VENV)/bin/dagster definitions validate -m cviz_assets.definitions
 
 test: install chromium postgresql
 	$(PY) -m pytest -q

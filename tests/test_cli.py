@@ -123,8 +123,9 @@ def test_cli_failure_exits_non_zero_with_one_line(tmp_path: Path) -> None:
     assert "dagster._core" not in last and "Failure" not in last
 
 
-def test_definitions_validate() -> None:
+def test_definitions_validate(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("dagster")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}  # whatever the caller's DAGSTER_HOME, even a missing one
     proc = subprocess.run([str(exe), "definitions", "validate", "-m", "cviz_assets.definitions"], capture_output=True,
-                          text=True, cwd=REPO, timeout=300)
+                          text=True, cwd=REPO, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
