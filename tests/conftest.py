@@ -22,6 +22,17 @@ MODEL = os.environ.get("CVIZ_TEST_MODEL", "efficientnet_lite0")
 WEIGHTS = os.environ.get("CVIZ_TEST_WEIGHTS", "imagenet")
 
 
+def missing_prerequisite(reason: str) -> None:
+    """Skip a test whose system prerequisite (chromium, node packages, PostgreSQL) is absent, saying why.
+
+    Under CI (``CI=true``) `make test` installs every one of them, so an absence there is an install
+    failure and fails the test instead of hiding behind a skip.
+    """
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (CI=true: `make test` should have installed it)")
+    pytest.skip(reason)
+
+
 def resources(root: str | os.PathLike, model: str = MODEL, weights: str = WEIGHTS) -> dict:
     from cviz_resources import FeatureModelResource, StorageResource
 

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import missing_prerequisite
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -279,7 +281,7 @@ def test_viewer_server_listens_on_loopback_only(tmp_path: Path) -> None:
 
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed")
+        missing_prerequisite("node is not installed")
     proc = subprocess.Popen([node, "server.js"], cwd=REPO / "viewer", stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env={**os.environ, "CVIZ_VIEWER_PORT": "0", "CVIZ_STORAGE_ROOT": str(tmp_path)})
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.conftest import REPO, materialize_collection
+from tests.conftest import REPO, materialize_collection, missing_prerequisite
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 PASSWORD = "cviz-pg-test-pw"
@@ -53,7 +53,7 @@ class PostgresServer:
             try:
                 pw = pwd.getpwnam("postgres")
             except KeyError:
-                pytest.skip("running as root and there is no 'postgres' user to run the server as "
+                missing_prerequisite("running as root and there is no 'postgres' user to run the server as "
                             "(apt-get install -y postgresql creates it)")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
             self.as_user = ["runuser", "-u", "postgres", "--"]
@@ -85,7 +85,7 @@ class PostgresServer:
 def postgres():
     bin_dir = _pg_bin()
     if bin_dir is None:
-        pytest.skip(f"no PostgreSQL server binaries at {PG_BIN_GLOB} (install with: apt-get install -y postgresql)")
+        missing_prerequisite(f"no PostgreSQL server binaries at {PG_BIN_GLOB} (install with: apt-get install -y postgresql)")
     server = PostgresServer(bin_dir)
     mp = pytest.MonkeyPatch()
     mp.setenv("PGPASSWORD", PASSWORD)  # for createdb

@@ -22,6 +22,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.conftest import missing_prerequisite
+
 from tests.viewer_fixture import HOSTILE_TITLE, JAVASCRIPT_URL, ODD_ID, build_published_collection
 
 pytestmark = pytest.mark.browser
@@ -41,9 +43,9 @@ def start_viewer_server(storage_root: Path) -> tuple[subprocess.Popen, str]:
     """Start viewer/server.js on a free port (CVIZ_VIEWER_PORT=0); return the process and base URL."""
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed")
+        missing_prerequisite("node is not installed")
     if not (VIEWER / "node_modules" / "openseadragon").is_dir():
-        pytest.skip("viewer/node_modules missing: run `npm ci --prefix viewer` first")
+        missing_prerequisite("viewer/node_modules missing: run `npm ci --prefix viewer` first")
     # Absolute: the server runs in viewer/, where a relative root would mean something else.
     env = {**os.environ, "CVIZ_VIEWER_PORT": "0", "CVIZ_STORAGE_ROOT": str(Path(storage_root).resolve())}
     proc = subprocess.Popen([node, "server.js"], cwd=VIEWER, env=env, stdout=subprocess.PIPE,
@@ -79,7 +81,7 @@ def base_url(fixture_collection):
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} missing: apt-get install -y chromium")
+        missing_prerequisite(f"{CHROMIUM} missing: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -370,7 +372,7 @@ def test_works_from_plain_static_hosting(browser, fixture_collection, tmp_path):
 
     node = shutil.which("node")
     if node is None or not (VIEWER / "node_modules" / "openseadragon").is_dir():
-        pytest.skip("node or viewer/node_modules missing: run `npm ci --prefix viewer` first")
+        missing_prerequisite("node or viewer/node_modules missing: run `npm ci --prefix viewer` first")
     site = tmp_path / "site"
     subprocess.run([node, "scripts/build.js", str(site / "maps")], cwd=VIEWER, check=True, capture_output=True)
     shutil.copytree(fixture_collection.published, site / "maps" / "data")
