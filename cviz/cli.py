@@ -79,7 +79,22 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
+def _failed_checks(result) -> list[str]:
+    """'check <name> on <asset> failed: <summary>' for each failed check of the run (blocking: nothing published)."""
+    out = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            ev = event.event_specific_data
+            if not ev.passed:
+                summary = ev.description or (ev.metadata.get("summary").value if ev.metadata.get("summary") else "")
+                out.append(f"check {ev.check_name} on {ev.asset_key.to_user_string()} failed: {summary}")
+    return out
+
+
 def _first_error(result) -> str:
+    checks = _failed_checks(result)
+    if checks:
+        return "; ".join(checks) + "; nothing was published (the previous map, if any, stays live)"
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
             user = event.step_failure_data.user_failure_data
@@ -88,8 +103,10 @@ def _first_error(result) -> str:
             err = event.step_failure_data.error
             if err is None:
                 continue
-            while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError",):
+            while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError", "RetryRequestedFromPolicy"):
                 err = err.cause
+            if err.cls_name == "RetryRequestedFromPolicy" and err.context is not None:
+                err = err.context
             return f"{event.step_key}: {err.message.strip().splitlines()[-1] if err.message.strip() else err.cls_name}"
     return "the run failed (see the Dagster UI for details)"
 

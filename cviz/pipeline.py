@@ -7,8 +7,11 @@ the same Dagster job).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -26,7 +29,7 @@ from cviz.neighbours import neighbour_agreement
 from cviz.paths import MODEL_CACHE, CollectionPaths
 from cviz.pca import run_pca
 from cviz.quality import layout_quality
-from cviz.publish import empty_trash, switch_pointer, update_index
+from cviz.publish import Version, empty_trash, publish_version
 from cviz.storage import Storage, read_source
 from cviz import thumbs
 from cviz.tiles import Cell, Pyramid, build_lower_levels, choose_tile_size, render_mosaic
@@ -55,8 +58,36 @@ def load_config(storage: Storage, name: str) -> CollectionConfig:
         ) from None
 
 
-def register(storage: Storage, config: CollectionConfig) -> None:
-    storage.write_json(CollectionPaths(config.name).config, config.to_dict())
+def register(storage: Storage, config: CollectionConfig, wait_s: float | None = None) -> None:
+    """Write ``collection.json``. A changed config waits for a run that holds the collection's lock
+    (then fails naming it, after ``wait_s``, default $CVIZ_LOCK_WAIT_S): a run never sees its
+    settings change under it (it builds from the snapshot its `images` step took, see run_config)."""
+    from cviz import locking
+
+    paths = CollectionPaths(config.name)
+    try:
+        if storage.read_json(paths.config) == config.to_dict():
+            return
+    except (FileNotFoundError, ValueError):
+        pass
+    lock = locking.CollectionLock(storage, config.name, f"register-{uuid.uuid4().hex[:12]}")
+    lock.acquire(wait_s)
+    try:
+        storage.write_json(paths.config, config.to_dict())
+    finally:
+        lock.release()
+
+
+def config_hash(config: CollectionConfig) -> str:
+    return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_config(storage: Storage, name: str) -> CollectionConfig:
+    """The collection's settings as the `images` step of this build read them (stored in the
+    catalogue), so every later stage of a run uses one snapshot even if ``collection.json`` is
+    re-registered meanwhile. A catalogue written before snapshots existed falls back to the file."""
+    snapshot = _catalogue(storage, name).get("config")
+    return CollectionConfig.from_dict(snapshot) if snapshot else load_config(storage, name)
 
 
 def _timed(report: StageReport, started: float) -> StageReport:
@@ -77,9 +108,12 @@ def stage_images(storage: Storage, name: str) -> StageReport:
     for folder in (paths.base, paths.published, paths.item_images):  # left by runs killed mid-write
         storage.remove_stale_temp(folder)
     catalogue = build_catalogue(config, storage.storage_options)
+    catalogue["config"] = config.to_dict()  # the run's snapshot (run_config): later stages read this
+    catalogue["config_sha256"] = config_hash(config)
     storage.write_json(CollectionPaths(name).catalogue, catalogue)
     counts = catalogue["counts"]
     report = StageReport(values=dict(counts))
+    report.values["config_sha256"] = catalogue["config_sha256"]
     report.values["metadata_encoding"] = (catalogue["metadata"] or {}).get("encoding", "no metadata CSV")
     report.tables["skipped_files"] = catalogue["skipped"][:200]
     if catalogue["metadata"]:
@@ -243,7 +277,7 @@ def stage_grid(storage: Storage, name: str, method: str = "auto", seed: int = 0,
     """
     started = time.perf_counter()
     paths = CollectionPaths(name)
-    config = load_config(storage, name)
+    config = run_config(storage, name)
     points = storage.read_npy(paths.tsne)
     features = storage.read_npy(paths.pca)
     shas = [e["sha256"] for e in usable_items(_catalogue(storage, name))]
@@ -290,8 +324,9 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
     pyramid = Pyramid(cols * cw, rows * ch, choose_tile_size(cw, ch))
     if storage.local:
         empty_trash(storage, name)  # versions retired by the last publish: deleted here, off its path
-    version = storage.new_version()
-    folder = f"{paths.version(version)}/map_files"
+    built = Version(name, storage.new_version())
+    version = built.id
+    folder = built.tiles
     fs, base = open_source(catalogue, storage.storage_options)
     existing = set(storage.list(paths.item_images))
     counts = {"new_item_images": 0, "cells_decoded": 0, "cells_cached": 0}
@@ -328,10 +363,10 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
         if isinstance(exc, (ImageRejected, FileNotFoundError)):
             raise changed_since_catalogue(name, exc) from exc
         raise
-    storage.write_bytes(f"{paths.version(version)}/preview.jpg", stats.preview)
+    storage.write_bytes(built.preview, stats.preview)
     storage.write_json(paths.mosaic, {"version": version, "pyramid": pyramid.to_dict(), "cols": cols, "rows": rows,
                                       "cell_width": cw, "cell_height": ch, "items": len(items),
-                                      "lowest_level": stats.lowest_level})
+                                      "lowest_level": stats.lowest_level, **rendered_from(storage, name, catalogue)})
     report = StageReport(values={
         "items": len(items), "width": pyramid.width, "height": pyramid.height, "tile_size": pyramid.tile_size,
         "tiles_written": stats.tiles, "levels_written": pyramid.max_level + 1 - stats.lowest_level, **counts,
@@ -357,65 +392,99 @@ def _discard_version(storage: Storage, paths: CollectionPaths, version: str) -> 
         pass
 
 
+def rendered_from(storage: Storage, name: str, catalogue: dict[str, Any] | None = None) -> dict[str, str]:
+    """What a mosaic is drawn from: hashes of grid.json, of the items' content hashes in grid order,
+    and of the run's config snapshot. `dzi`, `metadata_json` and `publish` refuse a mismatch."""
+    catalogue = catalogue if catalogue is not None else _catalogue(storage, name)
+    shas = "\n".join(e["sha256"] for e in usable_items(catalogue))
+    return {
+        "grid_sha256": hashlib.sha256(storage.read_bytes(CollectionPaths(name).grid)).hexdigest()[:16],
+        "items_sha256": hashlib.sha256(shas.encode()).hexdigest()[:16],
+        "config_sha256": str(catalogue.get("config_sha256", "")),
+    }
+
+
+def built_version(storage: Storage, name: str, stage: str) -> tuple[Version, dict[str, Any]]:
+    """The version this build's `mosaic` started, and its manifest, for `stage` to complete.
+
+    Refuses a live version (immutable) and a mosaic drawn from another grid, item list or config
+    than the current ones (e.g. `grid` re-materialized without `mosaic`).
+    """
+    try:
+        manifest = _mosaic_manifest(storage, name)
+    except FileNotFoundError:
+        raise CollectionError(f"collection {name}: no mosaic built yet; materialize mosaic before {stage}") from None
+    version = Version(name, manifest["version"])
+    version.refuse_if_live(storage, stage)
+    now = rendered_from(storage, name)
+    stale = [k for k in ("grid_sha256", "items_sha256", "config_sha256") if manifest.get(k, now[k]) != now[k]]
+    if stale:
+        what = ", ".join(k.split("_")[0] for k in stale)
+        raise CollectionError(
+            f"collection {name}: the mosaic of version {version.id} was drawn from another {what} than the current "
+            f"one; re-materialize mosaic, then dzi, metadata_json and publish (the published map is unchanged)"
+        )
+    return version, manifest
+
+
 def _mosaic_manifest(storage: Storage, name: str) -> dict[str, Any]:
     return storage.read_json(CollectionPaths(name).mosaic)
 
 
 def stage_dzi(storage: Storage, name: str) -> StageReport:
+    """The lower pyramid levels and ``map.dzi`` of the version `mosaic` started (never a live one)."""
     started = time.perf_counter()
-    paths = CollectionPaths(name)
-    manifest = _mosaic_manifest(storage, name)
-    version = manifest["version"]
+    version, manifest = built_version(storage, name, "dzi")
     pyramid = Pyramid(**manifest["pyramid"])
     # The mosaic stage writes the top level, and level max-1 too when cells are tiles ("lowest_level").
-    stats = build_lower_levels(storage, f"{paths.version(version)}/map_files", pyramid,
-                               start_level=manifest.get("lowest_level"))
-    storage.write_bytes(f"{paths.version(version)}/map.dzi", pyramid.xml().encode())
-    published = publish_if_complete(storage, name, version, int(manifest["items"]))
+    stats = build_lower_levels(storage, version.tiles, pyramid, start_level=manifest.get("lowest_level"))
+    storage.write_bytes(version.dzi, pyramid.xml().encode())
     return _timed(StageReport(values={
         "items": int(manifest["items"]), "levels": stats.levels, "tiles": pyramid.tile_count(), "width": pyramid.width, "height": pyramid.height,
-        "tile_size": pyramid.tile_size, "version": version, "published": published,
+        "tile_size": pyramid.tile_size, "version": version.id,
     }), started)
 
 
-def publish_if_complete(storage: Storage, name: str, version: str, items: int) -> bool:
-    """Point ``current.json`` at ``version`` once both its ``map.dzi`` and ``items.json`` exist.
+def stage_publish(storage: Storage, name: str) -> StageReport:
+    """Switch ``current.json`` to the version this build completed and list it in the index.
 
-    `dzi` and `metadata_json` write the two halves of a version (possibly at the same time); each
-    writes its own file first and then calls this, so whichever finishes second publishes both in
-    one atomic pointer write. A run killed between the two leaves the previous version published
-    whole, never a new map with the old items (or the reverse).
+    Runs after `dzi` and `metadata_json` and behind their blocking checks: when a check fails,
+    this step is skipped and the previous map stays live. Re-publishing the live version only
+    refreshes its index entry.
     """
-    paths = CollectionPaths(name)
-    folder = paths.version(version)
-    if not (storage.exists(f"{folder}/map.dzi") and storage.exists(f"{folder}/items.json")):
-        return False
-    switch_pointer(storage, name, dzi=f"{version}/map.dzi", items=f"{version}/items.json", preview=f"{version}/preview.jpg")
-    update_index(storage, name, items)
-    return True
+    started = time.perf_counter()
+    try:
+        manifest = _mosaic_manifest(storage, name)
+    except FileNotFoundError:
+        raise CollectionError(f"collection {name}: nothing built to publish; materialize mosaic, dzi and metadata_json") from None
+    version = Version(name, manifest["version"])
+    was_live = version.is_live(storage)
+    if not was_live:
+        built_version(storage, name, "publish")  # same grid, items and config as the mosaic
+    publish_version(storage, version, int(manifest["items"]))
+    return _timed(StageReport(values={"items": int(manifest["items"]), "version": version.id,
+                                      "published": True, "already_live": was_live}), started)
 
 
 def stage_metadata_json(storage: Storage, name: str) -> StageReport:
     started = time.perf_counter()
     paths = CollectionPaths(name)
-    config = load_config(storage, name)
+    config = run_config(storage, name)
     catalogue = _catalogue(storage, name)
     items = usable_items(catalogue)
     grid = storage.read_json(paths.grid)
-    manifest = _mosaic_manifest(storage, name)
-    version = manifest["version"]
+    built, _ = built_version(storage, name, "metadata_json")
     columns = (catalogue.get("metadata") or {}).get("columns", [])
     grid_info = {"cols": grid["cols"], "rows": grid["rows"], "cell_width": grid["cell_width"],
                  "cell_height": grid["cell_height"], "width": grid["cols"] * grid["cell_width"],
                  "height": grid["rows"] * grid["cell_height"]}
     images = [f"../{item_image_rel(e['sha256'])}" for e in items]
     doc, info = build_items(config, items, columns, grid["cells"], grid_info, images)
-    size = storage.write_json(f"{paths.version(version)}/items.json", doc, compact=True)
-    published = publish_if_complete(storage, name, version, len(items))
+    size = storage.write_json(built.items, doc, compact=True)
     report = StageReport(values={
         "items": len(items), "bytes": size, "title_fallbacks": len(info["title_fallbacks"]),
         "empty_urls": info["empty_urls"], "date_column": info["date_column"] or "none",
-        "years_parsed": info["years_parsed"], "version": version, "published": published,
+        "years_parsed": info["years_parsed"], "version": built.id,
     })
     report.tables["title_fallback_files"] = info["title_fallbacks"][:200]
     return _timed(report, started)

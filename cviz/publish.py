@@ -1,22 +1,89 @@
-"""Publishing a collection's map so readers never see a half-written one.
+"""Publishing a collection's map so readers never see a half-written or unchecked one.
 
-Each `dzi`/`metadata_json` materialization writes a new version folder completely, then switches
-``published/<name>/current.json`` (a small JSON, replaced atomically) to it, then updates
-``published/index.json``. Old versions that no pointer names are removed, keeping the newest two so
-a reader that loaded the previous pointer moments ago can finish.
+`mosaic` starts a new :class:`Version` folder, `dzi` and `metadata_json` fill it (never a live
+one), the blocking asset checks verify *that* version, and only then the `publish` step switches
+``published/<name>/current.json`` (a small JSON, replaced atomically) to it and updates
+``published/index.json``. A failed check skips `publish`, so the previous map stays live by
+construction. Old versions that no pointer names are removed, keeping the newest two so a reader
+that loaded the previous pointer moments ago can finish.
+
+The index is built from one small entry file per collection (``published/index.d/<name>.json``),
+so two processes publishing different collections at once never lose each other's entry: each
+writes its own entry, then rebuilds the index from all entries under a file lock (local) and
+re-reads the entries after writing until they are unchanged (object storage, strongly consistent
+listings: the last writer always sees every entry written before it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterator
 
-from cviz.paths import INDEX, CollectionPaths
+from cviz.errors import CollectionError
+from cviz.paths import INDEX, PUBLISHED, CollectionPaths
 from cviz.storage import Storage
 
 KEEP_VERSIONS = 2
+INDEX_ENTRIES = f"{PUBLISHED}/index.d"
+INDEX_FORMAT = "cviz-index/1"
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version folder of a collection's published map, and every file in it.
+
+    Written by `mosaic` (tiles of the top levels, ``preview.jpg``), `dzi` (lower levels,
+    ``map.dzi``) and `metadata_json` (``items.json``); switched live by `publish` only.
+    """
+
+    name: str  # the collection
+    id: str  # the folder name, e.g. 20261201T213000-1a2b3c4d
+
+    @property
+    def folder(self) -> str:
+        return CollectionPaths(self.name).version(self.id)
+
+    @property
+    def dzi(self) -> str:
+        return f"{self.folder}/map.dzi"
+
+    @property
+    def tiles(self) -> str:
+        return f"{self.folder}/map_files"
+
+    @property
+    def items(self) -> str:
+        return f"{self.folder}/items.json"
+
+    @property
+    def preview(self) -> str:
+        return f"{self.folder}/preview.jpg"
+
+    def pointer_entries(self) -> dict[str, str]:
+        """What ``current.json`` holds for this version (paths relative to ``published/<name>``)."""
+        return {"dzi": f"{self.id}/map.dzi", "items": f"{self.id}/items.json", "preview": f"{self.id}/preview.jpg"}
+
+    def is_live(self, storage: Storage) -> bool:
+        """True when ``current.json`` names any file of this version (readers may have it cached)."""
+        pointer = read_pointer(storage, self.name)
+        return any(str(pointer.get(k, "")).split("/", 1)[0] == self.id for k in ("dzi", "items", "preview", "mosaic"))
+
+    def refuse_if_live(self, storage: Storage, stage: str) -> None:
+        """A live version is immutable (CDNs cache it forever): no stage may write into it."""
+        if self.is_live(storage):
+            raise CollectionError(
+                f"collection {self.name}: version {self.id} is the live map, and `{stage}` never writes into a "
+                "live version; re-materialize mosaic (then dzi, metadata_json and publish) to build a new one, "
+                "e.g. `cviz run` or the build_collection job"
+            )
+
+    def missing(self, storage: Storage) -> list[str]:
+        """The files a complete version must hold that are not there yet."""
+        return [rel for rel in (self.dzi, self.items, self.preview) if not storage.exists(rel)]
 
 
 def read_pointer(storage: Storage, name: str) -> dict[str, Any]:
@@ -69,12 +136,84 @@ def empty_trash(storage: Storage, name: str) -> int:
     return len(trash)
 
 
-def update_index(storage: Storage, name: str, items: int) -> None:
-    """Add or refresh a collection's entry in ``published/index.json`` (the viewer's home page)."""
+def publish_version(storage: Storage, version: Version, items: int) -> dict[str, Any]:
+    """Make ``version`` the live map: refuse an incomplete one, switch the pointer, list it in the index."""
+    missing = version.missing(storage)
+    if missing:
+        raise CollectionError(
+            f"collection {version.name}: version {version.id} is incomplete (missing {', '.join(missing)}); "
+            "re-materialize mosaic, dzi and metadata_json, then publish (the published map is unchanged)"
+        )
+    pointer = switch_pointer(storage, version.name, **version.pointer_entries())
+    update_index(storage, version.name, items)
+    return pointer
+
+
+def _entry_rel(name: str) -> str:
+    CollectionPaths(name)  # validates the name: it becomes a file name
+    return f"{INDEX_ENTRIES}/{name}.json"
+
+
+@contextlib.contextmanager
+def _index_mutex(storage: Storage) -> Iterator[None]:
+    """An exclusive ``flock`` on a local root (processes on this machine); nothing on object storage."""
+    path = storage.local_path(f"{INDEX_ENTRIES}/.mutex")
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _read_entries(storage: Storage) -> list[dict[str, Any]]:
+    entries = []
+    for fname in storage.list(INDEX_ENTRIES):
+        if not fname.endswith(".json") or fname.startswith("."):
+            continue
+        try:
+            entries.append(storage.read_json(f"{INDEX_ENTRIES}/{fname}"))
+        except FileNotFoundError:  # removed (unlisted) since the listing
+            continue
+    return sorted(entries, key=lambda c: c["name"])
+
+
+def _legacy_entries(storage: Storage) -> None:
+    """An index written before entry files existed: give each of its collections an entry file once."""
+    if storage.list(INDEX_ENTRIES):
+        return
     try:
         index = storage.read_json(INDEX)
     except FileNotFoundError:
-        index = {"format": "cviz-index/1", "collections": []}
+        return
+    for c in index.get("collections", []):
+        if isinstance(c, dict) and isinstance(c.get("name"), str):
+            storage.write_json(_entry_rel(c["name"]), c)
+
+
+def rebuild_index(storage: Storage, attempts: int = 5) -> dict[str, Any]:
+    """Write ``published/index.json`` from the entry files, until a re-read finds them unchanged."""
+    with _index_mutex(storage):
+        _legacy_entries(storage)
+        entries = _read_entries(storage)
+        for _ in range(attempts):
+            index = {"format": INDEX_FORMAT, "collections": entries}
+            storage.write_json(INDEX, index)
+            again = _read_entries(storage)
+            if again == entries:
+                break
+            entries = again
+        return index
+
+
+def update_index(storage: Storage, name: str, items: int) -> None:
+    """Add or refresh a collection's entry in ``published/index.json`` (the viewer's home page)."""
     pointer = read_pointer(storage, name)
     entry = {
         "name": name,
@@ -83,6 +222,19 @@ def update_index(storage: Storage, name: str, items: int) -> None:
         "current": f"{name}/current.json",
         "updated": pointer.get("updated"),
     }
-    others = [c for c in index.get("collections", []) if c.get("name") != name]
-    index["collections"] = sorted(others + [entry], key=lambda c: c["name"])
-    storage.write_json(INDEX, index)
+    with _index_mutex(storage):
+        _legacy_entries(storage)
+        storage.write_json(_entry_rel(name), entry)
+    rebuild_index(storage)
+
+
+def remove_from_index(storage: Storage, name: str) -> bool:
+    """Take ``name`` off the index (its entry file, then the index); True if it was listed."""
+    rel = _entry_rel(name)
+    with _index_mutex(storage):
+        _legacy_entries(storage)
+        listed = storage.exists(rel)
+        if listed:
+            storage.remove_tree(rel)
+    rebuild_index(storage)
+    return listed

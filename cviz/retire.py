@@ -8,24 +8,15 @@ The Dagster partition is removed separately (see README, "Retiring a collection"
 
 from __future__ import annotations
 
-from cviz.paths import INDEX, CollectionPaths
+from cviz.paths import CollectionPaths
+from cviz.publish import remove_from_index
 from cviz.storage import Storage
 
 
 def unlist(storage: Storage, name: str) -> bool:
     """Remove ``name`` from ``published/index.json``; True if it was listed."""
     CollectionPaths(name)  # validates the name
-    try:
-        index = storage.read_json(INDEX)
-    except FileNotFoundError:
-        return False
-    before = index.get("collections", [])
-    after = [c for c in before if c.get("name") != name]
-    if len(after) == len(before):
-        return False
-    index["collections"] = after
-    storage.write_json(INDEX, index)
-    return True
+    return remove_from_index(storage, name)  # the index is built from one entry file per collection
 
 
 def delete_outputs(storage: Storage, name: str) -> list[str]:

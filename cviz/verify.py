@@ -3,9 +3,11 @@ offending items, so the Dagster asset checks (and anyone else) show *which* item
 
 They re-derive what a viewer depends on from the stored files, independently of the code that
 wrote them: the catalogue says which images are usable; the grid must give each exactly one cell;
-the published pyramid must hold every tile of every level its ``.dzi`` declares; ``items.json``
-must list each occupied cell once with its title/url templates rendered from the metadata row;
-the features must be finite.
+the pyramid must hold every tile of every level its ``.dzi`` declares; ``items.json`` must list
+each occupied cell once with its title/url templates rendered from the metadata row; the features
+must be finite. The pyramid and items checks read the version this build made (the one
+``mosaic.json`` names, which `publish` is about to switch live), never the live pointer: the
+checks gate publishing, and a first build has no pointer yet.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from PIL import Image
 from cviz.catalogue import usable_items
 from cviz.collection import CollectionConfig
 from cviz.paths import CollectionPaths
-from cviz.publish import read_pointer
+from cviz.publish import Version
 from cviz.storage import Storage
 from cviz.tiles import Pyramid, expected_tiles
+from cviz.viewer_data import ITEMS_FORMAT, OWN_FIELDS
 
 MAX_OFFENDING = 100  # offending items listed in a verdict; ``counts`` has the totals
 DZI_NS = "{http://schemas.microsoft.com/deepzoom/2008}"
@@ -53,6 +56,14 @@ def _verdict(problems: list[dict[str, Any]], counts: dict[str, int], ok: str) ->
 
 def _usable(storage: Storage, name: str) -> list[dict[str, Any]]:
     return usable_items(storage.read_json(CollectionPaths(name).catalogue))
+
+
+def built_version(storage: Storage, name: str) -> Version | None:
+    """The version the last `mosaic` of this collection started (what this run is completing)."""
+    try:
+        return Version(name, storage.read_json(CollectionPaths(name).mosaic)["version"])
+    except (FileNotFoundError, KeyError, TypeError):
+        return None
 
 
 # -- grid -------------------------------------------------------------------------------------
@@ -92,10 +103,10 @@ def read_dzi(data: bytes) -> Pyramid:
 def verify_pyramid(storage: Storage, name: str) -> Verdict:
     """The published .dzi declares the grid's size, and every tile of every level is there at its size."""
     paths = CollectionPaths(name)
-    pointer = read_pointer(storage, name)
-    if not pointer.get("dzi"):
-        return _verdict([{"problem": "no published pyramid", "file": paths.pointer}], {}, "")
-    dzi_rel = f"{paths.published}/{pointer['dzi']}"
+    version = built_version(storage, name)
+    if version is None:
+        return _verdict([{"problem": "no built version", "file": paths.mosaic}], {}, "")
+    dzi_rel = version.dzi
     try:
         pyramid = read_dzi(storage.read_bytes(dzi_rel))
     except FileNotFoundError:
@@ -137,16 +148,18 @@ def verify_items(storage: Storage, name: str) -> Verdict:
     """items.json has one entry per occupied cell, each usable image once, and every title/url is
     its template rendered from the item's metadata row (a title falls back to the file name)."""
     paths = CollectionPaths(name)
-    pointer = read_pointer(storage, name)
-    if not pointer.get("items"):
-        return _verdict([{"problem": "no published items.json", "file": paths.pointer}], {}, "")
-    items_rel = f"{paths.published}/{pointer['items']}"
+    version = built_version(storage, name)
+    if version is None:
+        return _verdict([{"problem": "no built version", "file": paths.mosaic}], {}, "")
+    items_rel = version.items
     try:
         doc = storage.read_json(items_rel)
     except FileNotFoundError:
         return _verdict([{"problem": "items.json missing", "file": items_rel}], {}, "")
-    config = CollectionConfig.from_dict(storage.read_json(paths.config))
-    usable = _usable(storage, name)
+    catalogue = storage.read_json(paths.catalogue)
+    snapshot = catalogue.get("config")  # the run's config snapshot (pipeline.run_config)
+    config = CollectionConfig.from_dict(snapshot or storage.read_json(paths.config))
+    usable = usable_items(catalogue)
     grid = storage.read_json(paths.grid)
     cell_of = {e["file"]: int(c) for e, c in zip(usable, grid["cells"])}
     row_of = {e["file"]: e.get("row") or {} for e in usable}
@@ -154,10 +167,18 @@ def verify_items(storage: Storage, name: str) -> Verdict:
     ids = list(fields.get("id", []))
     count = int(doc.get("count", -1))
     problems: list[dict[str, Any]] = []
-    for key, values in sorted(fields.items()):
-        if len(values) != count:
-            problems.append({"problem": "field length differs from count", "field": key, "length": len(values),
-                             "count": count})
+    if doc.get("format") != ITEMS_FORMAT:
+        problems.append({"problem": "unknown format", "format": doc.get("format"), "expected": ITEMS_FORMAT})
+    problems.extend({"problem": "own field missing", "field": k} for k in OWN_FIELDS if k not in fields)
+    problems.extend({"problem": "not an own field", "field": k} for k in sorted(set(fields) - set(OWN_FIELDS)))
+    values_of = doc.get("values", {})
+    for where, table in (("fields", fields), ("values", values_of)):
+        for key, values in sorted(table.items()):
+            if len(values) != count:
+                problems.append({"problem": "field length differs from count", "field": f"{where}.{key}",
+                                 "length": len(values), "count": count})
+    named = set(doc.get("columns", [])) | set(doc.get("category_columns", [])) | ({doc["date_column"]} if doc.get("date_column") else set())
+    problems.extend({"problem": "column without values", "column": c} for c in sorted(named - set(values_of)))
     problems.extend({"problem": "id listed twice", "id": i} for i, n in Counter(ids).items() if n > 1)
     problems.extend({"problem": "unknown id", "id": i} for i in ids if i not in cell_of)
     listed = set(ids)

@@ -2,6 +2,12 @@
 
 Built from the catalogue (one dict lookup per item, O(N)) and the grid. Titles fall back to the
 file name when the template renders empty; every value stays plain text.
+
+Format ``cviz-items/2`` keeps the format's own per-item fields (``fields``: id, cell, image, year,
+title, url) apart from the collection's CSV columns (``values``), so a column named ``year``,
+``cell``, ``id`` or ``image`` is one more column and never replaces what the viewer navigates by.
+At most ``MAX_COLUMNS`` CSV columns are carried (the first ones, in header order); the rest are
+dropped and counted in ``columns_dropped``.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ from cviz.collection import CollectionConfig
 DATE_COLUMNS = ("date", "year", "objectDate", "Date", "Year", "created", "dateCreated")
 _YEAR_RE = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
 MAX_CATEGORIES = 60
+ITEMS_FORMAT = "cviz-items/2"
+OWN_FIELDS = ("id", "cell", "image", "year", "title", "url")
+MAX_COLUMNS = 200  # CSV columns carried in items.json (docs/outputs.md); a 100,000-column CSV stays usable
 
 
 def parse_year(value: str) -> int | None:
@@ -71,10 +80,14 @@ def build_items(
         url = url_t.render(row).strip()
         empty_urls += not url
         urls.append(url)
-    hidden = {config.filename_column, "title", "url"}
+    # The file name column is `id` already; a column that is the whole title or url template is shown as those.
+    hidden = {config.filename_column} | {t.columns[0] for t in (title_t, url_t)
+                                         if len(t.columns) == 1 and t.source.strip() == "{" + t.columns[0] + "}"}
     extra = [c for c in metadata_columns if c and c not in hidden]
-    date_col = _date_column(metadata_columns, rows)
-    columns = ["title", "url"] + ([date_col] if date_col else []) + [c for c in extra if c != date_col]
+    dropped = max(0, len(extra) - MAX_COLUMNS)
+    extra = extra[:MAX_COLUMNS]
+    date_col = _date_column(extra, rows)
+    columns = ([date_col] if date_col else []) + [c for c in extra if c != date_col]
     fields: dict[str, list] = {
         "id": [e["file"] for e in items],
         "cell": [int(c) for c in cells],
@@ -83,10 +96,9 @@ def build_items(
         "title": titles,
         "url": urls,
     }
-    for c in columns[2:]:
-        fields[c] = [r.get(c, "") for r in rows]
+    values = {c: [r.get(c, "") for r in rows] for c in columns}
     doc = {
-        "format": "cviz-items/1",
+        "format": ITEMS_FORMAT,
         "collection": config.name,
         "count": len(items),
         "grid": grid,
@@ -94,12 +106,16 @@ def build_items(
         "columns": columns,
         "date_column": date_col,
         "category_columns": _category_columns(extra, rows, {date_col} if date_col else set()),
+        "columns_dropped": dropped,
         "fields": fields,
+        "values": values,
     }
     report = {
         "title_fallbacks": fallbacks,
         "empty_urls": empty_urls,
         "date_column": date_col,
         "years_parsed": sum(y is not None for y in fields["year"]),
+        "columns_carried": len(columns),
+        "columns_dropped": dropped,
     }
     return doc, report

@@ -94,10 +94,8 @@ def mosaic(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Ma
 @fail_fast_on_user_error
 @one_run_at_a_time
 def dzi(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
-    """The Deep Zoom pyramid (.dzi + _files) OpenSeadragon reads; published when complete."""
-    store = storage.get()
-    report = pipeline.stage_dzi(store, context.partition_key)
-    return _result(context, "dzi", report, viewer=dg.MetadataValue.url(storage.viewer_link(context.partition_key)))
+    """The Deep Zoom pyramid (.dzi + _files) OpenSeadragon reads, in the version `mosaic` started."""
+    return _result(context, "dzi", pipeline.stage_dzi(storage.get(), context.partition_key))
 
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[mosaic, grid], kinds={"json"})
@@ -105,8 +103,16 @@ def dzi(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Mater
 @one_run_at_a_time
 def metadata_json(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """What the viewer needs per cell: title, url, date and the other columns; grid shape and tile size."""
-    report = pipeline.stage_metadata_json(storage.get(), context.partition_key)
-    return _result(context, "metadata_json", report, viewer=dg.MetadataValue.url(storage.viewer_link(context.partition_key)))
+    return _result(context, "metadata_json", pipeline.stage_metadata_json(storage.get(), context.partition_key))
 
 
-collection_assets = [images, features, pca, tsne, grid, mosaic, dzi, metadata_json]
+@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[dzi, metadata_json], kinds={"json"})
+@fail_fast_on_user_error
+@one_run_at_a_time
+def publish(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    """Switches current.json to the version this run built, behind the blocking checks (checks.py)."""
+    report = pipeline.stage_publish(storage.get(), context.partition_key)
+    return _result(context, "publish", report, viewer=dg.MetadataValue.url(storage.viewer_link(context.partition_key)))
+
+
+collection_assets = [images, features, pca, tsne, grid, mosaic, dzi, metadata_json, publish]

@@ -2,6 +2,9 @@
 
 Each check is a thin call into ``cviz.verify``; a failure carries the offending items (file, cell,
 tile, field) in its metadata, so the UI says which image or tile is wrong, not only that one is.
+All are ``blocking=True``: a failed check (severity ERROR) skips everything downstream of its
+asset in the run, `publish` included, so the previous map stays live. The pyramid and items
+checks verify the version this run built (named by mosaic.json), not the live pointer.
 """
 
 import functools
@@ -30,8 +33,12 @@ def _under_run_lock(check: Callable[..., dg.AssetCheckResult]) -> Callable[..., 
     @functools.wraps(check)
     def wrapper(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
         op = context.op_execution_context
-        with locking.hold(storage.get(), op.partition_key, lock_owner(op), op.op.name, run_steps(op)):
-            return check(context, storage)
+        store = storage.get()
+        with locking.hold(store, op.partition_key, lock_owner(op), op.op.name, run_steps(op)) as lock:
+            result = check(context, storage)
+            if not result.passed:
+                lock.release()  # a blocking failure skips the rest of the run (publish): free the collection now
+            return result
 
     return wrapper
 
@@ -45,28 +52,28 @@ def _result(v: verify.Verdict) -> dg.AssetCheckResult:
                                description=v.summary)
 
 
-@dg.asset_check(asset=grid, partitions_def=collections, name="one_cell_per_image",
+@dg.asset_check(asset=grid, partitions_def=collections, name="one_cell_per_image", blocking=True,
                 description="Every usable image has exactly one grid cell; no cell holds two images.")
 @_under_run_lock
 def one_cell_per_image(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
     return _result(verify.verify_grid(storage.get(), context.partition_key))
 
 
-@dg.asset_check(asset=dzi, partitions_def=collections, name="pyramid_complete",
-                description="The published .dzi declares the grid's size and every tile of every level exists.")
+@dg.asset_check(asset=dzi, partitions_def=collections, name="pyramid_complete", blocking=True,
+                description="The built version's .dzi declares the grid's size and every tile of every level exists.")
 @_under_run_lock
 def pyramid_complete(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
     return _result(verify.verify_pyramid(storage.get(), context.partition_key))
 
 
-@dg.asset_check(asset=metadata_json, partitions_def=collections, name="items_resolved",
-                description="items.json has one entry per occupied cell; every title/url template is resolved.")
+@dg.asset_check(asset=metadata_json, partitions_def=collections, name="items_resolved", blocking=True,
+                description="The built version's items.json has one entry per occupied cell; every title/url template is resolved.")
 @_under_run_lock
 def items_resolved(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
     return _result(verify.verify_items(storage.get(), context.partition_key))
 
 
-@dg.asset_check(asset=features, partitions_def=collections, name="features_finite",
+@dg.asset_check(asset=features, partitions_def=collections, name="features_finite", blocking=True,
                 description="One feature row per usable image, with no NaN or infinite values.")
 @_under_run_lock
 def features_finite(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:

@@ -43,13 +43,15 @@ def materialize_collection(root: str | os.PathLike, spec: dict, instance: dg.Dag
                            raise_on_error: bool = True, **model) -> dg.ExecuteInProcessResult:
     """Register ``spec`` and materialize every asset of its partition, as the UI would."""
     from cviz_assets.assets import collection_assets
+    from cviz_assets.checks import collection_checks
     from cviz_assets.register import register_spec
 
     instance = instance or dg.DagsterInstance.ephemeral()
     res = resources(root, **model)
     register_spec(instance, res["storage"], spec)
-    return dg.materialize(collection_assets, partition_key=spec["name"], instance=instance, resources=res,
-                          raise_on_error=raise_on_error)
+    # With the blocking checks, as the build_collection job runs: a failed check skips `publish`.
+    return dg.materialize([*collection_assets, *collection_checks], partition_key=spec["name"], instance=instance,
+                          resources=res, raise_on_error=raise_on_error)
 
 
 @pytest.fixture(scope="session")
