@@ -186,7 +186,7 @@ def _read_entries(storage: Storage) -> list[dict[str, Any]]:
 
 def _legacy_entries(storage: Storage) -> None:
     """An index written before entry files existed: give each of its collections an entry file once."""
-    if storage.list(INDEX_ENTRIES):
+    if any(f.endswith(".json") and not f.startswith(".") for f in storage.list(INDEX_ENTRIES)):
         return
     try:
         index = storage.read_json(INDEX)

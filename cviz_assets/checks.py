@@ -34,13 +34,35 @@ def _under_run_lock(check: Callable[..., dg.AssetCheckResult]) -> Callable[..., 
     def wrapper(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
         op = context.op_execution_context
         store = storage.get()
-        with locking.hold(store, op.partition_key, lock_owner(op), op.op.name, run_steps(op)) as lock:
+        steps = run_steps(op)
+        with locking.hold(store, op.partition_key, lock_owner(op), op.op.name, steps) as lock:
             result = check(context, storage)
             if not result.passed:
-                lock.release()  # a blocking failure skips the rest of the run (publish): free the collection now
+                # A blocking failure skips every step downstream of the asset (publish among them): count
+                # them as finished, so the run's last step that does run releases the collection's lock.
+                for step in skipped_steps(op, steps):
+                    lock.finish_step(step, steps)
             return result
 
     return wrapper
+
+
+def skipped_steps(op: dg.OpExecutionContext, steps: list[str]) -> list[str]:
+    """The run's steps that Dagster skips when this (blocking) check fails: the assets downstream of
+    the checked asset, and their checks (step keys are asset names, and ``<asset>_<check>``)."""
+    graph = op.job_def.asset_layer.asset_graph
+    [check_key] = list(op.selected_asset_check_keys) or [None]
+    if check_key is None:
+        return []
+    todo, below = [graph.get(check_key.asset_key)], set()
+    while todo:
+        for child in graph.get_children(todo.pop()):
+            if child.key not in below:
+                below.add(child.key)
+                todo.append(child)
+    names = {k.to_user_string() for k in below}
+    names |= {f"{c.asset_key.to_user_string()}_{c.name}" for k in below for c in graph.get(k).check_keys}
+    return [s for s in steps if s in names]
 
 
 def _result(v: verify.Verdict) -> dg.AssetCheckResult:

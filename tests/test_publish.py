@@ -22,3 +22,214 @@ def test_stale_versions_are_set_aside_then_deleted(tmp_path: Path) -> None:
     assert empty_trash(storage, "c1") == len(trash)
     assert not [v for v in storage.list("published/c1") if v.startswith(".trash-")]
     assert (tmp_path / "published" / "c1" / live / "map_files" / "0" / "0_0.jpg").exists()
+
+
+# -- issue 13 point 1: a published version owns its files; publish behind blocking checks -------
+import hashlib
+import json
+import multiprocessing
+import os
+
+import dagster as dg
+import pytest
+
+from cviz import pipeline
+from cviz.errors import CollectionBusy, CollectionError
+from cviz.publish import Version, read_pointer, update_index
+from tests.bad_input import images as corpus
+from tests.bad_input.stages import STAGES, register, run_all
+
+NAME = "owned"
+
+
+def write_images(folder: Path, start: int, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + count):
+        (folder / f"img-{i:03d}.jpg").write_bytes(corpus._jpeg(corpus.noise((64, 48), 700 + i)))
+
+
+def tree_bytes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture()
+def built(tmp_path: Path) -> tuple[Path, Path, Storage]:
+    folder = tmp_path / "images"
+    write_images(folder, 0, 6)
+    root = tmp_path / "root"
+    store = Storage(str(root))
+    register(store, {"name": NAME, "images": str(folder)})
+    run_all(store, NAME)
+    return root, folder, store
+
+
+def live_version(store: Storage) -> Version:
+    return Version(NAME, read_pointer(store, NAME)["items"].split("/")[0])
+
+
+def test_version_names_its_files_and_knows_it_is_live(built) -> None:
+    root, _, store = built
+    live = live_version(store)
+    assert live.is_live(store) and live.missing(store) == []
+    assert (root / live.dzi).is_file() and (root / live.items).is_file() and (root / live.preview).is_file()
+    assert (root / live.tiles).is_dir()
+    assert not Version(NAME, "20000101T000000-00000000").is_live(store)
+
+
+def test_metadata_json_alone_leaves_every_byte_of_the_live_version_unchanged(built) -> None:
+    root, _, store = built
+    live = live_version(store)
+    before = tree_bytes(root / live.folder)
+    for stage in ("metadata_json", "dzi"):
+        with pytest.raises(CollectionError, match=f"version {live.id} is the live map, and `{stage}` never writes"):
+            getattr(pipeline, f"stage_{stage}")(store, NAME)
+    assert tree_bytes(root / live.folder) == before
+
+
+def test_metadata_json_alone_through_dagster_fails_and_keeps_the_live_version(built) -> None:
+    from cviz_assets import assets
+    from tests.conftest import resources
+
+    root, _, store = built
+    live = live_version(store)
+    before = tree_bytes(root / live.folder)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("collections", [NAME])
+    result = dg.materialize([assets.metadata_json], partition_key=NAME, instance=instance, resources=resources(root),
+                            raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "is the live map" in failure.step_failure_data.user_failure_data.description
+    assert tree_bytes(root / live.folder) == before
+
+
+def test_a_mosaic_drawn_from_another_grid_is_refused(built) -> None:
+    root, folder, store = built
+    pipeline.stage_mosaic(store, NAME)  # a new, unpublished version for the current grid
+    pipeline.stage_grid(store, NAME, method="sorted")  # the grid changes; the mosaic is not re-rendered
+    with pytest.raises(CollectionError, match="drawn from another grid"):
+        pipeline.stage_metadata_json(store, NAME)
+    with pytest.raises(CollectionError, match="drawn from another grid"):
+        pipeline.stage_publish(store, NAME)
+
+
+def test_publish_refuses_an_incomplete_version(built) -> None:
+    _, _, store = built
+    before = read_pointer(store, NAME)
+    pipeline.stage_mosaic(store, NAME)
+    pipeline.stage_dzi(store, NAME)  # no items.json yet
+    with pytest.raises(CollectionError, match="incomplete .*items.json"):
+        pipeline.stage_publish(store, NAME)
+    assert read_pointer(store, NAME) == before
+
+
+def _forced_failure(storage, name):
+    from cviz import verify
+
+    return verify._verdict([{"problem": "forced by the test", "id": "img-000.jpg"}], {"items": 0}, "")
+
+
+@pytest.mark.parametrize("check", ["items_resolved", "pyramid_complete"])
+def test_failed_blocking_check_skips_publish_and_keeps_the_previous_map(built, monkeypatch, check: str) -> None:
+    """The checks verify the version this run built (not the pointer), and a failure leaves the pointer alone."""
+    from cviz import verify
+    from cviz_assets import assets
+    from cviz_assets.checks import collection_checks
+    from tests.conftest import resources
+
+    root, folder, store = built
+    before = read_pointer(store, NAME)
+    write_images(folder, 6, 3)
+    run_all(store, NAME, stages=STAGES[:5])
+    seen: list[str] = []
+    real = {"items_resolved": verify.verify_items, "pyramid_complete": verify.verify_pyramid}[check]
+
+    def spy(storage, name):
+        seen.append(verify.built_version(storage, name).id)
+        return _forced_failure(storage, name)
+
+    monkeypatch.setattr(verify, {"items_resolved": "verify_items", "pyramid_complete": "verify_pyramid"}[check], spy)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("collections", [NAME])
+    selected = [assets.mosaic, assets.dzi, assets.metadata_json, assets.publish]
+    result = dg.materialize([*selected, *collection_checks], partition_key=NAME, instance=instance,
+                            resources=resources(root), raise_on_error=False,
+                            selection=dg.AssetSelection.assets(*selected))
+    assert not result.success
+    built_id = json.loads((root / "collections" / NAME / "mosaic.json").read_text())["version"]
+    assert seen == [built_id] and built_id != before["items"].split("/")[0]
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations[check] is False
+    assert "publish" not in {m.asset_key.to_user_string() for m in result.get_asset_materialization_events() and
+                             [e.step_materialization_data.materialization for e in result.get_asset_materialization_events()]}
+    assert read_pointer(store, NAME) == before  # the previous map stays live
+    from cviz import locking
+    assert locking.CollectionLock(store, NAME, "-").read() is None  # the failed run freed the collection
+    monkeypatch.setattr(verify, real.__name__, real)
+    again = dg.materialize([*selected, *collection_checks], partition_key=NAME, instance=instance,
+                           resources=resources(root), selection=dg.AssetSelection.assets(*selected))
+    assert again.success and read_pointer(store, NAME)["items"].split("/")[0] != before["items"].split("/")[0]
+
+
+# -- issue 12 class 7: index updates safe under concurrency ----------------------------------
+def _publish_many(root: str, prefix: str, count: int) -> None:
+    store = Storage(root)
+    for i in range(count):
+        update_index(store, f"{prefix}-{i:03d}", i)
+
+
+def test_two_processes_publishing_150_collections_each_lose_no_entry(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_publish_many, args=(str(tmp_path), p, 150)) for p in ("a", "b")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+        assert p.exitcode == 0
+    index = json.loads((tmp_path / "published" / "index.json").read_text())
+    names = [c["name"] for c in index["collections"]]
+    assert len(names) == 300 and names == sorted(names)
+
+
+def test_an_index_written_before_entry_files_keeps_its_collections(tmp_path: Path) -> None:
+    from cviz import retire
+
+    store = Storage(str(tmp_path))
+    store.write_json("published/index.json", {"format": "cviz-index/1", "collections": [
+        {"name": "old", "items": 3, "preview": None, "current": "old/current.json", "updated": None}]})
+    update_index(store, "new", 5)
+    index = store.read_json("published/index.json")
+    assert [c["name"] for c in index["collections"]] == ["new", "old"]
+    assert retire.unlist(store, "old") and not retire.unlist(store, "old")
+    assert [c["name"] for c in store.read_json("published/index.json")["collections"]] == ["new"]
+
+
+# -- issue 12 class 6: one config snapshot per run --------------------------------------------
+def test_each_run_builds_from_the_config_its_images_step_read(built) -> None:
+    root, folder, store = built
+    spec = {"name": NAME, "images": str(folder)}
+    pipeline.stage_images(store, NAME)
+    register(store, {**spec, "tile": "32x32", "title": "changed {title}"})  # another run's registration
+    for stage in STAGES[1:]:
+        run_all(store, NAME, stages=[stage])
+    grid = store.read_json(f"collections/{NAME}/grid.json")
+    assert (grid["cell_width"], grid["cell_height"]) == (128, 128)  # the snapshot's tile size
+    items = store.read_json(f"published/{NAME}/{read_pointer(store, NAME)['items']}")
+    assert not any(t.startswith("changed") for t in items["fields"]["title"])
+
+
+def test_registering_a_changed_config_while_a_run_holds_the_lock_fails_clearly(built) -> None:
+    from cviz import locking
+    from cviz.collection import CollectionConfig
+
+    _, folder, store = built
+    lock = locking.CollectionLock(store, NAME, "run-a")
+    lock.acquire(0)
+    try:
+        pipeline.register(store, CollectionConfig(name=NAME, images=str(folder)))  # unchanged: no wait
+        with pytest.raises(CollectionBusy, match="run-a"):
+            pipeline.register(store, CollectionConfig(name=NAME, images=str(folder), tile="64x64"), wait_s=0)
+    finally:
+        lock.release()
+    assert store.read_json(f"collections/{NAME}/collection.json")["tile"] == "128x128"

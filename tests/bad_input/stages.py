@@ -18,7 +18,7 @@ from cviz import pipeline
 from cviz.collection import CollectionConfig
 from cviz.storage import Storage
 
-STAGES = ["images", "features", "pca", "tsne", "grid", "mosaic", "dzi", "metadata_json"]
+STAGES = ["images", "features", "pca", "tsne", "grid", "mosaic", "dzi", "metadata_json", "publish"]
 
 
 class FakeExtractor:
