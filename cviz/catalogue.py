@@ -13,6 +13,7 @@ import posixpath
 import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,10 +38,31 @@ def _is_glob(pattern: str) -> bool:
     return any(ch in pattern for ch in "*?[")
 
 
-def list_sources(images: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str, list[SourceFile]]:
-    """List the files of a collection: every file under a folder (recursively), or a glob's matches."""
+def printable_name(rel: str) -> str:
+    """A file name that is not valid UTF-8 (``caf\\xe9.jpg`` from a Latin-1 disk) shown losslessly
+    with ``\\xNN`` escapes, so it can be written to JSON and named in a report."""
+    try:
+        rel.encode("utf-8")
+        return rel
+    except UnicodeEncodeError:
+        return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _under(path: str, folders: tuple[str, ...]) -> bool:
+    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
+
+
+def list_sources(images: str, storage_options: dict[str, Any] | None = None, exclude: tuple[str, ...] = (),
+                 skipped: list[dict[str, str]] | None = None) -> tuple[Any, str, list[SourceFile]]:
+    """List the files of a collection: every file under a folder (recursively), or a glob's matches.
+
+    An existing path is a path even when it holds glob characters (``photos [2023]``, ``what?``);
+    only a path that does not exist is tried as a glob. Files under ``exclude`` (cviz's own output
+    folders, when the storage root lies inside the image folder) are never listed; hidden files are
+    listed in ``skipped`` with the reason.
+    """
     fs, path = filesystem_for(images, storage_options)
-    if _is_glob(path):
+    if _is_glob(path) and not fs.exists(path):
         base = path
         while _is_glob(base):
             base = posixpath.dirname(base)
@@ -54,13 +76,22 @@ def list_sources(images: str, storage_options: dict[str, Any] | None = None) -> 
         found = sorted(fs.find(path, withdirs=False))
     base = base.rstrip("/")
     files = []
+    outputs = 0
     for p in found:
+        if _under(p, exclude):
+            outputs += 1
+            continue
         rel = p[len(base) + 1 :] if p.startswith(base + "/") else posixpath.basename(p)
         if any(part.startswith(".") for part in rel.split("/")):
-            continue  # hidden files and folders (.DS_Store, .tmp- partial copies)
+            if skipped is not None:  # hidden files and folders (.DS_Store, .tmp- partial copies)
+                skipped.append({"file": printable_name(rel), "reason": "hidden file or folder (name starts with '.')"})
+            continue
         if rel in CONFIG_FILES:
             continue
         files.append(SourceFile(rel, p))
+    if outputs and skipped is not None:
+        skipped.append({"file": "(cviz outputs)", "reason": f"{outputs} file(s) under the storage root's own output "
+                        "folders (collections/, published/, cache/, ops/) are inside the image folder and not listed"})
     return fs, base, files
 
 
@@ -97,7 +128,10 @@ def _not_a_regular_file(fs: Any, path: str) -> str | None:
 
 
 def _inspect(fs: Any, src: SourceFile) -> dict[str, Any]:
-    entry: dict[str, Any] = {"file": src.rel, "status": "skipped", "reason": None}
+    entry: dict[str, Any] = {"file": printable_name(src.rel), "status": "skipped", "reason": None}
+    if entry["file"] != src.rel:
+        entry["reason"] = "file name is not valid UTF-8 (shown with \\x escapes): rename it to use it"
+        return entry
     suffix = posixpath.splitext(src.rel)[1].lower()
     if suffix not in IMAGE_SUFFIXES:
         entry["reason"] = f"not an image file type ({suffix or 'no suffix'})"
@@ -133,16 +167,78 @@ def _inspect(fs: Any, src: SourceFile) -> dict[str, Any]:
     return entry
 
 
+METADATA_MAX_BYTES = 512 << 20  # $CVIZ_METADATA_MAX_BYTES: a metadata CSV beyond this is refused unread
+METADATA_TIMEOUT_S = 120.0  # $CVIZ_METADATA_TIMEOUT_S: a read that takes longer fails (hung mount, slow S3)
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise MetadataError(f"${name}={raw!r} is not a number") from None
+
+
+def read_metadata_bytes(fs: Any, path: str, source: str) -> bytes:
+    """The bytes of a metadata file, refusing what would hang or exhaust memory.
+
+    Local: it must be a regular file (a named pipe would block forever, ``/dev/zero`` never ends).
+    Everywhere: at most ``$CVIZ_METADATA_MAX_BYTES`` (512 MiB), read within ``$CVIZ_METADATA_TIMEOUT_S``.
+    """
+    limit = int(_env_number("CVIZ_METADATA_MAX_BYTES", METADATA_MAX_BYTES))
+    timeout = _env_number("CVIZ_METADATA_TIMEOUT_S", METADATA_TIMEOUT_S)
+    if is_local(fs):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise MetadataError(f"metadata CSV {source} does not exist") from None
+        except OSError as exc:
+            raise MetadataError(f"metadata CSV {source} cannot be read: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+            raise MetadataError(f"metadata CSV {source} is {kind}, not a regular file: point it at a CSV file")
+        size = st.st_size
+    else:
+        try:
+            info = fs.info(path)
+        except FileNotFoundError:
+            raise MetadataError(f"metadata CSV {source} does not exist") from None
+        except (OSError, PermissionError) as exc:
+            raise MetadataError(f"metadata CSV {source} cannot be read: {exc}") from None
+        if info.get("type") == "directory":
+            raise MetadataError(f"metadata CSV {source} is a folder, not a file")
+        size = int(info.get("size") or 0)
+    if size > limit:
+        raise MetadataError(f"metadata CSV {source} is {size / 2**20:.0f} MiB, over the {limit / 2**20:.0f} MiB limit "
+                            "($CVIZ_METADATA_MAX_BYTES)")
+
+    def read() -> bytes:
+        with fs.open(path, "rb") as f:
+            return f.read(limit + 1)  # bounded even if the size reported was wrong
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        data = pool.submit(read).result(timeout=timeout)
+    except FuturesTimeout:
+        raise MetadataError(f"metadata CSV {source}: reading it took over {timeout:.0f} s ($CVIZ_METADATA_TIMEOUT_S)") from None
+    except FileNotFoundError:
+        raise MetadataError(f"metadata CSV {source} does not exist") from None
+    except (OSError, PermissionError) as exc:
+        raise MetadataError(f"metadata CSV {source} cannot be read: {exc}") from None
+    finally:
+        pool.shutdown(wait=False)
+    if len(data) > limit:
+        raise MetadataError(f"metadata CSV {source} is over the {limit / 2**20:.0f} MiB limit ($CVIZ_METADATA_MAX_BYTES)")
+    return data
+
+
 def read_metadata(config: CollectionConfig, storage_options: dict[str, Any] | None = None) -> MetadataTable | None:
     if not config.metadata:
         return None
     fs, path = filesystem_for(config.metadata, storage_options)
-    try:
-        data = fs.cat_file(path)
-    except FileNotFoundError:
-        raise MetadataError(f"metadata CSV {config.metadata} does not exist") from None
-    except (OSError, PermissionError) as exc:
-        raise MetadataError(f"metadata CSV {config.metadata} cannot be read: {exc}") from None
+    data = read_metadata_bytes(fs, path, config.metadata)
     return parse_metadata(data, config.metadata, config.filename_column)
 
 
@@ -164,14 +260,32 @@ def check_templates(config: CollectionConfig, table: MetadataTable | None) -> li
     return notes
 
 
-def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | None = None, workers: int = 4) -> dict[str, Any]:
-    """Scan, validate and join metadata; raise CollectionError when nothing is usable."""
+def check_label_columns(config: CollectionConfig, table: MetadataTable | None) -> None:
+    """``--labels`` must name columns of the metadata CSV (else the quality score silently vanishes)."""
+    if not config.label_columns:
+        return
+    columns = table.columns if table else []
+    missing = [c for c in config.label_columns if c not in columns]
+    if missing:
+        where = f"the metadata CSV {table.source} has {columns}" if table else "there is no metadata CSV"
+        raise MetadataError(f"label column(s) {missing} not found: {where}")
+
+
+def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | None = None, workers: int = 4,
+                    exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Scan, validate and join metadata; raise CollectionError when nothing is usable.
+
+    ``exclude``: folders (paths on the images' filesystem) never listed: cviz's own outputs.
+    """
     started = time.perf_counter()
     table = read_metadata(config, storage_options)
     notes = check_templates(config, table)
-    fs, base, sources = list_sources(config.images, storage_options)
+    check_label_columns(config, table)
+    not_listed: list[dict[str, str]] = []
+    fs, base, sources = list_sources(config.images, storage_options, exclude=exclude, skipped=not_listed)
     if not sources:
-        raise CollectionError(f"collection {config.name}: no files found at {config.images}")
+        raise CollectionError(f"collection {config.name}: no files found at {config.images}"
+                              + (f" ({not_listed[-1]['reason']})" if not_listed else ""))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         entries = list(pool.map(lambda s: _inspect(fs, s), sources))
 
@@ -195,7 +309,7 @@ def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | 
         raise CollectionError(
             f"collection {config.name}: none of the {len(entries)} files is a usable image ({'; '.join(reasons)})"
         )
-    skipped = [{"file": e["file"], "reason": e["reason"]} for e in entries if e["status"] != "usable"]
+    skipped = not_listed + [{"file": e["file"], "reason": e["reason"]} for e in entries if e["status"] != "usable"]
     no_row = [e["file"] for e in entries if e["status"] == "usable" and table is not None and e["row"] is None]
     unmatched = sorted(set(table.rows) - matched_rows) if table else []
     return {

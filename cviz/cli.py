@@ -53,6 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_storage(root: str | None) -> None:
+    """A local ``--storage`` that is a file (or under one) is refused in words, not a traceback."""
+    if not root or "://" in root:
+        return
+    path = os.path.abspath(os.path.expanduser(root))
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CvizError(f"storage root {root}: {path} is a file, not a folder (give --storage a folder or s3:// URL)")
+
+
 def _apply_env(args: argparse.Namespace) -> None:
     # The Dagster definitions read their resource settings from the environment, so the CLI and
     # `dagster dev` build the very same definitions.
@@ -157,6 +171,7 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     from cviz.collection import CollectionConfig
 
     _apply_env(args)
+    _check_storage(os.environ.get("CVIZ_STORAGE_ROOT"))
     CollectionConfig.from_dict(_spec(args))  # fail fast on name/tile/template syntax, before any import cost
     from cviz_assets.definitions import defs
     from cviz_assets.register import register_spec

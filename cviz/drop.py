@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from cviz.catalogue import check_templates, read_metadata, source_url
+from cviz.catalogue import check_templates, read_metadata, read_metadata_bytes, source_url
 from cviz.collection import CollectionConfig
 from cviz.errors import CvizError
 from cviz.names import validate_collection_name
@@ -94,8 +94,11 @@ def scan_folder(fs: Any, root: str, name: str) -> FolderScan:
         # Hidden files count too: an in-progress rsync writes ".name.XXXXXX" before renaming.
         digest.update(f"{rel}\x00{size}\x00{mtime:.6f}\n".encode("utf-8", "surrogateescape"))
         if rel in (CONFIG_FILE, METADATA_FILE):
-            try:
-                content = fs.cat_file(full)
+            try:  # a named pipe, a device or a huge file here must not block the scan of every folder
+                content = read_metadata_bytes(fs, full, f"{name}/{rel}")
+            except CvizError as exc:
+                scan.error = str(exc)
+                return scan
             except (OSError, PermissionError) as exc:
                 scan.error = f"cannot read {name}/{rel}: {exc}"
                 return scan

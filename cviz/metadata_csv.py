@@ -1,6 +1,8 @@
 """Reading a collection's metadata CSV the way people actually write them.
 
-Accepted: UTF-8 with or without BOM, otherwise Windows-1252/latin-1 (reported); ``\\n``, ``\\r\\n``
+Accepted: UTF-8 with or without BOM; UTF-16 with a BOM (spreadsheet "Unicode text" exports); UTF-8
+with a few stray bytes (replaced by U+FFFD and counted); otherwise Windows-1252/latin-1 (reported);
+fields of any length (a 200 KB description is real; the file's size is capped where it is read); ``\\n``, ``\\r\\n``
 and old Mac ``\\r`` line endings; quoted fields with embedded commas and newlines. Rows are keyed by
 the filename column; the first row for a duplicated filename wins and the others are reported.
 Lookup is a dict, so matching N images to M rows is O(N + M) (the original tool's nested loop
@@ -42,14 +44,38 @@ class MetadataTable:
         return row
 
 
+# The stdlib reader refuses fields over 128 KiB by default; the file is size-capped when read
+# (catalogue.read_metadata_bytes), so no field limit is needed here.
+csv.field_size_limit(2**31 - 1)
+
+
 def decode_text(data: bytes, source: str) -> tuple[str, str]:
-    """Decode CSV bytes; returns (text, encoding used)."""
+    """Decode CSV bytes; returns (text, encoding used).
+
+    A UTF-8 file with a few invalid bytes (one stray Latin-1 character in a clean export) is kept as
+    UTF-8 with those bytes replaced, and says how many; a file that is mostly not UTF-8 is cp1252.
+    """
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+        try:
+            return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+        except UnicodeDecodeError:
+            data = data[3:]
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise MetadataError(f"metadata CSV {source} starts with a UTF-16 byte order mark but is not valid "
+                                f"UTF-16 (byte {exc.start})") from None
     try:
         return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        first_bad = exc.start
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - data.decode("utf-8", errors="ignore").count("\ufffd")
+    good = sum(1 for ch in text if ord(ch) > 127 and ch != "\ufffd")
+    if good >= bad:  # more valid multi-byte characters than invalid bytes: a UTF-8 file with strays
+        line = data.count(b"\n", 0, first_bad) + 1
+        return text, f"utf-8 ({bad} invalid byte(s) replaced by U+FFFD, first on line {line})"
     try:
         return data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
@@ -112,5 +138,6 @@ def parse_metadata(data: bytes, source: str, filename_column: str = "filename") 
             rows[name] = values
             first_row[name] = line
     except csv.Error as exc:
-        raise MetadataError(f"metadata CSV {source}, line {line}: {exc}") from None
+        raise MetadataError(f"metadata CSV {source}, line {reader.line_num} (after the record on line {line}): "
+                            f"{exc}") from None
     return table

@@ -13,6 +13,9 @@ PUBLISHED = "published"
 INDEX = f"{PUBLISHED}/index.json"
 FEATURE_CACHE = "cache/features"
 MODEL_CACHE = "cache/models"
+# Folders of the storage root that hold cviz's own outputs and bookkeeping: never catalogued as
+# images, even when the storage root lies inside a collection's image folder (issue 12, class 3).
+OUTPUT_FOLDERS = ("collections", PUBLISHED, "cache", "ops")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from cviz.features import Extractor, compute_features
 from cviz.grid import assign_grid
 from cviz.imaging import ImageRejected, decode
 from cviz.neighbours import neighbour_agreement
-from cviz.paths import MODEL_CACHE, CollectionPaths
+from cviz.paths import MODEL_CACHE, OUTPUT_FOLDERS, CollectionPaths
 from cviz.pca import run_pca
 from cviz.quality import layout_quality
 from cviz.publish import Version, empty_trash, publish_version
@@ -107,7 +107,7 @@ def stage_images(storage: Storage, name: str) -> StageReport:
     paths = CollectionPaths(name)
     for folder in (paths.base, paths.published, paths.item_images):  # left by runs killed mid-write
         storage.remove_stale_temp(folder)
-    catalogue = build_catalogue(config, storage.storage_options)
+    catalogue = build_catalogue(config, storage.storage_options, exclude=output_folders(storage))
     catalogue["config"] = config.to_dict()  # the run's snapshot (run_config): later stages read this
     catalogue["config_sha256"] = config_hash(config)
     storage.write_json(CollectionPaths(name).catalogue, catalogue)
@@ -130,6 +130,11 @@ def stage_images(storage: Storage, name: str) -> StageReport:
     ][:200]
     report.tables["notes"] = catalogue["notes"]
     return _timed(report, started)
+
+
+def output_folders(storage: Storage) -> tuple[str, ...]:
+    """cviz's own folders as paths on the storage's filesystem (what the catalogue never lists)."""
+    return tuple(storage.path(f) for f in OUTPUT_FOLDERS)
 
 
 def _catalogue(storage: Storage, name: str) -> dict[str, Any]:

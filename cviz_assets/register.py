@@ -8,7 +8,9 @@ partition, which can then be materialized like any other.
 
 import dagster as dg
 
-from cviz.catalogue import check_templates, read_metadata
+import os
+
+from cviz.catalogue import check_label_columns, check_templates, read_metadata
 from cviz.collection import DEFAULT_TILE, DEFAULT_TITLE, DEFAULT_URL, CollectionConfig
 from cviz.pipeline import register
 from cviz_assets.partitions import collections
@@ -27,13 +29,27 @@ class CollectionSpec(dg.Config):
 
 
 def register_spec(instance: dg.DagsterInstance, storage: StorageResource, spec: dict) -> CollectionConfig:
-    """Validate (templates against the CSV header too), write the config, add the partition."""
+    """Validate (templates and label columns against the CSV header too), write the config, add the partition.
+
+    Local paths are stored absolute: ``-imagedir photos`` means the folder where the command ran,
+    not wherever a later run (the daemon, another shell) happens to start.
+    """
+    spec = {**spec, **{k: absolute(spec[k]) for k in ("images", "metadata") if spec.get(k)}}
     config = CollectionConfig.from_dict(spec)
-    check_templates(config, read_metadata(config, storage.storage_options))
+    table = read_metadata(config, storage.storage_options)
+    check_templates(config, table)
+    check_label_columns(config, table)
     register(storage.get(), config)
     if not instance.has_dynamic_partition(collections.name, config.name):
         instance.add_dynamic_partitions(collections.name, [config.name])
     return config
+
+
+def absolute(path: str) -> str:
+    """A local path made absolute (``~`` expanded); a URL (``s3://...``) as it is."""
+    if "://" in path:
+        return path
+    return os.path.abspath(os.path.expanduser(path))
 
 
 @dg.op

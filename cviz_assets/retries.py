@@ -23,7 +23,14 @@ STORAGE_RETRY = dg.RetryPolicy(
 FEATURES_POOL = "cviz_features"  # dagster.yaml: concurrency.pools.default_limit (1) bounds it per instance
 
 
+# Deterministic failures: the same input fails the same way on every attempt (a file name that is
+# not UTF-8 cannot be encoded, a malformed value cannot be parsed), so retrying only hides the cause.
+DETERMINISTIC = (ValueError, TypeError, KeyError)  # UnicodeError and JSONDecodeError are ValueErrors
+
+
 def _is_user_error(exc: BaseException) -> bool:
+    if isinstance(exc, DETERMINISTIC) and not isinstance(exc, CvizError):
+        return True
     if not isinstance(exc, CvizError):
         return False
     try:  # a storage outage is a CvizError too, but one worth retrying
@@ -42,7 +49,8 @@ def fail_fast_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except Exception as exc:
             if _is_user_error(exc):
-                raise dg.Failure(description=str(exc), allow_retries=False) from exc
+                text = str(exc) if isinstance(exc, CvizError) else f"{type(exc).__name__}: {exc}"
+                raise dg.Failure(description=text, allow_retries=False) from exc
             raise
 
     return wrapper
