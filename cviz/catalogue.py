@@ -181,6 +181,10 @@ def _env_number(name: str, default: float) -> float:
         raise MetadataError(f"${name}={raw!r} is not a number") from None
 
 
+def _size(n: float) -> str:
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{int(n):,} bytes"
+
+
 def read_metadata_bytes(fs: Any, path: str, source: str) -> bytes:
     """The bytes of a metadata file, refusing what would hang or exhaust memory.
 
@@ -211,7 +215,7 @@ def read_metadata_bytes(fs: Any, path: str, source: str) -> bytes:
             raise MetadataError(f"metadata CSV {source} is a folder, not a file")
         size = int(info.get("size") or 0)
     if size > limit:
-        raise MetadataError(f"metadata CSV {source} is {size / 2**20:.0f} MiB, over the {limit / 2**20:.0f} MiB limit "
+        raise MetadataError(f"metadata CSV {source} is {_size(size)}, over the {_size(limit)} limit "
                             "($CVIZ_METADATA_MAX_BYTES)")
 
     def read() -> bytes:
@@ -222,7 +226,7 @@ def read_metadata_bytes(fs: Any, path: str, source: str) -> bytes:
     try:
         data = pool.submit(read).result(timeout=timeout)
     except FuturesTimeout:
-        raise MetadataError(f"metadata CSV {source}: reading it took over {timeout:.0f} s ($CVIZ_METADATA_TIMEOUT_S)") from None
+        raise MetadataError(f"metadata CSV {source}: reading it took over {timeout:g} s ($CVIZ_METADATA_TIMEOUT_S)") from None
     except FileNotFoundError:
         raise MetadataError(f"metadata CSV {source} does not exist") from None
     except (OSError, PermissionError) as exc:
@@ -230,7 +234,7 @@ def read_metadata_bytes(fs: Any, path: str, source: str) -> bytes:
     finally:
         pool.shutdown(wait=False)
     if len(data) > limit:
-        raise MetadataError(f"metadata CSV {source} is over the {limit / 2**20:.0f} MiB limit ($CVIZ_METADATA_MAX_BYTES)")
+        raise MetadataError(f"metadata CSV {source} is over the {_size(limit)} limit ($CVIZ_METADATA_MAX_BYTES)")
     return data
 
 
