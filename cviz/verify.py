@@ -140,7 +140,8 @@ def verify_pyramid(storage: Storage, name: str) -> Verdict:
                     problems.append({"problem": "tile of the wrong size", "tile": rel, "size": list(im.size),
                                      "expected": list(size)})
     return _verdict(problems, {"levels": pyramid.max_level + 1, "tiles": len(expected), "tiles_found": len(found)},
-                    f"{len(expected)} tiles in {pyramid.max_level + 1} levels, {pyramid.width}x{pyramid.height}")
+                    f"{len(expected)} tiles in {pyramid.max_level + 1} levels, {pyramid.width}x{pyramid.height}, "
+                    f"version {version.id}")
 
 
 # -- items.json -------------------------------------------------------------------------------
@@ -202,7 +203,7 @@ def verify_items(storage: Storage, name: str) -> Verdict:
                 problems.append({"problem": f"{what} not resolved from its template", "id": item_id,
                                  "field": what, "found": got, "expected": want})
     return _verdict(problems, {"items": len(ids), "occupied_cells": len(set(cells))},
-                    f"{len(ids)} items, one per occupied cell, titles and urls resolved")
+                    f"{len(ids)} items, one per occupied cell, titles and urls resolved, version {version.id}")
 
 
 # -- features ---------------------------------------------------------------------------------

@@ -113,6 +113,7 @@ def test_a_collection_with_hostile_columns_builds_and_passes_its_checks(tmp_path
                                                                               grid["cells"]))
 
 
+@pytest.mark.slow
 def test_e2e_hostile_columns_through_cviz_run(tmp_path: Path) -> None:
     names = write_images(tmp_path / "images", 6)
     meta = write_csv(tmp_path / "metadata.csv", HOSTILE_HEADER, hostile_rows(names))
@@ -133,6 +134,7 @@ verify.verify_items = lambda storage, name: verify._verdict(
 """
 
 
+@pytest.mark.slow
 def test_e2e_failed_check_exits_non_zero_naming_it_and_keeps_the_previous_map(tmp_path: Path) -> None:
     write_images(tmp_path / "images", 6)
     root = tmp_path / "root"
@@ -167,6 +169,7 @@ def test_outputs_under_the_image_folder_are_never_catalogued(tmp_path: Path) -> 
     assert "storage root's own output folders" in note["reason"]
 
 
+@pytest.mark.slow
 def test_e2e_default_storage_inside_the_image_folder(tmp_path: Path) -> None:
     folder = tmp_path / "photos"
     write_images(folder, 6)
@@ -252,6 +255,7 @@ def test_a_drop_folder_whose_metadata_is_a_pipe_is_that_folders_problem(tmp_path
     assert result["good"].error is None and result["good"].files == 3
 
 
+@pytest.mark.slow
 def test_e2e_metadata_pipe_fails_fast_naming_it(tmp_path: Path) -> None:
     write_images(tmp_path / "images", 3)
     os.mkfifo(tmp_path / "metadata.csv")
@@ -291,6 +295,7 @@ def test_deterministic_errors_are_not_retried_and_keep_their_words() -> None:
     assert failure.step_failure_data.user_failure_data.description.startswith("UnicodeEncodeError: 'utf-8' codec")
 
 
+@pytest.mark.slow
 def test_e2e_non_utf8_name_through_cviz_run(tmp_path: Path) -> None:
     folder = tmp_path / "images"
     write_images(folder, 5)
@@ -316,6 +321,7 @@ def test_existing_folder_with_glob_characters_is_a_folder(tmp_path: Path, folder
     assert sorted(f.rel for f in globbed) == [f"{folder_name}/img-000.jpg", f"{folder_name}/img-001.jpg"]
 
 
+@pytest.mark.slow
 def test_e2e_folder_named_like_a_glob(tmp_path: Path) -> None:
     folder = tmp_path / "photos [2023]"
     write_images(folder, 6)
@@ -337,6 +343,7 @@ def test_columns_beyond_the_limit_are_dropped_and_counted() -> None:
     assert doc["columns"][-1] == f"c{MAX_COLUMNS - 1}"
 
 
+@pytest.mark.slow
 def test_e2e_wide_csv(tmp_path: Path) -> None:
     names = write_images(tmp_path / "images", 6)
     header = ["filename"] + [f"col{i}" for i in range(20_000)]
@@ -387,6 +394,7 @@ def test_hidden_files_are_listed_as_skipped(tmp_path: Path) -> None:
     assert doc["counts"]["usable"] == 2
 
 
+@pytest.mark.slow
 def test_e2e_small_cases_through_cviz_run(tmp_path: Path) -> None:
     """--labels naming a missing column and --storage naming a file: exit 2 with one clear line; a
     relative -imagedir is stored absolute."""

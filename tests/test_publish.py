@@ -233,3 +233,40 @@ def test_registering_a_changed_config_while_a_run_holds_the_lock_fails_clearly(b
     finally:
         lock.release()
     assert store.read_json(f"collections/{NAME}/collection.json")["tile"] == "128x128"
+
+
+# -- the checks verify the version their run built, under the multiprocess executor ----------
+def multiprocess_build_collection() -> dg.JobDefinition:
+    """``build_collection`` with the code location's executor (multiprocess by default): module-level
+    so each step process can reconstruct it; resources from the environment the test sets."""
+    from cviz_assets.definitions import build_collection_job
+
+    return build_collection_job()
+
+
+@pytest.mark.slow
+def test_checks_under_the_multiprocess_executor_verify_the_version_their_run_built(built, tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    from tests.conftest import MODEL, WEIGHTS
+
+    root, folder, store = built
+    old = live_version(store)
+    write_images(folder, 6, 2)
+    for var, value in (("CVIZ_STORAGE_ROOT", str(root)), ("CVIZ_MODEL", MODEL), ("CVIZ_WEIGHTS", WEIGHTS)):
+        monkeypatch.setenv(var, value)
+    monkeypatch.delenv("CVIZ_EXECUTOR", raising=False)
+    (tmp_path / "home").mkdir()
+    with dg.DagsterInstance.local_temp(str(tmp_path / "home")) as instance:
+        instance.add_dynamic_partitions("collections", [NAME])
+        result = dg.execute_job(dg.reconstructable(multiprocess_build_collection), instance=instance,
+                                tags={"dagster/partition": NAME}, raise_on_error=False)
+        assert result.success
+        steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+        assert {"dzi_pyramid_complete", "metadata_json_items_resolved", "publish"} <= steps
+        descriptions = {e.event_specific_data.check_name: e.event_specific_data.description
+                        for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    new = live_version(store)
+    assert new.id != old.id
+    for check in ("pyramid_complete", "items_resolved"):
+        assert descriptions[check].endswith(f"version {new.id}"), descriptions[check]
+    assert store.read_json(new.items)["count"] == 8
