@@ -490,6 +490,7 @@ def stage_metadata_json(storage: Storage, name: str) -> StageReport:
         "items": len(items), "bytes": size, "title_fallbacks": len(info["title_fallbacks"]),
         "empty_urls": info["empty_urls"], "date_column": info["date_column"] or "none",
         "years_parsed": info["years_parsed"], "version": built.id,
+        "columns_carried": info["columns_carried"], "columns_dropped": info["columns_dropped"],
     })
     report.tables["title_fallback_files"] = info["title_fallbacks"][:200]
     return _timed(report, started)
