@@ -146,7 +146,35 @@ def publish_version(storage: Storage, version: Version, items: int) -> dict[str,
         )
     pointer = switch_pointer(storage, version.name, **version.pointer_entries())
     update_index(storage, version.name, items)
+    prune_item_images(storage, version.name)
     return pointer
+
+
+def prune_item_images(storage: Storage, name: str) -> int:
+    """Delete ``published/<name>/images/*`` that no remaining version's ``items.json`` names (the
+    512 px copies of images since removed from the collection); returns how many.
+
+    Versions kept for readers of the previous pointer keep their images. A version folder without
+    ``items.json`` (a run that died before it) names none: its next `mosaic` rewrites what it lacks.
+    """
+    paths = CollectionPaths(name)
+    keep: set[str] = set()
+    for v in storage.list(paths.published):
+        if v in ("images", "current.json") or v.startswith("."):
+            continue
+        try:
+            doc = storage.read_json(f"{paths.version(v)}/items.json")
+        except FileNotFoundError:
+            continue
+        except ValueError:
+            return 0  # an unreadable items.json: keep everything rather than guess
+        keep.update(str(p).rsplit("/", 1)[-1] for p in (doc.get("fields") or {}).get("image", []))
+    if not keep:
+        return 0
+    stale = [f for f in storage.list(paths.item_images) if f not in keep and not f.startswith(".")]
+    for f in stale:
+        storage.remove_tree(f"{paths.item_images}/{f}")
+    return len(stale)
 
 
 def _entry_rel(name: str) -> str:

@@ -270,3 +270,16 @@ def test_checks_under_the_multiprocess_executor_verify_the_version_their_run_bui
     for check in ("pyramid_complete", "items_resolved"):
         assert descriptions[check].endswith(f"version {new.id}"), descriptions[check]
     assert store.read_json(new.items)["count"] == 8
+
+
+# -- issue 12 class 10: item images of deleted images are not kept forever ---------------------
+def test_item_images_no_kept_version_names_are_removed(built) -> None:
+    root, folder, store = built
+    images = root / "published" / NAME / "images"
+    assert len(list(images.iterdir())) == 6
+    (folder / "img-000.jpg").unlink()
+    for _ in range(KEEP_VERSIONS + 1):  # until no kept version names the deleted image
+        run_all(store, NAME)
+    live = store.read_json(live_version(store).items)
+    names = sorted(p.name for p in images.iterdir())
+    assert names == sorted(p.rsplit("/", 1)[-1] for p in live["fields"]["image"]) and len(names) == 5
