@@ -13,14 +13,13 @@ import posixpath
 import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from typing import Any
 
 from cviz.collection import DEFAULT_TITLE, DEFAULT_URL, CollectionConfig
 from cviz.errors import CollectionError, InvalidName, MetadataError
 from cviz.imaging import IMAGE_SUFFIXES, ImageRejected, decode
-from cviz.metadata_csv import MetadataTable, parse_metadata
+from cviz.metadata_csv import MetadataTable, parse_metadata, read_metadata_bytes
 from cviz.names import safe_relpath
 from cviz.storage import filesystem_for, is_local, read_source
 
@@ -165,77 +164,6 @@ def _inspect(fs: Any, src: SourceFile) -> dict[str, Any]:
     if info.frames > 1:
         entry["note"] = f"{info.frames} frames; the first is used"
     return entry
-
-
-METADATA_MAX_BYTES = 512 << 20  # $CVIZ_METADATA_MAX_BYTES: a metadata CSV beyond this is refused unread
-METADATA_TIMEOUT_S = 120.0  # $CVIZ_METADATA_TIMEOUT_S: a read that takes longer fails (hung mount, slow S3)
-
-
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise MetadataError(f"${name}={raw!r} is not a number") from None
-
-
-def _size(n: float) -> str:
-    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{int(n):,} bytes"
-
-
-def read_metadata_bytes(fs: Any, path: str, source: str) -> bytes:
-    """The bytes of a metadata file, refusing what would hang or exhaust memory.
-
-    Local: it must be a regular file (a named pipe would block forever, ``/dev/zero`` never ends).
-    Everywhere: at most ``$CVIZ_METADATA_MAX_BYTES`` (512 MiB), read within ``$CVIZ_METADATA_TIMEOUT_S``.
-    """
-    limit = int(_env_number("CVIZ_METADATA_MAX_BYTES", METADATA_MAX_BYTES))
-    timeout = _env_number("CVIZ_METADATA_TIMEOUT_S", METADATA_TIMEOUT_S)
-    if is_local(fs):
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            raise MetadataError(f"metadata CSV {source} does not exist") from None
-        except OSError as exc:
-            raise MetadataError(f"metadata CSV {source} cannot be read: {exc.strerror or exc}") from None
-        if not stat.S_ISREG(st.st_mode):
-            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
-            raise MetadataError(f"metadata CSV {source} is {kind}, not a regular file: point it at a CSV file")
-        size = st.st_size
-    else:
-        try:
-            info = fs.info(path)
-        except FileNotFoundError:
-            raise MetadataError(f"metadata CSV {source} does not exist") from None
-        except (OSError, PermissionError) as exc:
-            raise MetadataError(f"metadata CSV {source} cannot be read: {exc}") from None
-        if info.get("type") == "directory":
-            raise MetadataError(f"metadata CSV {source} is a folder, not a file")
-        size = int(info.get("size") or 0)
-    if size > limit:
-        raise MetadataError(f"metadata CSV {source} is {_size(size)}, over the {_size(limit)} limit "
-                            "($CVIZ_METADATA_MAX_BYTES)")
-
-    def read() -> bytes:
-        with fs.open(path, "rb") as f:
-            return f.read(limit + 1)  # bounded even if the size reported was wrong
-
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        data = pool.submit(read).result(timeout=timeout)
-    except FuturesTimeout:
-        raise MetadataError(f"metadata CSV {source}: reading it took over {timeout:g} s ($CVIZ_METADATA_TIMEOUT_S)") from None
-    except FileNotFoundError:
-        raise MetadataError(f"metadata CSV {source} does not exist") from None
-    except (OSError, PermissionError) as exc:
-        raise MetadataError(f"metadata CSV {source} cannot be read: {exc}") from None
-    finally:
-        pool.shutdown(wait=False)
-    if len(data) > limit:
-        raise MetadataError(f"metadata CSV {source} is over the {_size(limit)} limit ($CVIZ_METADATA_MAX_BYTES)")
-    return data
 
 
 def read_metadata(config: CollectionConfig, storage_options: dict[str, Any] | None = None) -> MetadataTable | None:

@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
+from typing import Any
 
 from cviz.errors import MetadataError
+from cviz.storage import is_local
 
 
 @dataclass
@@ -141,3 +147,75 @@ def parse_metadata(data: bytes, source: str, filename_column: str = "filename") 
         raise MetadataError(f"metadata CSV {source}, line {reader.line_num} (after the record on line {line}): "
                             f"{exc}") from None
     return table
+
+
+# -- reading the file: what must never be read ---------------------------------------------
+METADATA_MAX_BYTES = 512 << 20  # $CVIZ_METADATA_MAX_BYTES: a metadata CSV beyond this is refused unread
+METADATA_TIMEOUT_S = 120.0  # $CVIZ_METADATA_TIMEOUT_S: a read that takes longer fails (hung mount, slow S3)
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise MetadataError(f"${name}={raw!r} is not a number") from None
+
+
+def _size(n: float) -> str:
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{int(n):,} bytes"
+
+
+def read_metadata_bytes(fs: Any, path: str, source: str) -> bytes:
+    """The bytes of a metadata file, refusing what would hang or exhaust memory.
+
+    Local: it must be a regular file (a named pipe would block forever, ``/dev/zero`` never ends).
+    Everywhere: at most ``$CVIZ_METADATA_MAX_BYTES`` (512 MiB), read within ``$CVIZ_METADATA_TIMEOUT_S``.
+    """
+    limit = int(_env_number("CVIZ_METADATA_MAX_BYTES", METADATA_MAX_BYTES))
+    timeout = _env_number("CVIZ_METADATA_TIMEOUT_S", METADATA_TIMEOUT_S)
+    if is_local(fs):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise MetadataError(f"metadata CSV {source} does not exist") from None
+        except OSError as exc:
+            raise MetadataError(f"metadata CSV {source} cannot be read: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+            raise MetadataError(f"metadata CSV {source} is {kind}, not a regular file: point it at a CSV file")
+        size = st.st_size
+    else:
+        try:
+            info = fs.info(path)
+        except FileNotFoundError:
+            raise MetadataError(f"metadata CSV {source} does not exist") from None
+        except (OSError, PermissionError) as exc:
+            raise MetadataError(f"metadata CSV {source} cannot be read: {exc}") from None
+        if info.get("type") == "directory":
+            raise MetadataError(f"metadata CSV {source} is a folder, not a file")
+        size = int(info.get("size") or 0)
+    if size > limit:
+        raise MetadataError(f"metadata CSV {source} is {_size(size)}, over the {_size(limit)} limit "
+                            "($CVIZ_METADATA_MAX_BYTES)")
+
+    def read() -> bytes:
+        with fs.open(path, "rb") as f:
+            return f.read(limit + 1)  # bounded even if the size reported was wrong
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        data = pool.submit(read).result(timeout=timeout)
+    except FuturesTimeout:
+        raise MetadataError(f"metadata CSV {source}: reading it took over {timeout:g} s ($CVIZ_METADATA_TIMEOUT_S)") from None
+    except FileNotFoundError:
+        raise MetadataError(f"metadata CSV {source} does not exist") from None
+    except (OSError, PermissionError) as exc:
+        raise MetadataError(f"metadata CSV {source} cannot be read: {exc}") from None
+    finally:
+        pool.shutdown(wait=False)
+    if len(data) > limit:
+        raise MetadataError(f"metadata CSV {source} is over the {_size(limit)} limit ($CVIZ_METADATA_MAX_BYTES)")
+    return data
