@@ -295,6 +295,19 @@ def test_deterministic_errors_are_not_retried_and_keep_their_words() -> None:
     assert failure.step_failure_data.user_failure_data.description.startswith("UnicodeEncodeError: 'utf-8' codec")
 
 
+def test_cli_line_names_the_error_after_retries_not_the_retry_wrapper() -> None:
+    from cviz.cli import _first_error
+    from cviz_assets.retries import fail_fast_on_user_error
+
+    @dg.asset(retry_policy=dg.RetryPolicy(max_retries=1, delay=0))
+    @fail_fast_on_user_error
+    def flaky(context) -> None:
+        raise OSError(5, "Input/output error: disk at /data went away")
+
+    line = _first_error(dg.materialize([flaky], raise_on_error=False))
+    assert line == "flaky: OSError: [Errno 5] Input/output error: disk at /data went away"
+
+
 @pytest.mark.slow
 def test_e2e_non_utf8_name_through_cviz_run(tmp_path: Path) -> None:
     folder = tmp_path / "images"
