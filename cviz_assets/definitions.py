@@ -7,11 +7,14 @@ import os
 import dagster as dg
 
 from cviz_assets.assets import collection_assets
+from cviz_assets.catalogue_checks import catalogue_checks
 from cviz_assets.checks import collection_checks
 from cviz_assets.chunk_jobs import features_chunks
 from cviz_assets.executors import executor_from_env
 from cviz_assets.partitions import collections
+from cviz_assets.jobs_ops import recheck_published, retire_collection
 from cviz_assets.register import register_collection
+from cviz_assets.schedules import daily_recheck
 from cviz_assets.sensors import sensors
 from cviz_resources import FeatureModelResource, StorageResource
 from cviz_resources.storage import default_root
@@ -40,9 +43,10 @@ def default_resources() -> dict:
 
 defs = dg.Definitions(
     assets=collection_assets,
-    asset_checks=collection_checks,
-    jobs=[build_collection, register_collection, features_chunks],
+    asset_checks=[*collection_checks, *catalogue_checks],
+    jobs=[build_collection, register_collection, features_chunks, recheck_published, retire_collection],
     sensors=sensors,
+    schedules=[daily_recheck],
     resources=default_resources(),
     executor=executor_from_env(),  # $CVIZ_EXECUTOR: multiprocess (default), dask, in_process
 )
