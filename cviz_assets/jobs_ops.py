@@ -10,6 +10,8 @@ map, optionally delete its outputs, and remove the Dagster partition. Its config
 collection's name in ``confirm``, and it refuses while a run of that collection is in progress.
 """
 
+import warnings
+
 import dagster as dg
 
 from cviz import retire
@@ -19,13 +21,17 @@ from cviz_resources import StorageResource
 
 RECHECK_JOB = "recheck_published"
 
-recheck_published = dg.define_asset_job(
-    RECHECK_JOB,
-    selection=dg.AssetSelection.all_asset_checks(),
-    partitions_def=collections,
-    tags={"cviz/source": "recheck"},
-    description="Re-run every asset check of one collection against what is in storage now (no rebuild).",
-)
+with warnings.catch_warnings():
+    # Dagster 1.13 deprecates partitions_def here ("inferred from the selected assets"), but a
+    # selection of checks only infers none ("Job has no PartitionsDefinition"): it is needed.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    recheck_published = dg.define_asset_job(
+        RECHECK_JOB,
+        selection=dg.AssetSelection.all_asset_checks(),
+        partitions_def=collections,
+        tags={"cviz/source": "recheck"},
+        description="Re-run every asset check of one collection against what is in storage now (no rebuild).",
+    )
 
 
 class RetireConfig(dg.Config):

@@ -43,7 +43,9 @@ def build_recheck_schedule(cron: str | None = None, default_status: dg.DefaultSc
         if not known:
             return dg.SkipReason("no published collection to re-check")
         stamp = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M") if context.scheduled_execution_time else "now"
-        return [dg.RunRequest(run_key=f"recheck:{n}:{stamp}", partition_key=n, tags={"cviz/source": "recheck"})
+        # The partition goes in as the run's tag: Dagster 1.13 validates a RunRequest's partition_key
+        # against the selected *assets*, and this job selects checks only ("Job has no PartitionsDefinition").
+        return [dg.RunRequest(run_key=f"recheck:{n}:{stamp}", tags={"cviz/source": "recheck", "dagster/partition": n})
                 for n in known]
 
     return daily_recheck
