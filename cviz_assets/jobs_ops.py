@@ -16,6 +16,7 @@ import dagster as dg
 
 from cviz import retire
 from cviz.errors import CvizError
+from cviz_assets.executors import collection_job_executor
 from cviz_assets.partitions import collections
 from cviz_resources import StorageResource
 
@@ -31,6 +32,7 @@ with warnings.catch_warnings():
         partitions_def=collections,
         tags={"cviz/source": "recheck"},
         description="Re-run every asset check of one collection against what is in storage now (no rebuild).",
+        executor_def=collection_job_executor(),
     )
 
 
@@ -71,7 +73,7 @@ def retire_collection_op(context: dg.OpExecutionContext, config: RetireConfig, s
     return done
 
 
-@dg.job(tags={"cviz/source": "retire"},
+@dg.job(tags={"cviz/source": "retire"}, executor_def=collection_job_executor(),
         description="Retire a collection: unlist it, optionally delete its outputs, remove its partition "
                     "(confirm: repeat the name).")
 def retire_collection() -> None:
