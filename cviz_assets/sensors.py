@@ -63,6 +63,37 @@ def _registration_conflict(store: Storage, request: drop.Request) -> str | None:
     return None
 
 
+REPORTED_TAG = "cviz/skips_reported"
+
+
+def finished_drop_runs_report(instance: dg.DagsterInstance, limit: int = 20) -> list[str]:
+    """One line per drop run finished since the last tick: how its catalogue went, with the files it
+    skipped (a corrupt ``broken.jpg`` is then in the sensor's tick message, not only in the
+    ``images`` metadata). Each run is reported once (it is tagged ``cviz/skips_reported``)."""
+    done = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"cviz/source": "drop"}, statuses=done), limit=limit)
+    lines = []
+    for run in runs:
+        if run.tags.get(REPORTED_TAG):
+            continue
+        meta = {}
+        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+            mat = entry.dagster_event.step_materialization_data.materialization
+            if mat.asset_key == dg.AssetKey("images"):
+                meta = mat.metadata
+        collection = run.tags.get("dagster/partition", "?")
+        skipped = int(meta["skipped"].value) if "skipped" in meta else 0
+        if skipped:
+            files = meta["skipped_files"].value if "skipped_files" in meta else []
+            shown = ", ".join(f"{f.get('file')} ({f.get('reason')})" for f in files[:5])
+            more = f" and {skipped - 5} more" if skipped > 5 else ""
+            lines.append(f"{collection}: run {run.run_id[:8]} {run.status.value.lower()}, {skipped} file(s) skipped: {shown}{more}")
+        else:
+            lines.append(f"{collection}: run {run.run_id[:8]} {run.status.value.lower()}, no file skipped")
+        instance.add_run_tags(run.run_id, {REPORTED_TAG: "1"})
+    return lines
+
+
 def build_drop_sensor(
     name: str = "drop_folder_sensor",
     *,
@@ -102,7 +133,8 @@ def build_drop_sensor(
             alerts.send(alerts.alerts_path(store.url()),
                         alerts.alert_record("drop_rejected", problem["collection"], problem["error"], drop_root=root),
                         storage.storage_options)
-        for line in tick.log:
+        finished = finished_drop_runs_report(context.instance)
+        for line in [*finished, *tick.log]:
             context.log.info(line)
         new = [r.name for r in tick.requests if not context.instance.has_dynamic_partition(collections.name, r.name)]
         run_requests = [
@@ -112,7 +144,8 @@ def build_drop_sensor(
         ]
         cursor = tick.cursor.to_json()
         if not run_requests:
-            return dg.SensorResult(skip_reason=tick.summary(), cursor=cursor)
+            summary = "; ".join([*finished, tick.summary()]) if finished else tick.summary()
+            return dg.SensorResult(skip_reason=summary[:4000], cursor=cursor)
         return dg.SensorResult(
             run_requests=run_requests,
             dynamic_partitions_requests=[collections.build_add_request(new)] if new else [],
