@@ -83,14 +83,40 @@ def parse_tags(text: str) -> dict[str, str]:
     return tags
 
 
+def _code_reference(asset: dg.AssetsDefinition) -> dict[str, Any]:
+    """Where the asset's function is defined. ``dg.with_source_code_references`` would point at the
+    decorators' wrapper (cviz_assets/retries.py), so the function is unwrapped first."""
+    import inspect
+
+    fn = inspect.unwrap(getattr(asset.op.compute_fn, "decorated_fn", asset.op.compute_fn))
+    try:
+        path, line = inspect.getsourcefile(fn), inspect.getsourcelines(fn)[1]
+    except (OSError, TypeError):
+        return {}
+    if not path:
+        return {}
+    return {"dagster/code_references": dg.CodeReferencesMetadataValue(
+        code_references=[dg.LocalFileCodeReference(file_path=path, line_number=line)])}
+
+
 def governed(assets: list, owners: list[str] | None = None, tags: dict[str, str] | None = None) -> list:
     """The assets with configured owners and tags added, their metadata explained in the
-    description, and code references to their source (``dg.with_source_code_references``)."""
+    description, and a code reference to their source (shown on the asset page)."""
+    import warnings
 
-    def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
-        meaning = METADATA_MEANING.get(spec.key.to_user_string())
-        description = f"{spec.description or ''}\n\nMetadata: {meaning}".strip() if meaning else spec.description
-        return spec.replace_attributes(owners=[*spec.owners, *(o for o in owners or [] if o not in spec.owners)],
-                                       tags={**spec.tags, **(tags or {})}, description=description)
+    out = []
+    with warnings.catch_warnings():  # code references are "beta" in 1.13: one warning per asset per process
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        for asset in assets:
+            refs = _code_reference(asset)
 
-    return dg.with_source_code_references(dg.map_asset_specs(apply, assets))
+            def apply(spec: dg.AssetSpec, refs: dict = refs) -> dg.AssetSpec:
+                meaning = METADATA_MEANING.get(spec.key.to_user_string())
+                description = f"{spec.description or ''}\n\nMetadata: {meaning}".strip() if meaning else spec.description
+                return spec.replace_attributes(
+                    owners=[*spec.owners, *(o for o in owners or [] if o not in spec.owners)],
+                    tags={**spec.tags, **(tags or {})}, description=description,
+                ).merge_attributes(metadata=refs)
+
+            out.extend(dg.map_asset_specs(apply, [asset]))
+    return out
