@@ -59,6 +59,14 @@ def test_instance_files_validate(name: str, tmp_path: Path) -> None:
     assert config
 
 
+def test_a_broken_instance_file_is_refused(tmp_path: Path) -> None:
+    from dagster._core.instance.config import dagster_instance_config
+
+    (tmp_path / "dagster.yaml").write_text("run_retries:\n  enabled: maybe\n")
+    with pytest.raises(Exception, match="enabled"):
+        dagster_instance_config(str(tmp_path))
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_webserver_and_daemon_processes_run_a_materialization(tmp_path: Path, met_sample_dir: Path) -> None:
