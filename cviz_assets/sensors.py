@@ -202,8 +202,11 @@ def run_failure_alerts(context: dg.RunFailureSensorContext, storage: StorageReso
         data = event.step_failure_data
         if data and data.user_failure_data and data.user_failure_data.description:
             message = data.user_failure_data.description  # a user error, raised as dg.Failure
-        else:
-            message = data.error.message.strip() if data and data.error else ""
+        else:  # an unexpected exception: its own message, not Dagster's "Error occurred while executing op"
+            err = data.error if data else None
+            while err is not None and err.cause is not None and err.cls_name == "DagsterExecutionStepExecutionError":
+                err = err.cause
+            message = err.message.strip() if err is not None else ""
         steps.append({"step": event.step_key, "error": message})
     error = steps[0]["error"] if steps else (context.failure_event.message or "run failed")
     record = alerts.alert_record(

@@ -205,3 +205,33 @@ def test_email_sensor_only_with_smtp_settings(monkeypatch) -> None:
     sensor = sensors.build_email_sensor()
     assert sensor is not None and sensor.name == "email_on_run_failure"
     assert "email_on_run_failure" in {s.name for s in sensors.all_sensors()}
+
+
+def test_failed_run_alerts_its_failed_checks_too(met_sample_dir: Path, tmp_path: Path, instance) -> None:
+    from cviz_assets.register import register_spec
+    from cviz_assets.sensors import run_failure_alerts
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for p in sorted((met_sample_dir / "images").iterdir())[:3]:
+        shutil.copyfile(p, src / p.name)
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    root = tmp_path / "storage"
+    register_spec(instance, resources(root)["storage"], {"name": "fails", "images": str(src)})
+
+    @dg.asset(partitions_def=collections, deps=[images])
+    def boom() -> None:
+        raise RuntimeError("disk on fire")
+
+    result = dg.materialize([images, catalogue_complete, boom], partition_key="fails", instance=instance,
+                            resources=resources(root), raise_on_error=False)
+    assert not result.success
+    ctx = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alerts", dagster_event=result.get_run_failure_event(), dagster_instance=instance,
+        dagster_run=result.dagster_run, resources={"storage": resources(root)["storage"]},
+    ).for_run_failure()
+    run_failure_alerts(ctx)
+    kinds = {a["kind"]: a for a in alerts_in(root)}
+    assert set(kinds) == {"run_failure", "check_warning"}
+    assert "disk on fire" in kinds["run_failure"]["error"] and kinds["run_failure"]["asset"] == "boom"
+    assert kinds["check_warning"]["check"] == "catalogue_complete" and kinds["check_warning"]["run_id"] == result.run_id
