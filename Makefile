@@ -9,7 +9,7 @@ VIEWER_STAMP := viewer/node_modules/.installed-stamp
 # `make run` (scripts/run.sh) uses ./dagster_home and ./cviz_data unless DAGSTER_HOME / CVIZ_STORAGE_ROOT
 # are set; the tests make their own temporary ones.
 
-.PHONY: install run test chromium postgresql system-packages validate clean
+.PHONY: install run test chromium postgresql system-packages validate deploy-config clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (cviz needs Python 3.11)"; exit 1; }
@@ -38,8 +38,13 @@ postgresql:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi; }
 
+# The code location from workspace.yaml against the repo's dagster.yaml; every shipped instance file.
 validate: $(STAMP)
-	DAGSTER_HOME=$$(mktemp -d) $(VENV)/bin/dagster definitions validate -m cviz_assets.definitions
+	@bash scripts/validate.sh
+
+# Regenerate deploy/dagster.production.yaml (dagster.yaml + deploy/dagster.postgres.yaml).
+deploy-config: $(STAMP)
+	$(PY) deploy/merge_config.py
 
 test: install chromium postgresql
 	$(PY) -m pytest -q

@@ -17,6 +17,9 @@ from cviz.collection import DEFAULT_TILE, DEFAULT_TITLE, DEFAULT_URL
 from cviz.errors import CvizError
 
 
+CLI_RUN_TAGS = {"cviz/source": "cli"}  # as drop runs carry cviz/source=drop: filter runs by origin in the UI
+
+
 def _collection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-id", "--id", dest="name", required=True, help="collection name (partition key)")
     p.add_argument("-imagedir", "--images", dest="images", required=True, help="image folder or glob, e.g. 'photos/*.jpg'")
@@ -195,7 +198,7 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     }
     with _Progress(instance, run_id):
         result = job.execute_in_process(partition_key=config.name, instance=instance, raise_on_error=False,
-                                        run_id=run_id, run_config=run_config)
+                                        run_id=run_id, run_config=run_config, tags=CLI_RUN_TAGS)
     if not result.success:
         print(f"cviz: run {result.run_id} failed: {_first_error(result)}", file=sys.stderr)
         return 1

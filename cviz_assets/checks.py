@@ -66,10 +66,14 @@ def skipped_steps(op: dg.OpExecutionContext, steps: list[str]) -> list[str]:
 
 
 def _result(v: verify.Verdict) -> dg.AssetCheckResult:
-    metadata: dict[str, object] = {k: dg.MetadataValue.int(n) for k, n in v.counts.items()}
+    counts = dict(v.counts)
+    # The same keys and types on every evaluation, pass or fail, so the Plots tab charts them all:
+    # ``offending_count`` (a number) and ``offending_items`` (the first verify.MAX_OFFENDING, as JSON).
+    offending_count = int(counts.pop("offending", len(v.offending)))
+    metadata: dict[str, object] = {k: dg.MetadataValue.int(n) for k, n in counts.items()}
     metadata["summary"] = dg.MetadataValue.text(v.summary)
-    if not v.passed:
-        metadata["offending"] = dg.MetadataValue.json(v.offending)
+    metadata["offending_count"] = dg.MetadataValue.int(offending_count)
+    metadata["offending_items"] = dg.MetadataValue.json(v.offending)
     return dg.AssetCheckResult(passed=v.passed, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata,
                                description=v.summary)
 

@@ -7,11 +7,15 @@ import os
 import dagster as dg
 
 from cviz_assets.assets import collection_assets
+from cviz_assets.catalogue_checks import catalogue_checks
 from cviz_assets.checks import collection_checks
 from cviz_assets.chunk_jobs import features_chunks
-from cviz_assets.executors import executor_from_env
+from cviz_assets.executors import collection_job_executor, executor_from_env
 from cviz_assets.partitions import collections
+from cviz_assets.metadata import governed, parse_tags
+from cviz_assets.jobs_ops import recheck_published, retire_collection
 from cviz_assets.register import register_collection
+from cviz_assets.schedules import daily_recheck
 from cviz_assets.sensors import sensors
 from cviz_resources import FeatureModelResource, StorageResource
 from cviz_resources.storage import default_root
@@ -21,6 +25,7 @@ build_collection = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*collection_assets),
     partitions_def=collections,
     description="Materialize every stage of one collection, images to viewer files.",
+    executor_def=collection_job_executor(),  # in-process unless CVIZ_EXECUTOR says otherwise
 )
 
 
@@ -38,13 +43,19 @@ def default_resources() -> dict:
     }
 
 
+def asset_owners() -> list[str]:
+    """``CVIZ_ASSET_OWNERS``: comma-separated e-mail addresses or ``team:name`` (Dagster's owner forms)."""
+    return [o.strip() for o in os.environ.get("CVIZ_ASSET_OWNERS", "").split(",") if o.strip()]
+
+
 defs = dg.Definitions(
-    assets=collection_assets,
-    asset_checks=collection_checks,
-    jobs=[build_collection, register_collection, features_chunks],
+    assets=governed(collection_assets, asset_owners(), parse_tags(os.environ.get("CVIZ_ASSET_TAGS", ""))),
+    asset_checks=[*collection_checks, *catalogue_checks],
+    jobs=[build_collection, register_collection, features_chunks, recheck_published, retire_collection],
     sensors=sensors,
+    schedules=[daily_recheck],
     resources=default_resources(),
-    executor=executor_from_env(),  # $CVIZ_EXECUTOR: multiprocess (default), dask, in_process
+    executor=executor_from_env(),  # $CVIZ_EXECUTOR: auto (default), multiprocess, dask, in_process, ...
 )
 
 

@@ -3,8 +3,13 @@
 Chosen by environment when the code location loads, so the same asset graph runs anywhere
 without code changes (README, "Scaling"):
 
-- ``CVIZ_EXECUTOR`` unset or ``multiprocess``: Dagster's default, one process per step on the
-  machine running the run.
+- ``CVIZ_EXECUTOR`` unset (``auto``): the per-collection jobs run in-process
+  (``collection_job_executor``: measured fastest for a chain of stages), every other job (the
+  ``features_chunks`` fan-out) with ``multiprocess`` below.
+- ``CVIZ_EXECUTOR=multiprocess``: one process per step on the machine running the
+  run, forked from a forkserver that has imported the definitions and TensorFlow once
+  (``cviz_assets/preload.py``); ``multiprocess_spawn`` is Dagster's default, a fresh interpreter per
+  step (each importing everything again: several seconds a step).
 - ``CVIZ_EXECUTOR=dask``: dagster-dask. With ``CVIZ_DASK_ADDRESS=tcp://scheduler:8786`` the steps
   go to an existing Dask cluster (``cluster: existing``); without it a ``LocalCluster`` of
   ``CVIZ_DASK_WORKERS`` (default 2) single-threaded worker processes is started per run, for
@@ -24,88 +29,65 @@ dynamic (``DynamicOut``) steps, so nothing in cviz uses them.
 """
 
 import os
-from typing import Any, Iterator
+from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
-from dagster._core.errors import raise_execution_interrupts
-from dagster._core.events import DagsterEvent
-from dagster._core.execution.context.system import PlanOrchestrationContext
-from dagster._core.execution.plan.plan import ExecutionPlan
-from dagster._utils import iterate_with_context
-from dagster_dask import dask_executor as upstream_dask_executor
-from dagster_dask.executor import DaskExecutor, get_dask_resource_requirements, query_on_dask_worker
+
+from dagster._core.definitions.executor_definition import IN_PROC_CONFIG
+from dagster._core.execution.retries import RetryMode
+from dagster._core.execution.step_dependency_config import StepDependencyConfig
+from dagster._core.executor.in_process import InProcessExecutor
 
 from cviz.errors import CvizError
 
-
-class _StepPayload:
-    """The arguments of one step, opaque to dask.
-
-    dask's task spec (seen with dask 2026.8) walks every tuple it is given looking for tasks; DagsterRun is a NamedTuple
-    holding ``@record`` objects that refuse iteration, so upstream dagster-dask 0.29 fails with
-    "Iteration is not allowed on `@record` RunOpConcurrency". Hidden in a plain object, dask
-    passes them through untouched.
-    """
-
-    def __init__(self, *args: Any) -> None:
-        self.args = args
+# Loaded once in the forkserver of each run (see executor_from_env); every step process is a fork of it.
+PRELOAD_MODULE = "cviz_assets.preload"
 
 
-def _run_step(dependencies: list, payload: _StepPayload) -> list[DagsterEvent]:
-    """Runs on a dask worker; ``dependencies`` are there only so dask orders the steps."""
-    return query_on_dask_worker(dependencies, *payload.args)
+def __getattr__(name: str) -> Any:
+    """``dask_executor`` / ``CvizDaskExecutor`` on first use only (dask costs about 1 s to import)."""
+    if name in ("dask_executor", "CvizDaskExecutor"):
+        from cviz_assets import dask_executor as module
+
+        return getattr(module, name)
+    raise AttributeError(name)
 
 
-class CvizDaskExecutor(DaskExecutor):
-    """dagster-dask's executor with two fixes, otherwise the same config and behaviour:
-    the step arguments are opaque to dask (see _StepPayload), and dask task keys carry the run id,
-    so two runs of the same job at once (two collections) are not merged into one by dask
-    (dagster issue 21418: the second run's steps were silently skipped)."""
-
-    def execute(self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan) -> Iterator[DagsterEvent]:
-        import dask.distributed
-
-        if not plan_context.instance.is_persistent:
-            raise CvizError("the dask executor needs a persistent Dagster instance: set DAGSTER_HOME "
-                            "(PostgreSQL for more than one machine: deploy/dagster.postgres.yaml)")
-        job_name = plan_context.job_name
-        run_id = plan_context.dagster_run.run_id
-        if self.cluster_type == "existing":
-            cluster: Any = self.cluster_configuration["address"]
-        elif self.cluster_type == "local":
-            cluster = dask.distributed.LocalCluster(**self.build_dict(job_name))
-        else:
-            raise CvizError(f"dask cluster type {self.cluster_type!r}: cviz supports 'existing' (a scheduler "
-                            "address: start the cluster with its own tools) and 'local'")
-        with dask.distributed.Client(cluster) as client:
-            futures: dict[str, Any] = {}
-            for level in execution_plan.get_steps_to_execute_by_level():
-                for step in level:
-                    dependencies = [futures[key] for step_input in step.step_inputs for key in step_input.dependency_keys]
-                    payload = _StepPayload(plan_context.reconstructable_job, plan_context.dagster_run,
-                                           plan_context.run_config, [step.key], plan_context.instance.get_ref(),
-                                           execution_plan.known_state)
-                    futures[step.key] = client.submit(
-                        _run_step, dependencies, payload, key=f"{job_name}.{step.key}.{run_id}",
-                        resources=get_dask_resource_requirements(step.tags), pure=False,
-                    )
-            done = dask.distributed.as_completed(list(futures.values()), with_results=True)
-            for _future, events in iterate_with_context(raise_execution_interrupts, done):
-                for event in events:
-                    yield event
-        if self.cluster_type == "local":
-            cluster.close()
+EXECUTORS = ("auto", "multiprocess", "multiprocess_spawn", "dask", "in_process", "celery", "k8s")
 
 
-@dg.executor(name="dask", config_schema=upstream_dask_executor.config_schema,
-             requirements=multiple_process_executor_requirements())
-def dask_executor(init_context: dg.InitExecutorContext) -> CvizDaskExecutor:
-    """dagster-dask's ``dask`` executor (same run config: ``cluster: existing|local``), fixed."""
-    ((cluster_type, cluster_configuration),) = init_context.executor_config["cluster"].items()
-    return CvizDaskExecutor(cluster_type, cluster_configuration)
+class QuietInProcessExecutor(InProcessExecutor):
+    """Dagster's in-process executor, importing TensorFlow (quietly, cviz_assets/tf_quiet.py) before
+    the first step when the run has a ``features`` step, so its start-up lines stay out of the step log."""
 
-EXECUTORS = ("multiprocess", "dask", "in_process", "celery", "k8s")
+    def execute(self, plan_context: Any, execution_plan: Any) -> Any:
+        if any(key == "features" or key.startswith("features_") for key in execution_plan.step_keys_to_execute):
+            from cviz_assets.tf_quiet import quiet_import
+
+            quiet_import("tensorflow")
+        yield from super().execute(plan_context, execution_plan)
+
+
+@dg.executor(name="in_process", config_schema=IN_PROC_CONFIG)
+def quiet_in_process_executor(init_context: dg.InitExecutorContext) -> QuietInProcessExecutor:
+    config = init_context.executor_config
+    return QuietInProcessExecutor(retries=RetryMode.from_config(config["retries"]), marker_to_close=config.get("marker_to_close"),
+                                  step_dependency_config=StepDependencyConfig.from_config(config.get("step_dependency_config")))
+
+
+def _chosen() -> str:
+    return (os.environ.get("CVIZ_EXECUTOR") or "auto").strip().lower()
+
+
+def collection_job_executor() -> dg.ExecutorDefinition | None:
+    """The executor of the per-collection jobs (build_collection, recheck_published, retire_collection).
+
+    With ``CVIZ_EXECUTOR`` unset (``auto``): in-process. A collection's graph is a chain (only
+    ``dzi`` and ``metadata_json`` could overlap, each well under a second), so a process per step
+    buys nothing and cost most of a UI run (README, "Operations": step start-up); runs of different
+    collections still run side by side, each in its own run worker. Any explicit ``CVIZ_EXECUTOR``
+    applies to every job (None: the code location's executor)."""
+    return quiet_in_process_executor if _chosen() == "auto" else None
 
 
 def _optional(module: str, attr: str, package: str) -> Any:
@@ -129,12 +111,19 @@ def dask_cluster_config(address: str | None = None, workers: int | None = None) 
 
 def executor_from_env() -> dg.ExecutorDefinition:
     """The executor named by ``$CVIZ_EXECUTOR`` (see the module docstring)."""
-    name = (os.environ.get("CVIZ_EXECUTOR") or "multiprocess").strip().lower()
-    if name == "multiprocess":
+    name = _chosen()
+    if name in ("auto", "multiprocess"):
+        # forkserver: the run starts one server process that imports the definitions (and TensorFlow)
+        # once; each step is a fork of it instead of a fresh interpreter importing everything again.
+        return dg.multiprocess_executor.configured(
+            {"start_method": {"forkserver": {"preload_modules": [PRELOAD_MODULE]}}}, name="multiprocess")
+    if name == "multiprocess_spawn":  # Dagster's default: a fresh interpreter per step
         return dg.multiprocess_executor
     if name == "in_process":
-        return dg.in_process_executor
+        return quiet_in_process_executor
     if name == "dask":
+        from cviz_assets.dask_executor import dask_executor
+
         return dask_executor.configured(dask_cluster_config(os.environ.get("CVIZ_DASK_ADDRESS") or None),
                                         name="dask")
     if name == "celery":  # broker and backend from the environment; workers: celery -A dagster_celery.app worker

@@ -1,4 +1,5 @@
-"""Sensors: the drop folder (new or changed collection folders become runs) and failure alerts.
+"""Sensors: the drop folder (new or changed collection folders become runs), and alerts for failed
+runs and failed asset checks (file, webhook, email).
 
 The drop sensor only turns ``cviz.drop`` decisions into Dagster objects: a dynamic partition per
 new collection, a run request per settled change (run key = name + content fingerprint +
@@ -11,13 +12,14 @@ Settings (environment, read at each evaluation; arguments to ``build_drop_sensor
 ``CVIZ_ALERTS_PATH`` (default ``<storage root>/ops/alerts.jsonl``), ``CVIZ_UI_URL`` (run links).
 """
 
+import json
 import os
 import time
 from typing import Callable
 
 import dagster as dg
 
-from cviz import alerts, drop
+from cviz import alerts, drop, retire
 from cviz.errors import CvizError
 from cviz.paths import CollectionPaths
 from cviz.pipeline import register
@@ -61,6 +63,37 @@ def _registration_conflict(store: Storage, request: drop.Request) -> str | None:
     return None
 
 
+REPORTED_TAG = "cviz/skips_reported"
+
+
+def finished_drop_runs_report(instance: dg.DagsterInstance, limit: int = 20) -> list[str]:
+    """One line per drop run finished since the last tick: how its catalogue went, with the files it
+    skipped (a corrupt ``broken.jpg`` is then in the sensor's tick message, not only in the
+    ``images`` metadata). Each run is reported once (it is tagged ``cviz/skips_reported``)."""
+    done = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"cviz/source": "drop"}, statuses=done), limit=limit)
+    lines = []
+    for run in runs:
+        if run.tags.get(REPORTED_TAG):
+            continue
+        meta = {}
+        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+            mat = entry.dagster_event.step_materialization_data.materialization
+            if mat.asset_key == dg.AssetKey("images"):
+                meta = mat.metadata
+        collection = run.tags.get("dagster/partition", "?")
+        skipped = int(meta["skipped"].value) if "skipped" in meta else 0
+        if skipped:
+            files = meta["skipped_files"].value if "skipped_files" in meta else []
+            shown = ", ".join(f"{f.get('file')} ({f.get('reason')})" for f in files[:5])
+            more = f" and {skipped - 5} more" if skipped > 5 else ""
+            lines.append(f"{collection}: run {run.run_id[:8]} {run.status.value.lower()}, {skipped} file(s) skipped: {shown}{more}")
+        else:
+            lines.append(f"{collection}: run {run.run_id[:8]} {run.status.value.lower()}, no file skipped")
+        instance.add_run_tags(run.run_id, {REPORTED_TAG: "1"})
+    return lines
+
+
 def build_drop_sensor(
     name: str = "drop_folder_sensor",
     *,
@@ -97,10 +130,11 @@ def build_drop_sensor(
         for request in tick.requests:
             register(store, request.config)  # what the run's stages read; the drop folder owns it
         for problem in tick.new_problems:
-            alerts.append_alert(alerts.alerts_path(store.url()),
-                                alerts.alert_record("drop_rejected", problem["collection"], problem["error"], drop_root=root),
-                                storage.storage_options)
-        for line in tick.log:
+            alerts.send(alerts.alerts_path(store.url()),
+                        alerts.alert_record("drop_rejected", problem["collection"], problem["error"], drop_root=root),
+                        storage.storage_options)
+        finished = finished_drop_runs_report(context.instance)
+        for line in [*finished, *tick.log]:
             context.log.info(line)
         new = [r.name for r in tick.requests if not context.instance.has_dynamic_partition(collections.name, r.name)]
         run_requests = [
@@ -110,7 +144,8 @@ def build_drop_sensor(
         ]
         cursor = tick.cursor.to_json()
         if not run_requests:
-            return dg.SensorResult(skip_reason=tick.summary(), cursor=cursor)
+            summary = "; ".join([*finished, tick.summary()]) if finished else tick.summary()
+            return dg.SensorResult(skip_reason=summary[:4000], cursor=cursor)
         return dg.SensorResult(
             run_requests=run_requests,
             dynamic_partitions_requests=[collections.build_add_request(new)] if new else [],
@@ -123,10 +158,42 @@ def build_drop_sensor(
 drop_folder_sensor = build_drop_sensor()
 
 
+def _check_failures(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[dict]:
+    """One alert record per failed asset check evaluation of ``run`` (ERROR: check_failure, WARN:
+    check_warning), with the offending items the check listed (``offending_items``)."""
+    records = []
+    for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = entry.dagster_event.asset_check_evaluation_data if entry.dagster_event else None
+        if evaluation is None or evaluation.passed:
+            continue
+        meta = evaluation.metadata
+        items = meta["offending_items"].value if "offending_items" in meta else []
+        count = meta["offending_count"].value if "offending_count" in meta else len(items or [])
+        warn = evaluation.severity == dg.AssetCheckSeverity.WARN
+        records.append(alerts.alert_record(
+            "check_warning" if warn else "check_failure",
+            evaluation.partition or run.tags.get("dagster/partition"),
+            evaluation.description or f"check {evaluation.check_name} failed",
+            asset=evaluation.asset_key.to_user_string(), check=evaluation.check_name,
+            severity="WARN" if warn else "ERROR", offending_count=count, offending_items=items,
+            run_id=run.run_id, job=run.job_name, run_url=ui_run_url(run.run_id),
+        ))
+    return records
+
+
+def _send_all(storage: StorageResource, records: list[dict]) -> list:
+    path = alerts.alerts_path(storage.get().url())
+    threads = []
+    for record in records:
+        threads += alerts.send(path, record, storage.storage_options)
+    return threads
+
+
 @dg.run_failure_sensor(
     name="run_failure_alerts",
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Appends a structured JSON line (collection, asset, error, run id, UI link) to the alerts file.",
+    description="Failed runs (and their failed checks) become alerts: a JSON line in the alerts file, "
+                "and the webhook when CVIZ_ALERT_WEBHOOK_URL is set.",
 )
 def run_failure_alerts(context: dg.RunFailureSensorContext, storage: StorageResource) -> None:
     run = context.dagster_run
@@ -135,8 +202,11 @@ def run_failure_alerts(context: dg.RunFailureSensorContext, storage: StorageReso
         data = event.step_failure_data
         if data and data.user_failure_data and data.user_failure_data.description:
             message = data.user_failure_data.description  # a user error, raised as dg.Failure
-        else:
-            message = data.error.message.strip() if data and data.error else ""
+        else:  # an unexpected exception: its own message, not Dagster's "Error occurred while executing op"
+            err = data.error if data else None
+            while err is not None and err.cause is not None and err.cls_name == "DagsterExecutionStepExecutionError":
+                err = err.cause
+            message = err.message.strip() if err is not None else ""
         steps.append({"step": event.step_key, "error": message})
     error = steps[0]["error"] if steps else (context.failure_event.message or "run failed")
     record = alerts.alert_record(
@@ -149,9 +219,78 @@ def run_failure_alerts(context: dg.RunFailureSensorContext, storage: StorageReso
         job=run.job_name,
         run_url=ui_run_url(run.run_id),
     )
+    _send_all(storage, [record, *_check_failures(context.instance, run)])
+    context.log.info(f"alert written to {alerts.alerts_path(storage.get().url())} for run {run.run_id}")
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    name="check_failure_alerts",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="A green run whose asset checks failed (a missing tile, an unresolved title, skipped "
+                "images) becomes one alert per failed check, through the same sinks as run failures.",
+)
+def check_failure_alerts(context: dg.RunStatusSensorContext, storage: StorageResource):
+    run = context.dagster_run
+    records = _check_failures(context.instance, run)
+    if not records:
+        return dg.SkipReason(f"run {run.run_id}: every check passed")
+    _send_all(storage, records)
+    message = "; ".join(f"{r['collection']} {r['asset']}:{r['check']} {r['severity']}: {r['error']}" for r in records)
+    context.log.info(f"run {run.run_id}: {message}")
+    return dg.SkipReason(f"alerted: {message}"[:1000])
+
+
+def build_email_sensor() -> dg.SensorDefinition | None:
+    """Dagster's own run-failure email sensor, when ``CVIZ_SMTP_HOST`` and ``CVIZ_ALERT_EMAIL_TO`` are
+    set (``CVIZ_ALERT_EMAIL_FROM``, ``CVIZ_SMTP_USER``, ``CVIZ_SMTP_PASSWORD``, ``CVIZ_SMTP_PORT``,
+    ``CVIZ_SMTP_TYPE`` SSL or STARTTLS, default STARTTLS)."""
+    host = os.environ.get("CVIZ_SMTP_HOST", "").strip()
+    to = [a.strip() for a in os.environ.get("CVIZ_ALERT_EMAIL_TO", "").split(",") if a.strip()]
+    if not host or not to:
+        return None
+    sender = os.environ.get("CVIZ_ALERT_EMAIL_FROM") or os.environ.get("CVIZ_SMTP_USER") or f"cviz@{host}"
+    smtp_type = (os.environ.get("CVIZ_SMTP_TYPE") or "STARTTLS").upper()
+    if smtp_type not in ("SSL", "STARTTLS"):
+        raise CvizError(f"CVIZ_SMTP_TYPE={smtp_type!r} is not SSL or STARTTLS")
+    port = os.environ.get("CVIZ_SMTP_PORT")
+    return dg.make_email_on_run_failure_sensor(
+        email_from=sender, email_password=os.environ.get("CVIZ_SMTP_PASSWORD", ""), email_to=to,
+        smtp_host=host, smtp_type=smtp_type, smtp_port=int(port) if port else None,
+        smtp_user=os.environ.get("CVIZ_SMTP_USER") or None, name="email_on_run_failure",
+        webserver_base_url=os.environ.get("CVIZ_UI_URL", DEFAULT_UI_URL).rstrip("/"),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+
+
+@dg.sensor(
+    name="unregistered_partitions",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Reports collection partitions that are no registered collection (added by hand in the UI), "
+                "with the command that registers or removes each.",
+)
+def unregistered_partitions(context: dg.SensorEvaluationContext, storage: StorageResource) -> dg.SensorResult:
+    keys = context.instance.get_dynamic_partitions(collections.name)
+    problems = retire.partition_problems(storage.get(), keys)
+    reported = set(json.loads(context.cursor)) if context.cursor else set()
     path = alerts.alerts_path(storage.get().url())
-    alerts.append_alert(path, record, storage.storage_options)
-    context.log.info(f"alert written to {path} for run {run.run_id}")
+    for p in problems:
+        context.log.warning(f"partition {p['partition']!r}: {p['problem']}; {p['fix']}")
+        if p["partition"] not in reported:  # one alert per stray partition, not one a minute
+            alerts.send(path, alerts.alert_record("unregistered_partition", p["partition"], p["problem"], fix=p["fix"]),
+                        storage.storage_options)
+    cursor = json.dumps(sorted(p["partition"] for p in problems))
+    if not problems:
+        return dg.SensorResult(skip_reason=f"all {len(keys)} partitions are registered collections", cursor=cursor)
+    text = "; ".join(f"{p['partition']!r}: {p['problem']}; {p['fix']}" for p in problems)
+    return dg.SensorResult(skip_reason=f"{len(problems)} unregistered partition(s): {text}"[:2000], cursor=cursor)
 
 
-sensors = [drop_folder_sensor, run_failure_alerts]
+def all_sensors() -> list[dg.SensorDefinition]:
+    email = build_email_sensor()
+    return [drop_folder_sensor, run_failure_alerts, check_failure_alerts, unregistered_partitions,
+            *([email] if email else [])]
+
+
+sensors = all_sensors()

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 : "${CVIZ_UI_PORT:=3000}" "${CVIZ_VIEWER_PORT:=8080}"
 export DAGSTER_HOME CVIZ_STORAGE_ROOT CVIZ_VIEWER_PORT
 export CVIZ_VIEWER_URL="http://127.0.0.1:${CVIZ_VIEWER_PORT}"
+export CVIZ_UI_URL="${CVIZ_UI_URL:-http://127.0.0.1:${CVIZ_UI_PORT}}"
+# The daily re-check of every published map runs here (tests and bare deployments leave it off).
+export CVIZ_RECHECK_SCHEDULE="${CVIZ_RECHECK_SCHEDULE:-on}"
 mkdir -p "$DAGSTER_HOME"
 cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
@@ -31,4 +34,5 @@ ui="http://127.0.0.1:${CVIZ_UI_PORT}"
 # Started from DAGSTER_HOME so the repo's dagster.yaml template is not mistaken for the instance's.
 repo=$PWD
 cd "$DAGSTER_HOME"
-"$repo/.venv/bin/dagster" dev -m cviz_assets.definitions -d "$repo" -h 127.0.0.1 -p "$CVIZ_UI_PORT"
+# workspace.yaml names the code location `cviz`, as production (deploy/) does.
+"$repo/.venv/bin/dagster" dev -w "$repo/workspace.yaml" -h 127.0.0.1 -p "$CVIZ_UI_PORT"

@@ -74,7 +74,7 @@ def test_deleted_tile_fails_the_pyramid_check_naming_the_tile(corruptible: Path)
     assert evaluation["items_resolved"].passed
     bad = evaluation["pyramid_complete"]
     assert not bad.passed
-    assert bad.metadata["offending"].value == [{"problem": "tile missing", "tile": f"8/{victim.name}"}]
+    assert bad.metadata["offending_items"].value == [{"problem": "tile missing", "tile": f"8/{victim.name}"}]
 
 
 def test_declared_size_mismatch_fails_the_pyramid_check(corruptible: Path) -> None:
@@ -99,7 +99,7 @@ def test_blank_title_fails_the_items_check_naming_the_item(corruptible: Path) ->
     assert evaluation["pyramid_complete"].passed
     bad = evaluation["items_resolved"]
     assert not bad.passed
-    [problem] = bad.metadata["offending"].value
+    [problem] = bad.metadata["offending_items"].value
     assert problem["id"] == victim and problem["field"] == "title"
     assert problem["found"] == "" and problem["expected"] == title
 
@@ -129,7 +129,7 @@ def test_shared_cell_fails_the_grid_check_naming_both_images(corruptible: Path) 
     usable = [e["file"] for e in catalogue["files"] if e["status"] == "usable"]
     bad = run_checks(corruptible, one_cell_per_image)["one_cell_per_image"]
     assert not bad.passed
-    assert bad.metadata["offending"].value == [{"problem": "cell shared", "cell": grid["cells"][0],
+    assert bad.metadata["offending_items"].value == [{"problem": "cell shared", "cell": grid["cells"][0],
                                                 "files": usable[:2]}]
 
 
@@ -143,7 +143,7 @@ def test_nan_row_fails_the_features_check_naming_the_image(corruptible: Path) ->
     usable = [e["file"] for e in catalogue["files"] if e["status"] == "usable"]
     bad = run_checks(corruptible, features_finite)["features_finite"]
     assert not bad.passed
-    assert bad.metadata["offending"].value == [
+    assert bad.metadata["offending_items"].value == [
         {"problem": "non-finite row", "row": 7, "file": usable[7]},
         {"problem": "non-finite row", "row": 9, "file": usable[9]},
     ]

@@ -85,7 +85,7 @@ def test_drop_to_published_map_with_passing_checks(tmp_path: Path, met_sample_di
         assert result.success
         checks = result.get_asset_check_evaluations()
         assert sorted(e.check_name for e in checks) == sorted(c.check_key.name for c in collection_checks)
-        assert all(e.passed for e in checks), [(e.check_name, e.metadata.get("offending")) for e in checks]
+        assert all(e.passed for e in checks), [(e.check_name, e.metadata.get("offending_items")) for e in checks]
         # The run (checks included) has released the collection's run lock: the next run need not wait.
         from cviz import locking
         from cviz.storage import Storage

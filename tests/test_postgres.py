@@ -3,8 +3,9 @@
 The server is Debian's ``postgresql`` (installed by the build: ``apt-get install -y postgresql``);
 this test creates a throwaway cluster with initdb, starts it with pg_ctl (as the ``postgres``
 user when the tests run as root: PostgreSQL refuses to run as root), materializes a small
-collection with an instance configured by ``deploy/dagster.postgres.yaml``, and reads the run back
-through a second, fresh instance.
+collection with an instance configured by ``deploy/dagster.production.yaml`` (the repository's
+dagster.yaml plus ``deploy/dagster.postgres.yaml``: what the webserver and daemon run with), and
+reads the run back through a second, fresh instance.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def _instance(home: Path) -> dg.DagsterInstance:
 def test_materialize_with_postgres_instance_and_read_the_run_back(postgres, met_sample_dir, tmp_path, monkeypatch):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copyfile(REPO / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
+    shutil.copyfile(REPO / "deploy" / "dagster.production.yaml", home / "dagster.yaml")
     monkeypatch.setenv("CVIZ_PG_HOST", "127.0.0.1")
     monkeypatch.setenv("CVIZ_PG_PORT", str(postgres.port))
     monkeypatch.setenv("CVIZ_PG_DB", "dagster")
@@ -121,6 +122,7 @@ def test_materialize_with_postgres_instance_and_read_the_run_back(postgres, met_
         from dagster_postgres import PostgresRunStorage
 
         assert isinstance(instance.run_storage, PostgresRunStorage)
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 2  # dagster.yaml's settings too
         result = materialize_collection(tmp_path / "storage", spec, instance=instance)
         assert result.success
         run_id = result.run_id

@@ -188,11 +188,35 @@ def test_sensors_and_checks_are_in_the_code_location() -> None:
     from cviz_assets.definitions import defs
 
     repo = defs.get_repository_def()
-    assert {s.name for s in repo.sensor_defs} >= {"drop_folder_sensor", "run_failure_alerts"}
+    assert {s.name for s in repo.sensor_defs} >= {"drop_folder_sensor", "run_failure_alerts", "check_failure_alerts",
+                                                 "unregistered_partitions"}
+    assert {s.name for s in repo.schedule_defs} == {"daily_recheck"}
+    assert {"recheck_published", "retire_collection"} <= {j.name for j in repo.get_all_jobs()}
     features = defs.get_assets_def("features")
     assert features.op.pool == "cviz_features"
     for key in ("images", "features", "pca", "tsne", "grid", "mosaic", "dzi", "metadata_json"):
         policy = defs.get_assets_def(key).op.retry_policy
         assert policy is not None and policy.backoff == dg.Backoff.EXPONENTIAL, key
     check_names = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    assert check_names >= {"one_cell_per_image", "pyramid_complete", "items_resolved", "features_finite"}
+    assert check_names >= {"one_cell_per_image", "pyramid_complete", "items_resolved", "features_finite", "catalogue_complete"}
+
+
+def test_tick_message_reports_files_skipped_by_a_finished_drop_run(instance, env, tmp_path: Path, met_sample_dir: Path) -> None:
+    import shutil
+
+    from cviz_assets.assets import images
+    from cviz_assets.register import register_spec
+
+    src = tmp_path / "with-broken"
+    src.mkdir()
+    for p in sorted((met_sample_dir / "images").iterdir())[:3]:
+        shutil.copyfile(p, src / p.name)
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    register_spec(instance, env["storage"], {"name": "with-broken", "images": str(src)})
+    result = dg.materialize([images], partition_key="with-broken", instance=instance,
+                            resources={"storage": env["storage"]}, tags={"cviz/source": "drop"})
+    assert result.success
+    d = Driver(instance, env["storage"], Clock())
+    message = d.evaluate().skip_reason.skip_message
+    assert "with-broken: run " in message and "1 file(s) skipped: broken.jpg (" in message
+    assert "with-broken" not in d.evaluate(QUIET).skip_reason.skip_message  # reported once
