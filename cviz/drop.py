@@ -229,6 +229,14 @@ class Tick:
         self.log.append(f"{name}: skipped: {error}")
         self.refresh_problems()
 
+    def defer(self, name: str, reason: str) -> None:
+        """Withdraw ``name``'s request for this tick only (its collection is busy with a run): the
+        next tick requests it again, so the sensor never waits on a run's lock."""
+        entry = self.cursor.entries[name]
+        self.requests = [r for r in self.requests if r.name != name]
+        entry.req, entry.gen = "", max(0, entry.gen - 1)
+        self.log.append(f"{name}: deferred to the next tick: {reason}")
+
     def summary(self) -> str:
         parts = [f"{self.scanned} folder(s) scanned", f"{len(self.requests)} run(s) requested"]
         if self.pending:

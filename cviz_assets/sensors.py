@@ -20,7 +20,7 @@ from typing import Callable
 import dagster as dg
 
 from cviz import alerts, drop, retire
-from cviz.errors import CvizError
+from cviz.errors import CollectionBusy, CvizError
 from cviz.paths import CollectionPaths
 from cviz.pipeline import register
 from cviz.storage import Storage
@@ -127,8 +127,11 @@ def build_drop_sensor(
             conflict = _registration_conflict(store, request)
             if conflict:
                 tick.reject(request.name, conflict)
-        for request in tick.requests:
-            register(store, request.config)  # what the run's stages read; the drop folder owns it
+        for request in list(tick.requests):
+            try:  # what the run's stages read; the drop folder owns it. Never wait on a run's lock here.
+                register(store, request.config, wait_s=0)
+            except CollectionBusy as exc:
+                tick.defer(request.name, str(exc))
         for problem in tick.new_problems:
             alerts.send(alerts.alerts_path(store.url()),
                         alerts.alert_record("drop_rejected", problem["collection"], problem["error"], drop_root=root),

@@ -250,3 +250,16 @@ def test_retiring_is_explicit_unlist_keeps_files_delete_removes_them(tmp_path: P
     assert not store.exists("published/old") and store.exists("published/kept/current.json")
     with pytest.raises(ValueError):
         retire.unlist(store, "../kept")
+
+
+def test_a_deferred_request_is_requested_again_on_the_next_tick(tmp_path: Path) -> None:
+    """A collection busy with a run is deferred (the sensor never waits on its lock), not lost."""
+    make_collection(tmp_path, "paintings")
+    first = tick(tmp_path, drop.DropCursor(), T0)
+    second = tick(tmp_path, first.cursor, T0 + QUIET)
+    key = second.requests[0].run_key
+    second.defer("paintings", "busy with run abc")
+    assert second.requests == [] and any("deferred" in line for line in second.log)
+    cursor = drop.DropCursor.from_json(second.cursor.to_json())
+    third = tick(tmp_path, cursor, T0 + QUIET + 30)
+    assert [r.run_key for r in third.requests] == [key]  # same content, same run key
