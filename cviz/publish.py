@@ -220,18 +220,21 @@ def _legacy_entries(storage: Storage) -> None:
         index = storage.read_json(INDEX)
     except FileNotFoundError:
         return
+    if index.get("built_from") == "index.d":  # built from entries: an empty entry folder means "none"
+        return
     for c in index.get("collections", []):
         if isinstance(c, dict) and isinstance(c.get("name"), str):
             storage.write_json(_entry_rel(c["name"]), c)
 
 
-def rebuild_index(storage: Storage, attempts: int = 5) -> dict[str, Any]:
+def rebuild_index(storage: Storage, attempts: int = 5, migrate: bool = True) -> dict[str, Any]:
     """Write ``published/index.json`` from the entry files, until a re-read finds them unchanged."""
     with _index_mutex(storage):
-        _legacy_entries(storage)
+        if migrate:
+            _legacy_entries(storage)
         entries = _read_entries(storage)
         for _ in range(attempts):
-            index = {"format": INDEX_FORMAT, "collections": entries}
+            index = {"format": INDEX_FORMAT, "built_from": "index.d", "collections": entries}
             storage.write_json(INDEX, index)
             again = _read_entries(storage)
             if again == entries:
@@ -264,5 +267,5 @@ def remove_from_index(storage: Storage, name: str) -> bool:
         listed = storage.exists(rel)
         if listed:
             storage.remove_tree(rel)
-    rebuild_index(storage)
+    rebuild_index(storage, migrate=False)  # migrated above; the entry removed may have been the last
     return listed

@@ -81,8 +81,8 @@ def test_daily_recheck_finds_a_deleted_tile_and_alerts(published_copy: Path, ins
         assert request.tags["dagster/partition"] == NAME and request.job_name in (None, "recheck_published")
 
         job = ops_defs(root).resolve_job_def("recheck_published")
-        result = job.execute_in_process(instance=instance, tags=request.tags)
-        assert result.success  # a failed (non-blocking) check leaves the run green: hence the alert sensor
+        result = job.execute_in_process(instance=instance, tags=request.tags, raise_on_error=False)
+        assert not result.success  # the checks are blocking: a failed one makes the re-check run red
         assert not result.get_asset_materialization_events()  # nothing rebuilt
         evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
         assert set(evaluations) >= {"pyramid_complete", "items_resolved", "one_cell_per_image", "catalogue_complete"}
@@ -95,19 +95,20 @@ def test_daily_recheck_finds_a_deleted_tile_and_alerts(published_copy: Path, ins
         assert bad.metadata["offending_count"].value == 1 and evaluations["items_resolved"].metadata["offending_count"].value == 0
         assert "offending" not in bad.metadata
 
-        outcome = check_failure_alerts(status_context(instance, result, root))
-        assert "pyramid_complete" in outcome.skip_message
+        from cviz_assets.sensors import run_failure_alerts
+
+        run_failure_alerts(status_context(instance, result, root).for_run_failure())
         [alert] = [a for a in alerts_in(root) if a["kind"] == "check_failure"]
         assert alert["collection"] == NAME and alert["asset"] == "dzi" and alert["check"] == "pyramid_complete"
         assert alert["offending_items"] == [{"problem": "tile missing", "tile": f"8/{victim.name}"}]
         assert alert["run_url"] == f"http://ops.example:3000/runs/{result.run_id}"
         for _ in range(100):  # the webhook is posted in the background
-            if hook.bodies:
+            if any(b.get("kind") == "check_failure" for b in hook.bodies):
                 break
             import time
 
             time.sleep(0.05)
-        [posted] = hook.bodies
+        [posted] = [b for b in hook.bodies if b.get("kind") == "check_failure"]
         assert posted["check"] == "pyramid_complete" and posted["offending_items"] == alert["offending_items"]
     finally:
         hook.close()

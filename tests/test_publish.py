@@ -283,3 +283,17 @@ def test_item_images_no_kept_version_names_are_removed(built) -> None:
     live = store.read_json(live_version(store).items)
     names = sorted(p.name for p in images.iterdir())
     assert names == sorted(p.rsplit("/", 1)[-1] for p in live["fields"]["image"]) and len(names) == 5
+
+
+def test_removing_the_last_collection_empties_the_index(tmp_path) -> None:
+    """With no entry file left, the index built from entries is not mistaken for a legacy one."""
+    from cviz.publish import INDEX_FORMAT, remove_from_index
+    from cviz.storage import Storage
+
+    store = Storage(str(tmp_path))
+    store.write_json("published/index.json", {"collections": [{"name": "only", "items": 3}]})  # legacy index
+    assert remove_from_index(store, "only")
+    index = store.read_json("published/index.json")
+    assert index["format"] == INDEX_FORMAT and index["collections"] == []
+    assert not remove_from_index(store, "only")
+    assert store.read_json("published/index.json")["collections"] == []
