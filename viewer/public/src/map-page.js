@@ -1,13 +1,17 @@
 // A collection's map: OpenSeadragon over the DZI, one canvas overlay for
 // hover/selection/dimming, the item panel, search and filters.
-import { $, fetchJson, showStatus } from './lib/dom.js';
+import { $, el, fetchJson, showStatus } from './lib/dom.js';
 import { decodeItems, itemTitle, asText } from './lib/items.js';
 import { cellAt, cellRect, neighbourCell } from './lib/grid.js';
 import {
   buildSearchIndex, emptyFilterState, evaluatePredicates, combine, countMask,
-  isFiltering, matchesInCellOrder,
+  isFiltering, matchesInCellOrder, columnValues,
 } from './lib/filter.js';
-import { collectionHref, itemHash, parseItemHash } from './lib/url.js';
+import { collectionHref, parseViewHash, viewHash } from './lib/url.js';
+import { decodeNeighbours, decodeRegions, decodeVocabulary } from './lib/extras.js';
+import { exportCsv, exportJson } from './lib/export.js';
+import { itemsInLasso, itemsInRect } from './lib/select.js';
+import { RegionLabels } from './region-labels.js';
 import { CellOverlay } from './overlay.js';
 import { ItemPanel } from './panel.js';
 import { FiltersUI } from './filters-ui.js';
@@ -81,12 +85,29 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   const dziUrl = new URL(current.dzi, collectionBase);
   const itemsDoc = fetchJson(itemsUrl);
   itemsDoc.catch(() => {}); // reported below, once awaited
+  // The viewer's extras sit beside items.json in the same version folder; each is optional.
+  const optional = (file) => fetchJson(new URL(file, itemsUrl)).catch((err) => {
+    console.warn(`${file}: ${err.message} (that feature is off)`);
+    return null;
+  });
+  const vocabularyDoc = optional('vocabulary.json');
+  const regionsDoc = optional('regions.json');
   await osdReady;
   const viewer = createViewer(dziUrl);
   const items = decodeItems(await itemsDoc);
   perf.itemsLoaded = performance.now();
+  let vocabulary = null;
+  try {
+    const doc = await vocabularyDoc;
+    vocabulary = doc ? decodeVocabulary(doc, items) : null;
+  } catch (err) { console.warn(err.message); }
   showStatus('');
-  new MapPage({ viewer, items, itemsUrl, initialItem });
+  const page = new MapPage({ viewer, items, itemsUrl, initialItem, vocabulary });
+  regionsDoc.then((doc) => {
+    try {
+      if (doc) page.setRegions(decodeRegions(doc, items));
+    } catch (err) { console.warn(err.message); }
+  });
 }
 
 function createViewer(dziUrl) {
@@ -100,6 +121,8 @@ function createViewer(dziUrl) {
     navigatorPosition: 'TOP_RIGHT',
     navigatorSizeRatio: 0.15,
     navigatorBackground: '#0e1116',
+    navigatorBorderColor: '#2a3140',
+    navigatorDisplayRegionColor: '#f5b942',
     viewportMargins: { top: 12, left: 12, right: 12, bottom: 12 },
     visibilityRatio: 0.5,
     maxZoomPixelRatio: 2,
@@ -133,18 +156,39 @@ function createViewer(dziUrl) {
 }
 
 class MapPage {
-  constructor({ viewer, items, itemsUrl, initialItem }) {
+  constructor({ viewer, items, itemsUrl, initialItem, vocabulary }) {
     this.items = items;
-    this.index = buildSearchIndex(items);
+    // Filters: items.json's category columns, plus the vocabulary's (label columns always).
+    const filterColumns = [...new Set([...(vocabulary ? vocabulary.filterColumns : []), ...items.categoryColumns])];
+    this.index = buildSearchIndex(items, filterColumns);
     this.state = emptyFilterState();
+    this.regions = null;
+    this.neighbours = null; // a promise, started when a panel first opens
+    this.cursorCell = -1;
+    this.mode = null; // 'rect' | 'lasso' while selecting on the map
+    this.lastHash = null;
     this.mask = null; // Uint8Array of matches, null when nothing filters
     this.matches = [];
     this.matchPos = -1;
     this.selected = -1;
     this.viewer = viewer;
     this.overlay = new CellOverlay(this.viewer.canvas, items.grid);
-    this.panel = new ItemPanel({ items, itemsUrl, onClose: () => this.select(-1) });
-    this.filters = new FiltersUI({ items, index: this.index, state: this.state, onChange: () => this.refilter() });
+    this.panel = new ItemPanel({
+      items, itemsUrl, perf,
+      onClose: () => this.select(-1),
+      loadNeighbours: () => this.loadNeighbours(itemsUrl),
+      onPick: (j) => this.select(j, { zoom: true, focusPanel: true }),
+      onRegion: (scale, region) => this.filterRegion(scale, region),
+    });
+    this.filters = new FiltersUI({ items, index: this.index, state: this.state, onChange: () => this.refilter({ push: true }) });
+    this.labels = new RegionLabels($('region-labels'), items.grid, {
+      perf, onPick: (scale, region) => this.filterRegion(scale, region),
+    });
+    // A view in the address (filters, search, mode) applies before the first draw.
+    this.applyView(parseViewHash(window.location.hash), { fromAddress: true });
+    // Typed while items.json was loading: the box holds it, so the state must too.
+    if (!this.state.query && $('search').value) this.state.query = $('search').value;
+    if ($('search-all').checked) this.state.allFields = true;
 
     // The viewer may have opened the DZI already while items.json was loading.
     if (this.viewer.world.getItemCount() > 0) this.onOpen(initialItem);
@@ -155,7 +199,15 @@ class MapPage {
     this.setupHover();
     this.setupKeys();
     this.setupSearch();
-    window.addEventListener('hashchange', () => this.openFromHash());
+    this.setupSelection();
+    this.setupExport();
+    $('map').setAttribute('role', 'application');
+    $('map').setAttribute('aria-roledescription', 'similarity map');
+    $('map').setAttribute('aria-label', `Similarity map of ${items.count.toLocaleString('en')} items: arrow keys move the cursor, Enter opens`);
+    $('map').tabIndex = 0;
+    // Back/Forward (and an edited address) restore the view they name.
+    window.addEventListener('popstate', () => this.fromAddress());
+    window.addEventListener('hashchange', () => this.fromAddress());
     this.refilter();
 
     // Small debugging/testing handle: read-only views, no data goes through HTML.
@@ -169,7 +221,90 @@ class MapPage {
       },
       cellCenterOnPage: (cell) => this.cellCenterOnPage(cell),
       matchCount: () => (this.mask ? countMask(this.mask) : items.count),
+      regionLabels: () => this.labels.visible(),
+      cursorCell: () => this.cursorCell,
+      exportText: (kind) => this.exportText(kind),
     };
+  }
+
+  // ---- extras -----------------------------------------------------------------
+  setRegions(regions) {
+    this.regions = regions;
+    this.labels.setRegions(regions);
+    this.panel.setRegions(regions);
+    // A region named in the address could not apply before the regions arrived.
+    const wanted = parseViewHash(window.location.hash).region;
+    if (wanted && !this.state.region) this.applyRegion(wanted);
+    this.redraw();
+  }
+
+  loadNeighbours(itemsUrl) {
+    if (!this.neighbours) {
+      this.neighbours = fetch(new URL('neighbours.bin', itemsUrl)).then((res) => {
+        if (!res.ok) throw new Error(`neighbours.bin: ${res.status} ${res.statusText}`);
+        return res.arrayBuffer();
+      }).then((buf) => decodeNeighbours(buf, this.items.count));
+      this.neighbours.catch((err) => console.warn(`${err.message} ("more like this" is off)`));
+    }
+    return this.neighbours;
+  }
+
+  filterRegion(scale, region) {
+    this.state.region = { scale: scale.name, id: region.id, name: region.name, itemRegion: scale.itemRegion };
+    this.labels.setActive(this.state.region);
+    this.refilter({ push: true });
+  }
+
+  applyRegion(wanted) {
+    const scale = this.regions && this.regions.scales.find((s) => s.name === wanted.scale);
+    const region = scale && scale.byId.get(wanted.id);
+    if (!region) { this.state.region = null; return false; }
+    this.state.region = { scale: scale.name, id: region.id, name: region.name, itemRegion: scale.itemRegion };
+    this.labels.setActive(this.state.region);
+    this.refilter();
+    return true;
+  }
+
+  // ---- the view in the address --------------------------------------------------
+  currentHash() {
+    const id = this.selected === -1 ? null : asText(columnValues(this.items, 'id')[this.selected]);
+    return viewHash({ ...this.state, item: id, mode: this.mode });
+  }
+
+  /** Write the view into the address: push (a Back step) for filter changes, replace otherwise. */
+  writeAddress({ push = false } = {}) {
+    const hash = this.currentHash();
+    if (hash === this.lastHash) return;
+    const url = window.location.pathname + window.location.search + hash;
+    if (push) history.pushState(null, '', url); else history.replaceState(null, '', url);
+    this.lastHash = hash;
+  }
+
+  fromAddress() {
+    if (window.location.hash === this.lastHash || (window.location.hash === '' && this.lastHash === '')) return;
+    this.lastHash = window.location.hash;
+    const view = parseViewHash(window.location.hash);
+    this.applyView(view, { fromAddress: true });
+    this.filters.syncInputs();
+    this.refilter({ write: false });
+    const i = view.item === null ? undefined : this.items.idToItem.get(view.item);
+    if (i !== undefined && i !== this.selected) this.select(i, { zoom: true, write: false });
+    else if (view.item === null && this.selected !== -1) this.select(-1, { write: false });
+  }
+
+  applyView(view, { fromAddress = false } = {}) {
+    this.state.query = view.query;
+    this.state.allFields = view.allFields;
+    this.state.yearRange = view.yearRange;
+    this.state.categories.clear();
+    for (const [col, set] of view.categories) if (this.index.categories.has(col)) this.state.categories.set(col, set);
+    this.state.selection = null;
+    if (view.region && this.regions) this.applyRegion(view.region);
+    else if (!view.region) { this.state.region = null; this.labels.setActive(null); }
+    $('search').value = view.query;
+    $('search-all').checked = view.allFields;
+    this.labelSearch();
+    this.setMode(view.mode, { write: !fromAddress });
   }
 
   onOpen(initialItem) {
@@ -212,8 +347,10 @@ class MapPage {
   }
 
   redraw() {
-    this.overlay.setTransform(this.transform());
+    const t = this.transform();
+    this.overlay.setTransform(t);
     this.overlay.draw();
+    this.labels.update(t);
   }
 
   // ---- hover ----------------------------------------------------------------
@@ -237,7 +374,7 @@ class MapPage {
       if (i !== shownItem) {
         shownItem = i;
         tipTitle.textContent = itemTitle(this.items, i);
-        const date = this.items.dateColumn ? asText(this.items.fields[this.items.dateColumn][i]) : '';
+        const date = this.items.dateColumn ? asText(columnValues(this.items, this.items.dateColumn)[i]).trim() : '';
         tipDate.textContent = date;
         tipDate.hidden = !date;
         this.overlay.hoverCell = cell;
@@ -263,32 +400,34 @@ class MapPage {
 
   // ---- selection and panel ----------------------------------------------------
   onClick(e) {
-    if (!e.quick) return; // the end of a drag, not a click
+    if (!e.quick || this.mode) return; // the end of a drag, not a click (or a selection being drawn)
+    $('tooltip').hidden = true;
     const cell = this.cellAtElementPoint(e.position.x, e.position.y);
     const i = cell === -1 ? -1 : this.items.cellToItem[cell];
     if (i !== -1) this.select(i, { zoom: false });
   }
 
   /** Select item i (or -1 to close): outline it, open its panel, put it in the address. */
-  select(i, { zoom = false, immediately = false } = {}) {
+  select(i, { zoom = false, immediately = false, write = true, focusPanel = false } = {}) {
+    const t0 = performance.now();
+    const wasOpen = this.panel.isOpen;
     this.selected = i;
     this.overlay.selectedCell = i === -1 ? -1 : this.items.itemToCell[i];
     if (i === -1) {
       this.panel.hide();
-      if (window.location.hash) history.replaceState(null, '', window.location.pathname + window.location.search);
+      document.body.classList.remove('panel-open');
+      if (wasOpen && this.panel.root.contains(document.activeElement)) $('map').focus({ preventScroll: true });
     } else {
-      this.panel.show(i);
-      // replaceState: stepping through 50 items should not fill the back button.
-      history.replaceState(null, '', itemHash(asText(this.items.fields.id[i])));
+      this.cursorCell = this.items.itemToCell[i];
+      this.overlay.cursorCell = this.cursorCell;
+      this.panel.show(i, t0);
+      document.body.classList.add('panel-open');
+      if (focusPanel) $('panel-title').focus({ preventScroll: true });
       this.bringIntoView(this.items.itemToCell[i], { zoom, immediately });
     }
+    // replaceState: stepping through 50 items should not fill the back button.
+    if (write) this.writeAddress();
     this.overlay.draw();
-  }
-
-  openFromHash() {
-    const id = parseItemHash(window.location.hash);
-    const i = id === null ? undefined : this.items.idToItem.get(id);
-    if (i !== undefined && i !== this.selected) this.select(i, { zoom: true });
   }
 
   /** Pan (and zoom if asked or if cells are tiny) so the cell sits in the part of the map the panel leaves free. */
@@ -335,25 +474,61 @@ class MapPage {
         return;
       }
       if (typing || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+      const onMap = ev.target === $('map') || $('map').contains(ev.target);
+      if (ev.key === 'Enter' && onMap && this.cursorCell !== -1 && this.selected === -1) {
+        ev.preventDefault();
+        this.select(this.items.cellToItem[this.cursorCell], { focusPanel: true });
+        return;
+      }
       const dir = dirs[ev.key];
-      if (!dir || this.selected === -1) return;
+      if (!dir || (this.selected === -1 && !onMap)) return;
       ev.preventDefault();
       ev.stopPropagation();
+      if (this.selected === -1) {
+        // The keyboard cursor: a visible cell on the map, Enter opens it.
+        if (this.cursorCell === -1) this.cursorCell = this.firstVisibleCell();
+        else this.cursorCell = neighbourCell(this.items.grid, this.items.cellToItem, this.cursorCell, dir);
+        this.overlay.cursorCell = this.cursorCell;
+        this.bringIntoView(this.cursorCell, { zoom: false, immediately: false });
+        this.overlay.draw();
+        return;
+      }
       const from = this.items.itemToCell[this.selected];
       const to = neighbourCell(this.items.grid, this.items.cellToItem, from, dir);
       if (to !== from) this.select(this.items.cellToItem[to]);
     }, true);
+    $('map').addEventListener('focus', () => {
+      if (this.cursorCell === -1) this.cursorCell = this.firstVisibleCell();
+      this.overlay.cursorCell = this.cursorCell;
+      this.overlay.draw();
+    });
+    $('map').addEventListener('blur', () => { this.overlay.cursorCell = this.selected === -1 ? -1 : this.cursorCell; this.overlay.draw(); });
+  }
+
+  /** The item cell nearest the centre of the view (where a keyboard user starts). */
+  firstVisibleCell() {
+    const box = this.viewer.element.getBoundingClientRect();
+    const c = this.cellAtElementPoint(box.width / 2, box.height / 2);
+    if (c !== -1 && this.items.cellToItem[c] !== -1) return c;
+    return this.items.count ? this.items.itemToCell[0] : -1;
   }
 
   // ---- search -----------------------------------------------------------------
   setupSearch() {
     const input = $('search');
     const all = $('search-all');
-    input.addEventListener('input', () => { this.state.query = input.value; this.refilter(); });
+    let typing = null;
+    input.addEventListener('input', () => {
+      this.state.query = input.value;
+      // One Back step per burst of typing, not one per key.
+      this.refilter({ push: typing === null });
+      clearTimeout(typing);
+      typing = setTimeout(() => { typing = null; }, 800);
+    });
     all.addEventListener('change', () => {
       this.state.allFields = all.checked;
-      input.placeholder = all.checked ? 'Search all fields…' : 'Search titles…';
-      this.refilter();
+      this.labelSearch();
+      this.refilter({ push: true });
     });
     // '/' jumps to the search box, as on many sites.
     window.addEventListener('keydown', (ev) => {
@@ -368,7 +543,7 @@ class MapPage {
       if (ev.key === 'Escape' && !this.panel.isOpen && input.value) {
         input.value = '';
         this.state.query = '';
-        this.refilter();
+        this.refilter({ push: true });
       }
     });
     $('next-match').addEventListener('click', () => this.step(1));
@@ -376,8 +551,9 @@ class MapPage {
     $('clear-all').addEventListener('click', () => {
       input.value = '';
       Object.assign(this.state, emptyFilterState());
+      this.labels.setActive(null);
       this.filters.syncInputs();
-      this.refilter();
+      this.refilter({ push: true });
     });
     if (window.matchMedia('(max-width: 760px)').matches) {
       document.body.classList.add('filters-hidden'); // a phone: the map first
@@ -391,6 +567,99 @@ class MapPage {
     });
   }
 
+  labelSearch() {
+    const all = $('search-all').checked;
+    const text = all ? 'Search all fields' : 'Search titles';
+    $('search').placeholder = `${text}…`;
+    $('search').setAttribute('aria-label', text);
+  }
+
+  // ---- selections on the map and export -------------------------------------------
+  setupSelection() {
+    const layer = $('select-layer');
+    let points = null;
+    const toGrid = (ev) => {
+      const box = this.viewer.element.getBoundingClientRect();
+      const t = this.transform();
+      const x = ev.clientX - box.left; const y = ev.clientY - box.top;
+      return { ex: x, ey: y, x: (x - t.x0) / t.scale, y: (y - t.y0) / t.scale };
+    };
+    layer.addEventListener('pointerdown', (ev) => {
+      if (!this.mode) return;
+      layer.setPointerCapture(ev.pointerId);
+      points = [toGrid(ev)];
+      ev.preventDefault();
+    });
+    layer.addEventListener('pointermove', (ev) => {
+      if (!points) return;
+      const p = toGrid(ev);
+      if (this.mode === 'rect') points[1] = p; else points.push(p);
+      this.overlay.shape = { type: this.mode, points: points.map((q) => ({ x: q.ex, y: q.ey })) };
+      this.overlay.draw();
+    });
+    const finish = () => {
+      if (!points) return;
+      const g = this.items.grid;
+      const picked = this.mode === 'rect'
+        ? (points.length > 1 ? itemsInRect(g, this.items.cellToItem, points[0], points[1]) : [])
+        : itemsInLasso(g, this.items.cellToItem, points);
+      points = null;
+      this.overlay.shape = null;
+      const flags = new Uint8Array(this.items.count);
+      for (const i of picked) flags[i] = 1;
+      this.state.selection = picked.length ? { mode: this.mode, items: flags, size: picked.length } : null;
+      this.refilter({ push: true });
+    };
+    layer.addEventListener('pointerup', finish);
+    layer.addEventListener('pointercancel', () => { points = null; this.overlay.shape = null; this.overlay.draw(); });
+    $('select-rect').addEventListener('click', () => this.setMode(this.mode === 'rect' ? null : 'rect'));
+    $('select-lasso').addEventListener('click', () => this.setMode(this.mode === 'lasso' ? null : 'lasso'));
+    $('selection-clear').addEventListener('click', () => { this.state.selection = null; this.refilter({ push: true }); });
+    $('region-clear').addEventListener('click', () => {
+      this.state.region = null;
+      this.labels.setActive(null);
+      this.refilter({ push: true });
+    });
+    window.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape' && this.mode && !this.panel.isOpen) this.setMode(null);
+    });
+  }
+
+  /** Selection mode: the pointer draws a rectangle or lasso instead of panning the map. */
+  setMode(mode, { write = true } = {}) {
+    this.mode = mode || null;
+    $('select-layer').hidden = !this.mode;
+    $('select-rect').setAttribute('aria-pressed', String(this.mode === 'rect'));
+    $('select-lasso').setAttribute('aria-pressed', String(this.mode === 'lasso'));
+    document.body.classList.toggle('selecting', !!this.mode);
+    if (write && this.lastHash !== null) this.writeAddress();
+  }
+
+  setupExport() {
+    const download = (kind) => {
+      const text = this.exportText(kind);
+      const blob = new Blob([kind === 'csv' ? '\ufeff' + text : text], { type: kind === 'csv' ? 'text/csv' : 'application/json' });
+      const a = el('a', { href: URL.createObjectURL(blob), download: `${this.items.collection || 'cviz'}-selection.${kind}` });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    };
+    $('export-csv').addEventListener('click', () => download('csv'));
+    $('export-json').addEventListener('click', () => download('json'));
+  }
+
+  /** The current result (selection AND search AND filters), in map reading order. */
+  exportIndices() {
+    if (!this.mask) return matchesInCellOrder(this.items, new Uint8Array(this.items.count).fill(1));
+    return this.matches;
+  }
+
+  exportText(kind) {
+    const idx = this.exportIndices();
+    return kind === 'csv' ? exportCsv(this.items, idx) : exportJson(this.items, idx);
+  }
+
   /** Move to the next (+1) or previous (-1) match in map reading order. */
   step(delta) {
     if (this.matches.length === 0) return;
@@ -400,7 +669,7 @@ class MapPage {
     this.renderCount();
   }
 
-  refilter() {
+  refilter({ push = false, write = true } = {}) {
     const t0 = performance.now();
     const evaluated = evaluatePredicates(this.items, this.index, this.state);
     const filtering = isFiltering(this.state);
@@ -411,7 +680,17 @@ class MapPage {
     this.overlay.draw();
     this.filters.render((key) => combine(evaluated, key));
     $('clear-all').hidden = !filtering;
+    const sel = this.state.selection;
+    $('selection-row').hidden = !sel;
+    if (sel) $('selection-summary').textContent = `${sel.size.toLocaleString('en')} item${sel.size === 1 ? '' : 's'} selected (${sel.mode === 'rect' ? 'rectangle' : 'lasso'})`;
+    $('region-row').hidden = !this.state.region;
+    if (this.state.region) $('region-summary').textContent = this.state.region.name;
+    const n = filtering ? this.matches.length : this.items.count;
+    $('export-count').textContent = `${n.toLocaleString('en')} item${n === 1 ? '' : 's'}${filtering ? ' (the current result)' : ' (all)'}`;
+    $('export-csv').disabled = $('export-json').disabled = n === 0;
     this.renderCount();
+    if (write && this.lastHash !== null) this.writeAddress({ push });
+    if (this.lastHash === null) this.lastHash = window.location.hash; // the first render keeps the address as given
     perf.refilterMs = performance.now() - t0;
   }
 

@@ -1,0 +1,90 @@
+// Region names drawn over the map (regions.json): one small button per region of
+// the scale that fits the zoom, placed each frame from the grid transform. Larger
+// regions win where names would overlap. A click filters to that region.
+//
+// Buttons rather than canvas text: they stay crisp, take focus and a click, and
+// read well over any photo (dark backing, light text). Only the current scale's
+// names exist in the DOM (tens, never one per cell).
+import { el } from './lib/dom.js';
+import { scaleForZoom } from './lib/extras.js';
+
+export class RegionLabels {
+  constructor(container, grid, { onPick, perf }) {
+    this.container = container;
+    this.grid = grid;
+    this.onPick = onPick;
+    this.perf = perf;
+    this.regions = null;
+    this.scaleIndex = -1;
+    this.labels = []; // {region, node, w, h}
+    this.activeId = null; // {scale, id} of the region filter, drawn highlighted
+  }
+
+  setRegions(regions) {
+    this.regions = regions;
+    this.scaleIndex = -1;
+  }
+
+  setActive(region) {
+    this.activeId = region;
+    for (const l of this.labels) l.node.classList.toggle('active', this.isActive(l.region));
+  }
+
+  isActive(region) {
+    const s = this.regions && this.regions.scales[this.scaleIndex];
+    return !!this.activeId && !!s && this.activeId.scale === s.name && this.activeId.id === region.id;
+  }
+
+  build(k) {
+    this.scaleIndex = k;
+    this.container.replaceChildren();
+    this.labels = [];
+    if (k === null || k < 0) return;
+    const scale = this.regions.scales[k];
+    const byCount = [...scale.regions].sort((a, b) => b.count - a.count);
+    for (const region of byCount) {
+      const node = el('button', { type: 'button', className: 'region-label',
+        title: `${region.name}: ${region.count.toLocaleString('en')} items (click to show only these)` }, region.name);
+      node.setAttribute('aria-label', `Region ${region.name}, ${region.count} items`);
+      node.addEventListener('click', (ev) => { ev.stopPropagation(); this.onPick(scale, region); });
+      this.container.append(node);
+      this.labels.push({ region, node, w: 0, h: 0 });
+    }
+    for (const l of this.labels) { l.w = l.node.offsetWidth; l.h = l.node.offsetHeight; } // once per scale
+    this.setActive(this.activeId);
+  }
+
+  /** Place the names for this frame. `t`: {x0, y0, scale} grid pixel -> element pixel. */
+  update(t) {
+    if (!this.regions || !t) return;
+    const t0 = performance.now();
+    const cellPx = this.grid.cellWidth * t.scale;
+    const k = scaleForZoom(this.regions.scales, this.grid, cellPx);
+    if (k !== this.scaleIndex) this.build(k);
+    const W = this.container.clientWidth;
+    const H = this.container.clientHeight;
+    const placed = [];
+    for (const l of this.labels) {
+      const x = t.x0 + l.region.x * this.grid.cellWidth * t.scale - l.w / 2;
+      const y = t.y0 + l.region.y * this.grid.cellHeight * t.scale - l.h / 2;
+      const box = { x0: x - 4, y0: y - 2, x1: x + l.w + 4, y1: y + l.h + 2 };
+      const visible = box.x1 > 0 && box.y1 > 0 && box.x0 < W && box.y0 < H
+        && !placed.some((p) => p.x0 < box.x1 && box.x0 < p.x1 && p.y0 < box.y1 && box.y0 < p.y1);
+      if (visible) placed.push(box);
+      l.node.hidden = !visible;
+      if (visible) l.node.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
+    }
+    const ms = performance.now() - t0;
+    const list = this.perf.labelFrameMs || (this.perf.labelFrameMs = []);
+    list.push(ms);
+    if (list.length > 300) list.shift();
+  }
+
+  /** Names on screen now (for tests): [{name, x, y}] in page pixels. */
+  visible() {
+    return this.labels.filter((l) => !l.node.hidden).map((l) => {
+      const r = l.node.getBoundingClientRect();
+      return { name: l.region.name, x: r.left + r.width / 2, y: r.top + r.height / 2 };
+    });
+  }
+}
