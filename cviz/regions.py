@@ -40,7 +40,7 @@ class Region:
     terms: list[str]
     source: str  # the column the terms come from, or "title"
     count: int
-    x: float  # label anchor, in grid cells (column + 0.5 = centre of a cell)
+    x: float  # label anchor, in grid cells: the top-left corner of a member cell
     y: float
     bbox: tuple[int, int, int, int]  # col0, row0, col1, row1 (inclusive)
 
@@ -186,12 +186,13 @@ def find_regions(cells: Sequence[int], cols: int, rows: int, label_values: dict[
             if not name or len(members) < MIN_REGION_ITEMS:
                 continue
             rid = len(regions)
-            # Anchor at the member cell nearest the centroid: always over the region, even if not convex.
+            # Anchor at the top-left corner of the member cell nearest the centroid: always on the
+            # region, even if not convex, and on a cell corner, so the name covers no photo's centre.
             centroid = points[members].mean(axis=0)
             m = members[np.argmin(((points[members] - centroid) ** 2).sum(axis=1))]
             regions.append(Region(
                 id=rid, name=name, terms=top, source=result.source, count=int(len(members)),
-                x=float(col[m]) + 0.5, y=float(row[m]) + 0.5,
+                x=float(col[m]), y=float(row[m]),
                 bbox=(int(col[members].min()), int(row[members].min()), int(col[members].max()), int(row[members].max())),
             ))
             for i in members:

@@ -184,11 +184,13 @@ class MapPage {
     this.labels = new RegionLabels($('region-labels'), items.grid, {
       perf, onPick: (scale, region) => this.filterRegion(scale, region),
     });
-    // A view in the address (filters, search, mode) applies before the first draw.
-    this.applyView(parseViewHash(window.location.hash), { fromAddress: true });
     // Typed while items.json was loading: the box holds it, so the state must too.
-    if (!this.state.query && $('search').value) this.state.query = $('search').value;
-    if ($('search-all').checked) this.state.allFields = true;
+    const typed = $('search').value;
+    const typedAll = $('search-all').checked;
+    // A view in the address (filters, search, mode) applies before the first draw.
+    const view = parseViewHash(window.location.hash);
+    if (!view.query && typed) { view.query = typed; view.allFields = view.allFields || typedAll; }
+    this.applyView(view, { fromAddress: true });
 
     // The viewer may have opened the DZI already while items.json was loading.
     if (this.viewer.world.getItemCount() > 0) this.onOpen(initialItem);
@@ -368,6 +370,7 @@ class MapPage {
     host.addEventListener('pointermove', (ev) => {
       if (ev.buttons) { hide(); return; } // dragging: the map moves, no tooltip
       const box = host.getBoundingClientRect();
+      document.body.classList.toggle('over-label', this.labels.hover(ev.clientX - box.left, ev.clientY - box.top));
       const cell = this.cellAtElementPoint(ev.clientX - box.left, ev.clientY - box.top);
       const i = cell === -1 ? -1 : this.items.cellToItem[cell];
       if (i === -1) { hide(); return; }
@@ -402,6 +405,8 @@ class MapPage {
   onClick(e) {
     if (!e.quick || this.mode) return; // the end of a drag, not a click (or a selection being drawn)
     $('tooltip').hidden = true;
+    const label = this.labels.at(e.position.x, e.position.y);
+    if (label) { this.labels.pick(label); return; }
     const cell = this.cellAtElementPoint(e.position.x, e.position.y);
     const i = cell === -1 ? -1 : this.items.cellToItem[cell];
     if (i !== -1) this.select(i, { zoom: false });

@@ -2,9 +2,12 @@
 // the scale that fits the zoom, placed each frame from the grid transform. Larger
 // regions win where names would overlap. A click filters to that region.
 //
-// Buttons rather than canvas text: they stay crisp, take focus and a click, and
-// read well over any photo (dark backing, light text). Only the current scale's
-// names exist in the DOM (tens, never one per cell).
+// Buttons rather than canvas text: they stay crisp, take focus (Tab, Enter) and
+// read well over any photo (dark backing, light text). The pointer passes through
+// them to the map (hover and drag work under a name); map-page.js hit-tests a
+// click against the placed names first. Only the current scale's names exist in
+// the DOM (tens, never one per cell), anchored on cell corners so they cover no
+// photo's centre.
 import { el } from './lib/dom.js';
 import { scaleForZoom } from './lib/extras.js';
 
@@ -71,6 +74,7 @@ export class RegionLabels {
       const visible = box.x1 > 0 && box.y1 > 0 && box.x0 < W && box.y0 < H
         && !placed.some((p) => p.x0 < box.x1 && box.x0 < p.x1 && p.y0 < box.y1 && box.y0 < p.y1);
       if (visible) placed.push(box);
+      l.box = visible ? { x0: x, y0: y, x1: x + l.w, y1: y + l.h } : null;
       l.node.hidden = !visible;
       if (visible) l.node.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
     }
@@ -78,6 +82,26 @@ export class RegionLabels {
     const list = this.perf.labelFrameMs || (this.perf.labelFrameMs = []);
     list.push(ms);
     if (list.length > 300) list.shift();
+  }
+
+  /** The label under element point (x, y), or null (labels let the pointer through; clicks come here). */
+  at(x, y) {
+    for (const l of this.labels) {
+      if (l.node.hidden || !l.box) continue;
+      if (x >= l.box.x0 && x <= l.box.x1 && y >= l.box.y0 && y <= l.box.y1) return l;
+    }
+    return null;
+  }
+
+  /** Outline the label under the pointer; true when there is one. */
+  hover(x, y) {
+    const hit = this.at(x, y);
+    for (const l of this.labels) l.node.classList.toggle('hover', l === hit);
+    return !!hit;
+  }
+
+  pick(l) {
+    this.onPick(this.regions.scales[this.scaleIndex], l.region);
   }
 
   /** Names on screen now (for tests): [{name, x, y}] in page pixels. */
