@@ -343,13 +343,21 @@ def test_phone_layout_bottom_sheet_leaves_the_map_visible(browser, base_url, fix
         assert panel["width"] == 390 and panel["y"] + panel["height"] <= 844 + 1
         # The top bar fits: nothing of it sticks out or overlaps.
         assert pg.evaluate("document.querySelector('.topbar').scrollWidth <= 390")
+        boxes = [b for b in (pg.locator(s).bounding_box() for s in
+                             ["#home-link", "#search", "#match-count", "#prev-match", "#next-match", "#toggle-filters"]) if b]
+        for k, a in enumerate(boxes):
+            assert a["x"] >= 0 and a["x"] + a["width"] <= 390
+            for b in boxes[k + 1:]:
+                assert a["x"] + a["width"] <= b["x"] + 0.5 or b["x"] + b["width"] <= a["x"] + 0.5, (a, b)
         for sel in ["#panel-close", "#zoom-in", "#toggle-filters", "#next-match"]:
             b = pg.locator(sel).bounding_box()
             assert b["width"] >= 44 and b["height"] >= 44, (sel, b)
         assert pg.locator(".keys-hint").is_hidden()
         # The item shown is in the free part of the map, above the sheet.
         c = pg.evaluate("(cell) => window.cviz.cellCenterOnPage(cell)", it["cell"])
-        assert top["y"] + top["height"] < c["y"] < panel["y"], (c, panel)
+        assert top["y"] + top["height"] < c["y"] < panel["y"] and 0 < c["x"] < 390, (c, panel)
+        zin = pg.locator("#zoom-in").bounding_box()
+        assert zin["y"] + zin["height"] <= panel["y"], "zoom buttons hidden under the sheet"
         ARTIFACTS.mkdir(exist_ok=True)
         pg.screenshot(path=str(ARTIFACTS / "viewer-phone.png"))
         assert errors == []

@@ -62,6 +62,12 @@ function loadScript(src) {
 export async function showMap({ appRoot, dataBase, name, initialItem }) {
   document.title = `${name} · cviz`;
   $('map-view').hidden = false;
+  // A phone: the map first. Before OpenSeadragon measures its container, or its first
+  // resize would shift the view (preserveImageSizeOnResize) away from an opened item.
+  if (window.matchMedia('(max-width: 760px)').matches) {
+    document.body.classList.add('filters-hidden');
+    $('toggle-filters').setAttribute('aria-expanded', 'false');
+  }
   $('collection-title').textContent = name;
   $('home-link').href = collectionHref(appRoot, null, window.location.href);
   showStatus('Loading map…');
@@ -435,32 +441,43 @@ class MapPage {
     this.overlay.draw();
   }
 
+  /** The part of the map the open panel covers: {w} on the right (desktop) or {h} at the bottom (phone sheet). */
+  panelCover() {
+    if (!this.panel.isOpen) return { w: 0, h: 0 };
+    const p = this.panel.root.getBoundingClientRect();
+    const m = this.viewer.element.getBoundingClientRect();
+    if (p.width >= m.width - 1) return { w: 0, h: Math.max(0, m.bottom - p.top) }; // a bottom sheet
+    return { w: Math.max(0, m.right - p.left), h: 0 };
+  }
+
   /** Pan (and zoom if asked or if cells are tiny) so the cell sits in the part of the map the panel leaves free. */
-  bringIntoView(cell, { zoom, immediately }) {
+  bringIntoView(cell, { zoom, immediately, allowZoom = true }) {
     const vp = this.viewer.viewport;
     const OSD = window.OpenSeadragon;
     const g = this.items.grid;
     const container = vp.getContainerSize();
-    const panelW = this.panel.isOpen ? this.panel.root.offsetWidth : 0;
+    const { w: panelW, h: panelH } = this.panelCover();
     const freeW = Math.max(200, container.x - panelW);
+    const freeH = Math.max(120, container.y - panelH);
     const t = this.transform();
     const cellPx = t ? g.cellWidth * t.scale : 0;
     let z = vp.getZoom();
-    if (zoom || cellPx < 48) {
+    const zooming = zoom || (allowZoom && cellPx < 48);
+    if (zooming) {
       // Viewport units: the image is 1 wide, a cell is cellWidth / width of it.
-      const target = Math.min(160, freeW / 3, container.y / 3);
+      const target = Math.min(160, freeW / 3, freeH / 3);
       z = Math.min(vp.getMaxZoom(), target / ((g.cellWidth / g.width) * container.x));
     }
     const r = cellRect(g, cell);
     const centre = new OSD.Point((r.x + r.width / 2) / g.width, (r.y + r.height / 2) / g.width);
-    const shift = panelW / 2 / (z * container.x); // centre of the free area, left of the panel
-    const goal = new OSD.Point(centre.x + shift, centre.y);
-    if (!zoom && cellPx >= 48 && t) {
+    // Centre of the free area: left of a side panel, above a bottom sheet (viewport units).
+    const goal = new OSD.Point(centre.x + panelW / 2 / (z * container.x), centre.y + panelH / 2 / (z * container.x));
+    if (!zooming && t) {
       // Already readable: move only when the cell is not comfortably visible.
       const cx = t.x0 + (r.x + r.width / 2) * t.scale;
       const cy = t.y0 + (r.y + r.height / 2) * t.scale;
-      const m = cellPx;
-      if (cx > m && cx < container.x - panelW - m && cy > m && cy < container.y - m) return;
+      const m = Math.min(cellPx, 48);
+      if (cx > m && cx < container.x - panelW - m && cy > m && cy < container.y - panelH - m) return;
       vp.panTo(goal, immediately);
       return;
     }
@@ -494,7 +511,7 @@ class MapPage {
         if (this.cursorCell === -1) this.cursorCell = this.firstVisibleCell();
         else this.cursorCell = neighbourCell(this.items.grid, this.items.cellToItem, this.cursorCell, dir);
         this.overlay.cursorCell = this.cursorCell;
-        this.bringIntoView(this.cursorCell, { zoom: false, immediately: false });
+        this.bringIntoView(this.cursorCell, { zoom: false, immediately: false, allowZoom: false });
         this.overlay.draw();
         return;
       }
@@ -560,10 +577,6 @@ class MapPage {
       this.filters.syncInputs();
       this.refilter({ push: true });
     });
-    if (window.matchMedia('(max-width: 760px)').matches) {
-      document.body.classList.add('filters-hidden'); // a phone: the map first
-      $('toggle-filters').setAttribute('aria-expanded', 'false');
-    }
     $('toggle-filters').addEventListener('click', () => {
       const hidden = document.body.classList.toggle('filters-hidden');
       $('toggle-filters').setAttribute('aria-expanded', String(!hidden));
