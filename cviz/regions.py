@@ -110,23 +110,37 @@ def term_scores(region_terms: Sequence[Sequence[str]], all_counts: Counter, n_al
     return scored
 
 
-def _name_regions(labels: np.ndarray, k: int, terms: list[list[str]], used_names: set[str]) -> list[tuple[str, list[str]]]:
+def _top_terms(members: np.ndarray, terms: list[list[str]], all_counts: Counter, how_many: int = 3) -> list[str]:
+    ranked = [(t, z) for t, z in term_scores([terms[i] for i in members], all_counts, len(terms)) if z >= MIN_Z]
+    # A term counts only if a fair share of the region holds it (not one stray item).
+    need = max(2, math.ceil(0.1 * len(members)))
+    held = Counter(t for i in members for t in terms[i])
+    return [t for t, _ in ranked if held[t] >= need][:how_many]
+
+
+def _name_regions(labels: np.ndarray, k: int, terms: list[list[str]], used_names: set[str],
+                  words: list[list[str]] | None = None) -> list[tuple[str, list[str]]]:
+    """(name, top terms) per region. Two regions of one scale with the same name (a small label
+    vocabulary) are told apart by their most over-represented title word, when there is one."""
     all_counts = Counter(t for ts in terms for t in ts)
     out = []
     for r in range(k):
-        members = np.flatnonzero(labels == r)
-        ranked = [(t, z) for t, z in term_scores([terms[i] for i in members], all_counts, len(terms)) if z >= MIN_Z]
-        # A term counts only if a fair share of the region holds it (not one stray item).
-        need = max(2, math.ceil(0.1 * len(members)))
-        held = Counter(t for i in members for t in terms[i])
-        ranked = [(t, z) for t, z in ranked if held[t] >= need]
-        top = [t for t, _ in ranked[:3]]
+        top = _top_terms(np.flatnonzero(labels == r), terms, all_counts)
         if not top:
             out.append(("", []))
             continue
         name = top[0] if len(top) == 1 or top[0] not in used_names else f"{top[0]} · {top[1]}"
         used_names.add(name)
         out.append((name, top))
+    if words is not None:
+        word_counts = Counter(t for ts in words for t in ts)
+        seen = Counter(name for name, _ in out if name)
+        for r, (name, top) in enumerate(out):
+            if name and seen[name] > 1:
+                extra = [w for w in _top_terms(np.flatnonzero(labels == r), words, word_counts, 5)
+                         if w.lower() not in name.lower()]
+                if extra:
+                    out[r] = (f"{name} · {extra[0]}", top + [extra[0]])
     return out
 
 
@@ -162,8 +176,9 @@ def find_regions(cells: Sequence[int], cols: int, rows: int, label_values: dict[
             sources.append(column)
             for i, p in enumerate(parts):
                 terms[i].extend(p)
+    words = [title_terms(t) for t in titles]
     if not sources:
-        terms = [title_terms(t) for t in titles]
+        terms = words
         sources = ["title"]
         if sum(bool(t) for t in terms) < 0.3 * n:
             result.note = "no label terms and too few title words to name regions"
@@ -179,7 +194,7 @@ def find_regions(cells: Sequence[int], cols: int, rows: int, label_values: dict[
             continue
         seen_k.add(k)
         labels = _kmeans(points, k, seed)
-        names = _name_regions(labels, k, terms, used)
+        names = _name_regions(labels, k, terms, used, words if sources != ["title"] else None)
         regions, item_region = [], [-1] * n
         for r, (name, top) in enumerate(names):
             members = np.flatnonzero(labels == r)

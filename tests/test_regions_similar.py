@@ -184,3 +184,22 @@ def test_label_columns_are_filters_whatever_their_size():
     assert "place" in got and "inventory" not in got and "keywords" not in got and "only" not in got
     assert "keywords" in vocabulary.filter_columns(cols, ["keywords"])
     assert "place" not in vocabulary.filter_columns(cols, [], skip=["place"])
+
+
+def test_repeated_label_names_are_told_apart_by_title_words():
+    # One label for the whole left half, but its top and bottom halves differ in their titles.
+    cols, rows = 20, 20
+    cells = list(range(cols * rows))
+    subjects = ["Prints" if c % cols < 10 else "Paintings" for c in cells]
+    titles = [("Harbour view" if c // cols < 10 else "Forest path") if c % cols < 10 else "Portrait" for c in cells]
+    got = regions.find_regions(cells, cols, rows, {"subjects": subjects}, titles)
+    told_apart = False
+    for s in got.scales:
+        prints = [r.name for r in s.regions if r.name.startswith("Prints")]
+        for name in prints:
+            if " · " in name:
+                assert name.split(" · ")[1] in {"harbour", "view", "forest", "path"}, name
+        if len(prints) > 1:
+            assert len(set(prints)) > 1, prints
+            told_apart = True
+    assert told_apart
