@@ -32,6 +32,21 @@ export class RegionLabels {
   setRegions(regions) {
     this.regions = regions;
     this.scaleIndex = -1;
+    // Every scale's names are made now, once (tens of nodes), so a zoom that changes the
+    // scale only shows and hides them: no node creation inside a frame.
+    this.container.replaceChildren();
+    const ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = LABEL_FONT;
+    this.byScale = regions.scales.map((scale) => [...scale.regions].sort((a, b) => b.count - a.count).map((region) => {
+      const node = el('button', { type: 'button', className: 'region-label', hidden: true,
+        title: `${region.name}: ${region.count.toLocaleString('en')} items (click to show only these)` }, region.name);
+      node.setAttribute('aria-label', `Region ${region.name}, ${region.count} items`);
+      node.addEventListener('click', (ev) => { ev.stopPropagation(); this.onPick(scale, region); });
+      this.container.append(node);
+      // Sizes from the text metrics, not from layout (no forced layout per label).
+      return { region, node, w: Math.min(LABEL_MAX_W, Math.ceil(ctx.measureText(region.name).width) + LABEL_PAD_X), h: LABEL_H, box: null };
+    }));
+    this.labels = [];
   }
 
   setActive(region) {
@@ -45,28 +60,9 @@ export class RegionLabels {
   }
 
   build(k) {
-    this.scaleIndex = k;
-    this.container.replaceChildren();
-    this.labels = [];
-    if (k === null || k < 0) return;
-    const scale = this.regions.scales[k];
-    const byCount = [...scale.regions].sort((a, b) => b.count - a.count);
-    for (const region of byCount) {
-      const node = el('button', { type: 'button', className: 'region-label',
-        title: `${region.name}: ${region.count.toLocaleString('en')} items (click to show only these)` }, region.name);
-      node.setAttribute('aria-label', `Region ${region.name}, ${region.count} items`);
-      node.addEventListener('click', (ev) => { ev.stopPropagation(); this.onPick(scale, region); });
-      this.container.append(node);
-      this.labels.push({ region, node, w: 0, h: 0 });
-    }
-    // Sizes from the text metrics, not from layout: reading offsetWidth of fresh nodes forced a
-    // layout that cost ~35 ms on the frame that switched scales (13,000 items, loaded machine).
-    const ctx = (this.measure ||= document.createElement('canvas').getContext('2d'));
-    ctx.font = LABEL_FONT;
-    for (const l of this.labels) {
-      l.w = Math.min(LABEL_MAX_W, Math.ceil(ctx.measureText(l.region.name).width) + LABEL_PAD_X);
-      l.h = LABEL_H;
-    }
+    for (const l of this.labels) { l.node.hidden = true; l.box = null; }
+    this.scaleIndex = k === null ? -1 : k;
+    this.labels = k === null || k < 0 ? [] : this.byScale[k];
     this.setActive(this.activeId);
   }
 
@@ -76,7 +72,7 @@ export class RegionLabels {
     const t0 = performance.now();
     const cellPx = this.grid.cellWidth * t.scale;
     const k = scaleForZoom(this.regions.scales, this.grid, cellPx);
-    if (k !== this.scaleIndex) this.build(k);
+    if ((k === null ? -1 : k) !== this.scaleIndex) this.build(k);
     const W = this.container.clientWidth;
     const H = this.container.clientHeight;
     const placed = [];
