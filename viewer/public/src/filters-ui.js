@@ -150,7 +150,7 @@ export class FiltersUI {
   setupCategory(col) {
     const totals = this.index.categories.get(col).values;
     if (totals.size === 0) return;
-    const label = col.replace(/_/g, ' ');
+    const label = col.replace(/([A-Za-z0-9])_(?=[A-Za-z0-9])/g, '$1 ');
     const clear = el('button', { type: 'button', className: 'link-button', hidden: true }, 'clear');
     clear.addEventListener('click', () => {
       this.state.categories.delete(col);

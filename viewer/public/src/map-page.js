@@ -358,7 +358,7 @@ class MapPage {
     const t = this.transform();
     this.overlay.setTransform(t);
     this.overlay.draw();
-    this.labels.update(t);
+    this.labels.update(t, this.viewer.viewport.getContainerSize());
   }
 
   // ---- hover ----------------------------------------------------------------

@@ -70,7 +70,7 @@ export class ItemPanel {
       if (shown >= MAX_FIELDS) { more++; continue; }
       // `|` separates multiple values (categories, tags): show them as a list.
       if (value.includes('|')) value = value.split('|').map((s) => s.trim()).filter(Boolean).join(' · ');
-      dl.append(el('dt', {}, col.replace(/_/g, ' ')), el('dd', {}, value));
+      dl.append(el('dt', {}, col.replace(/([A-Za-z0-9])_(?=[A-Za-z0-9])/g, '$1 ')), el('dd', {}, value));
       shown++;
     }
     if (more) dl.append(el('dt', {}, '…'), el('dd', { className: 'muted' }, `${more.toLocaleString('en')} more columns not shown`));

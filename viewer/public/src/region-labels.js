@@ -66,15 +66,19 @@ export class RegionLabels {
     this.setActive(this.activeId);
   }
 
-  /** Place the names for this frame. `t`: {x0, y0, scale} grid pixel -> element pixel. */
-  update(t) {
+  /**
+   * Place the names for this frame. `t`: {x0, y0, scale} grid pixel -> element pixel; `size`:
+   * the map's {x, y} in CSS pixels (OpenSeadragon's cached container size: reading the
+   * container's clientWidth here forced a layout in the middle of the frame).
+   */
+  update(t, size) {
     if (!this.regions || !t) return;
     const t0 = performance.now();
     const cellPx = this.grid.cellWidth * t.scale;
     const k = scaleForZoom(this.regions.scales, this.grid, cellPx);
     if ((k === null ? -1 : k) !== this.scaleIndex) this.build(k);
-    const W = this.container.clientWidth;
-    const H = this.container.clientHeight;
+    const W = size.x;
+    const H = size.y;
     const placed = [];
     for (const l of this.labels) {
       const x = t.x0 + l.region.x * this.grid.cellWidth * t.scale - l.w / 2;
