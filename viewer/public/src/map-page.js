@@ -108,7 +108,12 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
     vocabulary = doc ? decodeVocabulary(doc, items) : null;
   } catch (err) { console.warn(err.message); }
   showStatus('');
+  // One frame first: OpenSeadragon issues its first tile requests before the page's own
+  // set-up (search index, filter lists) takes the main thread for a few hundred ms.
+  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  const t0 = performance.now();
   const page = new MapPage({ viewer, items, itemsUrl, initialItem, vocabulary });
+  perf.mapPageMs = performance.now() - t0;
   regionsDoc.then((doc) => {
     try {
       if (doc) page.setRegions(decodeRegions(doc, items));

@@ -33,26 +33,38 @@ export function columnValues(items, col) {
 export function buildSearchIndex(items, categoryColumns = items.categoryColumns) {
   const { count, columns } = items;
   const titles = new Array(count);
-  const allText = new Array(count);
-  const textColumns = columns.filter((c) => c !== 'url').map((c) => columnValues(items, c)).filter(Boolean);
-  for (let i = 0; i < count; i++) {
-    titles[i] = normalizeText(itemTitle(items, i)); // the title as shown, id when empty
-    allText[i] = textColumns.map((values) => normalizeText(values[i])).join('\n');
-  }
+  for (let i = 0; i < count; i++) titles[i] = normalizeText(itemTitle(items, i)); // the title as shown, id when empty
+  // Every text column, normalized: the costliest part (about 150 ms for 13,000 items with ten
+  // columns), so it is built on the first "all fields" search, not while the map loads.
+  let allText = null;
+  const allTextOf = () => {
+    if (allText) return allText;
+    const textColumns = columns.filter((c) => c !== 'url').map((c) => columnValues(items, c)).filter(Boolean);
+    allText = new Array(count);
+    for (let i = 0; i < count; i++) allText[i] = textColumns.map((values) => normalizeText(values[i])).join('\n');
+    return allText;
+  };
   const categories = new Map();
   for (const col of categoryColumns) {
     const column = columnValues(items, col);
     if (!column || categories.has(col)) continue;
     const perItem = new Array(count);
     const values = new Map();
+    // Category cells repeat: split each distinct text once (items share the parts array, read-only).
+    const split = new Map();
     for (let i = 0; i < count; i++) {
-      const parts = [...new Set(splitCategory(column[i]))];
+      const raw = column[i] === null || column[i] === undefined ? '' : String(column[i]);
+      let parts = split.get(raw);
+      if (parts === undefined) {
+        parts = [...new Set(splitCategory(raw))];
+        split.set(raw, parts);
+      }
       perItem[i] = parts;
-      for (const v of parts) values.set(v, (values.get(v) || 0) + 1);
+      for (let k = 0; k < parts.length; k++) values.set(parts[k], (values.get(parts[k]) || 0) + 1);
     }
     categories.set(col, { perItem, values });
   }
-  return { titles, allText, categories };
+  return { titles, get allText() { return allTextOf(); }, categories };
 }
 
 /**
