@@ -436,3 +436,34 @@ def test_small_bugs_tooltip_navigator_search_label_unknown_date(page, base_url, 
     page.locator("#panel").wait_for(state="visible")
     assert page.locator("#panel-date").inner_text() == "Unknown"
     assert "undated" in page.locator("#panel-date").get_attribute("class")
+
+
+def test_a_hundred_thousand_columns_open_a_bounded_panel(browser, tmp_path):
+    """Issue 12, point 9 (the panel part): no call-stack overflow, at most 200 fields rendered."""
+    from tests.test_viewer_browser import start_viewer_server, stop
+    from tests.viewer_fixture import build_published_collection
+
+    fc = build_published_collection(tmp_path, name="wide", cols=3, rows=3, n_items=6)
+    path = fc.published / fc.name / fc.version / "items.json"
+    doc = json.loads(path.read_text())
+    wide = [f"c{k}" for k in range(100_000)]
+    for c in wide:
+        doc["fields"][c] = [f"v{k}" for k in range(6)]
+    doc["columns"] += wide
+    path.write_text(json.dumps(doc))
+    proc, base = start_viewer_server(tmp_path)
+    ctx = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    pg = ctx.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        it = fc.items[2]
+        pg.goto(f"{base}/?c=wide#item={quote(it['id'], safe='')}")
+        pg.locator("#panel").wait_for(state="visible", timeout=60000)
+        assert pg.locator("#panel-title").inner_text() == it["title"]
+        assert pg.locator("#panel-fields dt").count() <= 203
+        assert "more columns not shown" in pg.locator("#panel-fields").inner_text()
+        assert errors == []
+    finally:
+        ctx.close()
+        stop(proc)
