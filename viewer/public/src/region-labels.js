@@ -81,8 +81,14 @@ export class RegionLabels {
     const H = size.y;
     const placed = [];
     for (const l of this.labels) {
-      const x = t.x0 + l.region.x * this.grid.cellWidth * t.scale - l.w / 2;
-      const y = t.y0 + l.region.y * this.grid.cellHeight * t.scale - l.h / 2;
+      let x = t.x0 + l.region.x * this.grid.cellWidth * t.scale - l.w / 2;
+      let y = t.y0 + l.region.y * this.grid.cellHeight * t.scale - l.h / 2;
+      // A name whose anchor is on screen stays whole: nudged inside the map's edges.
+      const ax = x + l.w / 2; const ay = y + l.h / 2;
+      if (ax >= 0 && ax <= W && ay >= 0 && ay <= H) {
+        x = Math.max(2, Math.min(W - l.w - 2, x));
+        y = Math.max(2, Math.min(H - l.h - 2, y));
+      }
       const box = { x0: x - 4, y0: y - 2, x1: x + l.w + 4, y1: y + l.h + 2 };
       const visible = box.x1 > 0 && box.y1 > 0 && box.x0 < W && box.y0 < H
         && !placed.some((p) => p.x0 < box.x1 && box.x0 < p.x1 && p.y0 < box.y1 && box.y0 < p.y1);
