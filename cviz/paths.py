@@ -71,3 +71,13 @@ class CollectionPaths:
     @property
     def item_images(self) -> str:
         return f"{self.published}/images"
+
+    # Viewer extras beside items.json in a version folder (docs/outputs.md, "Regions, neighbours, vocabulary").
+    def regions(self, version: str) -> str:
+        return f"{self.version(version)}/regions.json"
+
+    def neighbours(self, version: str) -> str:
+        return f"{self.version(version)}/neighbours.bin"
+
+    def vocabulary(self, version: str) -> str:
+        return f"{self.version(version)}/vocabulary.json"

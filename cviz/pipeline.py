@@ -494,3 +494,61 @@ def stage_metadata_json(storage: Storage, name: str) -> StageReport:
     })
     report.tables["title_fallback_files"] = info["title_fallbacks"][:200]
     return _timed(report, started)
+
+
+# -- viewer extras: regions, "more like this", vocabulary (issue 15) ----------------------------
+def stage_viewer_extras(storage: Storage, name: str) -> StageReport:
+    """Write regions.json, neighbours.bin and vocabulary.json into the mosaic's version folder.
+
+    Runs inside the ``metadata_json`` step, into the version this build started (never a live one),
+    before ``publish`` can switch to it, so a published version always has its extras. Item order is items.json's (usable items = PCA rows = grid cells).
+    """
+    from cviz import regions as regions_mod
+    from cviz import similar, vocabulary
+    from cviz.viewer_data import DATE_COLUMNS
+
+    started = time.perf_counter()
+    paths = CollectionPaths(name)
+    config = run_config(storage, name)
+    catalogue = _catalogue(storage, name)
+    items = usable_items(catalogue)
+    grid = storage.read_json(paths.grid)
+    version = built_version(storage, name, "metadata_json")[0].id  # never into a live version
+    features = storage.read_npy(paths.pca)
+    if len(grid["cells"]) != len(items) or features.shape[0] != len(items):
+        raise CollectionError(f"collection {name}: grid has {len(grid['cells'])} cells and pca {features.shape[0]} rows "
+                              f"for {len(items)} items; re-materialize pca, tsne and grid")
+    rows = [e.get("row") or {} for e in items]
+    columns = [c for c in (catalogue.get("metadata") or {}).get("columns", [])
+               if c and c not in {config.filename_column, "title", "url"}]
+    values = {c: [str(r.get(c, "") or "") for r in rows] for c in columns}
+    titles = [config.title_template.render(r).strip() or e["file"].rsplit("/", 1)[-1] for e, r in zip(items, rows)]
+
+    t0 = time.perf_counter()
+    neighbours, nn_method = similar.nearest_neighbours(features)
+    nn_bytes = similar.pack_neighbours(neighbours)
+    storage.write_bytes(paths.neighbours(version), nn_bytes)
+    nn_seconds = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    labels = {c: values[c] for c in config.label_columns if c in values}
+    found = regions_mod.find_regions(grid["cells"], grid["cols"], grid["rows"], labels, titles)
+    regions_size = storage.write_json(paths.regions(version), found.to_dict(grid["cols"], grid["rows"]), compact=True)
+    regions_seconds = time.perf_counter() - t0
+
+    skip = [c for c in columns if c in DATE_COLUMNS]
+    filters = vocabulary.filter_columns(values, config.label_columns, skip=skip)
+    storage.write_json(paths.vocabulary(version), {"format": vocabulary.FORMAT, "filter_columns": filters,
+                                                   "label_columns": [c for c in config.label_columns if c in values]},
+                       compact=True)
+    report = StageReport(values={
+        "items": len(items), "version": version, "neighbours_k": int(neighbours.shape[1]),
+        "neighbours_method": nn_method, "neighbours_bytes": len(nn_bytes), "neighbours_seconds": round(nn_seconds, 3),
+        "regions_scales": len(found.scales), "regions": sum(len(s.regions) for s in found.scales),
+        "regions_source": found.source or "none", "regions_bytes": regions_size,
+        "regions_seconds": round(regions_seconds, 3), "regions_note": found.note,
+        "filter_columns": ", ".join(filters) or "none",
+    })
+    report.tables["region_names"] = [{"scale": s.name, "name": r.name, "items": r.count}
+                                     for s in found.scales for r in s.regions][:200]
+    return _timed(report, started)

@@ -102,8 +102,16 @@ def dzi(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Mater
 @fail_fast_on_user_error
 @one_run_at_a_time
 def metadata_json(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
-    """What the viewer needs per cell: title, url, date and the other columns; grid shape and tile size."""
-    return _result(context, "metadata_json", pipeline.stage_metadata_json(storage.get(), context.partition_key))
+    """What the viewer needs per cell: title, url, date and the other columns; grid shape and tile size.
+    Also its extras (regions.json, neighbours.bin, vocabulary.json), written first so they are in
+    place when items.json publishes the version; their figures are reported as ``extras_*``."""
+    store = storage.get()
+    extras = pipeline.stage_viewer_extras(store, context.partition_key)
+    context.log.info(f"viewer extras [{context.partition_key}]: {summary(extras)}")
+    report = pipeline.stage_metadata_json(store, context.partition_key)
+    report.values.update({f"extras_{k}": v for k, v in extras.values.items()})
+    report.tables.update({f"extras_{k}": v for k, v in extras.tables.items()})
+    return _result(context, "metadata_json", report, viewer=dg.MetadataValue.url(storage.viewer_link(context.partition_key)))
 
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[dzi, metadata_json], kinds={"json"})

@@ -7,6 +7,7 @@ Writes exactly the layout of docs/outputs.md under a storage root:
     published/<name>/<ver>/map.dzi + map_files/<level>/<col>_<row>.jpg
     published/<name>/<ver>/items.json
     published/<name>/<ver>/preview.jpg
+    published/<name>/<ver>/regions.json, neighbours.bin, vocabulary.json   (cviz.regions/similar)
     published/<name>/images/<sha256[:16]>.jpg
 
 The mosaic is drawn with Pillow: one flat, distinct colour per item cell (so a test
@@ -14,7 +15,12 @@ can check a pixel), dark background in empty cells. The Deep Zoom pyramid is a r
 one (levels 0..max, tile size = cell size, overlap 0), small enough to build in well
 under a second. The metadata holds the awkward cases the viewer must survive: an HTML
 title, a ``javascript:`` url, undated items, ``|``-separated categories, an id with
-spaces, ``#`` and accents.
+spaces, ``#`` and accents, a ``subjects`` vocabulary of 73 values (more than items.json's
+60-value category limit, so only vocabulary.json makes it a filter), category columns named
+``constructor`` and ``__proto__`` whose values are ``toString``/``hasOwnProperty``, and a
+formula-like ``note`` (``=HYPERLINK(...)``, ``+1``, ``-2``, ``@SUM``) for the CSV export.
+The regions and neighbours come from the real pipeline modules (cviz.regions, cviz.similar)
+run on the fixture's grid and on a 3-d colour feature per item (hue on a circle plus value).
 
 Usage::
 
@@ -39,6 +45,9 @@ JAVASCRIPT_URL = "javascript:alert(document.cookie)"
 ODD_ID = "sub dir/étude #5.jpg"
 SUBJECTS = ["Landscape", "Portrait", "Still life", "Seascape", "Interior"]
 DEPARTMENTS = ["Paintings", "Drawings and Prints", "Asian Art"]
+THEMES = ["Harbour", "Mountain", "Orchard"]  # by column band: what the regions should be named
+JS_KEYS = ["toString", "hasOwnProperty", "__proto__"]
+FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+1", "-2", "@SUM(A1)", "plain"]
 BACKGROUND = (18, 20, 26)
 VERSION = "v20261126T010000Z"
 
@@ -84,10 +93,13 @@ def _item_rows(n: int) -> list[dict]:
         if i % 4 == 0:
             dept = f"{dept}|{DEPARTMENTS[(i + 1) % 3]}"
         rows.append({
+            "note": FORMULAS[i % len(FORMULAS)],
+            "constructor": JS_KEYS[i % 3],
+            "__proto__": ["constructor", "valueOf"][i % 2],
             "id": f"img_{i:03d}.jpg",
             "title": f"{subject} no. {i}",
             "url": f"https://example.org/object/{i}",
-            "date": "" if undated else f"ca. {year}",
+            "date": ("Unknown" if i % 20 == 19 else "") if undated else f"ca. {year}",
             "year": year,
             "artist": f"Artist {chr(65 + i % 7)}",
             "department": dept,
@@ -122,6 +134,27 @@ def _write_dzi(mosaic: Image.Image, out: Path, tile: int) -> None:
     )
 
 
+def item_features(items: list[dict]):
+    """The fixture's 'image features': hue on the unit circle plus brightness (cosine neighbours = alike colours)."""
+    import numpy as np
+
+    h = np.array([it["hsv"][0] for it in items])
+    v = np.array([it["hsv"][2] for it in items])
+    return np.stack([np.cos(2 * np.pi * h), np.sin(2 * np.pi * h), 0.3 * v], axis=1)
+
+
+def _write_extras(ver: Path, items: list[dict], cells: list[int], cols: int, rows: int, fields: dict) -> None:
+    from cviz import regions, similar
+
+    found = regions.find_regions(cells, cols, rows, {"subjects": fields["subjects"]}, fields["title"])
+    (ver / "regions.json").write_text(json.dumps(found.to_dict(cols, rows), ensure_ascii=False), encoding="utf-8")
+    nn, _ = similar.nearest_neighbours(item_features(items))
+    (ver / "neighbours.bin").write_bytes(similar.pack_neighbours(nn))
+    (ver / "vocabulary.json").write_text(json.dumps({
+        "format": "cviz-vocabulary/1", "filter_columns": ["subjects", "department"], "label_columns": ["subjects"],
+    }), encoding="utf-8")
+
+
 def build_published_collection(storage_root: Path | str, name: str = "fixture-sample",
                                cols: int = 12, rows: int = 9, n_items: int = 96,
                                cell: int = 128, tile: int | None = None,
@@ -148,7 +181,8 @@ def build_published_collection(storage_root: Path | str, name: str = "fixture-sa
 
     mosaic = Image.new("RGB", (cols * cell, rows * cell), BACKGROUND)
     draw = ImageDraw.Draw(mosaic)
-    fields: dict[str, list] = {k: [] for k in ("id", "cell", "image", "year", "title", "url", "date", "artist", "department")}
+    columns = ("id", "year", "title", "url", "date", "artist", "department", "subjects", "note", "constructor", "__proto__")
+    fields: dict[str, list] = {k: [] for k in ("cell", "image", *columns)}
     items = []
     for i, (c, m) in enumerate(zip(cells, meta)):
         col, row = c % cols, c // cols
@@ -164,7 +198,9 @@ def build_published_collection(storage_root: Path | str, name: str = "fixture-sa
         sha = hashlib.sha256(data).hexdigest()
         (images / f"{sha[:16]}.jpg").write_bytes(data)
 
-        for k in ("id", "year", "title", "url", "date", "artist", "department"):
+        m["subjects"] = f"{THEMES[min(2, col * 3 // cols)]}|Tag {i % 70:02d}"
+        m["hsv"] = colorsys.rgb_to_hsv(*(v / 255 for v in rgb))
+        for k in columns:
             fields[k].append(m[k])
         fields["cell"].append(c)
         fields["image"].append(f"../images/{sha[:16]}.jpg")
@@ -175,19 +211,23 @@ def build_published_collection(storage_root: Path | str, name: str = "fixture-sa
     preview.thumbnail((512, 512), Image.Resampling.LANCZOS)
     preview.save(ver / "preview.jpg", "JPEG", quality=85)
 
+    own = ("id", "cell", "image", "year", "title", "url")  # format 2: own fields apart from the CSV columns
     doc = {
-        "format": "cviz-items/1",
+        "format": "cviz-items/2",
         "collection": name,
         "count": n_items,
         "grid": {"cols": cols, "rows": rows, "cell_width": cell, "cell_height": cell,
                  "width": cols * cell, "height": rows * cell},
         "dzi": "map.dzi",
-        "columns": ["title", "url", "date", "artist", "department"],
+        "columns": ["date", "artist", "department", "subjects", "note", "constructor", "__proto__"],
         "date_column": "date",
-        "category_columns": ["department"],
-        "fields": fields,
+        "category_columns": ["department", "constructor", "__proto__"],
+        "columns_dropped": 0,
+        "fields": {k: fields[k] for k in own},
+        "values": {k: v for k, v in fields.items() if k not in own},
     }
     (ver / "items.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    _write_extras(ver, items, cells, cols, rows, fields)
     (coll / "current.json").write_text(json.dumps({
         "dzi": f"{VERSION}/map.dzi", "items": f"{VERSION}/items.json", "preview": f"{VERSION}/preview.jpg",
     }), encoding="utf-8")

@@ -1,5 +1,7 @@
 """Measure the viewer in headless chromium: load to first tiles drawn, hover to tooltip,
-search/filter recompute, and frame times while panning.
+search/filter recompute, frame times while panning, "more like this" latency after a click,
+the cost of placing region labels per frame, and the gzipped size of the extra data
+(regions.json, vocabulary.json, neighbours.bin).
 
     .venv/bin/python viewer/bench/measure.py                  # 13,000-item synthetic collection
     .venv/bin/python viewer/bench/measure.py --items 96       # the small test fixture
@@ -9,7 +11,7 @@ Needs `npm ci --prefix viewer` and /usr/bin/chromium. Timings come from the page
 (performance.now(), ms since navigation start; hover latency = pointer event timestamp to
 the next animation frame after the tooltip and outline were updated). Each run uses a fresh
 browser context (cold HTTP cache). Results: printed, and test-artifacts/viewer-bench.json; a
-screenshot of the whole map with a search active: test-artifacts/viewer-bench.png.
+screenshot of the whole map (with its region names): test-artifacts/viewer-bench.png.
 """
 
 from __future__ import annotations
@@ -84,12 +86,57 @@ def one_run(browser, url: str, drawer: str | None, shot: Path | None = None) -> 
         page.wait_for_timeout(16)
     page.mouse.up()
     frames = frames_promise.json_value()
+
+    # Region labels: what placing them costs per frame (measured inside update()), while zooming.
+    page.locator("#search").fill("")
+    page.evaluate("window.cvizPerf.labelFrameMs = []")
+    for z in (1.0, 1.5, 2.2, 3.3, 5.0, 3.3, 2.2, 1.5, 1.0):
+        page.evaluate(f"window.cviz.viewer.viewport.zoomTo({z})")
+        page.wait_for_timeout(120)
+    labels = page.evaluate("(window.cvizPerf.labelFrameMs || []).slice()")
+
+    # More like this: click a cell, time until the strip of 12 is in the page (and its images decoded).
+    similar = []
+    page.evaluate("window.cviz.viewer.viewport.goHome(true)")
+    page.wait_for_timeout(300)
+    for k in range(5):
+        cell = page.evaluate(f"window.cviz.items.itemToCell[Math.floor(window.cviz.items.count * {0.15 + 0.17 * k})]")
+        page.evaluate(f"window.cviz.viewer.viewport.goHome(true)")
+        page.wait_for_timeout(200)
+        p = page.evaluate(f"window.cviz.cellCenterOnPage({cell})")
+        page.evaluate("window.cvizPerf.similarShownMs = undefined; window.cvizPerf.similarLoadedMs = undefined")
+        page.mouse.click(p["x"], p["y"])
+        try:
+            page.wait_for_function("window.cvizPerf.similarLoadedMs !== undefined", timeout=10000)
+        except Exception:
+            pass
+        similar.append(page.evaluate("({shown: window.cvizPerf.similarShownMs, loaded: window.cvizPerf.similarLoadedMs})"))
+        page.keyboard.press("Escape")
+        if page.locator("#clear-all").is_visible():  # the click landed on a region name: it filtered
+            page.locator("#clear-all").click()
     if shot:
         page.locator("#zoom-home").click()
         page.wait_for_timeout(1500)
         page.screenshot(path=str(shot))
     ctx.close()
-    return {"perf": perf, "hover": hover, "refilter": refilter, "frames": frames}
+    return {"perf": perf, "hover": hover, "refilter": refilter, "frames": frames, "labels": labels, "similar": similar}
+
+
+def extras_size(root: Path, name: str) -> dict:
+    """Bytes and gzipped bytes of the viewer's extra files in the published version."""
+    import gzip
+
+    pub = Path(root) / "published" / name
+    pointer = json.loads((pub / "current.json").read_text())
+    ver = pub / pointer["items"].rsplit("/", 1)[0]
+    out = {}
+    for f in ("regions.json", "vocabulary.json", "neighbours.bin", "items.json"):
+        p = ver / f
+        if p.exists():
+            data = p.read_bytes()
+            out[f] = {"bytes": len(data), "gzip": len(gzip.compress(data, 6))}
+    out["extras_gzip_total"] = sum(v["gzip"] for k, v in out.items() if k != "items.json")
+    return out
 
 
 def main() -> None:
@@ -119,6 +166,7 @@ def main() -> None:
         label = f"synthetic {args.items} items, {side}x{side} grid, cell {info.cell}px"
         print(f"built {label} in {time.perf_counter() - t0:.1f}s")
 
+    sizes = extras_size(root, name)
     proc, base = start_viewer_server(root)
     try:
         with sync_playwright() as p:
@@ -146,6 +194,15 @@ def main() -> None:
         "hover_latency_ms": {"median": statistics.median(hover), "p95": pct(hover, 0.95), "max": max(hover), "n": len(hover)},
         "search_recompute_ms": {"median": statistics.median(refilter), "max": max(refilter)},
         "pan_frame_ms": {"median": statistics.median(frames), "p95": pct(frames, 0.95)},
+        "region_labels_frame_ms": ({"median": statistics.median(labels), "p95": pct(labels, 0.95), "max": max(labels), "n": len(labels)}
+                                   if (labels := [x for r in runs for x in r["labels"]]) else None),
+        "more_like_this_ms": ({"strip_median": statistics.median(s["shown"] for s in sim),
+                               "strip_max": max(s["shown"] for s in sim),
+                               "thumbnails_median": statistics.median(s["loaded"] for s in sim if s["loaded"] is not None)
+                               if any(s["loaded"] is not None for s in sim) else None, "n": len(sim)}
+                              if (sim := [s for r in runs for s in r["similar"] if s["shown"] is not None]) else None),
+        "extra_data": sizes,
+        "load": open("/proc/loadavg").read().split()[:3],
         "runs": args.runs,
     }
     out = REPO / "test-artifacts" / "viewer-bench.json"

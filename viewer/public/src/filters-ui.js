@@ -4,9 +4,10 @@
 // the counts computed by lib/filter.js.
 import { $, el } from './lib/dom.js';
 import { binsToYearRange, formatYear, yearHistogram } from './lib/histogram.js';
-import { facetCounts } from './lib/filter.js';
+import { facetCounts, orderedValues } from './lib/filter.js';
 
-const SHOWN_VALUES = 8;
+const SHOWN_VALUES = 8; // rows of a list before "show all"
+const MAX_ROWS = 300; // rows rendered at most, whatever the vocabulary (type to find the rest)
 
 export class FiltersUI {
   constructor({ items, index, state, onChange }) {
@@ -18,8 +19,9 @@ export class FiltersUI {
     this.filteredCounts = null;
     this.brush = null; // bins being dragged: [b0, b1]
     if (this.hist) this.setupYear();
-    this.categoryRows = new Map(); // col -> Map(value -> {row, count})
-    for (const col of items.categoryColumns) this.setupCategory(col);
+    this.lists = new Map(); // col -> {section, list, find, more, clear, expanded}
+    this.lastMaskExcept = null;
+    for (const col of index.categories.keys()) this.setupCategory(col);
   }
 
   // ---- year ---------------------------------------------------------------
@@ -39,6 +41,7 @@ export class FiltersUI {
       this.drawHistogram();
     });
     canvas.addEventListener('pointermove', (ev) => {
+      this.showBinCount(binAt(ev));
       if (!this.brush) return;
       this.brush[1] = binAt(ev);
       this.drawHistogram();
@@ -49,14 +52,18 @@ export class FiltersUI {
       this.brush = null;
     };
     canvas.addEventListener('pointerup', finish);
+    canvas.addEventListener('pointerleave', () => { $('year-hover').textContent = ''; });
     canvas.addEventListener('pointercancel', () => { this.brush = null; this.drawHistogram(); });
     $('year-clear').addEventListener('click', () => this.setYearRange(null));
 
     const from = $('year-from');
     const to = $('year-to');
-    const lastYear = this.hist.start + this.hist.bins * this.hist.width - 1;
-    from.placeholder = formatYear(this.hist.start);
-    to.placeholder = formatYear(lastYear);
+    // The data's own first and last years (the bins round outward to nice numbers).
+    let lo = Infinity; let hi = -Infinity;
+    for (const y of this.items.years) if (y !== null) { if (y < lo) lo = y; if (y > hi) hi = y; }
+    this.dataRange = [lo, hi];
+    from.placeholder = formatYear(lo);
+    to.placeholder = formatYear(hi);
     const fromInputs = () => {
       const lo = from.value === '' ? null : Number(from.value);
       const hi = to.value === '' ? null : Number(to.value);
@@ -107,73 +114,122 @@ export class FiltersUI {
       ctx.fillStyle = 'rgba(245, 185, 66, 0.16)';
       ctx.fillRect(sel[0] * bw, 0, (sel[1] - sel[0] + 1) * bw, plotH);
     }
-    const filtered = this.filteredCounts;
+    // The whole collection faint behind, scaled to itself; the filtered distribution in
+    // front, scaled to its own maximum so a narrow filter still shows its shape.
+    const filtered = this.filteredCounts || counts;
+    const fmax = Math.max(1, ...filtered);
     for (let b = 0; b < bins; b++) {
       const inSel = !sel || (b >= sel[0] && b <= sel[1]);
-      const total = counts[b];
-      const th = Math.ceil((total / max) * (plotH - 2));
-      ctx.fillStyle = '#3a4252';
+      const th = Math.ceil((counts[b] / max) * (plotH - 2));
+      ctx.fillStyle = '#2c3342';
       ctx.fillRect(b * bw + 0.5, plotH - th, Math.max(1, bw - 1), th);
-      const shown = filtered ? filtered[b] : total;
-      const fh = Math.ceil((shown / max) * (plotH - 2));
+      const fh = filtered[b] ? Math.max(1, Math.ceil((filtered[b] / fmax) * (plotH - 2))) : 0;
       ctx.fillStyle = inSel ? '#f5b942' : '#8a7440';
-      ctx.fillRect(b * bw + 0.5, plotH - fh, Math.max(1, bw - 1), fh);
+      ctx.fillRect(b * bw + 0.5 + bw * 0.15, plotH - fh, Math.max(1, bw * 0.7 - 1), fh);
     }
     ctx.fillStyle = '#9aa3b2';
     ctx.font = '10px system-ui, sans-serif';
     ctx.textBaseline = 'bottom';
     ctx.textAlign = 'left';
-    ctx.fillText(formatYear(start), 0, h);
+    ctx.fillText(formatYear(this.dataRange[0]), 0, h);
     ctx.textAlign = 'right';
-    ctx.fillText(formatYear(start + bins * width - 1), w, h);
+    ctx.fillText(formatYear(this.dataRange[1]), w, h);
   }
 
-  // ---- categories ---------------------------------------------------------
+  /** The count of the bar under the pointer (filtered of total), as text beside the histogram. */
+  showBinCount(b) {
+    const { start, width, counts } = this.hist;
+    const lo = start + b * width;
+    const label = width === 1 ? formatYear(lo) : `${formatYear(lo)}–${formatYear(lo + width - 1)}`;
+    const shown = this.filteredCounts ? this.filteredCounts[b] : counts[b];
+    const of = this.filteredCounts && shown !== counts[b] ? ` of ${counts[b].toLocaleString('en')}` : '';
+    $('year-hover').textContent = `${label}: ${shown.toLocaleString('en')}${of} item${counts[b] === 1 ? '' : 's'}`;
+  }
+
+  // ---- categories (the collection's vocabulary) -----------------------------
   setupCategory(col) {
-    const values = [...this.index.categories[col].values.entries()]
-      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-    if (values.length === 0) return;
-    const rows = new Map();
-    const list = el('ul', { className: 'category-list' });
-    values.forEach(([value], k) => {
-      const box = el('input', { type: 'checkbox', value });
-      box.addEventListener('change', () => this.toggleCategory(col, value, box.checked));
-      const count = el('span', { className: 'count' });
-      const row = el('li', { className: k >= SHOWN_VALUES ? 'extra' : '' },
-        el('label', {}, box, el('span', { className: 'value', title: value }, value), count));
-      rows.set(value, { row, count, box });
-      list.append(row);
+    const totals = this.index.categories.get(col).values;
+    if (totals.size === 0) return;
+    const label = col.replace(/([A-Za-z0-9])_(?=[A-Za-z0-9])/g, '$1 ');
+    const clear = el('button', { type: 'button', className: 'link-button', hidden: true }, 'clear');
+    clear.addEventListener('click', () => {
+      this.state.categories.delete(col);
+      this.onChange();
     });
-    const section = el('section', { className: 'filter-block collapsed' },
-      el('h2', {}, col.replace(/_/g, ' ')), list);
-    if (values.length > SHOWN_VALUES) {
-      const more = el('button', { type: 'button', className: 'link-button' }, `show all ${values.length}`);
-      more.addEventListener('click', () => {
-        const collapsed = section.classList.toggle('collapsed');
-        more.textContent = collapsed ? `show all ${values.length}` : 'show fewer';
-      });
-      section.append(more);
+    const list = el('ul', { className: 'category-list' });
+    const section = el('section', { className: 'filter-block vocab', dataset: { column: col } },
+      el('h2', {}, el('span', {}, label), clear));
+    const entry = { section, list, clear, find: null, more: null, expanded: false };
+    if (totals.size > SHOWN_VALUES) {
+      entry.find = el('input', { type: 'search', className: 'value-find', placeholder: `Find ${label}…`,
+        autocomplete: 'off', spellcheck: false });
+      entry.find.setAttribute('aria-label', `Find a value of ${label}`);
+      entry.find.addEventListener('input', () => this.renderList(col));
+      section.append(entry.find);
+    }
+    section.append(list);
+    if (totals.size > SHOWN_VALUES) {
+      entry.more = el('button', { type: 'button', className: 'link-button more-values' });
+      entry.more.addEventListener('click', () => { entry.expanded = !entry.expanded; this.renderList(col); });
+      section.append(entry.more);
     }
     $('category-filters').append(section);
-    this.categoryRows.set(col, rows);
+    this.lists.set(col, entry);
   }
 
   toggleCategory(col, value, on) {
-    const set = this.state.categories[col] || new Set();
+    const set = this.state.categories.get(col) || new Set();
     if (on) set.add(value); else set.delete(value);
-    this.state.categories[col] = set;
+    if (set.size) this.state.categories.set(col, set); else this.state.categories.delete(col);
     this.onChange();
   }
 
   /** Reflect state (after a programmatic reset) in the inputs. */
   syncInputs() {
-    for (const [col, rows] of this.categoryRows) {
-      const set = this.state.categories[col];
-      for (const [value, r] of rows) r.box.checked = !!(set && set.has(value));
+    for (const entry of this.lists.values()) if (entry.find) entry.find.value = '';
+    if (this.hist) {
+      const r = this.state.yearRange;
+      $('year-from').value = r && Number.isFinite(r[0]) ? r[0] : '';
+      $('year-to').value = r && Number.isFinite(r[1]) ? r[1] : '';
     }
-    if (this.hist && !this.state.yearRange) {
-      $('year-from').value = '';
-      $('year-to').value = '';
+  }
+
+  /** Rebuild one value list: selected first, then by count under the other filters; bounded. */
+  renderList(col) {
+    const entry = this.lists.get(col);
+    if (!entry || !this.lastMaskExcept) return;
+    const totals = this.index.categories.get(col).values;
+    const selected = this.state.categories.get(col) || new Set();
+    const counts = facetCounts(this.index, col, this.lastMaskExcept(`category:${col}`));
+    const find = entry.find ? entry.find.value : '';
+    const ordered = orderedValues(totals, counts, selected, find);
+    const limit = entry.expanded || find ? MAX_ROWS : Math.max(SHOWN_VALUES, selected.size);
+    const shown = ordered.slice(0, limit);
+    // Keep keyboard focus on the same value across the rebuild.
+    const focused = entry.list.contains(document.activeElement) ? document.activeElement.value : null;
+    const rows = [];
+    for (const { value, count, selected: on } of shown) {
+      const box = el('input', { type: 'checkbox', value, checked: on });
+      box.addEventListener('change', () => this.toggleCategory(col, value, box.checked));
+      rows.push(el('li', { className: count === 0 ? 'zero' : '' },
+        el('label', {}, box, el('span', { className: 'value', title: value }, value),
+          el('span', { className: 'count' }, count.toLocaleString('en')))));
+    }
+    if (ordered.length > shown.length && (entry.expanded || find)) {
+      rows.push(el('li', { className: 'muted small more-note' },
+        `${(ordered.length - shown.length).toLocaleString('en')} more: type to find them`));
+    }
+    if (find && ordered.length === 0) rows.push(el('li', { className: 'muted small' }, 'no value matches'));
+    entry.list.replaceChildren();
+    for (const r of rows) entry.list.append(r); // bounded (MAX_ROWS), but no argument spread
+    if (focused !== null) {
+      const again = [...entry.list.querySelectorAll('input')].find((b) => b.value === focused);
+      if (again) again.focus();
+    }
+    entry.clear.hidden = selected.size === 0;
+    if (entry.more) {
+      entry.more.hidden = !!find;
+      entry.more.textContent = entry.expanded ? 'show fewer' : `show all ${totals.size.toLocaleString('en')}`;
     }
   }
 
@@ -186,21 +242,14 @@ export class FiltersUI {
       $('year-clear').hidden = !r;
       if (r) {
         // Open-ended ranges (one box left empty) read as the data's first/last year.
-        const lastYear = this.hist.start + this.hist.bins * this.hist.width - 1;
-        $('year-summary').textContent = `${formatYear(Math.max(r[0], this.hist.start))} – ${formatYear(Math.min(r[1], lastYear))}`;
+        $('year-summary').textContent = `${formatYear(Math.max(r[0], this.dataRange[0]))} – ${formatYear(Math.min(r[1], this.dataRange[1]))}`;
       } else {
         const undated = this.hist.undated ? ` · ${this.hist.undated.toLocaleString('en')} undated` : '';
         $('year-summary').textContent = `all years${undated}`;
       }
       this.drawHistogram();
     }
-    for (const [col, rows] of this.categoryRows) {
-      const counts = facetCounts(this.index, col, maskExcept(`category:${col}`));
-      for (const [value, r] of rows) {
-        const n = counts.get(value) || 0;
-        r.count.textContent = n.toLocaleString('en');
-        r.row.classList.toggle('zero', n === 0);
-      }
-    }
+    this.lastMaskExcept = maskExcept;
+    for (const col of this.lists.keys()) this.renderList(col);
   }
 }

@@ -1,13 +1,17 @@
 // A collection's map: OpenSeadragon over the DZI, one canvas overlay for
 // hover/selection/dimming, the item panel, search and filters.
-import { $, fetchJson, showStatus } from './lib/dom.js';
+import { $, el, fetchJson, showStatus } from './lib/dom.js';
 import { decodeItems, itemTitle, asText } from './lib/items.js';
 import { cellAt, cellRect, neighbourCell } from './lib/grid.js';
 import {
   buildSearchIndex, emptyFilterState, evaluatePredicates, combine, countMask,
-  isFiltering, matchesInCellOrder,
+  isFiltering, matchesInCellOrder, columnValues,
 } from './lib/filter.js';
-import { collectionHref, itemHash, parseItemHash } from './lib/url.js';
+import { collectionHref, parseViewHash, viewHash } from './lib/url.js';
+import { decodeNeighbours, decodeRegions, decodeVocabulary } from './lib/extras.js';
+import { exportCsv, exportJson } from './lib/export.js';
+import { itemsInLasso, itemsInRect } from './lib/select.js';
+import { RegionLabels } from './region-labels.js';
 import { CellOverlay } from './overlay.js';
 import { ItemPanel } from './panel.js';
 import { FiltersUI } from './filters-ui.js';
@@ -58,6 +62,12 @@ function loadScript(src) {
 export async function showMap({ appRoot, dataBase, name, initialItem }) {
   document.title = `${name} · cviz`;
   $('map-view').hidden = false;
+  // A phone: the map first. Before OpenSeadragon measures its container, or its first
+  // resize would shift the view (preserveImageSizeOnResize) away from an opened item.
+  if (window.matchMedia('(max-width: 760px)').matches) {
+    document.body.classList.add('filters-hidden');
+    $('toggle-filters').setAttribute('aria-expanded', 'false');
+  }
   $('collection-title').textContent = name;
   $('home-link').href = collectionHref(appRoot, null, window.location.href);
   showStatus('Loading map…');
@@ -81,12 +91,34 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   const dziUrl = new URL(current.dzi, collectionBase);
   const itemsDoc = fetchJson(itemsUrl);
   itemsDoc.catch(() => {}); // reported below, once awaited
+  // The viewer's extras sit beside items.json in the same version folder; each is optional.
+  const optional = (file) => fetchJson(new URL(file, itemsUrl)).catch((err) => {
+    console.warn(`${file}: ${err.message} (that feature is off)`);
+    return null;
+  });
+  const vocabularyDoc = optional('vocabulary.json');
+  const regionsDoc = optional('regions.json');
   await osdReady;
   const viewer = createViewer(dziUrl);
   const items = decodeItems(await itemsDoc);
   perf.itemsLoaded = performance.now();
+  let vocabulary = null;
+  try {
+    const doc = await vocabularyDoc;
+    vocabulary = doc ? decodeVocabulary(doc, items) : null;
+  } catch (err) { console.warn(err.message); }
   showStatus('');
-  new MapPage({ viewer, items, itemsUrl, initialItem });
+  // One frame first: OpenSeadragon issues its first tile requests before the page's own
+  // set-up (search index, filter lists) takes the main thread for a few hundred ms.
+  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  const t0 = performance.now();
+  const page = new MapPage({ viewer, items, itemsUrl, initialItem, vocabulary });
+  perf.mapPageMs = performance.now() - t0;
+  regionsDoc.then((doc) => {
+    try {
+      if (doc) page.setRegions(decodeRegions(doc, items));
+    } catch (err) { console.warn(err.message); }
+  });
 }
 
 function createViewer(dziUrl) {
@@ -100,6 +132,8 @@ function createViewer(dziUrl) {
     navigatorPosition: 'TOP_RIGHT',
     navigatorSizeRatio: 0.15,
     navigatorBackground: '#0e1116',
+    navigatorBorderColor: '#2a3140',
+    navigatorDisplayRegionColor: '#f5b942',
     viewportMargins: { top: 12, left: 12, right: 12, bottom: 12 },
     visibilityRatio: 0.5,
     maxZoomPixelRatio: 2,
@@ -133,18 +167,41 @@ function createViewer(dziUrl) {
 }
 
 class MapPage {
-  constructor({ viewer, items, itemsUrl, initialItem }) {
+  constructor({ viewer, items, itemsUrl, initialItem, vocabulary }) {
     this.items = items;
-    this.index = buildSearchIndex(items);
+    // Filters: items.json's category columns, plus the vocabulary's (label columns always).
+    const filterColumns = [...new Set([...(vocabulary ? vocabulary.filterColumns : []), ...items.categoryColumns])];
+    this.index = buildSearchIndex(items, filterColumns);
     this.state = emptyFilterState();
+    this.regions = null;
+    this.neighbours = null; // a promise, started when a panel first opens
+    this.cursorCell = -1;
+    this.mode = null; // 'rect' | 'lasso' while selecting on the map
+    this.lastHash = null;
     this.mask = null; // Uint8Array of matches, null when nothing filters
     this.matches = [];
     this.matchPos = -1;
     this.selected = -1;
     this.viewer = viewer;
     this.overlay = new CellOverlay(this.viewer.canvas, items.grid);
-    this.panel = new ItemPanel({ items, itemsUrl, onClose: () => this.select(-1) });
-    this.filters = new FiltersUI({ items, index: this.index, state: this.state, onChange: () => this.refilter() });
+    this.panel = new ItemPanel({
+      items, itemsUrl, perf,
+      onClose: () => this.select(-1),
+      loadNeighbours: () => this.loadNeighbours(itemsUrl),
+      onPick: (j) => this.select(j, { zoom: true, focusPanel: true }),
+      onRegion: (scale, region) => this.filterRegion(scale, region),
+    });
+    this.filters = new FiltersUI({ items, index: this.index, state: this.state, onChange: () => this.refilter({ push: true }) });
+    this.labels = new RegionLabels($('region-labels'), items.grid, {
+      perf, onPick: (scale, region) => this.filterRegion(scale, region),
+    });
+    // Typed while items.json was loading: the box holds it, so the state must too.
+    const typed = $('search').value;
+    const typedAll = $('search-all').checked;
+    // A view in the address (filters, search, mode) applies before the first draw.
+    const view = parseViewHash(window.location.hash);
+    if (!view.query && typed) { view.query = typed; view.allFields = view.allFields || typedAll; }
+    this.applyView(view, { fromAddress: true });
 
     // The viewer may have opened the DZI already while items.json was loading.
     if (this.viewer.world.getItemCount() > 0) this.onOpen(initialItem);
@@ -155,7 +212,15 @@ class MapPage {
     this.setupHover();
     this.setupKeys();
     this.setupSearch();
-    window.addEventListener('hashchange', () => this.openFromHash());
+    this.setupSelection();
+    this.setupExport();
+    $('map').setAttribute('role', 'application');
+    $('map').setAttribute('aria-roledescription', 'similarity map');
+    $('map').setAttribute('aria-label', `Similarity map of ${items.count.toLocaleString('en')} items: arrow keys move the cursor, Enter opens`);
+    $('map').tabIndex = 0;
+    // Back/Forward (and an edited address) restore the view they name.
+    window.addEventListener('popstate', () => this.fromAddress());
+    window.addEventListener('hashchange', () => this.fromAddress());
     this.refilter();
 
     // Small debugging/testing handle: read-only views, no data goes through HTML.
@@ -169,7 +234,90 @@ class MapPage {
       },
       cellCenterOnPage: (cell) => this.cellCenterOnPage(cell),
       matchCount: () => (this.mask ? countMask(this.mask) : items.count),
+      regionLabels: () => this.labels.visible(),
+      cursorCell: () => this.cursorCell,
+      exportText: (kind) => this.exportText(kind),
     };
+  }
+
+  // ---- extras -----------------------------------------------------------------
+  setRegions(regions) {
+    this.regions = regions;
+    this.labels.setRegions(regions);
+    this.panel.setRegions(regions);
+    // A region named in the address could not apply before the regions arrived.
+    const wanted = parseViewHash(window.location.hash).region;
+    if (wanted && !this.state.region) this.applyRegion(wanted);
+    this.redraw();
+  }
+
+  loadNeighbours(itemsUrl) {
+    if (!this.neighbours) {
+      this.neighbours = fetch(new URL('neighbours.bin', itemsUrl)).then((res) => {
+        if (!res.ok) throw new Error(`neighbours.bin: ${res.status} ${res.statusText}`);
+        return res.arrayBuffer();
+      }).then((buf) => decodeNeighbours(buf, this.items.count));
+      this.neighbours.catch((err) => console.warn(`${err.message} ("more like this" is off)`));
+    }
+    return this.neighbours;
+  }
+
+  filterRegion(scale, region) {
+    this.state.region = { scale: scale.name, id: region.id, name: region.name, itemRegion: scale.itemRegion };
+    this.labels.setActive(this.state.region);
+    this.refilter({ push: true });
+  }
+
+  applyRegion(wanted) {
+    const scale = this.regions && this.regions.scales.find((s) => s.name === wanted.scale);
+    const region = scale && scale.byId.get(wanted.id);
+    if (!region) { this.state.region = null; return false; }
+    this.state.region = { scale: scale.name, id: region.id, name: region.name, itemRegion: scale.itemRegion };
+    this.labels.setActive(this.state.region);
+    this.refilter();
+    return true;
+  }
+
+  // ---- the view in the address --------------------------------------------------
+  currentHash() {
+    const id = this.selected === -1 ? null : asText(columnValues(this.items, 'id')[this.selected]);
+    return viewHash({ ...this.state, item: id, mode: this.mode });
+  }
+
+  /** Write the view into the address: push (a Back step) for filter changes, replace otherwise. */
+  writeAddress({ push = false } = {}) {
+    const hash = this.currentHash();
+    if (hash === this.lastHash) return;
+    const url = window.location.pathname + window.location.search + hash;
+    if (push) history.pushState(null, '', url); else history.replaceState(null, '', url);
+    this.lastHash = hash;
+  }
+
+  fromAddress() {
+    if (window.location.hash === this.lastHash || (window.location.hash === '' && this.lastHash === '')) return;
+    this.lastHash = window.location.hash;
+    const view = parseViewHash(window.location.hash);
+    this.applyView(view, { fromAddress: true });
+    this.filters.syncInputs();
+    this.refilter({ write: false });
+    const i = view.item === null ? undefined : this.items.idToItem.get(view.item);
+    if (i !== undefined && i !== this.selected) this.select(i, { zoom: true, write: false });
+    else if (view.item === null && this.selected !== -1) this.select(-1, { write: false });
+  }
+
+  applyView(view, { fromAddress = false } = {}) {
+    this.state.query = view.query;
+    this.state.allFields = view.allFields;
+    this.state.yearRange = view.yearRange;
+    this.state.categories.clear();
+    for (const [col, set] of view.categories) if (this.index.categories.has(col)) this.state.categories.set(col, set);
+    this.state.selection = null;
+    if (view.region && this.regions) this.applyRegion(view.region);
+    else if (!view.region) { this.state.region = null; this.labels.setActive(null); }
+    $('search').value = view.query;
+    $('search-all').checked = view.allFields;
+    this.labelSearch();
+    this.setMode(view.mode, { write: !fromAddress });
   }
 
   onOpen(initialItem) {
@@ -212,8 +360,10 @@ class MapPage {
   }
 
   redraw() {
-    this.overlay.setTransform(this.transform());
+    const t = this.transform();
+    this.overlay.setTransform(t);
     this.overlay.draw();
+    this.labels.update(t, this.viewer.viewport.getContainerSize());
   }
 
   // ---- hover ----------------------------------------------------------------
@@ -231,13 +381,14 @@ class MapPage {
     host.addEventListener('pointermove', (ev) => {
       if (ev.buttons) { hide(); return; } // dragging: the map moves, no tooltip
       const box = host.getBoundingClientRect();
+      document.body.classList.toggle('over-label', this.labels.hover(ev.clientX - box.left, ev.clientY - box.top));
       const cell = this.cellAtElementPoint(ev.clientX - box.left, ev.clientY - box.top);
       const i = cell === -1 ? -1 : this.items.cellToItem[cell];
       if (i === -1) { hide(); return; }
       if (i !== shownItem) {
         shownItem = i;
         tipTitle.textContent = itemTitle(this.items, i);
-        const date = this.items.dateColumn ? asText(this.items.fields[this.items.dateColumn][i]) : '';
+        const date = this.items.dateColumn ? asText(columnValues(this.items, this.items.dateColumn)[i]).trim() : '';
         tipDate.textContent = date;
         tipDate.hidden = !date;
         this.overlay.hoverCell = cell;
@@ -263,60 +414,75 @@ class MapPage {
 
   // ---- selection and panel ----------------------------------------------------
   onClick(e) {
-    if (!e.quick) return; // the end of a drag, not a click
+    if (!e.quick || this.mode) return; // the end of a drag, not a click (or a selection being drawn)
+    $('tooltip').hidden = true;
+    const label = this.labels.at(e.position.x, e.position.y);
+    if (label) { this.labels.pick(label); return; }
     const cell = this.cellAtElementPoint(e.position.x, e.position.y);
     const i = cell === -1 ? -1 : this.items.cellToItem[cell];
     if (i !== -1) this.select(i, { zoom: false });
   }
 
   /** Select item i (or -1 to close): outline it, open its panel, put it in the address. */
-  select(i, { zoom = false, immediately = false } = {}) {
+  select(i, { zoom = false, immediately = false, write = true, focusPanel = false } = {}) {
+    const t0 = performance.now();
+    const wasOpen = this.panel.isOpen;
     this.selected = i;
     this.overlay.selectedCell = i === -1 ? -1 : this.items.itemToCell[i];
     if (i === -1) {
       this.panel.hide();
-      if (window.location.hash) history.replaceState(null, '', window.location.pathname + window.location.search);
+      document.body.classList.remove('panel-open');
+      if (wasOpen && this.panel.root.contains(document.activeElement)) $('map').focus({ preventScroll: true });
     } else {
-      this.panel.show(i);
-      // replaceState: stepping through 50 items should not fill the back button.
-      history.replaceState(null, '', itemHash(asText(this.items.fields.id[i])));
+      this.cursorCell = this.items.itemToCell[i];
+      this.overlay.cursorCell = this.cursorCell;
+      this.panel.show(i, t0);
+      document.body.classList.add('panel-open');
+      if (focusPanel) $('panel-title').focus({ preventScroll: true });
       this.bringIntoView(this.items.itemToCell[i], { zoom, immediately });
     }
+    // replaceState: stepping through 50 items should not fill the back button.
+    if (write) this.writeAddress();
     this.overlay.draw();
   }
 
-  openFromHash() {
-    const id = parseItemHash(window.location.hash);
-    const i = id === null ? undefined : this.items.idToItem.get(id);
-    if (i !== undefined && i !== this.selected) this.select(i, { zoom: true });
+  /** The part of the map the open panel covers: {w} on the right (desktop) or {h} at the bottom (phone sheet). */
+  panelCover() {
+    if (!this.panel.isOpen) return { w: 0, h: 0 };
+    const p = this.panel.root.getBoundingClientRect();
+    const m = this.viewer.element.getBoundingClientRect();
+    if (p.width >= m.width - 1) return { w: 0, h: Math.max(0, m.bottom - p.top) }; // a bottom sheet
+    return { w: Math.max(0, m.right - p.left), h: 0 };
   }
 
   /** Pan (and zoom if asked or if cells are tiny) so the cell sits in the part of the map the panel leaves free. */
-  bringIntoView(cell, { zoom, immediately }) {
+  bringIntoView(cell, { zoom, immediately, allowZoom = true }) {
     const vp = this.viewer.viewport;
     const OSD = window.OpenSeadragon;
     const g = this.items.grid;
     const container = vp.getContainerSize();
-    const panelW = this.panel.isOpen ? this.panel.root.offsetWidth : 0;
+    const { w: panelW, h: panelH } = this.panelCover();
     const freeW = Math.max(200, container.x - panelW);
+    const freeH = Math.max(120, container.y - panelH);
     const t = this.transform();
     const cellPx = t ? g.cellWidth * t.scale : 0;
     let z = vp.getZoom();
-    if (zoom || cellPx < 48) {
+    const zooming = zoom || (allowZoom && cellPx < 48);
+    if (zooming) {
       // Viewport units: the image is 1 wide, a cell is cellWidth / width of it.
-      const target = Math.min(160, freeW / 3, container.y / 3);
+      const target = Math.min(160, freeW / 3, freeH / 3);
       z = Math.min(vp.getMaxZoom(), target / ((g.cellWidth / g.width) * container.x));
     }
     const r = cellRect(g, cell);
     const centre = new OSD.Point((r.x + r.width / 2) / g.width, (r.y + r.height / 2) / g.width);
-    const shift = panelW / 2 / (z * container.x); // centre of the free area, left of the panel
-    const goal = new OSD.Point(centre.x + shift, centre.y);
-    if (!zoom && cellPx >= 48 && t) {
+    // Centre of the free area: left of a side panel, above a bottom sheet (viewport units).
+    const goal = new OSD.Point(centre.x + panelW / 2 / (z * container.x), centre.y + panelH / 2 / (z * container.x));
+    if (!zooming && t) {
       // Already readable: move only when the cell is not comfortably visible.
       const cx = t.x0 + (r.x + r.width / 2) * t.scale;
       const cy = t.y0 + (r.y + r.height / 2) * t.scale;
-      const m = cellPx;
-      if (cx > m && cx < container.x - panelW - m && cy > m && cy < container.y - m) return;
+      const m = Math.min(cellPx, 48);
+      if (cx > m && cx < container.x - panelW - m && cy > m && cy < container.y - panelH - m) return;
       vp.panTo(goal, immediately);
       return;
     }
@@ -335,25 +501,61 @@ class MapPage {
         return;
       }
       if (typing || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+      const onMap = ev.target === $('map') || $('map').contains(ev.target);
+      if (ev.key === 'Enter' && onMap && this.cursorCell !== -1 && this.selected === -1) {
+        ev.preventDefault();
+        this.select(this.items.cellToItem[this.cursorCell], { focusPanel: true });
+        return;
+      }
       const dir = dirs[ev.key];
-      if (!dir || this.selected === -1) return;
+      if (!dir || (this.selected === -1 && !onMap)) return;
       ev.preventDefault();
       ev.stopPropagation();
+      if (this.selected === -1) {
+        // The keyboard cursor: a visible cell on the map, Enter opens it.
+        if (this.cursorCell === -1) this.cursorCell = this.firstVisibleCell();
+        else this.cursorCell = neighbourCell(this.items.grid, this.items.cellToItem, this.cursorCell, dir);
+        this.overlay.cursorCell = this.cursorCell;
+        this.bringIntoView(this.cursorCell, { zoom: false, immediately: false, allowZoom: false });
+        this.overlay.draw();
+        return;
+      }
       const from = this.items.itemToCell[this.selected];
       const to = neighbourCell(this.items.grid, this.items.cellToItem, from, dir);
       if (to !== from) this.select(this.items.cellToItem[to]);
     }, true);
+    $('map').addEventListener('focus', () => {
+      if (this.cursorCell === -1) this.cursorCell = this.firstVisibleCell();
+      this.overlay.cursorCell = this.cursorCell;
+      this.overlay.draw();
+    });
+    $('map').addEventListener('blur', () => { this.overlay.cursorCell = this.selected === -1 ? -1 : this.cursorCell; this.overlay.draw(); });
+  }
+
+  /** The item cell nearest the centre of the view (where a keyboard user starts). */
+  firstVisibleCell() {
+    const box = this.viewer.element.getBoundingClientRect();
+    const c = this.cellAtElementPoint(box.width / 2, box.height / 2);
+    if (c !== -1 && this.items.cellToItem[c] !== -1) return c;
+    return this.items.count ? this.items.itemToCell[0] : -1;
   }
 
   // ---- search -----------------------------------------------------------------
   setupSearch() {
     const input = $('search');
     const all = $('search-all');
-    input.addEventListener('input', () => { this.state.query = input.value; this.refilter(); });
+    let typing = null;
+    input.addEventListener('input', () => {
+      this.state.query = input.value;
+      // One Back step per burst of typing, not one per key.
+      this.refilter({ push: typing === null });
+      clearTimeout(typing);
+      typing = setTimeout(() => { typing = null; }, 800);
+    });
     all.addEventListener('change', () => {
       this.state.allFields = all.checked;
-      input.placeholder = all.checked ? 'Search all fields…' : 'Search titles…';
-      this.refilter();
+      this.labelSearch();
+      this.refilter({ push: true });
     });
     // '/' jumps to the search box, as on many sites.
     window.addEventListener('keydown', (ev) => {
@@ -368,7 +570,7 @@ class MapPage {
       if (ev.key === 'Escape' && !this.panel.isOpen && input.value) {
         input.value = '';
         this.state.query = '';
-        this.refilter();
+        this.refilter({ push: true });
       }
     });
     $('next-match').addEventListener('click', () => this.step(1));
@@ -376,19 +578,109 @@ class MapPage {
     $('clear-all').addEventListener('click', () => {
       input.value = '';
       Object.assign(this.state, emptyFilterState());
+      this.labels.setActive(null);
       this.filters.syncInputs();
-      this.refilter();
+      this.refilter({ push: true });
     });
-    if (window.matchMedia('(max-width: 760px)').matches) {
-      document.body.classList.add('filters-hidden'); // a phone: the map first
-      $('toggle-filters').setAttribute('aria-expanded', 'false');
-    }
     $('toggle-filters').addEventListener('click', () => {
       const hidden = document.body.classList.toggle('filters-hidden');
       $('toggle-filters').setAttribute('aria-expanded', String(!hidden));
       // The map area changed size: let OSD pick it up on the next frame.
       requestAnimationFrame(() => this.redraw());
     });
+  }
+
+  labelSearch() {
+    const all = $('search-all').checked;
+    const text = all ? 'Search all fields' : 'Search titles';
+    $('search').placeholder = `${text}…`;
+    $('search').setAttribute('aria-label', text);
+  }
+
+  // ---- selections on the map and export -------------------------------------------
+  setupSelection() {
+    const layer = $('select-layer');
+    let points = null;
+    const toGrid = (ev) => {
+      const box = this.viewer.element.getBoundingClientRect();
+      const t = this.transform();
+      const x = ev.clientX - box.left; const y = ev.clientY - box.top;
+      return { ex: x, ey: y, x: (x - t.x0) / t.scale, y: (y - t.y0) / t.scale };
+    };
+    layer.addEventListener('pointerdown', (ev) => {
+      if (!this.mode) return;
+      layer.setPointerCapture(ev.pointerId);
+      points = [toGrid(ev)];
+      ev.preventDefault();
+    });
+    layer.addEventListener('pointermove', (ev) => {
+      if (!points) return;
+      const p = toGrid(ev);
+      if (this.mode === 'rect') points[1] = p; else points.push(p);
+      this.overlay.shape = { type: this.mode, points: points.map((q) => ({ x: q.ex, y: q.ey })) };
+      this.overlay.draw();
+    });
+    const finish = () => {
+      if (!points) return;
+      const g = this.items.grid;
+      const picked = this.mode === 'rect'
+        ? (points.length > 1 ? itemsInRect(g, this.items.cellToItem, points[0], points[1]) : [])
+        : itemsInLasso(g, this.items.cellToItem, points);
+      points = null;
+      this.overlay.shape = null;
+      const flags = new Uint8Array(this.items.count);
+      for (const i of picked) flags[i] = 1;
+      this.state.selection = picked.length ? { mode: this.mode, items: flags, size: picked.length } : null;
+      this.refilter({ push: true });
+    };
+    layer.addEventListener('pointerup', finish);
+    layer.addEventListener('pointercancel', () => { points = null; this.overlay.shape = null; this.overlay.draw(); });
+    $('select-rect').addEventListener('click', () => this.setMode(this.mode === 'rect' ? null : 'rect'));
+    $('select-lasso').addEventListener('click', () => this.setMode(this.mode === 'lasso' ? null : 'lasso'));
+    $('selection-clear').addEventListener('click', () => { this.state.selection = null; this.refilter({ push: true }); });
+    $('region-clear').addEventListener('click', () => {
+      this.state.region = null;
+      this.labels.setActive(null);
+      this.refilter({ push: true });
+    });
+    window.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape' && this.mode && !this.panel.isOpen) this.setMode(null);
+    });
+  }
+
+  /** Selection mode: the pointer draws a rectangle or lasso instead of panning the map. */
+  setMode(mode, { write = true } = {}) {
+    this.mode = mode || null;
+    $('select-layer').hidden = !this.mode;
+    $('select-rect').setAttribute('aria-pressed', String(this.mode === 'rect'));
+    $('select-lasso').setAttribute('aria-pressed', String(this.mode === 'lasso'));
+    document.body.classList.toggle('selecting', !!this.mode);
+    if (write && this.lastHash !== null) this.writeAddress();
+  }
+
+  setupExport() {
+    const download = (kind) => {
+      const text = this.exportText(kind);
+      const blob = new Blob([kind === 'csv' ? '\ufeff' + text : text], { type: kind === 'csv' ? 'text/csv' : 'application/json' });
+      const a = el('a', { href: URL.createObjectURL(blob), download: `${this.items.collection || 'cviz'}-selection.${kind}` });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    };
+    $('export-csv').addEventListener('click', () => download('csv'));
+    $('export-json').addEventListener('click', () => download('json'));
+  }
+
+  /** The current result (selection AND search AND filters), in map reading order. */
+  exportIndices() {
+    if (!this.mask) return matchesInCellOrder(this.items, new Uint8Array(this.items.count).fill(1));
+    return this.matches;
+  }
+
+  exportText(kind) {
+    const idx = this.exportIndices();
+    return kind === 'csv' ? exportCsv(this.items, idx) : exportJson(this.items, idx);
   }
 
   /** Move to the next (+1) or previous (-1) match in map reading order. */
@@ -400,7 +692,7 @@ class MapPage {
     this.renderCount();
   }
 
-  refilter() {
+  refilter({ push = false, write = true } = {}) {
     const t0 = performance.now();
     const evaluated = evaluatePredicates(this.items, this.index, this.state);
     const filtering = isFiltering(this.state);
@@ -411,7 +703,17 @@ class MapPage {
     this.overlay.draw();
     this.filters.render((key) => combine(evaluated, key));
     $('clear-all').hidden = !filtering;
+    const sel = this.state.selection;
+    $('selection-row').hidden = !sel;
+    if (sel) $('selection-summary').textContent = `${sel.size.toLocaleString('en')} item${sel.size === 1 ? '' : 's'} selected (${sel.mode === 'rect' ? 'rectangle' : 'lasso'})`;
+    $('region-row').hidden = !this.state.region;
+    if (this.state.region) $('region-summary').textContent = this.state.region.name;
+    const n = filtering ? this.matches.length : this.items.count;
+    $('export-count').textContent = `${n.toLocaleString('en')} item${n === 1 ? '' : 's'}${filtering ? ' (the current result)' : ' (all)'}`;
+    $('export-csv').disabled = $('export-json').disabled = n === 0;
     this.renderCount();
+    if (write && this.lastHash !== null) this.writeAddress({ push });
+    if (this.lastHash === null) this.lastHash = window.location.hash; // the first render keeps the address as given
     perf.refilterMs = performance.now() - t0;
   }
 

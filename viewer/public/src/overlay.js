@@ -23,6 +23,8 @@ export class CellOverlay {
     this.dimming = false;
     this.hoverCell = -1;
     this.selectedCell = -1;
+    this.cursorCell = -1; // the keyboard cursor
+    this.shape = null; // {type: 'rect'|'lasso', points: [{x, y}]} being drawn, element pixels
     this.transform = null; // {x0, y0, scale}: grid pixel -> CSS pixel in the host
   }
 
@@ -70,15 +72,43 @@ export class CellOverlay {
       const r1 = Math.min(grid.rows, Math.ceil((h - t.y0) / cellH));
       if (c1 > c0 && r1 > r0) {
         ctx.imageSmoothingEnabled = false;
+        // At the grid's right and bottom edges reach one pixel further: the tiles' last
+        // row/column of pixels (rounding of the pyramid) was left undimmed.
+        const padX = c1 === grid.cols ? 1 : 0;
+        const padY = r1 === grid.rows ? 1 : 0;
         ctx.drawImage(this.mask, c0, r0, c1 - c0, r1 - r0,
-          t.x0 + c0 * cellW, t.y0 + r0 * cellH, (c1 - c0) * cellW, (r1 - r0) * cellH);
+          t.x0 + c0 * cellW, t.y0 + r0 * cellH, (c1 - c0) * cellW + padX, (r1 - r0) * cellH + padY);
       }
     }
+    if (this.cursorCell !== this.selectedCell) this.outline(this.cursorCell, cellW, cellH, '#8cc4ff', 2, [5, 3]);
     this.outline(this.selectedCell, cellW, cellH, '#f5b942', 3);
     if (this.hoverCell !== this.selectedCell) this.outline(this.hoverCell, cellW, cellH, '#ffffff', 2);
+    this.drawShape();
   }
 
-  outline(cell, cellW, cellH, colour, width) {
+  drawShape() {
+    const s = this.shape;
+    if (!s || s.points.length < 2) return;
+    const { ctx } = this;
+    ctx.beginPath();
+    if (s.type === 'rect') {
+      const [a, b] = s.points;
+      ctx.rect(Math.min(a.x, b.x), Math.min(a.y, b.y), Math.abs(b.x - a.x), Math.abs(b.y - a.y));
+    } else {
+      ctx.moveTo(s.points[0].x, s.points[0].y);
+      for (const p of s.points) ctx.lineTo(p.x, p.y);
+      ctx.closePath();
+    }
+    ctx.fillStyle = 'rgba(140, 196, 255, 0.15)';
+    ctx.fill();
+    ctx.setLineDash([6, 4]);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = '#8cc4ff';
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+
+  outline(cell, cellW, cellH, colour, width, dash = null) {
     if (cell < 0) return;
     const { ctx, grid, transform: t } = this;
     const col = cell % grid.cols;
@@ -93,6 +123,8 @@ export class CellOverlay {
     ctx.strokeStyle = 'rgba(0,0,0,0.6)';
     ctx.strokeRect(cx - w / 2 - width, cy - h / 2 - width, w + 2 * width, h + 2 * width);
     ctx.strokeStyle = colour;
+    if (dash) ctx.setLineDash(dash);
     ctx.strokeRect(cx - w / 2, cy - h / 2, w, h);
+    ctx.setLineDash([]);
   }
 }

@@ -54,3 +54,26 @@ test('collection links and name rules', () => {
   assert.equal(isValidCollectionName('-x'), false);
   assert.equal(isValidCollectionName(null), false);
 });
+
+import { parseViewHash, viewHash } from '../../public/src/lib/url.js';
+
+test('the view round-trips through the address, whatever the names hold', () => {
+  const view = {
+    item: 'sub dir/é #5.jpg', query: 'sea & sky', allFields: true, yearRange: [1800, Infinity],
+    categories: new Map([['__proto__', new Set(['toString', 'a&b=c~d'])], ['constructor', new Set(['x'])]]),
+    region: { scale: 'fine', id: 3 }, mode: 'lasso',
+  };
+  const hash = viewHash(view);
+  assert.ok(hash.startsWith('#item=sub%20dir%2F'));
+  const back = parseViewHash(hash);
+  assert.equal(back.item, view.item);
+  assert.equal(back.query, view.query);
+  assert.equal(back.allFields, true);
+  assert.deepEqual(back.yearRange, [1800, Infinity]);
+  assert.deepEqual([...back.categories.keys()], ['__proto__', 'constructor']);
+  assert.deepEqual([...back.categories.get('__proto__')], ['toString', 'a&b=c~d']);
+  assert.deepEqual(back.region, { scale: 'fine', id: 3 });
+  assert.equal(back.mode, 'lasso');
+  assert.equal(viewHash({ categories: new Map() }), '');
+  assert.equal(parseViewHash('#mode=evil&y=abc&region=x').mode, null);
+});

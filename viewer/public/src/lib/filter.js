@@ -4,6 +4,9 @@
 // own Uint8Array; the match mask is their AND. Keeping them separate lets the
 // filter panel show "faceted" counts: the counts next to a filter are computed
 // with every *other* filter applied, the usual behaviour of faceted search.
+//
+// Everything keyed by data (column names, category values) is a Map, never a plain
+// object: a column or value named `constructor`, `__proto__` or `toString` is data.
 
 import { asText, itemTitle, splitCategory } from './items.js';
 
@@ -17,42 +20,67 @@ export function queryTokens(query) {
   return normalizeText(query).split(/\s+/).filter(Boolean);
 }
 
-/**
- * Precompute what filtering needs, once per collection.
- * @returns {{titles:string[], allText:string[], categories:Object<string,{perItem:string[][], values:Map<string,number>}>}}
- */
-export function buildSearchIndex(items) {
-  const { count, fields, columns } = items;
-  const titles = new Array(count);
-  const allText = new Array(count);
-  const textColumns = columns.filter((c) => c !== 'url');
-  for (let i = 0; i < count; i++) {
-    titles[i] = normalizeText(itemTitle(items, i)); // the title as shown, id when empty
-    allText[i] = textColumns.map((c) => normalizeText(fields[c][i])).join('\n');
-  }
-  const categories = {};
-  for (const col of items.categoryColumns) {
-    const perItem = new Array(count);
-    const values = new Map();
-    for (let i = 0; i < count; i++) {
-      const parts = [...new Set(splitCategory(fields[col][i]))];
-      perItem[i] = parts;
-      for (const v of parts) values.set(v, (values.get(v) || 0) + 1);
-    }
-    categories[col] = { perItem, values };
-  }
-  return { titles, allText, categories };
+/** The values of one metadata column (one per item). The one place that reads a column by name. */
+export function columnValues(items, col) {
+  return Object.hasOwn(items.fields, col) ? items.fields[col] : null;
 }
 
-/** An empty filter state: everything matches. */
+/**
+ * Precompute what filtering needs, once per collection.
+ * @param {string[]} [categoryColumns] columns offered as value filters (default items.categoryColumns)
+ * @returns {{titles:string[], allText:string[], categories:Map<string,{perItem:string[][], values:Map<string,number>}>}}
+ */
+export function buildSearchIndex(items, categoryColumns = items.categoryColumns) {
+  const { count, columns } = items;
+  const titles = new Array(count);
+  for (let i = 0; i < count; i++) titles[i] = normalizeText(itemTitle(items, i)); // the title as shown, id when empty
+  // Every text column, normalized: the costliest part (about 150 ms for 13,000 items with ten
+  // columns), so it is built on the first "all fields" search, not while the map loads.
+  let allText = null;
+  const allTextOf = () => {
+    if (allText) return allText;
+    const textColumns = columns.filter((c) => c !== 'url').map((c) => columnValues(items, c)).filter(Boolean);
+    allText = new Array(count);
+    for (let i = 0; i < count; i++) allText[i] = textColumns.map((values) => normalizeText(values[i])).join('\n');
+    return allText;
+  };
+  const categories = new Map();
+  for (const col of categoryColumns) {
+    const column = columnValues(items, col);
+    if (!column || categories.has(col)) continue;
+    const perItem = new Array(count);
+    const values = new Map();
+    // Category cells repeat: split each distinct text once (items share the parts array, read-only).
+    const split = new Map();
+    for (let i = 0; i < count; i++) {
+      const raw = column[i] === null || column[i] === undefined ? '' : String(column[i]);
+      let parts = split.get(raw);
+      if (parts === undefined) {
+        parts = [...new Set(splitCategory(raw))];
+        split.set(raw, parts);
+      }
+      perItem[i] = parts;
+      for (let k = 0; k < parts.length; k++) values.set(parts[k], (values.get(parts[k]) || 0) + 1);
+    }
+    categories.set(col, { perItem, values });
+  }
+  return { titles, get allText() { return allTextOf(); }, categories };
+}
+
+/**
+ * An empty filter state: everything matches.
+ * categories: Map column -> Set of values; region: {scale, id, name, itemRegion} or null;
+ * selection: {mode, items: Uint8Array} or null (cells picked on the map).
+ */
 export function emptyFilterState() {
-  return { query: '', allFields: false, yearRange: null, categories: {} };
+  return { query: '', allFields: false, yearRange: null, categories: new Map(), region: null, selection: null };
 }
 
 /** True when some search or filter is narrowing the items. */
 export function isFiltering(state) {
   return queryTokens(state.query).length > 0 || state.yearRange !== null
-    || Object.values(state.categories).some((set) => set && set.size > 0);
+    || [...state.categories.values()].some((set) => set && set.size > 0)
+    || !!state.region || !!state.selection;
 }
 
 /**
@@ -81,14 +109,22 @@ export function evaluatePredicates(items, index, state) {
     parts.push({ key: 'year', ok });
   }
 
-  for (const [col, selected] of Object.entries(state.categories)) {
-    if (!selected || selected.size === 0 || !index.categories[col]) continue;
-    const perItem = index.categories[col].perItem;
+  for (const [col, selected] of state.categories) {
+    if (!selected || selected.size === 0 || !index.categories.has(col)) continue;
+    const perItem = index.categories.get(col).perItem;
     const ok = new Uint8Array(n);
     // Values within one column combine with OR (any selected value), columns with AND.
     for (let i = 0; i < n; i++) ok[i] = perItem[i].some((v) => selected.has(v)) ? 1 : 0;
     parts.push({ key: `category:${col}`, ok });
   }
+
+  if (state.region) {
+    const { itemRegion, id } = state.region;
+    const ok = new Uint8Array(n);
+    for (let i = 0; i < n; i++) ok[i] = itemRegion[i] === id ? 1 : 0;
+    parts.push({ key: 'region', ok });
+  }
+  if (state.selection) parts.push({ key: 'selection', ok: state.selection.items });
   return { count: n, parts };
 }
 
@@ -112,7 +148,7 @@ export function countMask(mask) {
 /** Per-value counts of one category column among items passing `mask`. */
 export function facetCounts(index, col, mask) {
   const counts = new Map();
-  const perItem = index.categories[col].perItem;
+  const perItem = index.categories.get(col).perItem;
   for (let i = 0; i < mask.length; i++) {
     if (!mask[i]) continue;
     for (const v of perItem[i]) counts.set(v, (counts.get(v) || 0) + 1);
@@ -127,5 +163,26 @@ export function matchesInCellOrder(items, mask) {
     const i = items.cellToItem[c];
     if (i !== -1 && mask[i]) out.push(i);
   }
+  return out;
+}
+
+/**
+ * Values of one filter list in display order: selected first, then by count under the
+ * current filters (descending), zero counts last, ties by name; `find` keeps values
+ * containing it (case and accents ignored).
+ * @param {Map<string,number>} totals value -> count in the whole collection
+ * @param {Map<string,number>} counts value -> count under the other filters
+ * @param {Set<string>} selected
+ * @returns {Array<{value:string, count:number, selected:boolean}>}
+ */
+export function orderedValues(totals, counts, selected, find = '') {
+  const needle = normalizeText(find).trim();
+  const out = [];
+  for (const value of totals.keys()) {
+    if (needle && !normalizeText(value).includes(needle)) continue;
+    out.push({ value, count: counts.get(value) || 0, selected: selected.has(value) });
+  }
+  out.sort((a, b) => (b.selected - a.selected) || (b.count - a.count)
+    || (totals.get(b.value) - totals.get(a.value)) || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
   return out;
 }

@@ -87,3 +87,58 @@ export function resolveDataBase(pageHref, appRoot, configured) {
   const href = base.href.split(/[?#]/)[0];
   return href.endsWith('/') ? href : `${href}/`;
 }
+
+// ---- the view in the address: #item=..&q=..&all=1&y=lo~hi&f.<column>=<value>&region=<scale>~<id>&mode=rect
+// Everything percent-encoded, so any column name or value round-trips (`&`, `=`, `~`, `__proto__`).
+
+const enc = encodeURIComponent;
+function dec(s) {
+  try { return decodeURIComponent(s.replace(/\+/g, '%20')); } catch { return s; }
+}
+
+/**
+ * The address hash for a view. `view`: {item, query, allFields, yearRange, categories:
+ * Map<col, Set>, region: {scale, id} | null, mode: 'rect'|'lasso'|null}.
+ */
+export function viewHash(view) {
+  const parts = [];
+  if (view.item !== null && view.item !== undefined) parts.push(`item=${enc(view.item)}`);
+  if (view.query && view.query.trim()) parts.push(`q=${enc(view.query)}`);
+  if (view.allFields) parts.push('all=1');
+  if (view.yearRange) {
+    const [lo, hi] = view.yearRange;
+    parts.push(`y=${Number.isFinite(lo) ? lo : ''}~${Number.isFinite(hi) ? hi : ''}`);
+  }
+  for (const [col, set] of view.categories || []) {
+    for (const v of set) parts.push(`f.${enc(col)}=${enc(v)}`);
+  }
+  if (view.region) parts.push(`region=${enc(view.region.scale)}~${view.region.id}`);
+  if (view.mode) parts.push(`mode=${enc(view.mode)}`);
+  return parts.length ? `#${parts.join('&')}` : '';
+}
+
+/** Inverse of viewHash; unknown or malformed parts are ignored. */
+export function parseViewHash(hash) {
+  const view = { item: null, query: '', allFields: false, yearRange: null, categories: new Map(), region: null, mode: null };
+  for (const part of (hash || '').replace(/^#/, '').split('&')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const key = dec(part.slice(0, eq));
+    const value = dec(part.slice(eq + 1));
+    if (key === 'item') view.item = value || null;
+    else if (key === 'q') view.query = value;
+    else if (key === 'all') view.allFields = value === '1';
+    else if (key === 'y') {
+      const m = value.match(/^(-?\d*)~(-?\d*)$/);
+      if (m && (m[1] || m[2])) view.yearRange = [m[1] ? Number(m[1]) : -Infinity, m[2] ? Number(m[2]) : Infinity];
+    } else if (key.startsWith('f.') && key.length > 2) {
+      const col = key.slice(2);
+      if (!view.categories.has(col)) view.categories.set(col, new Set());
+      view.categories.get(col).add(value);
+    } else if (key === 'region') {
+      const m = value.match(/^(.+)~(\d+)$/);
+      if (m) view.region = { scale: m[1], id: Number(m[2]) };
+    } else if (key === 'mode' && (value === 'rect' || value === 'lasso')) view.mode = value;
+  }
+  return view;
+}

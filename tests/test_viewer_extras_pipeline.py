@@ -1,0 +1,67 @@
+"""The viewer's extras as the real pipeline publishes them (met-sample, materialized once per session)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cviz import pipeline, similar
+from cviz.paths import CollectionPaths
+from cviz.storage import Storage
+
+pytestmark = pytest.mark.slow
+
+
+def _version_folder(root: Path, name: str = "met-sample") -> Path:
+    pub = root / "published" / name
+    pointer = json.loads((pub / "current.json").read_text())
+    return pub / pointer["items"].rsplit("/", 1)[0]
+
+
+def test_published_version_carries_regions_neighbours_and_vocabulary(met_sample_root: Path):
+    ver = _version_folder(met_sample_root)
+    items = json.loads((ver / "items.json").read_text())
+    n = items["count"]
+    # Neighbours: 12 per item, exact cosine on the PCA features, item order = items.json order.
+    nn = similar.unpack_neighbours((ver / "neighbours.bin").read_bytes())
+    assert nn.shape == (n, 12)
+    pca = np.load(met_sample_root / CollectionPaths("met-sample").pca)
+    u = pca / np.linalg.norm(pca, axis=1, keepdims=True)
+    for i in (0, n // 2, n - 1):
+        sims = u @ u[i]
+        sims[i] = -np.inf
+        assert set(nn[i].tolist()) == set(np.argsort(-sims)[:12].tolist())
+    # Regions: named (title words here: met-sample has no label_columns), one entry per item.
+    regions = json.loads((ver / "regions.json").read_text())
+    assert regions["format"] == "cviz-regions/1" and regions["scales"]
+    for s in regions["scales"]:
+        assert len(s["item_region"]) == n
+        assert all(r["name"] and not r["name"].lower().startswith("cluster") for r in s["regions"])
+    vocab = json.loads((ver / "vocabulary.json").read_text())
+    assert vocab["format"] == "cviz-vocabulary/1" and isinstance(vocab["filter_columns"], list)
+
+
+def test_label_columns_name_the_regions_and_are_always_filters(met_sample_root: Path, tmp_path: Path):
+    root = tmp_path / "copy"
+    shutil.copytree(met_sample_root, root)
+    storage = Storage(str(root))
+    paths = CollectionPaths("met-sample")
+    config = storage.read_json(paths.config)
+    config["label_columns"] = ["department"]
+    storage.write_json(paths.config, config)
+    report = pipeline.stage_viewer_extras(storage, "met-sample")
+    assert report.values["regions_source"] == "department"
+    assert report.values["neighbours_method"] == "exact" and report.values["neighbours_k"] == 12
+    ver = _version_folder(root)
+    vocab = json.loads((ver / "vocabulary.json").read_text())
+    assert vocab["filter_columns"][0] == "department" and vocab["label_columns"] == ["department"]
+    regions = json.loads((ver / "regions.json").read_text())
+    departments = {d.strip() for row in json.loads((ver / "items.json").read_text())["fields"]["department"] for d in row.split("|")}
+    for s in regions["scales"]:
+        for r in s["regions"]:
+            # Named by a department; a same-named twin may add one title word after " · ".
+            assert r["terms"][0] in departments and r["name"].split(" · ")[0] in departments, r
