@@ -448,7 +448,7 @@ def test_a_hundred_thousand_columns_open_a_bounded_panel(browser, tmp_path):
     doc = json.loads(path.read_text())
     wide = [f"c{k}" for k in range(100_000)]
     for c in wide:
-        doc["fields"][c] = [f"v{k}" for k in range(6)]
+        doc["values"][c] = [f"v{k}" for k in range(6)]
     doc["columns"] += wide
     path.write_text(json.dumps(doc))
     proc, base = start_viewer_server(tmp_path)

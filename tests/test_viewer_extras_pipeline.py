@@ -53,14 +53,22 @@ def test_label_columns_name_the_regions_and_are_always_filters(met_sample_root: 
     config = storage.read_json(paths.config)
     config["label_columns"] = ["department"]
     storage.write_json(paths.config, config)
+    live = _version_folder(root)
+    live_vocabulary = (live / "vocabulary.json").read_bytes()
+    with pytest.raises(Exception, match="never writes into a live version"):
+        pipeline.stage_viewer_extras(storage, "met-sample")  # the published version is immutable
+    pipeline.stage_images(storage, "met-sample")  # the run's config snapshot
+    pipeline.stage_mosaic(storage, "met-sample")  # a new version to complete
     report = pipeline.stage_viewer_extras(storage, "met-sample")
     assert report.values["regions_source"] == "department"
     assert report.values["neighbours_method"] == "exact" and report.values["neighbours_k"] == 12
-    ver = _version_folder(root)
+    ver = root / "published" / "met-sample" / storage.read_json(paths.mosaic)["version"]
+    assert ver != live and (live / "vocabulary.json").read_bytes() == live_vocabulary
+    pipeline.stage_metadata_json(storage, "met-sample")
     vocab = json.loads((ver / "vocabulary.json").read_text())
     assert vocab["filter_columns"][0] == "department" and vocab["label_columns"] == ["department"]
     regions = json.loads((ver / "regions.json").read_text())
-    departments = {d.strip() for row in json.loads((ver / "items.json").read_text())["fields"]["department"] for d in row.split("|")}
+    departments = {d.strip() for row in json.loads((ver / "items.json").read_text())["values"]["department"] for d in row.split("|")}
     for s in regions["scales"]:
         for r in s["regions"]:
             # Named by a department; a same-named twin may add one title word after " · ".
