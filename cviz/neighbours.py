@@ -52,3 +52,33 @@ def neighbour_agreement(features: np.ndarray, labels: Sequence[str], k: int = 10
             counts[v] = counts.get(v, 0) + 1
     chance = float(sum((c / n) ** 2 for c in counts.values()))
     return Agreement(hits / n, min(1.0, chance), n, k)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """float32 copy of ``x`` with every row scaled to length 1 (cosine = dot product)."""
+    y = np.asarray(x, dtype=np.float32).copy()
+    y /= np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+    return y
+
+
+def feature_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None, block: int = 1024,
+                normalised: bool = False) -> np.ndarray:
+    """Indices of the ``k`` nearest rows of ``x`` by cosine for each query row (all rows when
+    ``queries`` is None), nearest first, the row itself excluded: a blocked matrix product
+    (``block`` query rows at a time, so memory is block x N floats) and a partial sort.
+    """
+    u = x if normalised else unit_rows(x)
+    n = len(u)
+    q = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
+    k = min(k, n - 1)
+    out = np.empty((len(q), max(k, 0)), np.int64)
+    if k <= 0:
+        return out
+    for s in range(0, len(q), block):
+        rows = q[s:s + block]
+        sims = u[rows] @ u.T
+        sims[np.arange(len(rows)), rows] = -np.inf
+        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sims, part, axis=1), axis=1, kind="stable")
+        out[s:s + block] = np.take_along_axis(part, order, axis=1)
+    return out
