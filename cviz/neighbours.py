@@ -61,24 +61,39 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return y
 
 
-def feature_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None, block: int = 1024,
-                normalised: bool = False) -> np.ndarray:
-    """Indices of the ``k`` nearest rows of ``x`` by cosine for each query row (all rows when
-    ``queries`` is None), nearest first, the row itself excluded: a blocked matrix product
-    (``block`` query rows at a time, so memory is block x N floats) and a partial sort.
+def feature_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None, block: int | None = None,
+                normalised: bool = False, metric: str = "cosine",
+                return_distance: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Indices of the ``k`` nearest rows of ``x`` for each query row (all rows when ``queries`` is
+    None), nearest first, the row itself excluded: a blocked matrix product (``block`` query rows
+    at a time, so memory is block x N floats: by default about 2**25 of them, 128 MB) and a partial sort. ``metric``: ``cosine`` (rows
+    L2-normalised here unless ``normalised``) or ``euclidean``; ``return_distance`` adds the
+    distances (1 - cosine, or Euclidean).
     """
-    u = x if normalised else unit_rows(x)
+    if metric not in ("cosine", "euclidean"):
+        raise ValueError(f"metric {metric!r}: cosine or euclidean")
+    u = np.asarray(x, np.float32) if (normalised or metric == "euclidean") else unit_rows(x)
     n = len(u)
     q = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     k = min(k, n - 1)
+    block = block or int(max(64, min(2048, (1 << 25) // max(n, 1))))
     out = np.empty((len(q), max(k, 0)), np.int64)
-    if k <= 0:
-        return out
-    for s in range(0, len(q), block):
-        rows = q[s:s + block]
-        sims = u[rows] @ u.T
-        sims[np.arange(len(rows)), rows] = -np.inf
-        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(sims, part, axis=1), axis=1, kind="stable")
-        out[s:s + block] = np.take_along_axis(part, order, axis=1)
-    return out
+    dist = np.empty((len(q), max(k, 0)), np.float32)
+    if k > 0:
+        sq = (u * u).sum(axis=1) if metric == "euclidean" else None
+        for s in range(0, len(q), block):
+            rows = q[s:s + block]
+            sims = u[rows] @ u.T  # larger = nearer: cosine, or 2 a.b - |b|^2 (same order as -|a-b|^2)
+            if sq is not None:
+                sims = 2 * sims - sq[None, :]
+            sims[np.arange(len(rows)), rows] = -np.inf
+            part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            top = np.take_along_axis(sims, part, axis=1)
+            order = np.argsort(-top, axis=1, kind="stable")
+            out[s:s + block] = np.take_along_axis(part, order, axis=1)
+            top = np.take_along_axis(top, order, axis=1)
+            if sq is not None:
+                dist[s:s + block] = np.sqrt(np.maximum(sq[rows, None] - top, 0))
+            else:
+                dist[s:s + block] = np.maximum(1 - top, 0)
+    return (out, dist) if return_distance else out

@@ -275,19 +275,26 @@ class FeatureNeighbours:
     queries: np.ndarray  # item indices the measures average over
     knn: np.ndarray  # len(queries) x max(KNN_KS), nearest first
     exact: bool
-    unit: np.ndarray  # L2-normalised features (kept for label-restricted neighbour searches)
+    unit: np.ndarray  # the vectors searched (kept for label-restricted neighbour searches)
+    metric: str = "cosine"
+    distances: np.ndarray | None = None  # same shape as knn
 
     @property
     def method(self) -> str:
-        return "exact" if self.exact else f"sampled: {len(self.queries)} items, seed 0"
+        return ("exact" if self.exact else f"sampled: {len(self.queries)} items, seed 0") + f", {self.metric}"
 
 
-def feature_neighbours(features: np.ndarray, seed: int = 0, k: int = max(KNN_KS)) -> FeatureNeighbours:
+def feature_neighbours(features: np.ndarray, seed: int = 0, k: int = max(KNN_KS),
+                       metric: str = "cosine") -> FeatureNeighbours:
+    """``metric="euclidean"`` on the PCA components of L2-normalised features ranks neighbours as
+    cosine on the features themselves does (|a - b|^2 = 2 - 2 cos for unit vectors), up to the
+    variance PCA leaves out: what the pipeline's stages use."""
     from cviz.neighbours import feature_knn, unit_rows
 
-    u = unit_rows(features)
+    u = unit_rows(features) if metric == "cosine" else np.asarray(features, np.float32)
     q = query_items(len(u), seed)
-    return FeatureNeighbours(q, feature_knn(u, k, q, normalised=True), len(q) == len(u), u)
+    idx, dist = feature_knn(u, k, q, normalised=True, metric=metric, return_distance=True)
+    return FeatureNeighbours(q, idx, len(q) == len(u), u, metric, dist)
 
 
 def _labelled_feature_knn(fn: FeatureNeighbours, labels: LabelSets, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -299,7 +306,7 @@ def _labelled_feature_knn(fn: FeatureNeighbours, labels: LabelSets, k: int) -> t
     if len(who) == labels.n:  # everything labelled: the shared neighbours already answer
         return q, fn.knn[:, :k]
     sub = np.searchsorted(who, q)
-    return q, who[feature_knn(fn.unit[who], k, sub, normalised=True)]
+    return q, who[feature_knn(fn.unit[who], k, sub, normalised=True, metric=fn.metric)]
 
 
 def _labelled_layout_knn(points: np.ndarray, queries: np.ndarray, labels: LabelSets, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -311,7 +318,7 @@ def _labelled_layout_knn(points: np.ndarray, queries: np.ndarray, labels: LabelS
 
 
 def _r(v: float | None) -> float:
-    return round(float(v), 4) if v is not None else float("nan")
+    return round(float(v), 4) if v is not None else 0.0
 
 
 def neighbourhood_quality(fn: FeatureNeighbours, points: np.ndarray | None = None,
@@ -329,18 +336,22 @@ def neighbourhood_quality(fn: FeatureNeighbours, points: np.ndarray | None = Non
             out[f"knn{k}_tsne"] = _r(knn_preservation(tsne_nb, knn))
         if grid_nb is not None:
             out[f"knn{k}_grid"] = _r(knn_preservation(grid_nb, knn))
+    def put(key: str, neighbours: np.ndarray, items: np.ndarray, sets: LabelSets) -> None:
+        score, chance = with_chance(neighbours, items, sets, seed)
+        if score is not None:  # no labelled neighbour at all: leave the key out (no NaN metadata)
+            out[key], out[f"{key}_chance"] = _r(score), _r(chance)
+
     for column, values in (labels or {}).items():
         sets = LabelSets(list(values))
         if sets.labelled.sum() <= FEATURE_P:
             continue
         q, nb = _labelled_feature_knn(fn, sets, FEATURE_P)
-        out[f"label_{column}_features"], out[f"label_{column}_features_chance"] = map(_r, with_chance(nb, q, sets, seed))
+        put(f"label_{column}_features", nb, q, sets)
         if points is not None:
             q, nb = _labelled_layout_knn(points, fn.queries, sets, TSNE_K)
-            out[f"label_{column}_tsne"], out[f"label_{column}_tsne_chance"] = map(_r, with_chance(nb, q, sets, seed))
+            put(f"label_{column}_tsne", nb, q, sets)
         if grid_nb is not None:
-            out[f"label_{column}_grid"], out[f"label_{column}_grid_chance"] = map(
-                _r, with_chance(grid_nb, fn.queries, sets, seed))
+            put(f"label_{column}_grid", grid_nb, fn.queries, sets)
     out["quality_line"] = quality_line(out, list((labels or {}).keys()))
     return out
 

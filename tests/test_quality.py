@@ -95,7 +95,7 @@ def test_perfectly_sorted_grid_preserves_every_neighbour() -> None:
                                    labels={"band": [f"b{int(v) // 5}" for v in xy[:, 1]]})
     assert values["knn16_grid"] == 1.0 and values["knn50_grid"] == 1.0
     assert values["knn16_tsne"] == 1.0
-    assert values["knn_method"] == "exact" and values["knn_queries"] == cols * rows
+    assert values["knn_method"] == "exact, cosine" and values["knn_queries"] == cols * rows
     assert values["label_band_grid"] > 0.85 > 0.5 > values["label_band_grid_chance"]
     assert "kNN16 preserved: tsne 1.000 -> grid 1.000" in values["quality_line"]
 
@@ -172,4 +172,4 @@ def test_large_collections_measure_a_fixed_sample(monkeypatch: pytest.MonkeyPatc
     b = feature_neighbours(features)
     assert len(a.queries) == 200 and not a.exact and (a.queries == b.queries).all()
     values = neighbourhood_quality(a, grid=(np.arange(cols * rows), cols, rows))
-    assert values["knn_method"] == "sampled: 200 items, seed 0" and values["knn16_grid"] == 1.0
+    assert values["knn_method"] == "sampled: 200 items, seed 0, cosine" and values["knn16_grid"] == 1.0
