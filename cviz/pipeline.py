@@ -31,7 +31,7 @@ from cviz.publish import empty_trash, switch_pointer, update_index
 from cviz.storage import Storage, read_source
 from cviz import thumbs
 from cviz.tiles import Cell, Pyramid, build_lower_levels, choose_tile_size, render_mosaic
-from cviz.tsne import DEFAULT_PERPLEXITY, MIN_TSNE, place_new, run_tsne
+from cviz.tsne import BACKENDS as TSNE_BACKENDS, DEFAULT_PERPLEXITY, MIN_TSNE, place_new, run_tsne
 from cviz.viewer_data import build_items
 
 BACKGROUND = (17, 17, 17)
@@ -206,6 +206,8 @@ def stage_tsne(storage: Storage, name: str, perplexity: float = DEFAULT_PERPLEXI
     Reports how many feature-space neighbours the layout keeps (cviz.quality)."""
     if update not in TSNE_UPDATES:
         raise CollectionError(f"t-SNE update {update!r}: choose one of {', '.join(TSNE_UPDATES)}")
+    if backend not in TSNE_BACKENDS:
+        raise CollectionError(f"t-SNE backend {backend!r}: choose one of {', '.join(TSNE_BACKENDS)}")
     started = time.perf_counter()
     paths = CollectionPaths(name)
     x = storage.read_npy(paths.pca)
