@@ -54,7 +54,7 @@ from quality_data import LABELS, RESULTS, real_collection, synthetic_clusters  #
 
 from cviz.grid import LAP_MAX, assign_grid  # noqa: E402
 from cviz.grid_refine import REFINE_K, KnnGraph  # noqa: E402
-from cviz.neighbours import unit_rows  # noqa: E402
+from cviz.neighbours import approximate_knn, unit_rows  # noqa: E402
 from cviz.pca import run_pca  # noqa: E402
 from cviz.quality import dpq, feature_neighbours, neighbourhood_quality  # noqa: E402
 from cviz.tsne import DEFAULT_PERPLEXITY, place_new, run_tsne  # noqa: E402
@@ -77,16 +77,22 @@ class Layout:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    t = time.perf_counter()
+CPU: dict[str, float] = {}  # CPU seconds (all threads) of the last timed call per label
+
+
+def timed(fn: Callable[[], Any], label: str = "") -> tuple[Any, float]:
+    """(result, wall seconds); the CPU seconds go to CPU[label]: on a shared machine wall time is
+    inflated by the others' load, CPU time much less (2 quiet cores: wall >= CPU / 2)."""
+    t, c = time.perf_counter(), time.process_time()
     out = fn()
+    CPU[label] = time.process_time() - c
     return out, time.perf_counter() - t
 
 
 def layout(features: np.ndarray, *, normalise: bool, dims: int, perplexity: float, exact_knn: bool,
            n_iter: int | None = None, angle: float | None = None, backend: str = "opentsne",
            early_iter: int | None = None) -> Layout:
-    pca, s_pca = timed(lambda: run_pca(unit_rows(features) if normalise else features, 256).components)
+    pca, s_pca = timed(lambda: run_pca(unit_rows(features) if normalise else features, 256).components, "pca")
     kw: dict[str, Any] = {"perplexity": perplexity, "dims": dims, "backend": backend}
     if n_iter is not None:
         kw["n_iter"] = n_iter
@@ -96,21 +102,21 @@ def layout(features: np.ndarray, *, normalise: bool, dims: int, perplexity: floa
         kw["angle"] = angle
 
     def run() -> Any:
-        if exact_knn:  # as stage_tsne does: one exact search, shared with the measures
+        if exact_knn:  # as stage_tsne does: one search (exact, or Annoy above 20,000), shared
             fn = feature_neighbours(pca, metric="euclidean")
-            if fn.exact:
-                kw["neighbours"] = (fn.knn, fn.distances)
+            kw["neighbours"] = (fn.knn, fn.distances) if fn.exact else approximate_knn(pca, 50)
         return run_tsne(pca, **kw)
 
-    res, s_tsne = timed(run)
-    return Layout(pca, res.embedding, res.method, {"pca": s_pca, "tsne": s_tsne})
+    res, s_tsne = timed(run, "tsne")
+    return Layout(pca, res.embedding, res.method, {"pca": s_pca, "tsne": s_tsne,
+                                                   "pca_cpu": CPU["pca"], "tsne_cpu": CPU["tsne"]})
 
 
 def grid_of(lay: Layout, method: str, refine: bool) -> tuple[Any, float]:
     def run() -> Any:
         graph = KnnGraph.from_features(lay.pca, REFINE_K) if refine else None
         return assign_grid(lay.tsne, *CELL, method, features=lay.pca, refine=refine, graph=graph)
-    return timed(run)
+    return timed(run, "grid")
 
 
 def measure(ref: Any, canon_pca: np.ndarray, lay: Layout, g: Any, labels: dict[str, list[str]]) -> dict[str, Any]:
@@ -244,7 +250,9 @@ def timing_only(spec: str, out: dict[str, Any]) -> None:
     print(f"timing {spec}: {len(features)} items; {load()}", flush=True)
     lay = layout(features, normalise=True, dims=256, perplexity=DEFAULT_PERPLEXITY, exact_knn=True)
     g, s = grid_of(lay, "auto", True)
-    seconds = {**lay.seconds, "grid": s, "total": sum(lay.seconds.values()) + s}
+    seconds = {**lay.seconds, "grid": s, "grid_cpu": CPU["grid"]}
+    seconds["total"] = seconds["pca"] + seconds["tsne"] + s
+    seconds["total_cpu"] = seconds["pca_cpu"] + seconds["tsne_cpu"] + seconds["grid_cpu"]
     print(f"  {lay.method}, grid {g.method} (refine {g.refine.rounds if g.refine else 0} rounds, "
           f"{g.refine.swaps if g.refine else 0} swaps): " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
           + f"; {load()}", flush=True)

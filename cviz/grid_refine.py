@@ -70,7 +70,13 @@ class KnnGraph:
 
     @classmethod
     def from_features(cls, features: np.ndarray, k: int = REFINE_K, metric: str = "euclidean") -> "KnnGraph":
-        """Euclidean on PCA components of L2-normalised features = cosine on the features."""
+        """Euclidean on PCA components of L2-normalised features = cosine on the features; exact up
+        to cviz.quality.KNN_EXACT_MAX items, Annoy above (the exact N x N pass would take minutes)."""
+        from cviz import quality
+        from cviz.neighbours import approximate_knn
+
+        if len(features) > quality.KNN_EXACT_MAX and metric == "euclidean":
+            return cls.ranked(approximate_knn(features, k)[0])
         return cls.ranked(feature_knn(features, k, metric=metric))
 
     def weight(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -97,3 +97,15 @@ def feature_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None, block:
             else:
                 dist[s:s + block] = np.maximum(1 - top, 0)
     return (out, dist) if return_distance else out
+
+
+def approximate_knn(x: np.ndarray, k: int, n_jobs: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, Euclidean distances) of every row's ``k`` nearest others by Annoy (random
+    projection trees, the search openTSNE itself uses above 1,000 points): for collections where
+    the exact N x N pass costs minutes (cviz.quality.KNN_EXACT_MAX and above)."""
+    from openTSNE.nearest_neighbors import Annoy
+
+    k = min(k, len(x) - 1)
+    idx, dist = Annoy(np.ascontiguousarray(x, dtype=np.float32), k, metric="euclidean", n_jobs=n_jobs,
+                      random_state=seed).build()
+    return idx.astype(np.int64), dist.astype(np.float32)

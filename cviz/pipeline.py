@@ -23,10 +23,10 @@ from cviz.features import Extractor, compute_features
 from cviz.grid import assign_grid
 from cviz.grid_refine import REFINE_K, KnnGraph
 from cviz.imaging import ImageRejected, decode
-from cviz.neighbours import neighbour_agreement, unit_rows
+from cviz.neighbours import approximate_knn, neighbour_agreement, unit_rows
 from cviz.paths import MODEL_CACHE, CollectionPaths
 from cviz.pca import run_pca
-from cviz.quality import feature_neighbours, layout_quality, neighbourhood_quality
+from cviz.quality import KNN_EXACT_MAX, FeatureNeighbours, feature_neighbours, layout_quality, neighbourhood_quality
 from cviz.publish import empty_trash, switch_pointer, update_index
 from cviz.storage import Storage, read_source
 from cviz import thumbs
@@ -171,6 +171,12 @@ def stage_pca(storage: Storage, name: str, n_components: int = 256, normalise: b
 
 
 TSNE_UPDATES = ("recompute", "place_new")
+KNN_K = 50  # neighbours kept per item: t-SNE at perplexity <= 16 (3 x perplexity), the refinement, kNN50
+
+
+def _knn_path(paths: CollectionPaths) -> str:
+    """Each item's KNN_K nearest neighbours (rows of pca.npy), written by tsne, reused by grid."""
+    return f"{paths.base}/knn.npy"
 
 
 def _tsne_items_path(paths: CollectionPaths) -> str:
@@ -214,8 +220,11 @@ def stage_tsne(storage: Storage, name: str, perplexity: float = DEFAULT_PERPLEXI
     shas = [e["sha256"] for e in usable_items(_catalogue(storage, name))]
     if len(shas) != x.shape[0]:
         raise CollectionError(f"collection {name}: pca has {x.shape[0]} rows for {len(shas)} items; re-materialize pca")
-    # One exact neighbour search (below cviz.quality.KNN_EXACT_MAX items) for t-SNE and the measures.
+    # One neighbour search for t-SNE, the measures and the grid's refinement (exact below
+    # cviz.quality.KNN_EXACT_MAX items; above, Annoy for t-SNE and the grid, a sample for the measures).
     fn = feature_neighbours(x, seed, metric="euclidean")
+    knn = (fn.knn, fn.distances) if fn.exact else approximate_knn(x, KNN_K)
+    storage.write_npy(_knn_path(paths), knn[0].astype(np.int32))
     result = None
     fallback = ""
     if update == "place_new":
@@ -229,8 +238,7 @@ def stage_tsne(storage: Storage, name: str, perplexity: float = DEFAULT_PERPLEXI
             old = np.stack([previous[shas[i]] for i in old_rows])
             result = place_new(x, np.asarray(old_rows), old, perplexity=perplexity, seed=seed)
     if result is None:
-        exact = (fn.knn, fn.distances) if fn.exact else None
-        result = run_tsne(x, perplexity=perplexity, seed=seed, backend=backend, neighbours=exact)
+        result = run_tsne(x, perplexity=perplexity, seed=seed, backend=backend, neighbours=knn)
     layout_seconds = time.perf_counter() - started
     storage.write_npy(paths.tsne, result.embedding)
     storage.write_json(_tsne_items_path(paths), shas, compact=True)
@@ -283,10 +291,20 @@ def stage_grid(storage: Storage, name: str, method: str = "auto", seed: int = 0,
     if keep_previous:
         previous = _previous_cells(storage, paths, (cw, ch))
         keep = {i: previous[sha] for i, sha in enumerate(shas) if sha in previous} or None
-    fn = feature_neighbours(features, seed, metric="euclidean")
+    try:  # the tsne stage's neighbour search, when it is of these rows
+        knn = storage.read_npy(_knn_path(paths)).astype(np.int64)
+        knn = knn if knn.shape[0] == len(points) and knn.shape[1] >= min(REFINE_K, len(points) - 1) else None
+    except FileNotFoundError:
+        knn = None
+    if knn is not None and len(points) <= KNN_EXACT_MAX:
+        fn = FeatureNeighbours(np.arange(len(points)), knn, True, features, "euclidean")
+    else:
+        fn = feature_neighbours(features, seed, metric="euclidean")
     graph = None
     if refine:
-        graph = KnnGraph.ranked(fn.knn[:, :REFINE_K]) if fn.exact else KnnGraph.from_features(features, REFINE_K)
+        if knn is None:
+            knn = fn.knn if fn.exact else approximate_knn(features, REFINE_K)[0]
+        graph = KnnGraph.ranked(knn[:, :REFINE_K])
     result = assign_grid(points, cw, ch, method, features=features, seed=seed, keep=keep, refine=refine, graph=graph)
     assign_seconds = time.perf_counter() - started
     storage.write_json(paths.grid, {

@@ -112,7 +112,7 @@ def run_tsne(x: np.ndarray, perplexity: float = DEFAULT_PERPLEXITY, seed: int = 
                 negative_gradient_method=gradient, verbose=False)
     if affinities is not None:
         emb = np.asarray(tsne.fit(affinities=affinities, initialization=init), dtype=np.float32)
-        return TsneResult(emb, "openTSNE (exact kNN)", perp, note)
+        return TsneResult(emb, "openTSNE (given kNN)", perp, note)
     emb = np.asarray(tsne.fit(_input(x, dims)), dtype=np.float32)
     return TsneResult(emb, "openTSNE", perp, note)
 

@@ -128,7 +128,7 @@ def test_tsne_on_precomputed_exact_neighbours_keeps_clusters_and_is_deterministi
     fn = feature_neighbours(x, metric="euclidean")
     a = run_tsne(x, seed=1, n_iter=100, neighbours=(fn.knn, fn.distances))
     b = run_tsne(x, seed=1, n_iter=100, neighbours=(fn.knn, fn.distances))
-    assert a.method == "openTSNE (exact kNN)" and np.array_equal(a.embedding, b.embedding)
+    assert a.method == "openTSNE (given kNN)" and np.array_equal(a.embedding, b.embedding)
     assert _layout_quality(a.embedding, x, label)["label_blob_tsne"] > 0.95
     # Too few neighbours for the perplexity: openTSNE searches itself instead.
     assert run_tsne(x, perplexity=30, n_iter=50, neighbours=(fn.knn[:, :20], fn.distances[:, :20])).method == "openTSNE"
@@ -196,3 +196,22 @@ def test_cli_passes_the_tsne_backend_to_the_asset_config() -> None:
     from cviz_assets.assets import GridConfig, TsneConfig
 
     assert TsneConfig().backend == "opentsne" and GridConfig().refine is True
+
+
+def test_large_collections_use_approximate_neighbours_and_sampled_measures(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above KNN_EXACT_MAX: Annoy neighbours for t-SNE and the refinement, measures on a fixed sample."""
+    from cviz import quality
+
+    monkeypatch.setattr(quality, "KNN_EXACT_MAX", 100)
+    monkeypatch.setattr(quality, "KNN_SAMPLE", 60)
+    monkeypatch.setattr(pipeline, "KNN_EXACT_MAX", 100)
+    x, _ = _blobs(240, seed=8)
+    storage = _fake_collection(str(tmp_path), 240, x)
+    tsne_values = pipeline.stage_tsne(storage, "stable").values
+    knn = storage.read_npy(f"{CollectionPaths('stable').base}/knn.npy")
+    assert knn.shape == (240, 50) and tsne_values["method"] == "openTSNE (given kNN)"  # Annoy's, given to openTSNE
+    assert tsne_values["knn_method"] == "sampled: 60 items, seed 0, euclidean"
+    values = pipeline.stage_grid(storage, "stable").values
+    assert values["knn_method"] == "sampled: 60 items, seed 0, euclidean" and values["refined"] is True
+    cells = storage.read_json(CollectionPaths("stable").grid)["cells"]
+    assert len(set(cells)) == 240
