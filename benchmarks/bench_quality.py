@@ -131,13 +131,14 @@ def row_text(name: str, values: dict[str, Any], seconds: dict[str, float], colum
         g, t = values.get(f"label_{c}_grid"), values.get(f"label_{c}_tsne")
         cells.append(f"{g:.3f} / {t:.3f}" if g is not None and t is not None else "-")
     cells.append(f"{values['dpq_16']:.3f}")
+    cells.append(", ".join(f"{values.get(f'label_{c}_grid_chance', 0):.2f}" for c in columns))
     cells += [f"{seconds.get(s, 0):.1f}" for s in ("pca", "tsne", "grid")]
     return "| " + " | ".join(cells) + " |"
 
 
 def header(columns: list[str]) -> str:
     names = ["row", "kNN16 t-SNE", "kNN16 grid", "kNN50 grid"] + [f"{c} grid / t-SNE" for c in columns] + \
-            ["DPQ16", "pca s", "tsne s", "grid s"]
+            ["DPQ16", "grid chance", "pca s", "tsne s", "grid s"]
     return "| " + " | ".join(names) + " |\n|" + "---|" * len(names)
 
 
@@ -191,8 +192,12 @@ def bench_collection(spec: str, rows: set[str], out: dict[str, Any]) -> None:
     canon_pca = run_pca(unit_rows(features), 256).components
     ref = feature_neighbours(canon_pca, metric="euclidean")  # = cosine on the L2-normalised features
     print(f"\n## {name}: {n} items, labels {', '.join(columns)}; {load()}", flush=True)
+    feats = neighbourhood_quality(ref, labels=labels)
+    print("features P@10 (grid chance in brackets below): " + ", ".join(
+        f"{c} {feats.get(f'label_{c}_features', 0):.3f} (chance {feats.get(f'label_{c}_features_chance', 0):.3f})"
+        for c in columns), flush=True)
     print(header(columns), flush=True)
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"features": feats}
 
     def emit(row: str, lay: Layout, g: Any, s_grid: float) -> None:
         values = measure(ref, canon_pca, lay, g, labels)
@@ -216,7 +221,7 @@ def bench_collection(spec: str, rows: set[str], out: dict[str, Any]) -> None:
     if rows & {"default", "methods"}:
         new = layout(features, normalise=True, dims=256, perplexity=DEFAULT_PERPLEXITY, exact_knn=True)
         g, s = grid_of(new, "auto", True)
-        emit(f"default: L2, t-SNE 256 dims exact kNN p{DEFAULT_PERPLEXITY:g}, {g.method} + refine", new, g, s)
+        emit(f"default: L2, t-SNE 256 dims exact kNN p{DEFAULT_PERPLEXITY:g}, auto = {g.method} + refine", new, g, s)
     if "methods" in rows and new is not None:
         for method in GRID_METHODS:
             if method == "lap" and n > LAP_MAX:

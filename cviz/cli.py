@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     _collection_args(run)
     _env_args(run)
     run.add_argument("--grid-method", default="auto", choices=["auto", "flas_tsne", "flas", "lap", "rasterfairy", "sorted"],
-                     help="grid assignment (default auto: flas_tsne, FLAS on the t-SNE points, then refined)")
+                     help="grid assignment (default auto: lap up to 2,000 items, flas_tsne (FLAS on the t-SNE points) above; then refined)")
     run.add_argument("--tsne", dest="tsne_backend", default="opentsne", choices=["opentsne", "multicore"],
                      help="t-SNE implementation (multicore: MulticoreTSNE, built by `make multicore-tsne`)")
     run.add_argument("--update", default="recompute", choices=["recompute", "place_new"],

@@ -14,8 +14,9 @@ Methods (measured in benchmarks/README.md; quality as DPQ_16, see cviz/quality.p
 - ``rasterfairy``: the original tool's RasterFairy (recursive splitting of the t-SNE cloud),
   through ``cviz.rasterfairy_compat``.
 - ``sorted``: rows by y, each row by x; O(N log N), no dependency: the fallback that always works.
-- ``auto``: chosen with benchmarks/bench_quality.py on real collections: ``flas_tsne``
-  (``sorted`` when vc-flas is missing).
+- ``auto``: chosen with benchmarks/bench_quality.py on real collections: ``lap`` up to
+  ``LAP_AUTO`` items (after refinement equal to ``flas_tsne`` on imageplot, better on met-sample),
+  ``flas_tsne`` above (``sorted`` when vc-flas is missing).
 
 After any method but a stable update's, ``refine`` (default on) runs cviz.grid_refine: local cell
 swaps that raise the number of each item's 8 grid neighbours among its feature-space nearest
@@ -209,7 +210,7 @@ def assign_grid(points: np.ndarray, cell_w: int, cell_h: int, method: str = "aut
         return GridResult(cols, rows, cells, how,
                           f"{len(keep)} item(s) kept their cells; {n - len(keep)} new item(s) placed", refined)
     if method == "auto":
-        method = AUTO_METHOD if _flas_available() else "sorted"
+        method = "lap" if n <= LAP_AUTO else (AUTO_METHOD if _flas_available() else "sorted")
     if method in ("flas", "flas_tsne") and (cols < 2 or rows < 2 or n < 4):
         method, note = "sorted", f"{n} item(s) on a {cols}x{rows} grid: too small for flas, used sorted"
     if method == "flas":

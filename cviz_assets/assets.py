@@ -30,7 +30,7 @@ class TsneConfig(dg.Config):
 
 
 class GridConfig(dg.Config):
-    """Grid method: auto (flas_tsne), flas_tsne (FLAS on the t-SNE points), flas (FLAS on PCA), lap
+    """Grid method: auto (lap up to 2,000 items, flas_tsne above), flas_tsne (FLAS on the t-SNE points), flas (FLAS on PCA), lap
     (exact, up to 4,000 items), rasterfairy, sorted. ``keep_previous``: items already on the map
     keep their cells (stable update). ``refine``: swap cells afterwards to keep feature-space
     neighbours adjacent (cviz.grid_refine)."""

@@ -75,9 +75,11 @@ def test_flas_keeps_similar_items_together() -> None:
     assert good > bad + 0.2
 
 
-def test_auto_is_flas_on_the_tsne_points_then_refined(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_is_lap_then_flas_on_the_tsne_points_then_refined(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("vc_flas")
     points, features = _clusters(50)
+    assert assign_grid(points, 128, 128, "auto", features=features).method == "lap"
+    monkeypatch.setattr(grid_mod, "LAP_AUTO", 40)
     res = assign_grid(points, 128, 128, "auto", features=features)
     assert res.method == "flas_tsne" and res.refine is not None
     assert assign_grid(points, 128, 128, "auto", features=features, refine=False).refine is None
