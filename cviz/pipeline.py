@@ -256,6 +256,23 @@ def stage_tsne(storage: Storage, name: str, perplexity: float = DEFAULT_PERPLEXI
     return _timed(report, started)
 
 
+def _knn_fits(knn: np.ndarray, features: np.ndarray, probes: int = 64) -> bool:
+    """Is ``knn`` (from the tsne stage) a neighbour list of these very ``features``? Shape, and
+    for a few random rows the exact 10 nearest found in it (a run killed between writes, or pca
+    re-run since, leaves a stale file: then the grid stage searches again)."""
+    from cviz.neighbours import feature_knn
+
+    n = len(features)
+    if knn.ndim != 2 or knn.shape[0] != n or knn.shape[1] < min(REFINE_K, n - 1):
+        return False
+    if n < 3:
+        return True
+    rows = np.random.default_rng(0).choice(n, size=min(probes, n), replace=False)
+    exact = feature_knn(features, min(10, n - 1), rows, metric="euclidean")
+    found = np.mean([np.isin(e, knn[r]).mean() for r, e in zip(rows, exact)])
+    return bool(found >= 0.5)
+
+
 def _previous_cells(storage: Storage, paths: CollectionPaths, cell_size: tuple[int, int]) -> dict[str, tuple[int, int]]:
     """content hash -> (col, row) on the previous grid (same cell size), or {} when there is none."""
     try:
@@ -293,7 +310,7 @@ def stage_grid(storage: Storage, name: str, method: str = "auto", seed: int = 0,
         keep = {i: previous[sha] for i, sha in enumerate(shas) if sha in previous} or None
     try:  # the tsne stage's neighbour search, when it is of these rows
         knn = storage.read_npy(_knn_path(paths)).astype(np.int64)
-        knn = knn if knn.shape[0] == len(points) and knn.shape[1] >= min(REFINE_K, len(points) - 1) else None
+        knn = knn if _knn_fits(knn, features) else None
     except FileNotFoundError:
         knn = None
     if knn is not None and len(points) <= KNN_EXACT_MAX:

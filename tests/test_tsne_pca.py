@@ -215,3 +215,19 @@ def test_large_collections_use_approximate_neighbours_and_sampled_measures(tmp_p
     assert values["knn_method"] == "sampled: 60 items, seed 0, euclidean" and values["refined"] is True
     cells = storage.read_json(CollectionPaths("stable").grid)["cells"]
     assert len(set(cells)) == 240
+
+
+def test_grid_ignores_a_stale_neighbour_file(tmp_path) -> None:
+    """knn.npy left from other rows (a killed run, pca re-run since): grid searches again."""
+    x, _ = _blobs(200, seed=9)
+    storage = _fake_collection(str(tmp_path), 200, x)
+    pipeline.stage_tsne(storage, "stable")
+    knn_path = f"{CollectionPaths('stable').base}/knn.npy"
+    good = storage.read_npy(knn_path)
+    assert pipeline._knn_fits(good.astype(np.int64), x[:200])
+    stale = np.random.default_rng(0).permuted(good, axis=0)  # right shape, wrong rows
+    assert not pipeline._knn_fits(stale.astype(np.int64), x[:200])
+    storage.write_npy(knn_path, stale)
+    fresh = pipeline.stage_grid(storage, "stable").values
+    storage.write_npy(knn_path, good)
+    assert pipeline.stage_grid(storage, "stable").values["knn16_grid"] == fresh["knn16_grid"]
