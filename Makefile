@@ -9,7 +9,7 @@ VIEWER_STAMP := viewer/node_modules/.installed-stamp
 # `make run` (scripts/run.sh) uses ./dagster_home and ./cviz_data unless DAGSTER_HOME / CVIZ_STORAGE_ROOT
 # are set; the tests make their own temporary ones.
 
-.PHONY: install run test chromium postgresql system-packages validate deploy-config clean
+.PHONY: install run test chromium postgresql system-packages validate deploy-config clean multicore-tsne
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (cviz needs Python 3.11)"; exit 1; }
@@ -38,6 +38,11 @@ postgresql:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi; }
 
+# The original tool's t-SNE (optional: `cviz run --tsne multicore`): its PyPI sdist needs a
+# one-line setup.py fix; built into the venv, never committed. Needs cmake and a C++ compiler.
+multicore-tsne: $(STAMP)
+	@bash scripts/build_multicore_tsne.sh $(VENV)
+
 # The code location from workspace.yaml against the repo's dagster.yaml; every shipped instance file.
 validate: $(STAMP)
 	@bash scripts/validate.sh
@@ -46,7 +51,7 @@ validate: $(STAMP)
 deploy-config: $(STAMP)
 	$(PY) deploy/merge_config.py
 
-test: install chromium postgresql
+test: install chromium postgresql multicore-tsne
 	$(PY) -m pytest -q
 	cd viewer && npm test
 

@@ -43,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="register a collection and build its map", allow_abbrev=False)
     _collection_args(run)
     _env_args(run)
-    run.add_argument("--grid-method", default="auto", choices=["auto", "flas", "lap", "rasterfairy", "sorted"],
-                     help="grid assignment (default auto: lap up to 2,000 items, flas above)")
+    run.add_argument("--grid-method", default="auto", choices=["auto", "flas_tsne", "flas", "lap", "rasterfairy", "sorted"],
+                     help="grid assignment (default auto: lap up to 2,000 items, flas_tsne (FLAS on the t-SNE points) above; then refined)")
+    run.add_argument("--tsne", dest="tsne_backend", default="opentsne", choices=["opentsne", "multicore"],
+                     help="t-SNE implementation (multicore: MulticoreTSNE, built by `make multicore-tsne`)")
     run.add_argument("--update", default="recompute", choices=["recompute", "place_new"],
                      help="place_new: items already on the map keep their place; only new images are placed")
     add = sub.add_parser("add", help="register a collection (adds its partition) without building it", allow_abbrev=False)
@@ -193,7 +195,7 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     keep = args.update == "place_new"
     run_config = {
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},  # progress comes from _Progress
-        "ops": {"tsne": {"config": {"update": args.update}},
+        "ops": {"tsne": {"config": {"update": args.update, "backend": args.tsne_backend}},
                 "grid": {"config": {"method": args.grid_method, "keep_previous": keep}}},
     }
     with _Progress(instance, run_id):

@@ -3,17 +3,24 @@
 The grid's shape is chosen from N and the cell aspect so the whole mosaic is close to square.
 Methods (measured in benchmarks/README.md; quality as DPQ_16, see cviz/quality.py):
 
-- ``flas``: Fast Linear Assignment Sorting (Barthel et al. 2023, package ``vc-flas``) sorts the
-  leading 64 PCA components themselves onto the grid, seeded from the t-SNE layout snapped by
-  ``sorted``. Near-linear time (about 1 s at 13,000 items on an idle machine).
+- ``flas_tsne``: Fast Linear Assignment Sorting (Barthel et al. 2023, package ``vc-flas``) of the
+  2-D t-SNE coordinates onto the grid, seeded by ``sorted``: the t-SNE layout already holds the
+  neighbourhoods (on real photos it beats sorting the PCA features, which rewards only synthetic
+  Gaussian mixtures). Near-linear time.
+- ``flas``: FLAS on the leading 64 PCA components themselves, seeded from the t-SNE layout
+  snapped by ``sorted`` (the default before the quality benchmark; weaker on real collections).
 - ``lap``: exact linear assignment of t-SNE points to cell centres (Jonker-Volgenant, ``lapjv``);
   the dense cost matrix is (cols*rows)^2 float64, so only up to ``LAP_MAX`` items (128 MB, ~10 s).
 - ``rasterfairy``: the original tool's RasterFairy (recursive splitting of the t-SNE cloud),
   through ``cviz.rasterfairy_compat``.
 - ``sorted``: rows by y, each row by x; O(N log N), no dependency: the fallback that always works.
-- ``auto``: the best DPQ_16 measured within the time targets: ``lap`` up to ``LAP_AUTO`` items
-  (best on the 904 imageplot paintings), ``flas`` above (best at 13,000 and 100,000 synthetic
-  items, where ``lap`` cannot run); ``sorted`` when vc-flas is missing.
+- ``auto``: chosen with benchmarks/bench_quality.py on real collections: ``lap`` up to
+  ``LAP_AUTO`` items (after refinement equal to ``flas_tsne`` on imageplot, better on met-sample),
+  ``flas_tsne`` above (``sorted`` when vc-flas is missing).
+
+After any method but a stable update's, ``refine`` (default on) runs cviz.grid_refine: local cell
+swaps that raise the number of each item's 8 grid neighbours among its feature-space nearest
+neighbours, which the whole-layout fits above leave on the table.
 """
 
 from __future__ import annotations
@@ -23,10 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cviz.grid_refine import REFINE_K, KnnGraph, RefineResult, refine as refine_cells
+
 LAP_MAX = 4000
 LAP_AUTO = 2000  # auto uses lap up to here: a few seconds (cost grows as N^2 memory, ~N^3 time)
 FLAS_DIMS = 64  # leading PCA components FLAS sorts on (PCA is ordered: these carry most variance)
-METHODS = ("auto", "flas", "lap", "rasterfairy", "sorted")
+METHODS = ("auto", "flas_tsne", "flas", "lap", "rasterfairy", "sorted")
+AUTO_METHOD = "flas_tsne"
 
 
 @dataclass
@@ -36,6 +46,7 @@ class GridResult:
     cells: np.ndarray  # N int64 flat cell index (row * cols + col)
     method: str
     note: str | None = None
+    refine: "RefineResult | None" = None
 
 
 def grid_shape(n: int, cell_w: int, cell_h: int) -> tuple[int, int]:
@@ -172,10 +183,13 @@ def _flas_available() -> bool:
 
 def assign_grid(points: np.ndarray, cell_w: int, cell_h: int, method: str = "auto",
                 features: np.ndarray | None = None, seed: int = 0,
-                keep: dict[int, tuple[int, int]] | None = None) -> GridResult:
+                keep: dict[int, tuple[int, int]] | None = None, refine: bool = True,
+                graph: KnnGraph | None = None) -> GridResult:
     """Assign the N items (t-SNE ``points``, optional N x K ``features``) to distinct cells.
 
-    ``keep`` (item -> (col, row) of the previous map): a stable update, see :func:`assign_keeping`.
+    ``keep`` (item -> (col, row) of the previous map): a stable update, see :func:`assign_keeping`;
+    with ``refine`` the new items are then refined among themselves, the kept ones frozen.
+    ``refine`` needs ``features`` (or a prebuilt kNN ``graph`` of them).
     """
     n = len(points)
     cols, rows = grid_shape(n, cell_w, cell_h)
@@ -186,19 +200,25 @@ def assign_grid(points: np.ndarray, cell_w: int, cell_h: int, method: str = "aut
         cells, cols, rows, how = assign_keeping(points, keep, cols, rows)
         if len(np.unique(cells)) != n or cells.min() < 0 or cells.max() >= cols * rows:
             raise AssertionError("stable grid update put two items in one cell or outside the grid")
+        refined = None
+        if refine and (graph is not None or features is not None) and len(keep) < n:
+            frozen = np.zeros(n, bool)
+            frozen[list(keep)] = True
+            refined = refine_cells(cells, cols, rows, graph or KnnGraph.from_features(features, REFINE_K),
+                                   frozen=frozen)
+            cells = refined.cells
         return GridResult(cols, rows, cells, how,
-                          f"{len(keep)} item(s) kept their cells; {n - len(keep)} new item(s) placed")
+                          f"{len(keep)} item(s) kept their cells; {n - len(keep)} new item(s) placed", refined)
     if method == "auto":
-        if n <= LAP_AUTO:
-            method = "lap"
-        else:
-            method = "flas" if features is not None and _flas_available() else "sorted"
-    if method == "flas" and (cols < 2 or rows < 2 or n < 4):
+        method = "lap" if n <= LAP_AUTO else (AUTO_METHOD if _flas_available() else "sorted")
+    if method in ("flas", "flas_tsne") and (cols < 2 or rows < 2 or n < 4):
         method, note = "sorted", f"{n} item(s) on a {cols}x{rows} grid: too small for flas, used sorted"
     if method == "flas":
         if features is None:
             raise ValueError("grid method 'flas' sorts the PCA features: pass features")
         cells = assign_flas(features, cols, rows, seed_cells=assign_sorted(points, cols, rows), seed=seed)
+    elif method == "flas_tsne":
+        cells = assign_flas(points, cols, rows, seed_cells=assign_sorted(points, cols, rows), seed=seed)
     elif method == "lap":
         cells = assign_lap(points, cols, rows)
     elif method == "rasterfairy":
@@ -207,4 +227,10 @@ def assign_grid(points: np.ndarray, cell_w: int, cell_h: int, method: str = "aut
         cells = assign_sorted(points, cols, rows)
     if len(np.unique(cells)) != n or cells.min(initial=0) < 0 or cells.max(initial=0) >= cols * rows:
         raise AssertionError(f"grid method {method} put two items in one cell or outside the grid")
-    return GridResult(cols, rows, cells, method, note)
+    refined = None
+    if refine and n >= 4 and (graph is not None or features is not None):
+        refined = refine_cells(cells, cols, rows, graph or KnnGraph.from_features(features, REFINE_K))
+        cells = refined.cells
+        if len(np.unique(cells)) != n or cells.min(initial=0) < 0 or cells.max(initial=0) >= cols * rows:
+            raise AssertionError("grid refinement put two items in one cell or outside the grid")
+    return GridResult(cols, rows, cells, method, note, refined)

@@ -52,3 +52,60 @@ def neighbour_agreement(features: np.ndarray, labels: Sequence[str], k: int = 10
             counts[v] = counts.get(v, 0) + 1
     chance = float(sum((c / n) ** 2 for c in counts.values()))
     return Agreement(hits / n, min(1.0, chance), n, k)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """float32 copy of ``x`` with every row scaled to length 1 (cosine = dot product)."""
+    y = np.asarray(x, dtype=np.float32).copy()
+    y /= np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+    return y
+
+
+def feature_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None, block: int | None = None,
+                normalised: bool = False, metric: str = "cosine",
+                return_distance: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Indices of the ``k`` nearest rows of ``x`` for each query row (all rows when ``queries`` is
+    None), nearest first, the row itself excluded: a blocked matrix product (``block`` query rows
+    at a time, so memory is block x N floats: by default about 2**25 of them, 128 MB) and a partial sort. ``metric``: ``cosine`` (rows
+    L2-normalised here unless ``normalised``) or ``euclidean``; ``return_distance`` adds the
+    distances (1 - cosine, or Euclidean).
+    """
+    if metric not in ("cosine", "euclidean"):
+        raise ValueError(f"metric {metric!r}: cosine or euclidean")
+    u = np.asarray(x, np.float32) if (normalised or metric == "euclidean") else unit_rows(x)
+    n = len(u)
+    q = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
+    k = min(k, n - 1)
+    block = block or int(max(64, min(2048, (1 << 25) // max(n, 1))))
+    out = np.empty((len(q), max(k, 0)), np.int64)
+    dist = np.empty((len(q), max(k, 0)), np.float32)
+    if k > 0:
+        sq = (u * u).sum(axis=1) if metric == "euclidean" else None
+        for s in range(0, len(q), block):
+            rows = q[s:s + block]
+            sims = u[rows] @ u.T  # larger = nearer: cosine, or 2 a.b - |b|^2 (same order as -|a-b|^2)
+            if sq is not None:
+                sims = 2 * sims - sq[None, :]
+            sims[np.arange(len(rows)), rows] = -np.inf
+            part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            top = np.take_along_axis(sims, part, axis=1)
+            order = np.argsort(-top, axis=1, kind="stable")
+            out[s:s + block] = np.take_along_axis(part, order, axis=1)
+            top = np.take_along_axis(top, order, axis=1)
+            if sq is not None:
+                dist[s:s + block] = np.sqrt(np.maximum(sq[rows, None] - top, 0))
+            else:
+                dist[s:s + block] = np.maximum(1 - top, 0)
+    return (out, dist) if return_distance else out
+
+
+def approximate_knn(x: np.ndarray, k: int, n_jobs: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, Euclidean distances) of every row's ``k`` nearest others by Annoy (random
+    projection trees, the search openTSNE itself uses above 1,000 points): for collections where
+    the exact N x N pass costs minutes (cviz.quality.KNN_EXACT_MAX and above)."""
+    from openTSNE.nearest_neighbors import Annoy
+
+    k = min(k, len(x) - 1)
+    idx, dist = Annoy(np.ascontiguousarray(x, dtype=np.float32), k, metric="euclidean", n_jobs=n_jobs,
+                      random_state=seed).build()
+    return idx.astype(np.int64), dist.astype(np.float32)

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_TSNE = 5
-DEFAULT_PERPLEXITY = 30.0
-TSNE_DIMS = 50
+DEFAULT_PERPLEXITY = 15.0
+TSNE_DIMS = 256
 EARLY_EXAGGERATION_ITER = 250
 N_ITER = 300
 SMALL_N = 5000
+BACKENDS = ("opentsne", "multicore")
 
 
 @dataclass
@@ -60,7 +61,15 @@ def _input(x: np.ndarray, dims: int) -> np.ndarray:
 
 
 def run_tsne(x: np.ndarray, perplexity: float = DEFAULT_PERPLEXITY, seed: int = 0, n_jobs: int = 2,
-             backend: str = "opentsne", n_iter: int = N_ITER, dims: int = TSNE_DIMS) -> TsneResult:
+             backend: str = "opentsne", n_iter: int = N_ITER, dims: int = TSNE_DIMS,
+             early_iter: int = EARLY_EXAGGERATION_ITER, exaggeration: float | None = None,
+             angle: float | None = None,
+             neighbours: tuple[np.ndarray, np.ndarray] | None = None) -> TsneResult:
+    """``exaggeration``: openTSNE's late exaggeration (None: 1). ``angle`` (Barnes-Hut trade-off, the original's 0.1) forces Barnes-Hut gradients in openTSNE;
+    ``n_iter`` counts the iterations after the early-exaggeration phase (openTSNE's convention; for
+    MulticoreTSNE, which counts both, ``early_iter + n_iter`` are run). ``neighbours``: precomputed
+    exact (indices, distances) of every row, at least 3 x perplexity of them (openTSNE's own
+    search is approximate, Annoy); used by openTSNE instead of searching again."""
     n = x.shape[0]
     if n < MIN_TSNE:
         emb = np.zeros((n, 2), np.float32)
@@ -69,20 +78,41 @@ def run_tsne(x: np.ndarray, perplexity: float = DEFAULT_PERPLEXITY, seed: int = 
         return TsneResult(emb, "pca", None, f"{n} item(s): t-SNE needs at least {MIN_TSNE}; used the first two PCA components")
     perp = _perplexity(perplexity, n)
     note = None if perp == perplexity else f"perplexity lowered to {perp:.1f} for {n} items"
+    if backend not in BACKENDS:
+        raise ValueError(f"t-SNE backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if backend == "multicore":
         try:
             from MulticoreTSNE import MulticoreTSNE  # type: ignore[import-not-found]
         except ImportError:
-            note = ((note + "; ") if note else "") + "MulticoreTSNE is not importable: used openTSNE"
+            note = ((note + "; ") if note else "") + ("MulticoreTSNE is not importable (make multicore-tsne "
+                                                      "builds it): used openTSNE")
         else:
-            emb = MulticoreTSNE(n_components=2, perplexity=perp, n_jobs=n_jobs, random_state=seed).fit_transform(
-                x.astype(np.float64))
+            emb = MulticoreTSNE(n_components=2, perplexity=perp, n_jobs=n_jobs, random_state=seed,
+                                n_iter=early_iter + n_iter, angle=0.5 if angle is None else angle
+                                ).fit_transform(_input(x, dims).astype(np.float64))
             return TsneResult(emb.astype(np.float32), "MulticoreTSNE", perp, note)
     from openTSNE import TSNE
 
+    gradient = "bh" if angle is not None or n <= 2000 else "fft"
+    affinities = init = None
+    if neighbours is not None and neighbours[0].shape == (n, neighbours[0].shape[1]) \
+            and neighbours[0].shape[1] >= min(3 * perp, n - 1):
+        from openTSNE import initialization
+        from openTSNE.affinity import PerplexityBasedNN
+        from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+        idx, dist = neighbours
+        affinities = PerplexityBasedNN(perplexity=perp, n_jobs=_jobs(n, n_jobs), random_state=seed, verbose=False,
+                                       knn_index=PrecomputedNeighbors(np.ascontiguousarray(idx),
+                                                                      np.ascontiguousarray(dist, dtype=np.float64)))
+        init = initialization.pca(_input(x, dims), random_state=seed)
     tsne = TSNE(n_components=2, perplexity=perp, n_jobs=_jobs(n, n_jobs), random_state=seed, initialization="pca",
-                n_iter=n_iter, early_exaggeration_iter=EARLY_EXAGGERATION_ITER, learning_rate="auto",
-                negative_gradient_method="fft" if n > 2000 else "bh", verbose=False)
+                n_iter=n_iter, early_exaggeration_iter=early_iter, learning_rate="auto",
+                exaggeration=exaggeration, theta=0.5 if angle is None else angle,
+                negative_gradient_method=gradient, verbose=False)
+    if affinities is not None:
+        emb = np.asarray(tsne.fit(affinities=affinities, initialization=init), dtype=np.float32)
+        return TsneResult(emb, "openTSNE (given kNN)", perp, note)
     emb = np.asarray(tsne.fit(_input(x, dims)), dtype=np.float32)
     return TsneResult(emb, "openTSNE", perp, note)
 

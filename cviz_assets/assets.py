@@ -21,17 +21,23 @@ GROUP = "collection_map"
 
 class TsneConfig(dg.Config):
     """``recompute`` (default): a fresh layout. ``place_new``: items already on the map keep their
-    coordinates; only images added since are placed (openTSNE transform), so the map stays familiar."""
+    coordinates; only images added since are placed (openTSNE transform), so the map stays familiar.
+    ``backend``: ``opentsne`` (default) or ``multicore`` (the original's MulticoreTSNE, built by
+    ``make multicore-tsne``; openTSNE is used, and the note says so, when it is not importable)."""
 
     update: str = "recompute"
+    backend: str = "opentsne"
 
 
 class GridConfig(dg.Config):
-    """Grid method: auto (lap up to 2,000 items, flas above), flas, lap (exact, up to 4,000 items),
-    rasterfairy, sorted. ``keep_previous``: items already on the map keep their cells (stable update)."""
+    """Grid method: auto (lap up to 2,000 items, flas_tsne above), flas_tsne (FLAS on the t-SNE points), flas (FLAS on PCA), lap
+    (exact, up to 4,000 items), rasterfairy, sorted. ``keep_previous``: items already on the map
+    keep their cells (stable update). ``refine``: swap cells afterwards to keep feature-space
+    neighbours adjacent (cviz.grid_refine)."""
 
     method: str = "auto"
     keep_previous: bool = False
+    refine: bool = True
 
 
 def _result(context: dg.AssetExecutionContext, stage: str, report: StageReport, **extra: object) -> dg.MaterializeResult:
@@ -70,16 +76,18 @@ def pca(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Mater
 @one_run_at_a_time
 def tsne(context: dg.AssetExecutionContext, config: TsneConfig, storage: StorageResource) -> dg.MaterializeResult:
     """The 2-D t-SNE embedding (openTSNE); ``update: place_new`` keeps the existing map's points."""
-    return _result(context, "tsne", pipeline.stage_tsne(storage.get(), context.partition_key, update=config.update))
+    return _result(context, "tsne", pipeline.stage_tsne(storage.get(), context.partition_key, update=config.update,
+                                                      backend=config.backend))
 
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[tsne], kinds={"python"})
 @fail_fast_on_user_error
 @one_run_at_a_time
 def grid(context: dg.AssetExecutionContext, config: GridConfig, storage: StorageResource) -> dg.MaterializeResult:
-    """One grid cell per image, no two images in a cell; DPQ_16 and mean neighbour distance measured."""
+    """One grid cell per image, no two images in a cell; kNN preservation, label agreement (with
+    chance levels), DPQ_16 and mean neighbour distance measured; ``quality_line``: features -> t-SNE -> grid."""
     return _result(context, "grid", pipeline.stage_grid(storage.get(), context.partition_key, method=config.method,
-                                                      keep_previous=config.keep_previous))
+                                                      keep_previous=config.keep_previous, refine=config.refine))
 
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[grid, images], kinds={"python"})

@@ -11,7 +11,7 @@ from cviz import grid as grid_mod
 from cviz.grid import assign_grid, assign_lap, assign_sorted, grid_shape
 from cviz.quality import dpq
 
-METHODS = ["sorted", "lap", "flas", "rasterfairy"]
+METHODS = ["sorted", "lap", "flas", "flas_tsne", "rasterfairy"]
 
 
 def _clusters(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -27,7 +27,7 @@ def _clusters(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def _needs(method: str) -> None:
     if method == "rasterfairy":
         pytest.importorskip("rasterfairy", reason="grid method rasterfairy: pip install --no-deps rasterfairy==1.0.6")
-    if method == "flas":
+    if method in ("flas", "flas_tsne"):
         pytest.importorskip("vc_flas")
 
 
@@ -75,19 +75,23 @@ def test_flas_keeps_similar_items_together() -> None:
     assert good > bad + 0.2
 
 
-def test_auto_is_lap_for_small_collections_then_flas(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_is_lap_then_flas_on_the_tsne_points_then_refined(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("vc_flas")
     points, features = _clusters(50)
     assert assign_grid(points, 128, 128, "auto", features=features).method == "lap"
     monkeypatch.setattr(grid_mod, "LAP_AUTO", 40)
-    assert assign_grid(points, 128, 128, "auto", features=features).method == "flas"
+    res = assign_grid(points, 128, 128, "auto", features=features)
+    assert res.method == "flas_tsne" and res.refine is not None
+    assert assign_grid(points, 128, 128, "auto", features=features, refine=False).refine is None
+    assert assign_grid(points, 128, 128, "auto").refine is None  # nothing to refine on without features
+    monkeypatch.setattr(grid_mod, "_flas_available", lambda: False)
     assert assign_grid(points, 128, 128, "auto").method == "sorted"
     tiny = assign_grid(points[:3], 128, 128, "flas", features=features[:3])
     assert tiny.method == "sorted" and "too small for flas" in tiny.note
 
 
 def test_unknown_method_names_the_choices() -> None:
-    with pytest.raises(ValueError, match="choose one of auto, flas, lap, rasterfairy, sorted"):
+    with pytest.raises(ValueError, match="choose one of auto, flas_tsne, flas, lap, rasterfairy, sorted"):
         assign_grid(np.zeros((3, 2)), 128, 128, "hexagons")
 
 
@@ -120,6 +124,9 @@ def test_grid_asset_takes_a_method_and_reports_quality(tmp_path, met_sample_root
 
     root = tmp_path / "root"
     shutil.copytree(met_sample_root, root)
+    config_path = root / "collections/met-sample/collection.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "label_columns": ["department"]}))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(collections.name, ["met-sample"])
     meta = {}
@@ -129,6 +136,12 @@ def test_grid_asset_takes_a_method_and_reports_quality(tmp_path, met_sample_root
         meta[method] = result.asset_materializations_for_node("grid")[0].metadata
         assert meta[method]["method"].value == method
         assert 0 < meta[method]["dpq_16"].value <= 1 and meta[method]["mean_neighbour_distance"].value > 0
+        # The neighbourhood measures, numeric (Plots tab), and the one-line summary.
+        for key in ("knn16_grid", "knn50_grid", "knn16_tsne", "label_department_grid", "label_department_grid_chance",
+                    "label_department_tsne", "label_department_features"):
+            assert 0 <= meta[method][key].value <= 1, key
+        assert "kNN16 preserved: tsne" in meta[method]["quality_line"].value
+        assert "department agreement: features" in meta[method]["quality_line"].value
         assert json.loads((root / "collections/met-sample/grid.json").read_text())["method"] == method
 
 
@@ -154,3 +167,69 @@ def test_keep_leaves_old_items_in_place_and_puts_new_ones_near_their_twins() -> 
     shuffled = np.mean([np.abs(new_xy[rng.permutation(40)] - twin_xy).sum(axis=1).mean() for _ in range(50)])
     assert placed < 0.85 * shuffled
     assert "40 new item(s) placed" in res.note
+
+
+# -- refinement ----------------------------------------------------------------------------------
+from cviz.grid_refine import KnnGraph, objective, refine  # noqa: E402
+from cviz.quality import feature_neighbours, grid_neighbours, knn_preservation  # noqa: E402
+
+
+def _lattice_features(cols: int, rows: int) -> np.ndarray:
+    """Items whose nearest neighbours are their lattice neighbours (x, y and a large constant)."""
+    y, x = np.divmod(np.arange(cols * rows), cols)
+    return np.stack([x - cols / 2, y - rows / 2, np.full(cols * rows, 100.0)], axis=1)
+
+
+def _local_scramble(cells: np.ndarray, cols: int, rows: int, swaps: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    occ = np.full(cols * rows, -1)
+    occ[cells] = np.arange(len(cells))
+    for _ in range(swaps):
+        c = rng.integers(cols * rows)
+        dx, dy = rng.integers(-2, 3, 2)
+        x, y = c % cols + dx, c // cols + dy
+        if 0 <= x < cols and 0 <= y < rows:
+            d = y * cols + x
+            occ[c], occ[d] = occ[d], occ[c]
+    out = np.empty(len(cells), np.int64)
+    where = np.flatnonzero(occ >= 0)
+    out[occ[where]] = where
+    return out
+
+
+def test_refine_repairs_a_locally_scrambled_grid() -> None:
+    cols, rows = 24, 20
+    features = _lattice_features(cols, rows)
+    n = cols * rows - 7  # a few holes at the end, which items may move into
+    features = features[:n]
+    start = _local_scramble(np.arange(n), cols, rows, 150)
+    graph = KnnGraph.from_features(features, 16, metric="cosine")
+    fn = feature_neighbours(features)
+
+    def preserved(cells: np.ndarray) -> float:
+        return knn_preservation(grid_neighbours(cells, cols, rows), fn.knn[:, :16])
+
+    res = refine(start, cols, rows, graph)
+    assert len(np.unique(res.cells)) == n and res.cells.min() >= 0 and res.cells.max() < cols * rows
+    assert objective(res.cells, cols, rows, graph) >= objective(start, cols, rows, graph)
+    assert preserved(start) < 0.7 and preserved(res.cells) > 0.9  # local swaps: a local optimum, near 1
+    assert res.swaps > 0 and res.gain > 0
+
+
+def test_refine_keeps_frozen_items_in_their_cells() -> None:
+    cols, rows = 12, 10
+    features = _lattice_features(cols, rows)
+    start = _local_scramble(np.arange(cols * rows), cols, rows, 60, seed=3)
+    frozen = np.zeros(cols * rows, bool)
+    frozen[::3] = True
+    res = refine(start, cols, rows, KnnGraph.from_features(features, 16, metric="cosine"), frozen=frozen)
+    assert np.array_equal(res.cells[frozen], start[frozen])
+    assert not np.array_equal(res.cells, start)
+
+
+def test_knn_graph_weights_are_symmetric_and_summed() -> None:
+    knn = np.array([[1, 2], [0, 2], [0, 1], [0, 1]])
+    g = KnnGraph(knn, 4)
+    a, b = np.array([0, 1, 3, 2, 0, -1]), np.array([1, 0, 0, 3, 3, 0])
+    # 0-1 mutual (2), 3 -> 0 only (1), 2-3 never (0), -1 is an empty cell (0)
+    assert g.weight(a, b).tolist() == [2, 2, 1, 0, 1, 0]

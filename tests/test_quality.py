@@ -71,3 +71,105 @@ def test_degenerate_collections_score_one_not_nan() -> None:
     for n in (1, 2):
         assert dpq(np.random.default_rng(0).normal(size=(n, 3)), np.arange(n), n, 1)[0] == 1.0
     assert dpq(np.ones((6, 3)), np.arange(6), 3, 2)[0] == 1.0
+
+
+# -- kNN preservation and label agreement -------------------------------------------------------
+from cviz.neighbours import feature_knn  # noqa: E402
+from cviz.quality import (LabelSets, feature_neighbours, grid_neighbours, knn_preservation,  # noqa: E402
+                          label_agreement, neighbourhood_quality, with_chance)
+
+
+def _lattice(cols: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Items at every cell of a cols x rows grid; features whose cosine order is the grid's
+    Euclidean order ((x, y, C) with C large: cos = 1 - d^2 / 2C^2 + o(C^-2))."""
+    y, x = np.divmod(np.arange(cols * rows), cols)
+    xy = np.stack([x, y], axis=1).astype(np.float64)
+    return xy, np.concatenate([xy - xy.mean(axis=0), np.full((len(xy), 1), 100.0)], axis=1)
+
+
+def test_perfectly_sorted_grid_preserves_every_neighbour() -> None:
+    cols, rows = 20, 15
+    xy, features = _lattice(cols, rows)
+    fn = feature_neighbours(features)
+    values = neighbourhood_quality(fn, points=xy, grid=(np.arange(cols * rows), cols, rows),
+                                   labels={"band": [f"b{int(v) // 5}" for v in xy[:, 1]]})
+    assert values["knn16_grid"] == 1.0 and values["knn50_grid"] == 1.0
+    assert values["knn16_tsne"] == 1.0
+    assert values["knn_method"] == "exact, cosine" and values["knn_queries"] == cols * rows
+    assert values["label_band_grid"] > 0.85 > 0.5 > values["label_band_grid_chance"]
+    assert "kNN16 preserved: tsne 1.000 -> grid 1.000" in values["quality_line"]
+
+
+def test_shuffled_grid_scores_near_chance() -> None:
+    cols, rows = 30, 30
+    xy, features = _lattice(cols, rows)
+    n = cols * rows
+    cells = np.random.default_rng(4).permutation(n)
+    labels = {"band": [f"b{int(v) // 6}" for v in xy[:, 1]]}
+    values = neighbourhood_quality(feature_neighbours(features), grid=(cells, cols, rows), labels=labels)
+    assert values["knn16_grid"] < 3 * 16 / (n - 1)  # chance: 16 of the other n-1 items
+    assert abs(values["label_band_grid"] - values["label_band_grid_chance"]) < 0.03
+    assert values["label_band_features"] > 0.8  # the features themselves know the bands (edges aside)
+
+
+def test_knn_preservation_hand_computed() -> None:
+    # 3 x 2 grid:  0 1 2 / 3 4 5 ; each item's two feature neighbours given by hand.
+    nb = grid_neighbours(np.arange(6), 3, 2)
+    assert sorted(set(nb[0]) - {-1}) == [1, 3, 4] and sorted(set(nb[4]) - {-1}) == [0, 1, 2, 3, 5]
+    knn = np.array([[1, 5], [2, 3], [0, 3], [4, 0], [5, 2], [3, 0]])
+    # shares: 1/3, 2/5, 0, 2/3, 2/5, 0
+    assert knn_preservation(nb, knn) == pytest.approx((1 / 3 + 2 / 5 + 0 + 2 / 3 + 2 / 5 + 0) / 6)
+
+
+def test_label_agreement_hand_computed_4x4() -> None:
+    # rows of the 4 x 4 grid; "" unlabelled, None an empty cell; A|B carries two labels.
+    layout = [["A", "A", "B", "A|B"],
+              ["A", "A", "B", "B"],
+              ["C", "C", "", "B"],
+              ["C", "C", "C", None]]
+    values = [v for row in layout for v in row if v is not None]
+    cells = np.arange(15)
+    sets = LabelSets(values)
+    # Per labelled item: labelled neighbours sharing a label / labelled neighbours, worked by hand.
+    by_hand = [3 / 3, 3 / 5, 3 / 5, 3 / 3,
+               3 / 5, 3 / 7, 4 / 7, 4 / 4,
+               3 / 5, 4 / 7, 2 / 3,
+               3 / 3, 4 / 4, 2 / 3]
+    got = label_agreement(grid_neighbours(cells, 4, 4), np.arange(15), sets)
+    assert got == pytest.approx(sum(by_hand) / len(by_hand))
+
+
+def test_chance_is_the_shuffled_label_level() -> None:
+    # Two labels, half each, on a random arrangement: agreement and chance both near 1/2.
+    rng = np.random.default_rng(2)
+    n, cols = 2500, 50
+    sets = LabelSets([("x" if i % 2 else "y") for i in range(n)])
+    score, chance = with_chance(grid_neighbours(rng.permutation(n), cols, n // cols), np.arange(n), sets)
+    assert chance == pytest.approx(0.5, abs=0.02) and score == pytest.approx(0.5, abs=0.03)
+
+
+def test_unlabelled_items_and_neighbours_are_skipped() -> None:
+    sets = LabelSets(["a", "", "a|b", "b", " | "])
+    assert sets.labelled.tolist() == [True, False, True, True, False]
+    assert sets.share(np.array([0, 0, 2, 1, -1]), np.array([2, 3, 3, 0, 0])).tolist() == [True, False, True, False, False]
+
+
+def test_feature_knn_matches_brute_force_cosine() -> None:
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.random.default_rng(6).normal(size=(700, 20)).astype(np.float32)
+    ours = feature_knn(x, 10, block=128)
+    _, ref = NearestNeighbors(n_neighbors=11, metric="cosine", algorithm="brute").fit(x).kneighbors(x)
+    assert (ours == ref[:, 1:]).mean() > 0.99  # ties in float rounding aside
+
+
+def test_large_collections_measure_a_fixed_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(quality, "KNN_EXACT_MAX", 500)
+    monkeypatch.setattr(quality, "KNN_SAMPLE", 200)
+    cols, rows = 40, 30
+    xy, features = _lattice(cols, rows)
+    a = feature_neighbours(features)
+    b = feature_neighbours(features)
+    assert len(a.queries) == 200 and not a.exact and (a.queries == b.queries).all()
+    values = neighbourhood_quality(a, grid=(np.arange(cols * rows), cols, rows))
+    assert values["knn_method"] == "sampled: 200 items, seed 0, cosine" and values["knn16_grid"] == 1.0

@@ -110,3 +110,124 @@ def test_stable_update_keeps_grid_cells_too(tmp_path) -> None:
     assert [xy(after, c) for c in after["cells"][:200]] == [xy(before, c) for c in before["cells"]]
     assert len(set(after["cells"])) == 230
     assert "30 new item(s) placed" in report.values["note"]
+
+
+# -- quality levers: L2-normalised PCA, exact neighbours, MulticoreTSNE ----------------------------
+import os  # noqa: E402
+
+from cviz.quality import feature_neighbours, neighbourhood_quality  # noqa: E402
+
+
+def _layout_quality(emb: np.ndarray, x: np.ndarray, label: np.ndarray) -> dict:
+    return neighbourhood_quality(feature_neighbours(x, metric="euclidean"), points=emb,
+                                 labels={"blob": [str(v) for v in label]})
+
+
+def test_tsne_on_precomputed_exact_neighbours_keeps_clusters_and_is_deterministic() -> None:
+    x, label = _blobs(400, seed=5)
+    fn = feature_neighbours(x, metric="euclidean")
+    a = run_tsne(x, seed=1, n_iter=100, neighbours=(fn.knn, fn.distances))
+    b = run_tsne(x, seed=1, n_iter=100, neighbours=(fn.knn, fn.distances))
+    assert a.method == "openTSNE (given kNN)" and np.array_equal(a.embedding, b.embedding)
+    assert _layout_quality(a.embedding, x, label)["label_blob_tsne"] > 0.95
+    # Too few neighbours for the perplexity: openTSNE searches itself instead.
+    assert run_tsne(x, perplexity=30, n_iter=50, neighbours=(fn.knn[:, :20], fn.distances[:, :20])).method == "openTSNE"
+
+
+def test_stage_pca_normalises_features_first(tmp_path) -> None:
+    x, _ = _blobs(60, seed=4)
+    scaled = x * np.random.default_rng(0).uniform(0.1, 10, (60, 1)).astype(np.float32)  # lengths vary, directions not
+    storage = _fake_collection(str(tmp_path), 60, x)
+    storage.write_npy(CollectionPaths("stable").features, scaled)
+    report = pipeline.stage_pca(storage, "stable")
+    assert report.values["normalised"] is True
+    from cviz.neighbours import unit_rows
+
+    expected = run_pca(unit_rows(scaled), 256).components
+    np.testing.assert_allclose(storage.read_npy(CollectionPaths("stable").pca), expected, atol=1e-5)
+
+
+def test_stage_tsne_reports_how_many_neighbours_the_layout_keeps(tmp_path) -> None:
+    x, _ = _blobs(200, seed=6)
+    storage = _fake_collection(str(tmp_path), 200, x)
+    values = pipeline.stage_tsne(storage, "stable").values
+    assert 0.2 < values["knn16_tsne"] <= 1 and 0.2 < values["knn50_tsne"] <= 1
+    assert values["knn_method"] == "exact, euclidean" and "kNN16 preserved: tsne" in values["quality_line"]
+
+
+def _multicore_or_skip() -> None:
+    try:
+        import MulticoreTSNE  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("MulticoreTSNE is not importable: `make multicore-tsne` builds it (make test runs it)")
+        pytest.skip("MulticoreTSNE not built here: make multicore-tsne")
+
+
+def test_multicore_backend_runs_and_keeps_neighbours(tmp_path) -> None:
+    _multicore_or_skip()
+    x, label = _blobs(300, seed=7)
+    res = run_tsne(x, backend="multicore", n_iter=300, seed=0)
+    assert res.method == "MulticoreTSNE" and res.embedding.shape == (300, 2)
+    values = _layout_quality(res.embedding, x, label)
+    assert values["knn16_tsne"] > 0.3 and values["label_blob_tsne"] > 0.9
+    # Through the stage (the tsne asset's `backend: multicore`): method and quality reported.
+    storage = _fake_collection(str(tmp_path), 300, x)
+    report = pipeline.stage_tsne(storage, "stable", backend="multicore")
+    assert report.values["method"] == "MulticoreTSNE" and report.values["knn16_tsne"] > 0.3
+
+
+def test_multicore_missing_falls_back_to_opentsne_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "MulticoreTSNE", None)  # import fails as on a machine without the build
+    res = run_tsne(_blobs(60)[0], backend="multicore", n_iter=50)
+    assert res.method.startswith("openTSNE") and "MulticoreTSNE is not importable" in res.note
+    with pytest.raises(ValueError, match="choose one of opentsne, multicore"):
+        run_tsne(_blobs(60)[0], backend="sklearn")
+
+
+def test_cli_passes_the_tsne_backend_to_the_asset_config() -> None:
+    from cviz.cli import build_parser
+
+    args = build_parser().parse_args(["run", "-id", "c", "-imagedir", "d", "--tsne", "multicore", "--grid-method", "flas_tsne"])
+    assert (args.tsne_backend, args.grid_method) == ("multicore", "flas_tsne")
+    assert build_parser().parse_args(["run", "-id", "c", "-imagedir", "d"]).tsne_backend == "opentsne"
+    from cviz_assets.assets import GridConfig, TsneConfig
+
+    assert TsneConfig().backend == "opentsne" and GridConfig().refine is True
+
+
+def test_large_collections_use_approximate_neighbours_and_sampled_measures(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above KNN_EXACT_MAX: Annoy neighbours for t-SNE and the refinement, measures on a fixed sample."""
+    from cviz import quality
+
+    monkeypatch.setattr(quality, "KNN_EXACT_MAX", 100)
+    monkeypatch.setattr(quality, "KNN_SAMPLE", 60)
+    monkeypatch.setattr(pipeline, "KNN_EXACT_MAX", 100)
+    x, _ = _blobs(240, seed=8)
+    storage = _fake_collection(str(tmp_path), 240, x)
+    tsne_values = pipeline.stage_tsne(storage, "stable").values
+    knn = storage.read_npy(f"{CollectionPaths('stable').base}/knn.npy")
+    assert knn.shape == (240, 50) and tsne_values["method"] == "openTSNE (given kNN)"  # Annoy's, given to openTSNE
+    assert tsne_values["knn_method"] == "sampled: 60 items, seed 0, euclidean"
+    values = pipeline.stage_grid(storage, "stable").values
+    assert values["knn_method"] == "sampled: 60 items, seed 0, euclidean" and values["refined"] is True
+    cells = storage.read_json(CollectionPaths("stable").grid)["cells"]
+    assert len(set(cells)) == 240
+
+
+def test_grid_ignores_a_stale_neighbour_file(tmp_path) -> None:
+    """knn.npy left from other rows (a killed run, pca re-run since): grid searches again."""
+    x, _ = _blobs(200, seed=9)
+    storage = _fake_collection(str(tmp_path), 200, x)
+    pipeline.stage_tsne(storage, "stable")
+    knn_path = f"{CollectionPaths('stable').base}/knn.npy"
+    good = storage.read_npy(knn_path)
+    assert pipeline._knn_fits(good.astype(np.int64), x[:200])
+    stale = np.random.default_rng(0).permuted(good, axis=0)  # right shape, wrong rows
+    assert not pipeline._knn_fits(stale.astype(np.int64), x[:200])
+    storage.write_npy(knn_path, stale)
+    fresh = pipeline.stage_grid(storage, "stable").values
+    storage.write_npy(knn_path, good)
+    assert pipeline.stage_grid(storage, "stable").values["knn16_grid"] == fresh["knn16_grid"]
