@@ -50,7 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from quality_data import LABELS, RESULTS, real_collection, synthetic_clusters  # noqa: E402
+from quality_data import RESULTS, real_collection, synthetic_clusters  # noqa: E402
 
 from cviz.grid import LAP_MAX, assign_grid  # noqa: E402
 from cviz.grid_refine import REFINE_K, KnnGraph  # noqa: E402

@@ -46,7 +46,7 @@ class GridResult:
     cells: np.ndarray  # N int64 flat cell index (row * cols + col)
     method: str
     note: str | None = None
-    refine: "RefineResult | None" = None
+    refine: RefineResult | None = None
 
 
 def grid_shape(n: int, cell_w: int, cell_h: int) -> tuple[int, int]:
