@@ -55,16 +55,25 @@ METADATA_MEANING: dict[str, str] = {
                 "share of nearest neighbours with the same label (with its chance level).",
     "pca": "components kept (256 at most, fewer for small collections) and explained_variance, the share "
            "of feature variance they keep; the plot is the per-component spectrum.",
-    "tsne": "the 2-D layout: method (openTSNE), perplexity, update (recompute or place_new) and placed_new "
-            "(items placed into an existing map); the scatter plot is the embedding.",
-    "grid": "cols x rows with empty_cells; method (lap, flas, ...); dpq_16: distance preservation quality "
-            "(Barthel et al. 2023, higher is better); mean_neighbour_distance between grid neighbours.",
+    "tsne": "the 2-D layout: method (openTSNE or MulticoreTSNE), perplexity, update (recompute or place_new) "
+            "and placed_new (items placed into an existing map); knn16_tsne / knn50_tsne: share of each item's "
+            "8 nearest points in 2-D among its 16 / 50 nearest in feature space; label_<col>_features / _tsne: "
+            "neighbour label agreement (with _chance); the scatter plot is the embedding.",
+    "grid": "cols x rows with empty_cells; method (lap, flas_tsne, ...) and the refinement's swaps; "
+            "knn16_grid / knn50_grid: share of each item's 8 grid neighbours among its 16 / 50 nearest in "
+            "feature space; label_<col>_grid (with _chance); quality_line: features -> t-SNE -> grid on one "
+            "line; dpq_16: distance preservation quality (Barthel et al. 2023, higher is better).",
     "mosaic": "width x height in pixels, tile_size, tiles_written; cells_decoded vs cells_cached (thumbnail "
               "cache); version: the new pyramid version folder; the preview is the whole mosaic, small.",
-    "dzi": "levels and tiles of the Deep Zoom pyramid; published: true once current.json points at this "
-           "version; viewer: the link to the map.",
+    "dzi": "levels and tiles of the Deep Zoom pyramid of the version this build started (published by "
+           "the publish step); viewer: the link to the map.",
     "metadata_json": "bytes of items.json; title_fallbacks: items titled by file name (empty template); "
-                     "empty_urls; date_column and years_parsed (the viewer's date filter); published, viewer.",
+                     "empty_urls; date_column and years_parsed (the viewer's date filter); columns_carried / "
+                     "columns_dropped; extras_*: regions, 'more like this' neighbours and filter vocabulary "
+                     "written beside it; version: the version folder it completed (not yet live).",
+    "publish": "version: the folder current.json now names; items; already_live: it was live before. Runs "
+               "only after every blocking check on this build passed, so a failed check leaves the previous "
+               "map live.",
 }
 
 

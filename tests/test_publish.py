@@ -249,22 +249,33 @@ def test_checks_under_the_multiprocess_executor_verify_the_version_their_run_bui
                                                                                   monkeypatch) -> None:
     from tests.conftest import MODEL, WEIGHTS
 
+    import importlib
+
+    import cviz_assets.definitions as definitions
+
     root, folder, store = built
     old = live_version(store)
     write_images(folder, 6, 2)
-    for var, value in (("CVIZ_STORAGE_ROOT", str(root)), ("CVIZ_MODEL", MODEL), ("CVIZ_WEIGHTS", WEIGHTS)):
+    for var, value in (("CVIZ_STORAGE_ROOT", str(root)), ("CVIZ_MODEL", MODEL), ("CVIZ_WEIGHTS", WEIGHTS),
+                       ("CVIZ_EXECUTOR", "multiprocess")):
         monkeypatch.setenv(var, value)
-    monkeypatch.delenv("CVIZ_EXECUTOR", raising=False)
     (tmp_path / "home").mkdir()
-    with dg.DagsterInstance.local_temp(str(tmp_path / "home")) as instance:
-        instance.add_dynamic_partitions("collections", [NAME])
-        result = dg.execute_job(dg.reconstructable(multiprocess_build_collection), instance=instance,
-                                tags={"dagster/partition": NAME}, raise_on_error=False)
-        assert result.success
-        steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
-        assert {"dzi_pyramid_complete", "metadata_json_items_resolved", "publish"} <= steps
-        descriptions = {e.event_specific_data.check_name: e.event_specific_data.description
-                        for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    importlib.reload(definitions)  # the code location as the daemon would load it, with this environment
+    try:
+        with dg.DagsterInstance.local_temp(str(tmp_path / "home")) as instance:
+            instance.add_dynamic_partitions("collections", [NAME])
+            result = dg.execute_job(dg.reconstructable(multiprocess_build_collection), instance=instance,
+                                    tags={"dagster/partition": NAME}, raise_on_error=False)
+            assert result.success
+            pids = {e.pid for e in result.all_events if e.event_type_value == "STEP_START"}
+            assert len(pids) > 1  # really one process per step
+            steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+            assert {"dzi_pyramid_complete", "metadata_json_items_resolved", "publish"} <= steps
+            descriptions = {e.event_specific_data.check_name: e.event_specific_data.description
+                            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    finally:
+        monkeypatch.undo()
+        importlib.reload(definitions)
     new = live_version(store)
     assert new.id != old.id
     for check in ("pyramid_complete", "items_resolved"):
