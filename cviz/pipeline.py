@@ -304,8 +304,11 @@ def item_image_rel(sha256: str) -> str:
     return f"images/{sha256[:16]}.jpg"
 
 
-def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
-    """Render the full-resolution mosaic as the top level of a new pyramid version, plus item images."""
+def stage_mosaic(storage: Storage, name: str, workers: int = 2,
+                 progress: Callable[[int, int], None] | None = None) -> StageReport:
+    """Render the full-resolution mosaic as the top level of a new pyramid version, plus item images.
+
+    ``progress(done, total)`` after every cell loaded (cached or decoded)."""
     started = time.perf_counter()
     paths = CollectionPaths(name)
     catalogue = _catalogue(storage, name)
@@ -327,6 +330,9 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
     def count(key: str) -> None:
         with counts_lock:
             counts[key] += 1
+            done = counts["cells_decoded"] + counts["cells_cached"]
+        if progress and key != "new_item_images":
+            progress(done, len(items))
 
     def load_cell(i: int, preview_size: tuple[int, int]) -> Cell:
         # A cached cell (cviz.thumbs) needs no decode of the source; a miss decodes it once, fills the
