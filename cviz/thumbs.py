@@ -110,7 +110,15 @@ def derive_from_decoded(storage: Storage, sha256: str, img: Image.Image, size: t
     entries already present are left alone. For a full-quality item image the decode should keep
     at least ``ITEM_IMAGE_SIDE`` pixels on the longest side.
     """
-    if not storage.exists(cell_key(sha256, size)):
-        write_cell(storage, sha256, size, make_cell(img, size, background))
-    if item_image_path is not None and not storage.exists(item_image_path):
-        storage.write_bytes(item_image_path, item_image(img))
+    need_item = item_image_path is not None and not storage.exists(item_image_path)
+    need_cell = not storage.exists(cell_key(sha256, size))
+    if need_item or need_cell:
+        # One resample to the item size, then the cell from that (half the cost of two from the decode).
+        small = img
+        if max(img.size) > ITEM_IMAGE_SIDE and max(size) <= ITEM_IMAGE_SIDE:
+            small = img.copy()
+            small.thumbnail((ITEM_IMAGE_SIDE, ITEM_IMAGE_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        if need_item:
+            storage.write_bytes(item_image_path, encode(small))
+        if need_cell:
+            write_cell(storage, sha256, size, make_cell(small, size, background))
