@@ -17,6 +17,8 @@ Then the cache: ``read_cached`` on a synthetic 13,000-item store with 1% new ite
 
     .venv/bin/python benchmarks/bench_features.py                  # ../shared/data/imageplot
     .venv/bin/python benchmarks/bench_features.py --quick          # fewer images, a smoke run
+    .venv/bin/python benchmarks/bench_features.py --make-thumbs 13000 /tmp/t13k   # for cviz run timings
+    .venv/bin/python benchmarks/bench_features.py --quality        # neighbour agreement on imageplot labels
 """
 
 from __future__ import annotations
@@ -136,8 +138,69 @@ def cache_read(n: int = 13_000, new: float = 0.01, dim: int = 1280) -> dict:
                 "load": round(os.getloadavg()[0], 2)}
 
 
+def make_thumbs(n: int, out: Path, source: Path, side: int = 128) -> None:
+    """``out/images/t0000000.jpg ...``: n 128 px JPEG thumbnails of ``source``'s images, each file's
+    bytes made unique by a JPEG comment (the catalogue drops byte-identical copies), for timing
+    ``cviz run`` on a 13,000-thumbnail collection. Existing files are kept (n can grow: +100)."""
+    images = out / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    thumbs_ = [d for _, d in thumbnails(load_folder(source, 100_000), side)]
+    for i in range(n):
+        path = images / f"t{i:07d}.jpg"
+        if not path.exists():
+            data = thumbs_[i % len(thumbs_)]
+            comment = f"cviz thumbnail {i}".encode()
+            path.write_bytes(data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:])
+    print(f"{n} thumbnails in {images}")
+
+
+def colour_histogram(dataset) -> np.ndarray:
+    feats = []
+    for _, d in dataset:
+        img, _ = decode(d, max_side=128)
+        q = (np.asarray(img, np.uint8) // 32).reshape(-1, 3).astype(np.int64)
+        h = np.bincount(q[:, 0] * 64 + q[:, 1] * 8 + q[:, 2], minlength=512).astype(np.float32)
+        feats.append(np.sqrt(h / h.sum()))
+    return np.stack(feats)
+
+
+def quality(collection: Path, labels: list[str], sizes: list[int]) -> dict:
+    """Neighbour agreement (k=10) on a labelled collection: Lite0 at several input sizes, VGG16 with
+    random weights (a floor) and an RGB colour histogram; chance level last."""
+    import csv
+
+    from cviz.neighbours import neighbour_agreement
+
+    with open(collection / "metadata.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    photos = [({"file": r["filename"], "sha256": r["filename"]}, (collection / "images" / r["filename"]).read_bytes())
+              for r in rows]
+    data = {it["file"]: d for it, d in photos}
+    items = [it for it, _ in photos]
+
+    def score(feats: np.ndarray) -> dict:
+        return {c: round(neighbour_agreement(feats, [r[c] for r in rows]).score, 4) for c in labels}
+
+    out = {}
+    for size in sizes:
+        fx = load_extractor(input_size=size)
+        out[f"efficientnet_lite0@{size}"] = score(compute_features(items, data.__getitem__, fx, None).features)
+    vgg = load_extractor("vgg16", "random")
+    out["vgg16 random weights"] = score(compute_features(items, data.__getitem__, vgg, None).features)
+    hist = colour_histogram(photos)
+    out["rgb histogram 8x8x8 sqrt"] = score(hist)
+    out["chance"] = {c: round(neighbour_agreement(hist, [r[c] for r in rows]).chance, 4) for c in labels}
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quality", metavar="COLLECTION", nargs="?", const=str(REPO.parent / "shared" / "data" / "imageplot"),
+                   help="only the neighbour-agreement table on a labelled collection (folder with images/ and metadata.csv)")
+    p.add_argument("--labels", default="collection,period")
+    p.add_argument("--sizes", default="224,192,160")
+    p.add_argument("--make-thumbs", nargs=2, metavar=("N", "FOLDER"),
+                   help="only write N 128 px thumbnails (from --collection) to FOLDER/images, for cviz run timings")
     p.add_argument("--collection", default=str(REPO.parent / "shared" / "data" / "imageplot" / "images"))
     p.add_argument("--thumbs", type=int, default=904, help="thumbnails to time")
     p.add_argument("--originals", type=int, default=300, help="3000x2000 originals to make and time")
@@ -149,6 +212,16 @@ def main() -> None:
     folder = Path(args.collection)
     if not folder.is_dir():
         folder = sample_source()  # the Met sample (174 photos) when the real data set is absent
+    if args.make_thumbs:
+        make_thumbs(int(args.make_thumbs[0]), Path(args.make_thumbs[1]), folder)
+        return
+    if args.quality:
+        labels = [c for c in args.labels.split(",") if c]
+        table = quality(Path(args.quality), labels, [int(x) for x in args.sizes.split(",")])
+        print(f"\n{'neighbour agreement (k=10)':<32}" + "".join(f"{c:>12}" for c in labels))
+        for k, v in table.items():
+            print(f"{k:<32}" + "".join(f"{v[c]:>12}" for c in labels))
+        return
     source = load_folder(folder, max(args.thumbs, args.originals))
     results: dict = {"collection": str(folder), "load_start": os.getloadavg()[0], "sets": {}, "cpu": os.cpu_count()}
     extractors = {b: load_extractor(backend=b, cache_dir=os.path.join(tempfile.gettempdir(), "cviz-bench-models")) for b in args.backends.split(",")}
