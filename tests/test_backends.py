@@ -122,3 +122,42 @@ def test_backend_choice_and_errors(monkeypatch, tmp_path):
     assert load_extractor(input_size=96, weights="random").backend == "keras"  # auto falls back
     with pytest.raises(litert.BackendUnavailable):
         load_extractor(input_size=96, weights="random", backend="litert")
+
+
+NO_TF = """
+import json, sys
+import numpy as np
+from cviz.models import load_extractor
+fx = load_extractor(cache_dir=sys.argv[1])
+x = np.random.default_rng(3).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+out = fx(x)
+print(json.dumps({"backend": fx.backend, "model_id": fx.model_id, "tf": "tensorflow" in sys.modules,
+                  "keras": "keras" in sys.modules, "row": out[0, :8].tolist()}))
+"""
+
+
+def test_a_cached_conversion_runs_without_importing_tensorflow(both, cache_dir):
+    """TensorFlow is ~750 MB of resident memory that a cached LiteRT model does not need."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    _, lite_fx = both  # its conversion is in cache_dir now
+    out = subprocess.run([sys.executable, "-c", NO_TF, str(cache_dir)], capture_output=True, text=True, timeout=300,
+                         cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (got["backend"], got["tf"], got["keras"]) == ("litert", False, False)
+    assert got["model_id"] == lite_fx.model_id
+    x = np.random.default_rng(3).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    np.testing.assert_allclose(got["row"], lite_fx(x)[0, :8], rtol=0, atol=1e-6)
+
+
+def test_logits_load_keras_lazily_on_the_fast_path(both, cache_dir):
+    keras_fx, _ = both
+    fast = load_extractor(cache_dir=str(cache_dir))
+    assert fast.model is None and fast.backend == "litert"
+    x = np.random.default_rng(4).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    np.testing.assert_allclose(fast.predict_logits(x), keras_fx.predict_logits(x), atol=1e-4, rtol=0)

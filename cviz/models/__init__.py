@@ -120,6 +120,9 @@ def load_extractor(
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if _is_lite0(name):
+        fast = _cached_lite0(input_size or 224, weights, cache_dir, backend)
+        if fast is not None:
+            return fast
         from cviz.models import efficientnet_lite as el
         from cviz.models.keras_apps import make_runner
 
@@ -150,6 +153,47 @@ def keras_version() -> str:
     import keras
 
     return f"keras {keras.__version__}"
+
+
+def _cached_lite0(size: int, weights: str, cache_dir: str | None, backend: str) -> FeatureExtractor | None:
+    """Lite0 straight from its cached LiteRT conversion, or None (then the Keras path converts).
+
+    Neither Keras nor TensorFlow is imported: the converted model is all the features need, and
+    TensorFlow alone is ~750 MB of resident memory. ``predict_logits`` builds the Keras model on
+    first use (sanity checks only).
+    """
+    if backend not in ("auto", "litert") or weights == "random" or cache_dir is None:
+        return None
+    from cviz.models import efficientnet_lite as el
+    from cviz.models import litert
+
+    try:
+        version = litert.runtime_version()
+    except litert.BackendUnavailable:
+        return None
+    source, label = el.resolve_weights(weights)
+    if source.name.endswith(".weights.h5"):
+        return None
+    digest = sha256_file(source)
+    blob = litert.cached(litert.cache_stem(f"{el.NAME}_{size}", size, digest), cache_dir)
+    if blob is None:
+        return None
+    runner = litert.LiteRTRunner(blob)
+    logits: list[Callable[[np.ndarray], np.ndarray]] = []
+
+    def lazy_logits(batch: np.ndarray) -> np.ndarray:
+        if not logits:
+            from cviz.models.keras_apps import make_runner
+
+            logits.append(make_runner(el.load_lite0(size, weights=weights, cache_dir=cache_dir).model, output=1))
+        return logits[0](batch)
+
+    xnn = "XNNPACK" if runner.delegated else "no XNNPACK"
+    return FeatureExtractor(
+        name=el.NAME, dim=el.FEATURE_DIM, input_size=size, weights=str(weights), weights_source=label,
+        weights_hash=digest[:16], _forward=runner, _logits=lazy_logits, model=None, backend="litert",
+        backend_version=f"ai-edge-litert {version} ({xnn}, {runner.threads} threads, batch {litert.BATCH})",
+    )
 
 
 def _lite_forward(model: Any, weights_hash: str, backend: str, cache_dir: str | None

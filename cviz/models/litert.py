@@ -56,9 +56,26 @@ def runtime_version() -> str:
 
 
 def converter_version() -> str:
+    """TensorFlow's version, read from its package metadata: naming a cached conversion must not
+    import TensorFlow (about 750 MB of resident memory, which a cached LiteRT model never needs)."""
+    from importlib import metadata
+
+    for dist in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
     import tensorflow as tf
 
     return str(tf.__version__)
+
+
+def cached(stem: str, cache_dir: str | os.PathLike[str] | None) -> bytes | None:
+    """The cached conversion named ``stem`` when intact, without converting (or importing TensorFlow)."""
+    if cache_dir is None:
+        return None
+    path = Path(cache_dir) / f"{stem}.tflite"
+    return _read_cached(path, path.with_name(path.name + ".sha256"))
 
 
 def cache_stem(model_name: str, input_size: int, weights_hash: str) -> str:
