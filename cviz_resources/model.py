@@ -25,5 +25,6 @@ class FeatureModelResource(dg.ConfigurableResource):
 
     def get(self, cache_dir: str | None = None) -> FeatureExtractor:
         if self._extractor is None:
-            self._extractor = load_extractor(self.name, self.weights, self.input_size, cache_dir, self.backend)
+            self._extractor = load_extractor(self.name, self.weights, self.input_size, cache_dir, self.backend,
+                                             convert_in_child=True)  # TensorFlow stays out of the run process
         return self._extractor

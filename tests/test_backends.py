@@ -128,7 +128,7 @@ NO_TF = """
 import json, sys
 import numpy as np
 from cviz.models import load_extractor
-fx = load_extractor(cache_dir=sys.argv[1])
+fx = load_extractor(cache_dir=sys.argv[1], convert_in_child=True)
 x = np.random.default_rng(3).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
 out = fx(x)
 print(json.dumps({"backend": fx.backend, "model_id": fx.model_id, "tf": "tensorflow" in sys.modules,
@@ -161,3 +161,19 @@ def test_logits_load_keras_lazily_on_the_fast_path(both, cache_dir):
     assert fast.model is None and fast.backend == "litert"
     x = np.random.default_rng(4).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
     np.testing.assert_allclose(fast.predict_logits(x), keras_fx.predict_logits(x), atol=1e-4, rtol=0)
+
+
+def test_a_missing_conversion_is_made_by_a_child_process(tmp_path):
+    """On a cold cache too (the first run of a new storage root), the run process stays TensorFlow-free."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = subprocess.run([sys.executable, "-c", NO_TF, str(tmp_path)], capture_output=True, text=True, timeout=600,
+                         cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (got["backend"], got["tf"], got["keras"]) == ("litert", False, False)
+    assert len(_stems(tmp_path)) == 1

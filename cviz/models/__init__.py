@@ -106,6 +106,7 @@ def load_extractor(
     input_size: int | None = None,
     cache_dir: str | None = None,
     backend: str = "auto",
+    convert_in_child: bool = False,
 ) -> FeatureExtractor:
     """Build a feature extractor.
 
@@ -114,6 +115,8 @@ def load_extractor(
     ``cache_dir`` (``<storage root>/cache/models``) keeps converted Lite0 weights and its LiteRT model.
     ``backend``: ``"auto"`` (LiteRT for Lite0 when ``ai-edge-litert`` imports, else Keras),
     ``"litert"`` (Lite0 only; an error when unavailable) or ``"keras"`` (the reference).
+    ``convert_in_child``: a missing LiteRT conversion is made by a child process, so this process
+    never imports TensorFlow (the features asset's resource sets it: ~750 MB less peak RSS).
     Raises :class:`WeightsUnavailable` with the exact file to provide.
     """
     backend = (backend or "auto").lower()
@@ -121,6 +124,12 @@ def load_extractor(
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if _is_lite0(name):
         fast = _cached_lite0(input_size or 224, weights, cache_dir, backend)
+        if fast is None and convert_in_child and backend in ("auto", "litert") and weights != "random" \
+                and cache_dir is not None and not str(weights).endswith(".weights.h5"):
+            from cviz.models import litert
+
+            if _litert_importable() and litert.convert_in_child(input_size or 224, weights, cache_dir):
+                fast = _cached_lite0(input_size or 224, weights, cache_dir, backend)
         if fast is not None:
             return fast
         from cviz.models import efficientnet_lite as el
@@ -153,6 +162,16 @@ def keras_version() -> str:
     import keras
 
     return f"keras {keras.__version__}"
+
+
+def _litert_importable() -> bool:
+    from cviz.models import litert
+
+    try:
+        litert.runtime_version()
+    except litert.BackendUnavailable:
+        return False
+    return True
 
 
 def _cached_lite0(size: int, weights: str, cache_dir: str | None, backend: str) -> FeatureExtractor | None:

@@ -193,3 +193,32 @@ class LiteRTRunner:
             it.invoke()
             rows.append(it.get_tensor(out).reshape(-1).copy())
         return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+
+
+def convert_in_child(size: int, weights: str, cache_dir: str, timeout_s: float = 900.0) -> bool:
+    """Convert (and cache) Lite0 in a child process, so the caller never imports TensorFlow.
+
+    True when the child wrote the cache; False means the caller converts in-process.
+    """
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "cviz.models.litert", str(size), weights, str(cache_dir)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("LiteRT conversion in a child process failed (%s); converting here", exc)
+        return False
+    if done.returncode != 0:
+        log.warning("LiteRT conversion in a child process failed: %s", (done.stderr or "").strip()[-500:])
+        return False
+    return True
+
+
+if __name__ == "__main__":  # python -m cviz.models.litert SIZE WEIGHTS CACHE_DIR
+    import sys
+
+    from cviz.models import load_extractor
+
+    load_extractor(input_size=int(sys.argv[1]), weights=sys.argv[2], cache_dir=sys.argv[3], backend="litert")
