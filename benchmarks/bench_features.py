@@ -1,28 +1,38 @@
-"""Feature extraction speed and quality, through the code the `features` asset runs.
+"""Feature extraction speed per backend, side by side in one run, through the code the `features` asset runs.
 
-Prints a table and writes JSON (benchmarks/results/, not in git). What it measures:
-- images/s of ``cviz.features.compute_features`` (decode overlapped with inference, no cache) for the
-  default model on 128 px thumbnails and on ~600 px JPEGs, and the decode-only and inference-only
-  rates that bound it;
-- VGG16 (random weights: same speed as ImageNet ones) batched vs one image at a time, the original loop;
-- neighbour agreement (fraction of each image's 10 nearest neighbours sharing its label) on a labelled
-  collection for the default model at several input sizes, VGG16 with random weights (a floor) and
-  an RGB colour histogram.
+Prints a table and writes JSON (benchmarks/results/, not in git). For each backend (LiteRT with
+XNNPACK, and the Keras reference) and each image set:
+- ``images/s``: ``cviz.features.compute_features`` as the stage runs it (no cache; decode in two
+  threads overlapped with inference; each image decoded once at the size the CNN, the 128 px cell
+  and the 512 px item image need, cell and item JPEGs encoded in memory);
+- ``decode/s``: that decode (and cell/item derivation) alone, two threads;
+- ``infer/s``: the model alone on the already decoded inputs;
+- the LiteRT / Keras ratio (it holds under load better than absolute figures) and the largest
+  feature difference between the two;
+- peak RSS of the process after each set.
+Sets: 128 px JPEG thumbnails of a real collection, and "originals": the same paintings upscaled
+to 3000x2000 JPEGs written by this script into a temporary folder (deleted afterwards).
+Then the cache: ``read_cached`` on a synthetic 13,000-item store with 1% new items (the
+"+100 images" update), the part of a cached ``features`` step that grows with the collection.
 
-    .venv/bin/python benchmarks/bench_features.py                  # defaults: ../shared/data/imageplot
-    .venv/bin/python benchmarks/bench_features.py --quick          # fewer images, for a smoke run
+    .venv/bin/python benchmarks/bench_features.py                  # ../shared/data/imageplot
+    .venv/bin/python benchmarks/bench_features.py --quick          # fewer images, a smoke run
+    .venv/bin/python benchmarks/bench_features.py --make-thumbs 13000 /tmp/t13k   # for cviz run timings
+    .venv/bin/python benchmarks/bench_features.py --quality        # neighbour agreement on imageplot labels
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import io
 import json
 import os
+import resource
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,21 +41,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from cviz.features import compute_features, model_input  # noqa: E402
+from cviz import thumbs  # noqa: E402
+from cviz.feature_store import FeatureStore  # noqa: E402
+from cviz.features import cnn_input, compute_features, read_cached  # noqa: E402
 from cviz.imaging import decode  # noqa: E402
 from cviz.models import load_extractor  # noqa: E402
-from cviz.neighbours import neighbour_agreement  # noqa: E402
 from cviz.sample import sample_source  # noqa: E402
+from cviz.storage import Storage  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+CELL = (128, 128)
+DECODE_AT = (0, max(thumbs.ITEM_IMAGE_SIDE, *CELL))  # what the features stage asks (plus the CNN's short side)
 
 
-def load_set(folder: Path, names: list[str]) -> list[tuple[dict, bytes]]:
-    out = []
-    for n in names:
-        data = (folder / n).read_bytes()
-        out.append(({"file": n, "sha256": hashlib.sha256(data).hexdigest()}, data))
-    return out
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def load_folder(folder: Path, limit: int) -> list[tuple[dict, bytes]]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:limit]
+    return [({"file": p.name, "sha256": hashlib.sha256(b := p.read_bytes()).hexdigest()}, b) for p in files]
 
 
 def thumbnails(dataset: list[tuple[dict, bytes]], side: int = 128) -> list[tuple[dict, bytes]]:
@@ -58,31 +73,85 @@ def thumbnails(dataset: list[tuple[dict, bytes]], side: int = 128) -> list[tuple
     return out
 
 
-def rate(dataset, extractor, batch: int = 32) -> dict:
+def originals(dataset: list[tuple[dict, bytes]], folder: Path, size: tuple[int, int] = (3000, 2000)) -> list[tuple[dict, bytes]]:
+    """Each painting upscaled to ``size`` (a museum's full-size original), written as a JPEG."""
+    out = []
+    for item, data in dataset:
+        img, _ = decode(data)
+        big = img.resize(size, Image.Resampling.BICUBIC)
+        path = folder / (Path(item["file"]).stem + "-3000.jpg")
+        big.save(path, "JPEG", quality=90)
+        b = path.read_bytes()
+        out.append(({"file": path.name, "sha256": hashlib.sha256(b).hexdigest()}, b))
+    return out
+
+
+def derive(_item: dict, img: Image.Image) -> None:
+    """What the stage's hook costs (cell + item image encoded), without the disk writes."""
+    small = img.copy()
+    small.thumbnail((thumbs.ITEM_IMAGE_SIDE,) * 2, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    thumbs.encode(small)
+    thumbs.encode(thumbs.make_cell(small, CELL, (17, 17, 17)))
+
+
+def decode_only(dataset, side: int) -> tuple[float, list[np.ndarray]]:
+    def one(entry):
+        img, _ = decode(entry[1], at_least=(side, DECODE_AT[1]))
+        arr = cnn_input(img, side)
+        derive(entry[0], img)
+        return arr
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        arrays = list(pool.map(one, dataset))
+    return len(dataset) / (time.perf_counter() - t), arrays
+
+
+def measure(dataset, extractor, arrays: list[np.ndarray], batch: int = 32) -> tuple[dict, np.ndarray]:
     data = {it["file"]: d for it, d in dataset}
     items = [it for it, _ in dataset]
-    extractor(np.zeros((batch, extractor.input_size, extractor.input_size, 3), np.uint8))  # warm-up at the batch shape
-    run = compute_features(items, data.__getitem__, extractor, None, batch_size=batch)
-    t = time.perf_counter()
-    arrays = [model_input(d, extractor.input_size) for _, d in dataset]
-    decode_s = time.perf_counter() - t
+    extractor(np.stack(arrays[:batch]))  # warm-up at the batch shape
+    run = compute_features(items, data.__getitem__, extractor, None, batch_size=batch, decode_at=DECODE_AT, derive=derive)
     stacked = np.stack(arrays)
     t = time.perf_counter()
     for k in range(0, len(stacked), batch):
         extractor(stacked[k : k + batch])
-    infer_s = time.perf_counter() - t
-    n = len(items)
-    return {"images": n, "images_per_s": round(n / run.compute_seconds, 1),
-            "decode_only_per_s": round(n / decode_s, 1), "inference_only_per_s": round(n / infer_s, 1)}, run.features
+    infer = len(items) / (time.perf_counter() - t)
+    return {"images": len(items), "images_per_s": round(run.images_per_s or 0.0, 1), "infer_per_s": round(infer, 1),
+            "decodes": run.decodes, "peak_rss_mb": peak_rss_mb(), "load": round(os.getloadavg()[0], 2)}, run.features
 
 
-def one_at_a_time(dataset, extractor, limit: int = 24) -> float:
-    arrays = [model_input(d, extractor.input_size) for _, d in dataset[:limit]]
-    extractor(arrays[0][None])
-    t = time.perf_counter()
-    for a in arrays:
-        extractor(a[None])
-    return round(len(arrays) / (time.perf_counter() - t), 2)
+def cache_read(n: int = 13_000, new: float = 0.01, dim: int = 1280) -> dict:
+    """read_cached over n items of which ``new`` are not in the store (a fresh temp root)."""
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="cviz-bench-cache-") as root:
+        storage = Storage(root)
+        shas = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n)]
+        store = FeatureStore(storage, "bench-1280", dim)
+        old = int(n * (1 - new))
+        for k in range(0, old, 2048):  # written as the features step writes: a segment per 2,048
+            store.add(shas[k : min(k + 2048, old)], rng.normal(size=(min(2048, old - k), dim)).astype(np.float32))
+        items = [{"sha256": s} for s in shas]
+        os.system("sync")
+        _, found, _, seconds = read_cached(items, storage, "bench-1280", dim)
+        return {"items": n, "cached": int(found.sum()), "new": n - int(found.sum()), "seconds": round(seconds, 3),
+                "load": round(os.getloadavg()[0], 2)}
+
+
+def make_thumbs(n: int, out: Path, source: Path, side: int = 128) -> None:
+    """``out/images/t0000000.jpg ...``: n 128 px JPEG thumbnails of ``source``'s images, each file's
+    bytes made unique by a JPEG comment (the catalogue drops byte-identical copies), for timing
+    ``cviz run`` on a 13,000-thumbnail collection. Existing files are kept (n can grow: +100)."""
+    images = out / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    thumbs_ = [d for _, d in thumbnails(load_folder(source, 100_000), side)]
+    for i in range(n):
+        path = images / f"t{i:07d}.jpg"
+        if not path.exists():
+            data = thumbs_[i % len(thumbs_)]
+            comment = f"cviz thumbnail {i}".encode()
+            path.write_bytes(data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:])
+    print(f"{n} thumbnails in {images}")
 
 
 def colour_histogram(dataset) -> np.ndarray:
@@ -95,61 +164,105 @@ def colour_histogram(dataset) -> np.ndarray:
     return np.stack(feats)
 
 
+def quality(collection: Path, labels: list[str], sizes: list[int]) -> dict:
+    """Neighbour agreement (k=10) on a labelled collection: Lite0 at several input sizes, VGG16 with
+    random weights (a floor) and an RGB colour histogram; chance level last."""
+    import csv
+
+    from cviz.neighbours import neighbour_agreement
+
+    with open(collection / "metadata.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    photos = [({"file": r["filename"], "sha256": r["filename"]}, (collection / "images" / r["filename"]).read_bytes())
+              for r in rows]
+    data = {it["file"]: d for it, d in photos}
+    items = [it for it, _ in photos]
+
+    def score(feats: np.ndarray) -> dict:
+        return {c: round(neighbour_agreement(feats, [r[c] for r in rows]).score, 4) for c in labels}
+
+    out = {}
+    for size in sizes:
+        fx = load_extractor(input_size=size)
+        out[f"efficientnet_lite0@{size}"] = score(compute_features(items, data.__getitem__, fx, None).features)
+    vgg = load_extractor("vgg16", "random")
+    out["vgg16 random weights"] = score(compute_features(items, data.__getitem__, vgg, None).features)
+    hist = colour_histogram(photos)
+    out["rgb histogram 8x8x8 sqrt"] = score(hist)
+    out["chance"] = {c: round(neighbour_agreement(hist, [r[c] for r in rows]).chance, 4) for c in labels}
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--collection", default=str(REPO.parent / "shared" / "data" / "imageplot"))
+    p.add_argument("--quality", metavar="COLLECTION", nargs="?", const=str(REPO.parent / "shared" / "data" / "imageplot"),
+                   help="only the neighbour-agreement table on a labelled collection (folder with images/ and metadata.csv)")
     p.add_argument("--labels", default="collection,period")
-    p.add_argument("--quick", action="store_true")
     p.add_argument("--sizes", default="224,192,160")
+    p.add_argument("--make-thumbs", nargs=2, metavar=("N", "FOLDER"),
+                   help="only write N 128 px thumbnails (from --collection) to FOLDER/images, for cviz run timings")
+    p.add_argument("--collection", default=str(REPO.parent / "shared" / "data" / "imageplot" / "images"))
+    p.add_argument("--thumbs", type=int, default=904, help="thumbnails to time")
+    p.add_argument("--originals", type=int, default=300, help="3000x2000 originals to make and time")
+    p.add_argument("--backends", default="litert,keras")
+    p.add_argument("--quick", action="store_true")
     args = p.parse_args()
-    folder = Path(args.collection)
-    with open(folder / "metadata.csv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
     if args.quick:
-        rows = rows[::6]
-    photos = load_set(folder / "images", [r["filename"] for r in rows])
-    met_dir = sample_source()
-    met = load_set(met_dir, sorted(p.name for p in met_dir.glob("*.jpg"))[: 60 if args.quick else 174])
-    labels = [c for c in args.labels.split(",") if c]
-    results: dict = {"load": os.getloadavg()[0], "collection": str(folder), "images": len(photos), "speed": {}, "quality": {}}
+        args.thumbs, args.originals = 160, 48
+    folder = Path(args.collection)
+    if not folder.is_dir():
+        folder = sample_source()  # the Met sample (174 photos) when the real data set is absent
+    if args.make_thumbs:
+        make_thumbs(int(args.make_thumbs[0]), Path(args.make_thumbs[1]), folder)
+        return
+    if args.quality:
+        labels = [c for c in args.labels.split(",") if c]
+        table = quality(Path(args.quality), labels, [int(x) for x in args.sizes.split(",")])
+        print(f"\n{'neighbour agreement (k=10)':<32}" + "".join(f"{c:>12}" for c in labels))
+        for k, v in table.items():
+            print(f"{k:<32}" + "".join(f"{v[c]:>12}" for c in labels))
+        return
+    source = load_folder(folder, max(args.thumbs, args.originals))
+    results: dict = {"collection": str(folder), "load_start": os.getloadavg()[0], "sets": {}, "cpu": os.cpu_count()}
+    extractors = {b: load_extractor(backend=b, cache_dir=os.path.join(tempfile.gettempdir(), "cviz-bench-models")) for b in args.backends.split(",")}
+    results["backends"] = {b: fx.backend_version for b, fx in extractors.items()}
+    side = next(iter(extractors.values())).input_size
+    with tempfile.TemporaryDirectory(prefix="cviz-bench-originals-") as tmp:
+        sets = {"128px thumbnails": thumbnails(source[: args.thumbs]),
+                "3000x2000 originals": originals(source[: args.originals], Path(tmp))}
+        for name, dataset in sets.items():
+            decode_rate, arrays = decode_only(dataset, side)
+            row: dict = {"decode_per_s": round(decode_rate, 1)}
+            feats = {}
+            for b, fx in extractors.items():  # side by side: same images, same process, back to back
+                row[b], feats[b] = measure(dataset, fx, arrays)
+            if {"litert", "keras"} <= set(feats):
+                row["litert_over_keras"] = round(row["litert"]["images_per_s"] / row["keras"]["images_per_s"], 2)
+                row["litert_over_keras_infer"] = round(row["litert"]["infer_per_s"] / row["keras"]["infer_per_s"], 2)
+                row["max_abs_diff"] = float(np.abs(feats["litert"] - feats["keras"]).max())
+            results["sets"][name] = row
+    results["cache_read_13000_1pct_new"] = cache_read()
+    results["load_end"] = os.getloadavg()[0]
+    results["peak_rss_mb"] = peak_rss_mb()
 
-    default = load_extractor()
-    results["model"] = {"name": default.name, "weights_source": default.weights_source, "dim": default.dim}
-    results["speed"]["default_600px"], _ = rate(met, default)
-    results["speed"]["default_128px_thumbs"], _ = rate(thumbnails(met), default)
-
-    for size in [int(s) for s in args.sizes.split(",")]:
-        ex = default if size == default.input_size else load_extractor(input_size=size)
-        speed, feats = rate(photos, ex)
-        results["speed"][f"default_{size}_imageplot"] = speed
-        results["quality"][f"{default.name}@{size}"] = {
-            c: round(neighbour_agreement(feats, [r[c] for r in rows]).score, 4) for c in labels}
-
-    vgg = load_extractor("vgg16", "random")
-    vgg_batched, vgg_feats = rate(met[:48], vgg)
-    results["speed"]["vgg16_batched"] = vgg_batched
-    results["speed"]["vgg16_one_at_a_time_per_s"] = one_at_a_time(met, vgg)
-    _, vgg_feats = rate(photos, vgg)
-    results["quality"]["vgg16 random weights"] = {c: round(neighbour_agreement(vgg_feats, [r[c] for r in rows]).score, 4) for c in labels}
-    hist = colour_histogram(photos)
-    results["quality"]["rgb histogram 8x8x8 sqrt"] = {c: round(neighbour_agreement(hist, [r[c] for r in rows]).score, 4) for c in labels}
-    results["quality"]["chance"] = {c: round(neighbour_agreement(hist, [r[c] for r in rows]).chance, 4) for c in labels}
-
-    print(f"\nfeatures benchmark  (load avg {results['load']:.2f}, {len(photos)} labelled images)")
-    print(f"{'speed':<32}{'images/s':>10}{'decode/s':>10}{'infer/s':>10}")
-    for k, v in results["speed"].items():
-        if isinstance(v, dict):
-            print(f"{k:<32}{v['images_per_s']:>10}{v['decode_only_per_s']:>10}{v['inference_only_per_s']:>10}")
-        else:
-            print(f"{k:<32}{v:>10}")
-    print(f"\n{'neighbour agreement (k=10)':<32}" + "".join(f"{c:>12}" for c in labels))
-    for k, v in results["quality"].items():
-        print(f"{k:<32}" + "".join(f"{v[c]:>12}" for c in labels))
+    print(f"\nfeatures benchmark  (load avg {results['load_start']:.2f} -> {results['load_end']:.2f}, "
+          f"{results['cpu']} CPUs; {', '.join(f'{b}: {v}' for b, v in results['backends'].items())})")
+    print(f"{'set':<22}{'backend':<8}{'images':>7}{'images/s':>10}{'decode/s':>10}{'infer/s':>10}{'peak RSS MB':>13}")
+    for name, row in results["sets"].items():
+        for b in extractors:
+            r = row[b]
+            print(f"{name:<22}{b:<8}{r['images']:>7}{r['images_per_s']:>10}{row['decode_per_s']:>10}{r['infer_per_s']:>10}"
+                  f"{r['peak_rss_mb']:>13}")
+        if "litert_over_keras" in row:
+            print(f"{'':<22}litert/keras: {row['litert_over_keras']}x end to end, {row['litert_over_keras_infer']}x "
+                  f"inference; max |diff| {row['max_abs_diff']:.2e}")
+    c = results["cache_read_13000_1pct_new"]
+    print(f"\ncache read: {c['cached']:,} cached + {c['new']} new of {c['items']:,} items in {c['seconds']} s (load {c['load']})")
     out = REPO / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"features-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(results, indent=1))
-    print(f"\nJSON: {path}")
+    print(f"JSON: {path}")
 
 
 if __name__ == "__main__":

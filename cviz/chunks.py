@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from cviz.feature_store import FeatureStore
 from cviz.features import Extractor, FeatureRun, compute_features
 from cviz.paths import CollectionPaths
 from cviz.storage import Storage
@@ -85,9 +86,11 @@ def load_chunk(storage: Storage, rel: str, rows: int, dim: int) -> np.ndarray | 
 
 
 def compute_chunk(storage: Storage, name: str, items: Sequence[dict[str, Any]], chunk: Chunk,
-                  read_bytes: Callable[[str], bytes], extractor: Extractor, batch_size: int = 32) -> FeatureRun:
-    """Compute (per-image cache first) and write one chunk's file."""
-    run = compute_features(items[chunk.start:chunk.stop], read_bytes, extractor, storage, batch_size)
+                  read_bytes: Callable[[str], bytes], extractor: Extractor, batch_size: int = 32,
+                  **options: Any) -> FeatureRun:
+    """Compute (feature cache first) and write one chunk's file; ``options`` go to compute_features
+    (``store``, ``decode_at``, ``derive``, ``progress``)."""
+    run = compute_features(items[chunk.start:chunk.stop], read_bytes, extractor, storage, batch_size, **options)
     storage.write_npy(chunk_rel(name, extractor.model_id, chunk), run.features)
     return run
 
@@ -101,31 +104,49 @@ class ChunkedRun:
 
 def features_by_chunks(storage: Storage, name: str, items: Sequence[dict[str, Any]],
                        read_bytes: Callable[[str], bytes], extractor: Extractor, batch_size: int = 32,
-                       progress: Callable[[int, int], None] | None = None) -> ChunkedRun:
-    """All rows, chunk by chunk: chunk files when present and valid, computed (and written) otherwise."""
+                       progress: Callable[[int, int], None] | None = None,
+                       decode_at: tuple[int, int] | None = None,
+                       derive: Callable[[dict[str, Any], Any], None] | None = None) -> ChunkedRun:
+    """All rows, chunk by chunk: chunk files when present and valid, computed (and written) otherwise.
+
+    ``progress(done, total)`` counts items of the whole collection (cached ones included), so a bar
+    moves at the speed of the work: fast over cached chunks, at images/s over computed ones.
+    """
     started = time.perf_counter()
     dim = int(extractor.dim)
     out = np.zeros((len(items), dim), dtype=np.float32)
     chunks = plan_chunks(items, extractor.model_id)
-    hits = rejected = computed = reused = 0
-    compute_s = decode_s = 0.0
+    store = FeatureStore(storage, extractor.model_id, dim)  # its index is read once, for all chunks
+    hits = rejected = computed = reused = decodes = 0
+    compute_s = decode_s = read_s = infer_s = 0.0
     for chunk in chunks:
+        t = time.perf_counter()
         arr = load_chunk(storage, chunk_rel(name, extractor.model_id, chunk), chunk.size, dim)
         if arr is not None:
             reused += 1
             hits += chunk.size
+            read_s += time.perf_counter() - t
         else:
-            run = compute_chunk(storage, name, items, chunk, read_bytes, extractor, batch_size)
+            def chunk_progress(done: int, todo: int, start: int = chunk.start, size: int = chunk.size) -> None:
+                if progress:
+                    progress(start + (size - todo) + done, len(items))
+
+            run = compute_chunk(storage, name, items, chunk, read_bytes, extractor, batch_size, store=store,
+                                decode_at=decode_at, derive=derive, progress=chunk_progress)
             arr = run.features
             hits += run.cache_hits
             rejected += run.cache_rejected
             computed += run.computed
             compute_s += run.compute_seconds
             decode_s += run.decode_seconds
+            read_s += run.cache_read_seconds
+            decodes += run.decodes
+            infer_s += run.inference_seconds
         out[chunk.start:chunk.stop] = arr
         if progress:
             progress(chunk.stop, len(items))
-    total = FeatureRun(out, hits, rejected, computed, time.perf_counter() - started, compute_s, decode_s)
+    total = FeatureRun(out, hits, rejected, computed, time.perf_counter() - started, compute_s, decode_s, read_s,
+                       decodes, infer_s)
     return ChunkedRun(total, len(chunks), reused)
 
 

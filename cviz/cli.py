@@ -172,6 +172,38 @@ class _Progress:
         self.seen = len(records)
 
 
+class _Bars:
+    """Live progress of the long stages (cviz.progress): a tqdm bar per stage on a terminal, one
+    line per ~10% otherwise (logs, CI), so a 2-minute features step is never silent."""
+
+    def __init__(self, stream=None) -> None:  # noqa: ANN001
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.bars: dict[str, object] = {}
+        self.steps: dict[str, int] = {}
+
+    def __call__(self, u) -> None:  # noqa: ANN001 - a cviz.progress.Update
+        if self.tty:
+            from tqdm import tqdm
+
+            bar = self.bars.get(u.stage)
+            if bar is None:
+                bar = self.bars[u.stage] = tqdm(total=u.total, desc=f"cviz:   {u.stage:<14}", unit=f" {u.unit}",
+                                                file=self.stream, leave=True, dynamic_ncols=True)
+            bar.update(u.done - bar.n)
+            if u.done >= u.total:
+                bar.close()
+            return
+        step = int(10 * u.done / u.total) if u.total else 10
+        if step > self.steps.get(u.stage, 0):
+            self.steps[u.stage] = step
+            print(f"cviz:   {u.line()}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
 def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     from cviz.collection import CollectionConfig
 
@@ -198,9 +230,17 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
         "ops": {"tsne": {"config": {"update": args.update, "backend": args.tsne_backend}},
                 "grid": {"config": {"method": args.grid_method, "keep_previous": keep}}},
     }
-    with _Progress(instance, run_id):
-        result = job.execute_in_process(partition_key=config.name, instance=instance, raise_on_error=False,
-                                        run_id=run_id, run_config=run_config, tags=CLI_RUN_TAGS)
+    from cviz import progress
+
+    bars = _Bars()
+    progress.add_listener(bars)
+    try:
+        with _Progress(instance, run_id):
+            result = job.execute_in_process(partition_key=config.name, instance=instance, raise_on_error=False,
+                                            run_id=run_id, run_config=run_config, tags=CLI_RUN_TAGS)
+    finally:
+        progress.remove_listener(bars)
+        bars.close()
     if not result.success:
         print(f"cviz: run {result.run_id} failed: {_first_error(result)}", file=sys.stderr)
         return 1

@@ -1,24 +1,39 @@
-"""Feature vectors for a collection: batched, decode overlapped with inference, cached per image.
+"""Feature vectors for a collection: cached vectors read in bulk, each miss decoded once, decode
+overlapped with inference.
 
 The cache key is (model identity, image content hash), so re-running a collection after adding
-ten images computes ten vectors, and collections that share images share the work. A cache entry
-is a small ``.npy`` file; one that does not load, has the wrong shape or holds NaN/inf is
-recomputed and rewritten, never used.
+ten images computes ten vectors, and collections that share images share the work. Vectors live
+in the packed per-model store (:mod:`cviz.feature_store`: a few files read at disk speed instead
+of one small file per image); per-image ``.npy`` files written by earlier versions are still read
+for images the store lacks, validated the same way. A cached vector that does not load, has the
+wrong shape or holds NaN/inf is recomputed and rewritten, never used.
+
+Decode once: each image not in the cache is decoded a single time, at the size its largest
+consumer needs (``decode_at``), and the optional ``derive`` hook receives that decoded picture in
+the same worker thread, so the features stage can fill the mosaic's cell cache and write the
+viewer's item image without the mosaic decoding the original again (``decodes`` counts them).
 """
 
 from __future__ import annotations
 
 import io
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
+from PIL import Image
 
+from cviz.feature_store import FeatureStore
 from cviz.imaging import decode, square_input
 from cviz.paths import FEATURE_CACHE
 from cviz.storage import Storage
+
+# Computed vectors are written to the store every this many images: a step killed after hours
+# resumes from what it had written.
+FLUSH_EVERY = 2048
 
 
 class Extractor(Protocol):
@@ -37,12 +52,30 @@ class FeatureRun:
     cache_rejected: int  # entries found but corrupt/partial, recomputed
     computed: int
     seconds: float
-    compute_seconds: float
-    decode_seconds: float
+    compute_seconds: float  # wall time of the decode + inference loop (0 when nothing was computed)
+    decode_seconds: float  # summed over decode threads (decode + derive), not wall time
+    cache_read_seconds: float = 0.0
+    decodes: int = 0  # originals decoded (one per computed image)
+    inference_seconds: float = 0.0  # time spent in the model itself
 
     @property
-    def images_per_s(self) -> float:
-        return self.computed / self.compute_seconds if self.compute_seconds > 0 else 0.0
+    def images_per_s(self) -> float | None:
+        """Computed images per second, decode included; None when nothing was computed (a fully
+        cached run has no such rate: reporting 0 would plot as a collapse)."""
+        return self.computed / self.compute_seconds if self.computed and self.compute_seconds > 0 else None
+
+    @property
+    def cached_per_s(self) -> float | None:
+        return self.cache_hits / self.cache_read_seconds if self.cache_hits and self.cache_read_seconds > 0 else None
+
+
+def cnn_input(img: Image.Image, side: int) -> np.ndarray:
+    """The CNN input from a decoded picture: box-reduce while the short side stays >= 2x ``side``,
+    then centre crop and one resize (what ``model_input`` always did, from any decode size)."""
+    factor = min(img.size) // side
+    if factor >= 2:
+        img = img.reduce(factor)
+    return square_input(img, side)
 
 
 def model_input(data: bytes, side: int, name: str = "image") -> np.ndarray:
@@ -52,6 +85,7 @@ def model_input(data: bytes, side: int, name: str = "image") -> np.ndarray:
 
 
 def cache_key(model_id: str, sha256: str) -> str:
+    """Where versions before the packed store kept one image's vector (still read)."""
     return f"{FEATURE_CACHE}/{model_id}/{sha256[:2]}/{sha256}.npy"
 
 
@@ -70,6 +104,30 @@ def _load_cached(storage: Storage, key: str, dim: int) -> tuple[np.ndarray | Non
     return vec, False
 
 
+def _legacy_folder_exists(storage: Storage, model_id: str) -> bool:
+    names = storage.list(f"{FEATURE_CACHE}/{model_id}")
+    return any(n != "packs" for n in names)
+
+
+def read_cached(items: Sequence[dict[str, Any]], storage: Storage, model_id: str, dim: int,
+                store: FeatureStore | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(vectors, found, rejected, seconds) for ``items`` from the store, then per-image files."""
+    started = time.perf_counter()
+    store = store or FeatureStore(storage, model_id, dim)
+    found = store.lookup([e["sha256"] for e in items])
+    out, ok, bad = found.vectors, found.found, found.rejected
+    missing = [i for i in range(len(items)) if not ok[i]]
+    if missing and _legacy_folder_exists(storage, model_id):
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            legacy = list(pool.map(lambda i: _load_cached(storage, cache_key(model_id, items[i]["sha256"]), dim), missing))
+        for i, (vec, damaged) in zip(missing, legacy):
+            if vec is not None:
+                out[i], ok[i], bad[i] = vec, True, False
+            else:
+                bad[i] = bad[i] or damaged
+    return out, ok, bad, time.perf_counter() - started
+
+
 def compute_features(
     items: Sequence[dict[str, Any]],
     read_bytes: Callable[[str], bytes],
@@ -78,64 +136,78 @@ def compute_features(
     batch_size: int = 32,
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    store: FeatureStore | None = None,
+    decode_at: tuple[int, int] | None = None,
+    derive: Callable[[dict[str, Any], Image.Image], None] | None = None,
 ) -> FeatureRun:
-    """Features for ``items`` (catalogue entries with ``file`` and ``sha256``), in order."""
-    started = time.perf_counter()
-    n, dim, side = len(items), extractor.dim, extractor.input_size
-    out = np.zeros((n, dim), dtype=np.float32)
-    hits = rejected = 0
-    todo: list[int] = []
-    if storage is not None:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            cached = list(pool.map(lambda e: _load_cached(storage, cache_key(extractor.model_id, e["sha256"]), dim), items))
-        for i, (vec, bad) in enumerate(cached):
-            if vec is not None:
-                out[i] = vec
-                hits += 1
-            else:
-                rejected += bad
-                todo.append(i)
-    else:
-        todo = list(range(n))
+    """Features for ``items`` (catalogue entries with ``file`` and ``sha256``), in order.
 
-    decode_total = 0.0
+    ``decode_at=(short, long)``: decode each computed image once with at least that many pixels on
+    its short / long side (default: just the CNN input); ``derive(item, picture)`` then gets the
+    decoded picture (in a decode thread). ``progress(done, todo)`` is called after every batch.
+    """
+    started = time.perf_counter()
+    n, dim, side = len(items), int(extractor.dim), int(extractor.input_size)
+    hits = rejected = 0
+    read_s = 0.0
+    if storage is not None:
+        store = store or FeatureStore(storage, extractor.model_id, dim)
+        out, ok, bad, read_s = read_cached(items, storage, extractor.model_id, dim, store)
+        hits, rejected = int(ok.sum()), int(bad.sum())
+        todo = [i for i in range(n) if not ok[i]]
+    else:
+        out = np.zeros((n, dim), dtype=np.float32)
+        todo = list(range(n))
+    if not todo:
+        return FeatureRun(out, hits, rejected, 0, time.perf_counter() - started, 0.0, 0.0, read_s)
+
+    at_least = (max(side, decode_at[0]), decode_at[1]) if decode_at else (side, 0)
+    lock = threading.Lock()
+    totals = {"decode": 0.0, "decodes": 0}
 
     def load(i: int) -> np.ndarray:
-        nonlocal decode_total
         t = time.perf_counter()
-        arr = model_input(read_bytes(items[i]["file"]), side, items[i]["file"])
-        decode_total += time.perf_counter() - t
+        e = items[i]
+        img, _ = decode(read_bytes(e["file"]), name=e["file"], at_least=at_least)
+        arr = cnn_input(img, side)
+        if derive is not None:
+            derive(e, img)
+        with lock:
+            totals["decode"] += time.perf_counter() - t
+            totals["decodes"] += 1
         return arr
 
     def batches() -> Iterator[tuple[list[int], np.ndarray]]:
-        # Decoding runs in worker threads (Pillow releases the GIL) while the caller runs the model
-        # on the previous batch; map() keeps at most a few batches in flight.
+        # Decoding runs in worker threads (Pillow, libvips and the runtime release the GIL) while the
+        # caller runs the model on the previous batch; at most three batches are in flight.
         with ThreadPoolExecutor(max_workers=workers) as pool:
             chunks = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
-            futures = [pool.submit(lambda c=c: np.stack([load(i) for i in c])) for c in chunks[:2]]
+            futures = [[pool.submit(load, i) for i in c] for c in chunks[:2]]
             for k, chunk in enumerate(chunks):
-                arr = futures[k].result()
                 if k + 2 < len(chunks):
-                    futures.append(pool.submit(lambda c=chunks[k + 2]: np.stack([load(i) for i in c])))
-                yield chunk, arr
+                    futures.append([pool.submit(load, i) for i in chunks[k + 2]])
+                yield chunk, np.stack([f.result() for f in futures[k]])
+                futures[k] = []
 
     compute_started = time.perf_counter()
+    infer_s = 0.0
     done = 0
-    pending_writes = []
-    with ThreadPoolExecutor(max_workers=4) as writer:
-        for chunk, arr in batches():
-            vecs = np.asarray(extractor(arr), dtype=np.float32)
-            for i, vec in zip(chunk, vecs):
-                out[i] = vec
-                if storage is not None and np.isfinite(vec).all():
-                    buf = io.BytesIO()
-                    np.save(buf, vec, allow_pickle=False)
-                    key = cache_key(extractor.model_id, items[i]["sha256"])
-                    pending_writes.append(writer.submit(storage.write_bytes, key, buf.getvalue()))
-            done += len(chunk)
-            if progress:
-                progress(done, len(todo))
-        for f in pending_writes:
-            f.result()
+    pending: list[int] = []
+    for chunk, arr in batches():
+        t = time.perf_counter()
+        vecs = np.asarray(extractor(arr), dtype=np.float32)
+        infer_s += time.perf_counter() - t
+        out[chunk] = vecs
+        pending.extend(chunk)
+        done += len(chunk)
+        if store is not None and len(pending) >= FLUSH_EVERY:
+            store.add([items[i]["sha256"] for i in pending], out[pending])
+            pending = []
+        if progress:
+            progress(done, len(todo))
+    if store is not None and pending:
+        store.add([items[i]["sha256"] for i in pending], out[pending])
     compute_seconds = time.perf_counter() - compute_started
-    return FeatureRun(out, hits, rejected, len(todo), time.perf_counter() - started, compute_seconds, decode_total)
+    return FeatureRun(out, hits, rejected, len(todo), time.perf_counter() - started, compute_seconds,
+                      totals["decode"], read_s, int(totals["decodes"]), infer_s)

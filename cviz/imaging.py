@@ -5,12 +5,20 @@ through :func:`decode`, so an image looks the same everywhere: EXIF orientation 
 modes (greyscale, palette, CMYK, 16-bit, alpha) converted to 8-bit RGB with alpha composited on
 white, and a decompression bomb refused from its declared size before any pixels are decoded.
 JPEGs are decoded at reduced size with Pillow's ``draft`` (DCT scaling) when a small result is
-wanted, which is several times faster than decoding at full size and resizing.
+wanted, which is several times faster than decoding at full size and resizing. Large PNG, TIFF,
+WebP (and other non-JPEG) images wanted at a reduced size are decoded by libvips' ``thumbnail``
+(pyvips), which streams the file and shrinks while decoding: a 12000x12000 PNG never exists in
+memory at full size (Pillow would hold 432 MB of RGB for it, plus a copy per conversion).
+
+``at_least=(short, long)`` asks for the cheapest decode that still has at least ``short`` pixels on
+the shorter side and ``long`` on the longer one: what one decode must keep for *all* its consumers
+(the CNN input needs the short side, the viewer's 512 px item image the long side).
 """
 
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -23,6 +31,12 @@ MAX_PIXELS = 2 * 89_478_485
 BACKGROUND = (255, 255, 255)
 
 Image.MAX_IMAGE_PIXELS = None  # we check the declared size ourselves, before decoding
+# Non-JPEG images above this many pixels, wanted at half size or less, go through libvips (below it
+# Pillow's PNG decoder is faster, and its full-size copy is at most ~50 MB).
+VIPS_MIN_PIXELS = 16_000_000
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}
 
 
 class ImageRejected(ValueError):
@@ -70,16 +84,19 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 def decode(data: bytes, max_side: int | None = None, name: str = "image", *,
-           short_side: int | None = None) -> tuple[Image.Image, ImageInfo]:
+           short_side: int | None = None, at_least: tuple[int, int] | None = None) -> tuple[Image.Image, ImageInfo]:
     """Decode ``data`` to an upright 8-bit RGB image, downscaled so its longest side <= max_side.
 
     ``short_side`` instead asks for the cheapest decode whose *shorter* side is still >= it (JPEG DCT
     scaling, a box reduction for other formats) and leaves the one final resize to the caller: what
     a CNN input needs, without resizing twice.
+    ``at_least=(short, long)`` generalises ``short_side`` (which is ``at_least=(short_side, 0)``).
     Raises ImageRejected with a one-line reason for anything that is not a usable image.
     """
+    if short_side and not at_least:
+        at_least = (short_side, 0)
     try:
-        return _decode(data, max_side, short_side)
+        return _decode(data, max_side, at_least)
     except ImageRejected as exc:
         exc.file = name
         raise
@@ -89,7 +106,17 @@ def decode(data: bytes, max_side: int | None = None, name: str = "image", *,
         raise rejected from None
 
 
-def _decode(data: bytes, max_side: int | None, short_side: int | None = None) -> tuple[Image.Image, ImageInfo]:
+def _scale(w: int, h: int, max_side: int | None, at_least: tuple[int, int] | None) -> float:
+    """The smallest scale (<= 1) the caller can use: it must keep ``at_least``; ``max_side`` only shrinks."""
+    if at_least:
+        short, long = at_least
+        return min(1.0, max(short / min(w, h), long / max(w, h)))
+    if max_side:
+        return min(1.0, max_side / max(w, h))
+    return 1.0
+
+
+def _decode(data: bytes, max_side: int | None, at_least: tuple[int, int] | None = None) -> tuple[Image.Image, ImageInfo]:
     if not data:
         raise ImageRejected("empty file (0 bytes)")
     try:
@@ -113,10 +140,20 @@ def _decode(data: bytes, max_side: int | None, short_side: int | None = None) ->
     except Exception as exc:
         raise ImageRejected(f"image frames are corrupt ({type(exc).__name__})") from None
     orientation = _orientation(img)
-    if (max_side or short_side) and fmt == "JPEG":
+    scale = _scale(w, h, max_side, at_least)
+    uw, uh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    info = ImageInfo(uw, uh, fmt, mode, frames)
+    if fmt != "JPEG" and scale <= 0.5 and w * h >= VIPS_MIN_PIXELS:
+        rgb = _vips_reduced(data, w, h, scale, orientation)
+        if max_side and max(rgb.size) > max_side:
+            rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        return rgb, info
+    if scale < 1.0 and fmt == "JPEG":
         # DCT scaling: decode at the strongest power-of-two reduction that still covers the size.
-        target = short_side or max_side
-        img.draft(mode, (target, target))
+        if at_least:
+            img.draft(mode, (math.ceil(w * scale), math.ceil(h * scale)))
+        else:
+            img.draft(mode, (max_side, max_side))
     try:
         img.seek(0)
         img.load()
@@ -124,13 +161,49 @@ def _decode(data: bytes, max_side: int | None, short_side: int | None = None) ->
         raise ImageRejected(f"image data is corrupt or truncated ({exc})") from None
     if orientation != 1:
         img = ImageOps.exif_transpose(img)
-    if short_side and min(img.size) >= 2 * short_side:
-        img = img.reduce(min(img.size) // short_side)  # box filter: fast, and the caller resizes once more
+    if at_least:
+        factor = int(1 / _scale(img.width, img.height, None, at_least))
+        if factor >= 2:  # box filter: fast, and the caller resizes once more
+            try:
+                img = img.reduce(factor)
+            except ValueError:  # modes reduce() does not take (16-bit, palette): convert first
+                img = _to_rgb(img).reduce(factor)
     rgb = _to_rgb(img)
     if max_side and max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS if max_side >= 256 else Image.Resampling.BILINEAR, reducing_gap=2.0)
-    uw, uh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-    return rgb, ImageInfo(uw, uh, fmt, mode, frames)
+    return rgb, info
+
+
+def _vips_reduced(data: bytes, w: int, h: int, scale: float, orientation: int) -> Image.Image:
+    """Shrink-while-decoding through libvips, then the same colour rules as :func:`_to_rgb`."""
+    import pyvips
+
+    width = max(1, math.ceil(w * scale))
+    try:
+        # Sequential access streams the file through the shrink; fail_on makes a truncated file an
+        # error (thumbnail_buffer alone returns a partly grey picture for one).
+        src = pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="truncated")
+        if src.interpretation == "cmyk" and src.bands >= 4 and src.format == "uchar":
+            # Pillow's plain CMYK -> RGB (no ICC profile), before thumbnail would apply one, so big and
+            # small CMYK files look the same.
+            src = ((255 - src.extract_band(0, n=3)) * (255 - src.extract_band(3)) / 255).cast("uchar")
+            src = src.copy(interpretation="srgb")
+        im = src.thumbnail_image(width, height=10_000_000, size="down", no_rotate=True)
+        if im.interpretation not in ("srgb", "b-w") or im.format != "uchar":
+            im = im.colourspace("b-w" if im.bands <= 2 and im.interpretation in ("b-w", "grey16") else "srgb")
+        if im.hasalpha():
+            im = im.flatten(background=list(BACKGROUND[: im.bands - 1]))
+        if im.bands == 1:
+            im = im.bandjoin([im, im])
+        im = im.cast("uchar")
+        arr = np.ndarray(buffer=im.write_to_memory(), dtype=np.uint8, shape=(im.height, im.width, im.bands))
+    except pyvips.Error as exc:
+        reason = "; ".join(line.strip() for line in str(exc).strip().splitlines()[:2]) or "libvips error"
+        raise ImageRejected(f"image data is corrupt or truncated ({reason})") from None
+    rgb = Image.fromarray(np.ascontiguousarray(arr[:, :, :3]), "RGB")
+    if orientation in _TRANSPOSE:
+        rgb = rgb.transpose(_TRANSPOSE[orientation])
+    return rgb
 
 
 def square_input(img: Image.Image, side: int) -> np.ndarray:

