@@ -101,9 +101,18 @@ def decode(data: bytes, max_side: int | None = None, name: str = "image", *,
         exc.file = name
         raise
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:  # Pillow raises all of these
-        rejected = ImageRejected(f"cannot decode ({type(exc).__name__}: {exc})")
+        rejected = ImageRejected(_reason(exc))
         rejected.file = name
         raise rejected from None
+
+
+def _reason(exc: BaseException) -> str:
+    """Pillow's error as a reason a curator can act on (its PNG chunk guard says only "ValueError")."""
+    text = str(exc)
+    if isinstance(exc, ValueError) and ("MAX_TEXT" in text or "text chunks" in text):
+        return ("PNG metadata bomb: a compressed text or ICC profile chunk expands past the safety limit "
+                f"({text}); refused before any pixel was decoded")
+    return f"cannot decode ({type(exc).__name__}: {text})"
 
 
 def _scale(w: int, h: int, max_side: int | None, at_least: tuple[int, int] | None) -> float:
@@ -124,7 +133,9 @@ def _decode(data: bytes, max_side: int | None, at_least: tuple[int, int] | None 
             warnings.simplefilter("ignore")
             img = Image.open(io.BytesIO(data))
     except Exception as exc:  # Pillow raises several types for unknown formats
-        raise ImageRejected(f"not a readable image ({type(exc).__name__})") from None
+        reason = _reason(exc)
+        raise ImageRejected(reason if reason.startswith("PNG metadata bomb") else
+                            f"not a readable image ({type(exc).__name__})") from None
     w, h = img.size
     if w <= 0 or h <= 0:
         raise ImageRejected(f"image declares an empty size {w}x{h}")

@@ -153,6 +153,24 @@ def test_decompression_bomb_is_refused_before_any_pixel_is_decoded(monkeypatch: 
     assert peak < 5_000_000, peak  # 900 MP of RGB would be 2.7 GB
 
 
+@pytest.mark.parametrize("chunk_type, payload_head", [(b"zTXt", b"Comment\x00\x00"), (b"iCCP", b"icc\x00\x00")])
+def test_png_text_or_icc_bomb_is_refused_saying_what(chunk_type: bytes, payload_head: bytes) -> None:
+    """A tiny PNG whose compressed text/ICC chunk inflates to 80 MB: refused, and the reason says so."""
+    import io
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    png = buf.getvalue()
+    body = payload_head + zlib.compress(b"A" * (80 << 20), 9)
+    chunk = struct.pack(">I", len(body)) + chunk_type + body + struct.pack(">I", zlib.crc32(chunk_type + body))
+    data = png[:33] + chunk + png[33:]  # after IHDR
+    assert len(data) < 200_000
+    with pytest.raises(ImageRejected, match=r"PNG metadata bomb: a compressed text or ICC profile chunk"):
+        decode(data, name="textbomb.png")
+
+
 def test_huge_image_is_downscaled_not_refused() -> None:
     img, info = decode(corpus.FILES["huge.jpg"](), max_side=512, name="huge.jpg")
     assert (info.width, info.height) == (6000, 4000)
