@@ -143,7 +143,7 @@ def _catalogue(storage: Storage, name: str) -> dict[str, Any]:
 
 
 # -- features -------------------------------------------------------------------------------
-def _derive_outputs(storage: Storage, name: str, cell: tuple[int, int]) -> tuple[tuple[int, int], Callable]:
+def derive_outputs(storage: Storage, name: str, cell: tuple[int, int]) -> tuple[tuple[int, int], Callable]:
     """(decode_at, derive) for the features stage: one decode of each original also fills the
     mosaic's cell cache and writes the viewer's item image, so the mosaic never decodes it again."""
     existing = set(storage.list(CollectionPaths(name).item_images))
@@ -166,7 +166,7 @@ def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size
     items = usable_items(catalogue)
     config = load_config(storage, name)
     fs, base = open_source(catalogue, storage.storage_options)
-    decode_at, derive = _derive_outputs(storage, name, tuple(config.tile_size))
+    decode_at, derive = derive_outputs(storage, name, tuple(config.tile_size))
     # Chunk by chunk (cviz/chunks.py): chunks other workers computed are read, the rest computed here.
     try:
         chunked = features_by_chunks(storage, name, items, lambda rel: read_source(fs, f"{base}/{rel}"), extractor,

@@ -41,13 +41,15 @@ def _worker_op(worker: int, workers: int) -> dg.OpDefinition:
         extractor = model.get(pipeline.model_cache_dir(store))
         fs, base = open_source(catalogue, store.storage_options)
         mine = worker_chunks(plan_chunks(items, extractor.model_id), worker, workers)
+        # One decode per original here too: it also fills the cell and item-image caches the mosaic copies.
+        decode_at, derive = pipeline.derive_outputs(store, name, tuple(pipeline.run_config(store, name).tile_size))
         computed = reused = images = 0
         for chunk in mine:
             if load_chunk(store, chunk_rel(name, extractor.model_id, chunk), chunk.size, int(extractor.dim)) is not None:
                 reused += 1
                 continue
             run = compute_chunk(store, name, items, chunk, lambda rel: read_source(fs, f"{base}/{rel}"),
-                                extractor, model.batch_size)
+                                extractor, model.batch_size, decode_at=decode_at, derive=derive)
             computed += 1
             images += run.computed
             context.log.info(f"{name}: chunk {chunk.index} ({chunk.size} items) written, {run.computed} computed")

@@ -149,6 +149,8 @@ def test_features_of_one_collection_split_over_workers_then_assembled(dask_env):
     md = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("features")][0]
     md = md.materialization.metadata
     assert md["chunks"].value == 2 and md["chunks_reused"].value == 2 and md["computed"].value == 0
+    mosaic = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("mosaic")][0]
+    assert mosaic.materialization.metadata["originals_decoded"].value == 0  # the chunk workers' decode filled the caches
 
 
 def test_code_location_takes_the_executor_from_the_environment():
