@@ -588,14 +588,28 @@ def stage_publish(storage: Storage, name: str) -> StageReport:
                                       "published": True, "already_live": was_live}), started)
 
 
+@dataclass
+class _BuiltInputs:
+    """What the steps completing a version read: this run's config snapshot, catalogue, items, grid."""
+    paths: CollectionPaths
+    config: CollectionConfig
+    catalogue: dict[str, Any]
+    items: list[dict[str, Any]]
+    grid: dict[str, Any]
+    version: Version
+
+
+def _built_inputs(storage: Storage, name: str, stage: str) -> _BuiltInputs:
+    paths = CollectionPaths(name)
+    catalogue = _catalogue(storage, name)
+    return _BuiltInputs(paths, run_config(storage, name), catalogue, usable_items(catalogue),
+                        storage.read_json(paths.grid), built_version(storage, name, stage)[0])
+
+
 def stage_metadata_json(storage: Storage, name: str) -> StageReport:
     started = time.perf_counter()
-    paths = CollectionPaths(name)
-    config = run_config(storage, name)
-    catalogue = _catalogue(storage, name)
-    items = usable_items(catalogue)
-    grid = storage.read_json(paths.grid)
-    built, _ = built_version(storage, name, "metadata_json")
+    b = _built_inputs(storage, name, "metadata_json")
+    config, catalogue, items, grid, built = b.config, b.catalogue, b.items, b.grid, b.version
     columns = (catalogue.get("metadata") or {}).get("columns", [])
     grid_info = {"cols": grid["cols"], "rows": grid["rows"], "cell_width": grid["cell_width"],
                  "cell_height": grid["cell_height"], "width": grid["cols"] * grid["cell_width"],
@@ -618,19 +632,16 @@ def stage_viewer_extras(storage: Storage, name: str) -> StageReport:
     """Write regions.json, neighbours.bin and vocabulary.json into the mosaic's version folder.
 
     Runs inside the ``metadata_json`` step, into the version this build started (never a live one),
-    before ``publish`` can switch to it, so a published version always has its extras. Item order is items.json's (usable items = PCA rows = grid cells).
+    before ``publish`` can switch to it, so a published version always has its extras. Item order
+    is items.json's (usable items = PCA rows = grid cells).
     """
     from cviz import regions as regions_mod
     from cviz import similar, vocabulary
     from cviz.viewer_data import DATE_COLUMNS
 
     started = time.perf_counter()
-    paths = CollectionPaths(name)
-    config = run_config(storage, name)
-    catalogue = _catalogue(storage, name)
-    items = usable_items(catalogue)
-    grid = storage.read_json(paths.grid)
-    version = built_version(storage, name, "metadata_json")[0].id  # never into a live version
+    b = _built_inputs(storage, name, "metadata_json")  # never into a live version
+    paths, config, catalogue, items, grid, version = b.paths, b.config, b.catalogue, b.items, b.grid, b.version.id
     features = storage.read_npy(paths.pca)
     if len(grid["cells"]) != len(items) or features.shape[0] != len(items):
         raise CollectionError(f"collection {name}: grid has {len(grid['cells'])} cells and pca {features.shape[0]} rows "
