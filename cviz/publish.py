@@ -41,7 +41,7 @@ class Version:
     """
 
     name: str  # the collection
-    id: str  # the folder name, e.g. 20261201T213000-1a2b3c4d
+    id: str  # the folder name, e.g. 20261201T213000123456-1a2b3c4d (sorts in creation order)
 
     @property
     def folder(self) -> str:

@@ -268,5 +268,8 @@ class Storage:
         return removed
 
     def new_version(self) -> str:
-        """A unique, sortable folder name for a version of published outputs."""
-        return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+        """A unique folder name for a version of published outputs that sorts in creation order,
+        to the microsecond (versions retire oldest first by name; several can start in one second)."""
+        now = time.time()
+        return (time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now % 1 * 1e6):06d}-"
+                + uuid.uuid4().hex[:8])

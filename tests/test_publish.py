@@ -29,6 +29,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import time
 
 import dagster as dg
 import pytest
@@ -308,3 +309,13 @@ def test_removing_the_last_collection_empties_the_index(tmp_path) -> None:
     assert index["format"] == INDEX_FORMAT and index["collections"] == []
     assert not remove_from_index(store, "only")
     assert store.read_json("published/index.json")["collections"] == []
+
+
+def test_versions_started_within_one_second_sort_in_creation_order(tmp_path: Path) -> None:
+    """Versions retire oldest first by name, so ids made in the same second must still sort by time."""
+    store = Storage(str(tmp_path))
+    made = []
+    for _ in range(50):
+        made.append(store.new_version())
+        time.sleep(0.0005)
+    assert sorted(made) == made and len(set(made)) == 50

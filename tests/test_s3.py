@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pytest
 
 from tests.conftest import materialize_collection
@@ -143,8 +144,10 @@ def test_collection_on_s3_materializes_and_is_readable_from_the_bucket(s3_server
     catalogue = json.loads(fs.cat_file(f"{BUCKET}/cviz/collections/{NAME}/images.json"))
     assert catalogue["counts"]["usable"] == 12
     assert catalogue["base"].startswith(f"s3://{BUCKET}/sources/met12/images")
-    cached = fs.find(f"{BUCKET}/cviz/cache/features")
-    assert len(cached) == 12  # the per-image feature cache lives in the bucket too
+    keys = [k for k in fs.find(f"{BUCKET}/cviz/cache/features") if k.endswith(".keys.npy")]
+    assert keys  # the packed feature store lives in the bucket too, and holds every image's vector
+    stored = {k.decode() for f in keys for k in np.load(io.BytesIO(fs.cat_file(f)), allow_pickle=False).tolist()}
+    assert len(stored) >= 12 and {e["sha256"] for e in catalogue["files"] if e["status"] == "usable"} <= stored
 
     # The published files, read as the static viewer reads them: plain HTTP GETs under one base URL.
     index = json.loads(_http_get(s3_server, "cviz/published/index.json"))
