@@ -25,14 +25,16 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from cviz.errors import CvizError
-from cviz.storage import filesystem_for, is_local
+from cviz.paths import ALERTS
+from cviz.settings import SECRET_VARIABLES, settings
+from cviz.storage import Storage
 
-ALERTS_REL = "ops/alerts.jsonl"
+ALERTS_REL = ALERTS
 
 
 def alerts_path(storage_root_url: str) -> str:
     """``CVIZ_ALERTS_PATH`` if set, else ``<storage root>/ops/alerts.jsonl``."""
-    return os.environ.get("CVIZ_ALERTS_PATH") or f"{storage_root_url.rstrip('/')}/{ALERTS_REL}"
+    return settings().alerts_path or f"{storage_root_url.rstrip('/')}/{ALERTS_REL}"
 
 
 def alert_record(kind: str, collection: str | None, error: str, **extra: Any) -> dict[str, Any]:
@@ -46,26 +48,13 @@ def append_alert(path: str, record: dict[str, Any], storage_options: dict[str, A
     """Append one line. Local files use O_APPEND (one write per line, so lines never interleave);
     object stores have no append, so the object is read and rewritten (alerts are rare)."""
     line = (json.dumps(record, ensure_ascii=False, sort_keys=True, default=str) + "\n").encode("utf-8")
-    fs, p = filesystem_for(path, storage_options)
-    if is_local(fs):
-        os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
-        fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
-        return
-    try:
-        old = fs.cat_file(p)
-    except FileNotFoundError:
-        old = b""
-    fs.pipe_file(p, old + line)
+    folder, _, name = str(path).rstrip("/").rpartition("/")
+    Storage(folder or ".", storage_options).append_line(name, line)
 
 
 # -- delivery to people: a webhook (generic JSON or Slack's incoming-webhook shape) ------------
 # Values of these variables never leave the machine in an alert, whatever error text holds them.
-SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "CVIZ_PG_PASSWORD", "CVIZ_SMTP_PASSWORD",
-              "CVIZ_ALERT_WEBHOOK_URL", "PGPASSWORD")
+SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PGPASSWORD", *SECRET_VARIABLES)
 _SECRET_KEY = re.compile(r"(password|secret|token|credential|api[_-]?key)", re.I)
 _URL_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://)[^/\s@]+@", re.I)
 WEBHOOK_FORMATS = ("json", "slack")
@@ -157,18 +146,14 @@ class Webhook:
 def webhook_from_env() -> Webhook | None:
     """``CVIZ_ALERT_WEBHOOK_URL`` (unset: no webhook), ``CVIZ_ALERT_WEBHOOK_FORMAT`` (json|slack),
     ``CVIZ_ALERT_WEBHOOK_TIMEOUT_S`` (5), ``CVIZ_ALERT_WEBHOOK_RETRIES`` (3)."""
-    url = os.environ.get("CVIZ_ALERT_WEBHOOK_URL", "").strip()
+    s = settings()  # a bad timeout or retry count raises SettingsError naming the variable
+    url = (s.alert_webhook_url or "").strip()
     if not url:
         return None
-    fmt = (os.environ.get("CVIZ_ALERT_WEBHOOK_FORMAT") or "json").strip().lower()
+    fmt = s.alert_webhook_format.strip().lower()
     if fmt not in WEBHOOK_FORMATS:
         raise CvizError(f"CVIZ_ALERT_WEBHOOK_FORMAT={fmt!r} is not one of {', '.join(WEBHOOK_FORMATS)}")
-    try:
-        timeout = float(os.environ.get("CVIZ_ALERT_WEBHOOK_TIMEOUT_S") or 5)
-        retries = int(os.environ.get("CVIZ_ALERT_WEBHOOK_RETRIES") or 3)
-    except ValueError as exc:
-        raise CvizError(f"CVIZ_ALERT_WEBHOOK_TIMEOUT_S / _RETRIES: {exc}") from None
-    return Webhook(url, timeout_s=timeout, retries=retries, fmt=fmt)
+    return Webhook(url, timeout_s=s.alert_webhook_timeout_s, retries=s.alert_webhook_retries, fmt=fmt)
 
 
 def send(path: str, record: dict[str, Any], storage_options: dict[str, Any] | None = None) -> list[threading.Thread]:

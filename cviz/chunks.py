@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -29,17 +28,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from cviz.feature_store import FeatureStore
+from cviz.settings import settings
 from cviz.features import Extractor, FeatureRun, compute_features
 from cviz.paths import CollectionPaths
 from cviz.storage import Storage
 
-DEFAULT_CHUNK_ITEMS = 5000
-
-
 def chunk_items() -> int:
     """Items per chunk (``$CVIZ_FEATURE_CHUNK``): every worker and the asset must agree on it."""
-    value = int(os.environ.get("CVIZ_FEATURE_CHUNK") or DEFAULT_CHUNK_ITEMS)
-    return max(1, value)
+    return max(1, settings().feature_chunk)
 
 
 @dataclass(frozen=True)
@@ -67,7 +63,7 @@ def plan_chunks(items: Sequence[dict[str, Any]], model_id: str, size: int | None
 
 
 def chunk_rel(name: str, model_id: str, chunk: Chunk) -> str:
-    return f"{CollectionPaths(name).base}/feature_chunks/{model_id}/{chunk.index:06d}-{chunk.fingerprint[:20]}.npy"
+    return CollectionPaths(name).feature_chunk(model_id, chunk.index, chunk.fingerprint)
 
 
 def load_chunk(storage: Storage, rel: str, rows: int, dim: int) -> np.ndarray | None:

@@ -20,8 +20,6 @@ a later segment's valid row for the same image wins.
 
 from __future__ import annotations
 
-import io
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from cviz.paths import FEATURE_CACHE
+from cviz.paths import feature_pack, feature_packs
 from cviz.storage import Storage
 
 MAX_SEGMENTS = 32
@@ -37,7 +35,7 @@ KEYS, VECS = ".keys.npy", ".vecs.npy"
 
 
 def packs_folder(model_id: str) -> str:
-    return f"{FEATURE_CACHE}/{model_id}/packs"
+    return feature_packs(model_id)
 
 
 @dataclass
@@ -66,17 +64,14 @@ class FeatureStore:
         return sorted(n[: -len(KEYS)] for n in self.storage.list(self.folder) if n.endswith(KEYS))
 
     def _load_array(self, rel: str, mmap: bool) -> np.ndarray:
-        local = self.storage.local_path(rel) if mmap else None
-        if local is not None:
-            return np.load(local, mmap_mode="r", allow_pickle=False)  # only the rows looked up are read
-        return np.load(io.BytesIO(self.storage.read_bytes(rel)), allow_pickle=False)
+        return self.storage.load_npy(rel, mmap=mmap)  # mapped where it can be: only the rows looked up are read
 
     def _load(self) -> None:
         """Read every segment's keys (small) and map its vectors; build sha -> (segment, row)."""
         index: dict[bytes, tuple[int, int]] = {}
         for seg in self._segments():
             try:
-                keys = self._load_array(f"{self.folder}/{seg}{KEYS}", mmap=False)
+                keys = self._load_array(feature_pack(self.model_id, seg, "keys"), mmap=False)
             except FileNotFoundError:
                 continue  # merged away by another writer since the listing
             except Exception:
@@ -86,7 +81,7 @@ class FeatureStore:
                 self._remove(seg)
                 continue
             try:
-                vecs = self._load_array(f"{self.folder}/{seg}{VECS}", mmap=True)
+                vecs = self._load_array(feature_pack(self.model_id, seg, "vecs"), mmap=True)
                 ok = vecs.shape == (len(keys), self.dim) and vecs.dtype == np.float32
             except FileNotFoundError:
                 continue
@@ -104,14 +99,10 @@ class FeatureStore:
         self._index = index
 
     def _remove(self, seg: str) -> None:
-        for suffix in (KEYS, VECS):  # keys first: the segment disappears before its vectors
-            path = self.storage.local_path(f"{self.folder}/{seg}{suffix}")
+        for kind in ("keys", "vecs"):  # keys first: the segment disappears before its vectors
             try:
-                if path is not None:
-                    os.unlink(path)
-                else:
-                    self.storage.fs.rm_file(self.storage.path(f"{self.folder}/{seg}{suffix}"))
-            except (FileNotFoundError, OSError):
+                self.storage.remove_file(feature_pack(self.model_id, seg, kind))
+            except OSError:
                 pass
 
     def lookup(self, shas: Sequence[str]) -> Lookup:
@@ -149,8 +140,8 @@ class FeatureStore:
             return
         keys = np.array([s.encode("ascii") for s, k in zip(shas, keep) if k], dtype="S64")
         seg = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-        self.storage.write_npy(f"{self.folder}/{seg}{VECS}", vectors[keep])
-        self.storage.write_npy(f"{self.folder}/{seg}{KEYS}", keys)
+        self.storage.write_npy(feature_pack(self.model_id, seg, "vecs"), vectors[keep])
+        self.storage.write_npy(feature_pack(self.model_id, seg, "keys"), keys)
         if self._index is not None:
             s = len(self._vecs)
             self._vecs.append(vectors[keep])
@@ -172,8 +163,8 @@ class FeatureStore:
         merged = fresh.lookup(shas)
         seg = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
         good = merged.found
-        self.storage.write_npy(f"{self.folder}/{seg}{VECS}", merged.vectors[good])
-        self.storage.write_npy(f"{self.folder}/{seg}{KEYS}", np.array(keys, dtype="S64")[good])
+        self.storage.write_npy(feature_pack(self.model_id, seg, "vecs"), merged.vectors[good])
+        self.storage.write_npy(feature_pack(self.model_id, seg, "keys"), np.array(keys, dtype="S64")[good])
         for old in olds:
             self._remove(old)
         self._index = None

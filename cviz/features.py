@@ -28,7 +28,7 @@ from PIL import Image
 
 from cviz.feature_store import FeatureStore
 from cviz.imaging import decode, square_input
-from cviz.paths import FEATURE_CACHE
+from cviz.paths import FEATURE_CACHE, legacy_feature
 from cviz.storage import Storage
 
 # Computed vectors are written to the store every this many images: a step killed after hours
@@ -86,7 +86,7 @@ def model_input(data: bytes, side: int, name: str = "image") -> np.ndarray:
 
 def cache_key(model_id: str, sha256: str) -> str:
     """Where versions before the packed store kept one image's vector (still read)."""
-    return f"{FEATURE_CACHE}/{model_id}/{sha256[:2]}/{sha256}.npy"
+    return legacy_feature(model_id, sha256)
 
 
 def _load_cached(storage: Storage, key: str, dim: int) -> tuple[np.ndarray | None, bool]:

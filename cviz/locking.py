@@ -39,21 +39,13 @@ from typing import Any, Iterator
 from cviz.errors import CollectionBusy
 from cviz.names import validate_collection_name
 from cviz.paths import CollectionPaths
+from cviz.settings import settings
 from cviz.storage import Storage
 
 log = logging.getLogger("cviz.locking")
 
-STALE_S = 60.0  # no heartbeat for this long: the holder is dead ($CVIZ_LOCK_STALE_S)
 HEARTBEAT_S = 5.0
-WAIT_S = 30.0  # how long a stage waits for another run's lock before failing ($CVIZ_LOCK_WAIT_S)
 SETTLE_S = 0.5  # object storage: wait before reading a claim back
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name) or default)
-    except ValueError:
-        return default
 
 
 class CollectionLock:
@@ -64,11 +56,11 @@ class CollectionLock:
         self.storage = storage
         self.name = validate_collection_name(name)
         self.owner = str(owner)
-        self.stale_s = _env_float("CVIZ_LOCK_STALE_S", STALE_S) if stale_s is None else stale_s
+        self.stale_s = settings().lock_stale_s if stale_s is None else stale_s  # no heartbeat this long: dead
         self.heartbeat_s = heartbeat_s if heartbeat_s is not None else min(HEARTBEAT_S, self.stale_s / 4)
-        base = CollectionPaths(name).base
-        self.rel = f"{base}/lock.json"
-        self.steps_rel = f"{base}/lock-steps"
+        paths = CollectionPaths(name)
+        self.rel = paths.lock
+        self.steps_rel = paths.lock_steps
 
     # -- reading -----------------------------------------------------------------------------
     def read(self) -> dict[str, Any] | None:
@@ -84,21 +76,8 @@ class CollectionLock:
         return time.time() - float(info.get("heartbeat") or 0.0) > self.stale_s
 
     # -- claiming ----------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _mutex(self) -> Iterator[None]:
-        path = self.storage.local_path(self.rel)
-        if path is None:
-            yield
-            return
-        import fcntl
-
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".mutex", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+    def _mutex(self) -> contextlib.AbstractContextManager[None]:
+        return self.storage.mutex(f"{self.rel}.mutex")
 
     def _record(self, acquired: float | None = None) -> dict[str, Any]:
         now = time.time()
@@ -115,7 +94,7 @@ class CollectionLock:
                 self._clear_steps()  # a new holder: forget a dead run's finished steps
             acquired = current.get("acquired") if current and current.get("owner") == self.owner else None
             self.storage.write_json(self.rel, self._record(acquired))
-            if self.storage.local_path(self.rel) is None:
+            if not self.storage.exclusive_mutex:
                 time.sleep(SETTLE_S)
                 after = self.read()
                 if after is None or after.get("owner") != self.owner:
@@ -124,7 +103,7 @@ class CollectionLock:
 
     def acquire(self, wait_s: float | None = None, poll_s: float = 0.5) -> None:
         """Claim the lock, waiting up to ``wait_s`` for another run; raise CollectionBusy after that."""
-        wait_s = _env_float("CVIZ_LOCK_WAIT_S", WAIT_S) if wait_s is None else wait_s
+        wait_s = settings().lock_wait_s if wait_s is None else wait_s
         deadline = time.monotonic() + wait_s
         while True:
             holder = self.try_acquire()
@@ -194,7 +173,7 @@ class CollectionLock:
         Each step writes its marker before it lists the others, so of two steps finishing at once
         at least the later one sees both markers.
         """
-        self.storage.write_bytes(f"{self.steps_rel}/{self.owner}/{step}", b"")
+        self.storage.write_bytes(f"{self.steps_rel}/{self.owner}/{step}", b"")  # paths.lock_step
         done = set(self.storage.list(f"{self.steps_rel}/{self.owner}"))
         if set(run_steps) <= done:
             return self.release()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cviz.errors import MetadataError
+from cviz.settings import settings
 from cviz.storage import is_local
 
 
@@ -150,20 +151,6 @@ def parse_metadata(data: bytes, source: str, filename_column: str = "filename") 
 
 
 # -- reading the file: what must never be read ---------------------------------------------
-METADATA_MAX_BYTES = 512 << 20  # $CVIZ_METADATA_MAX_BYTES: a metadata CSV beyond this is refused unread
-METADATA_TIMEOUT_S = 120.0  # $CVIZ_METADATA_TIMEOUT_S: a read that takes longer fails (hung mount, slow S3)
-
-
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise MetadataError(f"${name}={raw!r} is not a number") from None
-
-
 def _size(n: float) -> str:
     return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{int(n):,} bytes"
 
@@ -174,8 +161,8 @@ def read_metadata_bytes(fs: Any, path: str, source: str) -> bytes:
     Local: it must be a regular file (a named pipe would block forever, ``/dev/zero`` never ends).
     Everywhere: at most ``$CVIZ_METADATA_MAX_BYTES`` (512 MiB), read within ``$CVIZ_METADATA_TIMEOUT_S``.
     """
-    limit = int(_env_number("CVIZ_METADATA_MAX_BYTES", METADATA_MAX_BYTES))
-    timeout = _env_number("CVIZ_METADATA_TIMEOUT_S", METADATA_TIMEOUT_S)
+    limit = settings().metadata_max_bytes  # a metadata CSV beyond this is refused unread
+    timeout = settings().metadata_timeout_s  # a read that takes longer fails (hung mount, slow S3)
     if is_local(fs):
         try:
             st = os.stat(path)

@@ -1,21 +1,79 @@
-"""The one place that says where each collection output lives under the storage root.
+"""The one place that says where each output lives under the storage root.
 
-Documented in docs/outputs.md; keep the two in step.
+Documented in docs/outputs.md; :data:`DOCUMENTED` maps each path pattern of that file's listing
+to the builder here that makes it, and ``tests/test_output_paths.py`` checks both ways (every
+documented pattern has a builder whose output it matches; every file a built collection leaves
+under the root matches a documented pattern).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from cviz.names import validate_collection_name
 
 PUBLISHED = "published"
 INDEX = f"{PUBLISHED}/index.json"
+INDEX_ENTRIES = f"{PUBLISHED}/index.d"
+INDEX_MUTEX = f"{INDEX_ENTRIES}/.mutex"  # local roots: the flock file serialising index rebuilds
 FEATURE_CACHE = "cache/features"
 MODEL_CACHE = "cache/models"
+CELL_CACHE = "cache/cells"
+ITEM_CACHE = "cache/items"  # item images made by the features stage's decode, copied by the mosaic
+ALERTS = "ops/alerts.jsonl"
+DROP = "drop"
+TRASH_PREFIX = ".trash-"  # a retired version folder awaiting deletion (local roots)
 # Folders of the storage root that hold cviz's own outputs and bookkeeping: never catalogued as
 # images, even when the storage root lies inside a collection's image folder (issue 12, class 3).
 OUTPUT_FOLDERS = ("collections", PUBLISHED, "cache", "ops")
+
+
+def index_entry(name: str) -> str:
+    """``published/index.d/<name>.json``: one collection's entry of the viewer's index."""
+    return f"{INDEX_ENTRIES}/{validate_collection_name(name)}.json"
+
+
+def feature_packs(model_id: str) -> str:
+    """Folder of the packed feature store of one model (cviz/feature_store.py)."""
+    return f"{FEATURE_CACHE}/{model_id}/packs"
+
+
+def feature_pack(model_id: str, segment: str, kind: str) -> str:
+    """One file of a segment of the packed store; ``kind`` is ``vecs`` or ``keys``."""
+    assert kind in ("vecs", "keys"), kind
+    return f"{feature_packs(model_id)}/{segment}.{kind}.npy"
+
+
+def legacy_feature(model_id: str, sha256: str) -> str:
+    """Where versions before the packed store kept one image's vector (still read)."""
+    return f"{FEATURE_CACHE}/{model_id}/{sha256[:2]}/{sha256}.npy"
+
+
+def model_cache_file(file_name: str) -> str:
+    """A converted model file (``.weights.h5`` / ``.tflite`` and their ``.sha256``) in the model cache."""
+    return f"{MODEL_CACHE}/{file_name}"
+
+
+def cell_cache(sha256: str, size: tuple[int, int]) -> str:
+    """One image's mosaic cell at ``size`` (w, h), decoded once by the features stage."""
+    w, h = size
+    return f"{CELL_CACHE}/{w}x{h}/{sha256[:2]}/{sha256}.jpg"
+
+
+def item_cache(sha256: str, side: int) -> str:
+    """One image's ``side``-px copy for the viewer's panel, before the mosaic publishes it."""
+    return f"{ITEM_CACHE}/{side}/{sha256[:2]}/{sha256}.jpg"
+
+
+def tile(tiles_folder: str, level: int, col: int, row: int, fmt: str = "jpg") -> str:
+    """One Deep Zoom tile under a ``map_files`` folder (the one tile-path builder)."""
+    return f"{tiles_folder}/{level}/{col}_{row}.{fmt}"
+
+
+def drop_folder(name: str) -> str:
+    """A drop folder under the default drop root (``<storage root>/drop``)."""
+    return f"{DROP}/{name}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +116,36 @@ class CollectionPaths:
         return f"{self.base}/mosaic.json"
 
     @property
+    def knn(self) -> str:
+        return f"{self.base}/knn.npy"
+
+    @property
+    def tsne_items(self) -> str:
+        return f"{self.base}/tsne_items.json"
+
+    @property
+    def grid_items(self) -> str:
+        return f"{self.base}/grid_items.json"
+
+    @property
+    def lock(self) -> str:
+        return f"{self.base}/lock.json"
+
+    @property
+    def lock_mutex(self) -> str:
+        return f"{self.lock}.mutex"
+
+    @property
+    def lock_steps(self) -> str:
+        return f"{self.base}/lock-steps"
+
+    def lock_step(self, run_id: str, step: str) -> str:
+        return f"{self.lock_steps}/{run_id}/{step}"
+
+    def feature_chunk(self, model_id: str, index: int, fingerprint: str) -> str:
+        return f"{self.base}/feature_chunks/{model_id}/{index:06d}-{fingerprint[:20]}.npy"
+
+    @property
     def published(self) -> str:
         return f"{PUBLISHED}/{self.name}"
 
@@ -68,9 +156,27 @@ class CollectionPaths:
     def version(self, version: str) -> str:
         return f"{self.published}/{version}"
 
+    def trash(self, version: str) -> str:
+        return f"{self.published}/{TRASH_PREFIX}{version}"
+
+    def dzi(self, version: str) -> str:
+        return f"{self.version(version)}/map.dzi"
+
+    def tiles(self, version: str) -> str:
+        return f"{self.version(version)}/map_files"
+
+    def items(self, version: str) -> str:
+        return f"{self.version(version)}/items.json"
+
+    def preview(self, version: str) -> str:
+        return f"{self.version(version)}/preview.jpg"
+
     @property
     def item_images(self) -> str:
         return f"{self.published}/images"
+
+    def item_image(self, sha256: str) -> str:
+        return f"{self.item_images}/{sha256[:16]}.jpg"
 
     # Viewer extras beside items.json in a version folder (docs/outputs.md, "Regions, neighbours, vocabulary").
     def regions(self, version: str) -> str:
@@ -81,3 +187,48 @@ class CollectionPaths:
 
     def vocabulary(self, version: str) -> str:
         return f"{self.version(version)}/vocabulary.json"
+
+
+# docs/outputs.md's path patterns -> the builder of each, called with example values
+# (tests/test_output_paths.py checks that the builder's path matches its pattern, and the table
+# matches the documentation both ways).
+_C = CollectionPaths("example")
+_SHA = "ab" + "0" * 62
+_V = "20261201T213000123456-1a2b3c4d"
+DOCUMENTED: dict[str, Callable[[], str]] = {
+    "collections/<name>/collection.json": lambda: _C.config,
+    "collections/<name>/images.json": lambda: _C.catalogue,
+    "collections/<name>/features.npy": lambda: _C.features,
+    "collections/<name>/pca.npy": lambda: _C.pca,
+    "collections/<name>/tsne.npy": lambda: _C.tsne,
+    "collections/<name>/grid.json": lambda: _C.grid,
+    "collections/<name>/mosaic.json": lambda: _C.mosaic,
+    "collections/<name>/knn.npy": lambda: _C.knn,
+    "collections/<name>/tsne_items.json": lambda: _C.tsne_items,
+    "collections/<name>/grid_items.json": lambda: _C.grid_items,
+    "collections/<name>/lock.json": lambda: _C.lock,
+    "collections/<name>/lock.json.mutex": lambda: _C.lock_mutex,
+    "collections/<name>/lock-steps/<run id>/<step>": lambda: _C.lock_step("run-1", "images"),
+    "collections/<name>/feature_chunks/<model-id>/<index>-<fingerprint>.npy":
+        lambda: _C.feature_chunk("lite0-224", 3, _SHA),
+    "cache/features/<model-id>/packs/<seg>.{vecs,keys}.npy": lambda: feature_pack("lite0-224", "0001-ab", "vecs"),
+    "cache/features/<model-id>/<sha256[:2]>/<sha256>.npy": lambda: legacy_feature("lite0-224", _SHA),
+    "cache/models/<file>": lambda: model_cache_file("efficientnet_lite0-v1-0123456789abcdef.weights.h5"),
+    "cache/cells/<w>x<h>/<sha256[:2]>/<sha256>.jpg": lambda: cell_cache(_SHA, (128, 96)),
+    "cache/items/512/<sha256[:2]>/<sha256>.jpg": lambda: item_cache(_SHA, 512),
+    "published/index.json": lambda: INDEX,
+    "published/index.d/.mutex": lambda: INDEX_MUTEX,
+    "published/index.d/<name>.json": lambda: index_entry("example"),
+    "published/<name>/current.json": lambda: _C.pointer,
+    "published/<name>/<ver>/map.dzi": lambda: _C.dzi(_V),
+    "published/<name>/<ver>/map_files/<level>/<col>_<row>.jpg": lambda: tile(_C.tiles(_V), 7, 2, 3),
+    "published/<name>/<ver>/items.json": lambda: _C.items(_V),
+    "published/<name>/<ver>/preview.jpg": lambda: _C.preview(_V),
+    "published/<name>/<ver>/regions.json": lambda: _C.regions(_V),
+    "published/<name>/<ver>/neighbours.bin": lambda: _C.neighbours(_V),
+    "published/<name>/<ver>/vocabulary.json": lambda: _C.vocabulary(_V),
+    "published/<name>/.trash-<ver>/": lambda: f"{_C.trash(_V)}/map.dzi",
+    "published/<name>/images/<sha256[:16]>.jpg": lambda: _C.item_image(_SHA),
+    "drop/<name>/": lambda: f"{drop_folder('example')}/a.jpg",
+    "ops/alerts.jsonl": lambda: ALERTS,
+}

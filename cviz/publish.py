@@ -17,18 +17,15 @@ listings: the last writer always sees every entry written before it).
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from cviz.errors import CollectionError
-from cviz.paths import INDEX, PUBLISHED, CollectionPaths
+from cviz.paths import INDEX, INDEX_ENTRIES, INDEX_MUTEX, TRASH_PREFIX, CollectionPaths, index_entry
 from cviz.storage import Storage
 
 KEEP_VERSIONS = 2
-INDEX_ENTRIES = f"{PUBLISHED}/index.d"
 INDEX_FORMAT = "cviz-index/1"
 
 
@@ -49,19 +46,19 @@ class Version:
 
     @property
     def dzi(self) -> str:
-        return f"{self.folder}/map.dzi"
+        return CollectionPaths(self.name).dzi(self.id)
 
     @property
     def tiles(self) -> str:
-        return f"{self.folder}/map_files"
+        return CollectionPaths(self.name).tiles(self.id)
 
     @property
     def items(self) -> str:
-        return f"{self.folder}/items.json"
+        return CollectionPaths(self.name).items(self.id)
 
     @property
     def preview(self) -> str:
-        return f"{self.folder}/preview.jpg"
+        return CollectionPaths(self.name).preview(self.id)
 
     def pointer_entries(self) -> dict[str, str]:
         """What ``current.json`` holds for this version (paths relative to ``published/<name>``)."""
@@ -105,9 +102,6 @@ def switch_pointer(storage: Storage, name: str, **entries: str) -> dict[str, Any
     return pointer
 
 
-TRASH_PREFIX = ".trash-"
-
-
 def remove_old_versions(storage: Storage, name: str, pointer: dict[str, Any]) -> list[str]:
     """Retire versions no pointer names, keeping the newest ``KEEP_VERSIONS``.
 
@@ -120,10 +114,7 @@ def remove_old_versions(storage: Storage, name: str, pointer: dict[str, Any]) ->
     versions = [v for v in storage.list(paths.published) if v not in ("images", "current.json") and not v.startswith(".")]
     stale = [v for v in sorted(versions)[:-KEEP_VERSIONS] if v not in live]
     for v in stale:
-        if storage.local:
-            os.replace(storage.path(paths.version(v)), storage.path(f"{paths.published}/{TRASH_PREFIX}{v}"))
-        else:
-            storage.remove_tree(paths.version(v))
+        storage.retire_folder(paths.version(v), paths.trash(v))
     return stale
 
 
@@ -132,7 +123,8 @@ def empty_trash(storage: Storage, name: str) -> int:
     paths = CollectionPaths(name)
     trash = [v for v in storage.list(paths.published) if v.startswith(TRASH_PREFIX)]
     for v in trash:
-        shutil.rmtree(storage.path(f"{paths.published}/{v}"), ignore_errors=True)
+        with contextlib.suppress(OSError):  # a file another process holds open: the next mosaic retries
+            storage.remove_tree(f"{paths.published}/{v}")
     return len(trash)
 
 
@@ -178,26 +170,12 @@ def prune_item_images(storage: Storage, name: str) -> int:
 
 
 def _entry_rel(name: str) -> str:
-    CollectionPaths(name)  # validates the name: it becomes a file name
-    return f"{INDEX_ENTRIES}/{name}.json"
+    return index_entry(name)  # validates the name: it becomes a file name
 
 
-@contextlib.contextmanager
-def _index_mutex(storage: Storage) -> Iterator[None]:
-    """An exclusive ``flock`` on a local root (processes on this machine); nothing on object storage."""
-    path = storage.local_path(f"{INDEX_ENTRIES}/.mutex")
-    if path is None:
-        yield
-        return
-    import fcntl
-
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def _index_mutex(storage: Storage) -> contextlib.AbstractContextManager[None]:
+    """Exclusive across processes where the backend can (a local flock); nothing on object storage."""
+    return storage.mutex(INDEX_MUTEX)
 
 
 def _read_entries(storage: Storage) -> list[dict[str, Any]]:

@@ -18,18 +18,15 @@ import io
 from PIL import Image
 
 from cviz.imaging import fit_cell
+from cviz.paths import cell_cache, item_cache
 from cviz.storage import Storage
-from cviz.tiles import read_small_file
 
-CELL_CACHE = "cache/cells"
-ITEM_CACHE = "cache/items"  # item images made by the features stage's decode, copied by the mosaic
 CELL_QUALITY = 85
 ITEM_IMAGE_SIDE = 512
 
 
 def cell_key(sha256: str, size: tuple[int, int]) -> str:
-    w, h = size
-    return f"{CELL_CACHE}/{w}x{h}/{sha256[:2]}/{sha256}.jpg"
+    return cell_cache(sha256, size)
 
 
 def encode(img: Image.Image, quality: int = CELL_QUALITY) -> bytes:
@@ -52,7 +49,7 @@ def read_cell(storage: Storage, sha256: str, size: tuple[int, int],
     what a preview needs.
     """
     try:
-        data = read_small_file(storage, cell_key(sha256, size))
+        data = storage.read_bytes(cell_key(sha256, size))
     except (FileNotFoundError, OSError):
         return None
     try:
@@ -81,13 +78,13 @@ def item_image(img: Image.Image, side: int = ITEM_IMAGE_SIDE) -> bytes:
 
 
 def item_key(sha256: str, side: int = ITEM_IMAGE_SIDE) -> str:
-    return f"{ITEM_CACHE}/{side}/{sha256[:2]}/{sha256}.jpg"
+    return item_cache(sha256, side)
 
 
 def read_item_image(storage: Storage, sha256: str, side: int = ITEM_IMAGE_SIDE) -> bytes | None:
     """The cached item image's JPEG bytes, or None when absent or not a whole JPEG."""
     try:
-        data = read_small_file(storage, item_key(sha256, side))
+        data = storage.read_bytes(item_key(sha256, side))
     except (FileNotFoundError, OSError):
         return None
     try:

@@ -120,8 +120,7 @@ def verify_pyramid(storage: Storage, name: str) -> Verdict:
         problems.append({"problem": "declared size differs from the grid", "declared": [pyramid.width, pyramid.height],
                          "grid": list(want)})
     folder = posixpath.splitext(dzi_rel)[0] + "_files"
-    base = storage.path(folder)
-    found = {p[len(base) + 1:] for p in storage.fs.find(base, withdirs=False)}
+    found = storage.find(folder)
     expected = list(expected_tiles(pyramid))
     expected_set = set(expected)
     problems.extend({"problem": "tile missing", "tile": t} for t in expected if t not in found)

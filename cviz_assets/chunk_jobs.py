@@ -20,13 +20,14 @@ from cviz import pipeline
 from cviz.catalogue import open_source, usable_items
 from cviz.chunks import chunk_rel, compute_chunk, load_chunk, plan_chunks, worker_chunks
 from cviz.paths import CollectionPaths
+from cviz.settings import settings
 from cviz.storage import read_source
 from cviz_assets.partitions import collections
 from cviz_resources import FeatureModelResource, StorageResource
 
 
 def feature_workers() -> int:
-    return max(1, int(os.environ.get("CVIZ_FEATURE_WORKERS") or 2))
+    return max(1, settings().feature_workers)
 
 
 def _worker_op(worker: int, workers: int) -> dg.OpDefinition:

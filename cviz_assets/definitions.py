@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from cviz_assets.assets import collection_assets
@@ -18,6 +16,7 @@ from cviz_assets.register import register_collection
 from cviz_assets.schedules import daily_recheck
 from cviz_assets.sensors import sensors
 from cviz_resources import FeatureModelResource, StorageResource
+from cviz.settings import settings
 from cviz_resources.storage import default_root
 
 build_collection = dg.define_asset_job(
@@ -30,27 +29,20 @@ build_collection = dg.define_asset_job(
 
 
 def default_resources() -> dict:
+    s = settings()
     return {
-        "storage": StorageResource(
-            root=default_root(),
-            endpoint_url=os.environ.get("CVIZ_S3_ENDPOINT_URL") or None,
-            viewer_url=os.environ.get("CVIZ_VIEWER_URL", "http://127.0.0.1:8080"),
-        ),
-        "model": FeatureModelResource(
-            name=os.environ.get("CVIZ_MODEL", "efficientnet_lite0"),
-            weights=os.environ.get("CVIZ_WEIGHTS", "imagenet"),
-            backend=os.environ.get("CVIZ_BACKEND", "auto"),
-        ),
+        "storage": StorageResource(root=default_root(), endpoint_url=s.s3_endpoint_url, viewer_url=s.viewer_url),
+        "model": FeatureModelResource(name=s.model, weights=s.weights, backend=s.backend),
     }
 
 
 def asset_owners() -> list[str]:
     """``CVIZ_ASSET_OWNERS``: comma-separated e-mail addresses or ``team:name`` (Dagster's owner forms)."""
-    return [o.strip() for o in os.environ.get("CVIZ_ASSET_OWNERS", "").split(",") if o.strip()]
+    return [o.strip() for o in settings().asset_owners.split(",") if o.strip()]
 
 
 defs = dg.Definitions(
-    assets=governed(collection_assets, asset_owners(), parse_tags(os.environ.get("CVIZ_ASSET_TAGS", ""))),
+    assets=governed(collection_assets, asset_owners(), parse_tags(settings().asset_tags)),
     asset_checks=[*collection_checks, *catalogue_checks],
     jobs=[build_collection, register_collection, features_chunks, recheck_published, retire_collection],
     sensors=sensors,

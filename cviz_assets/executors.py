@@ -28,7 +28,6 @@ the persistent Dagster instance (PostgreSQL: deploy/dagster.postgres.yaml). dags
 dynamic (``DynamicOut``) steps, so nothing in cviz uses them.
 """
 
-import os
 from typing import Any
 
 import dagster as dg
@@ -39,6 +38,7 @@ from dagster._core.execution.step_dependency_config import StepDependencyConfig
 from dagster._core.executor.in_process import InProcessExecutor
 
 from cviz.errors import CvizError
+from cviz.settings import settings
 
 # Loaded once in the forkserver of each run (see executor_from_env); every step process is a fork of it.
 PRELOAD_MODULE = "cviz_assets.preload"
@@ -76,7 +76,7 @@ def quiet_in_process_executor(init_context: dg.InitExecutorContext) -> QuietInPr
 
 
 def _chosen() -> str:
-    return (os.environ.get("CVIZ_EXECUTOR") or "auto").strip().lower()
+    return settings().executor.strip().lower()
 
 
 def collection_job_executor() -> dg.ExecutorDefinition | None:
@@ -103,7 +103,7 @@ def dask_cluster_config(address: str | None = None, workers: int | None = None) 
     """dagster-dask executor config: an existing scheduler if ``address``, else a local cluster."""
     if address:
         return {"cluster": {"existing": {"address": address}}}
-    n = workers or int(os.environ.get("CVIZ_DASK_WORKERS") or 2)
+    n = workers or settings().dask_workers
     # One thread per worker: Dagster steps are not thread-safe, and TensorFlow uses the cores itself.
     return {"cluster": {"local": {"n_workers": n, "threads_per_worker": 1, "processes": True,
                                   "dashboard_address": ":0"}}}
@@ -124,12 +124,12 @@ def executor_from_env() -> dg.ExecutorDefinition:
     if name == "dask":
         from cviz_assets.dask_executor import dask_executor
 
-        return dask_executor.configured(dask_cluster_config(os.environ.get("CVIZ_DASK_ADDRESS") or None),
+        return dask_executor.configured(dask_cluster_config(settings().dask_address),
                                         name="dask")
     if name == "celery":  # broker and backend from the environment; workers: celery -A dagster_celery.app worker
         celery_executor = _optional("dagster_celery", "celery_executor", "dagster-celery")
-        return celery_executor.configured({"broker": os.environ.get("CVIZ_CELERY_BROKER") or None,
-                                           "backend": os.environ.get("CVIZ_CELERY_BACKEND") or "rpc://"}, name="celery")
+        return celery_executor.configured({"broker": settings().celery_broker,
+                                           "backend": settings().celery_backend}, name="celery")
     if name == "k8s":  # one pod per step; configure per run (execution.config) or with the K8sRunLauncher
         return _optional("dagster_k8s", "k8s_job_executor", "dagster-k8s")
     raise CvizError(f"CVIZ_EXECUTOR={name!r} is not one of {', '.join(EXECUTORS)}")

@@ -9,10 +9,9 @@ the TensorFlow import.
 
 from __future__ import annotations
 
-import os
-
 import cviz_assets.definitions  # noqa: F401  (the point: import once, fork many)
+from cviz.settings import settings
 from cviz_assets.tf_quiet import quiet_import
 
-if os.environ.get("CVIZ_PRELOAD_TENSORFLOW", "1").strip().lower() not in ("0", "false", "no", "off"):
+if settings().preload_tensorflow:
     quiet_import("tensorflow")

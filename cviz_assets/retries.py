@@ -7,16 +7,16 @@ fail the same way every time, so it fails at once, with its message, and is not 
 """
 
 import functools
-import os
 from typing import Any, Callable
 
 import dagster as dg
 
 from cviz.errors import CvizError
+from cviz.settings import settings
 
 STORAGE_RETRY = dg.RetryPolicy(
-    max_retries=int(os.environ.get("CVIZ_STEP_RETRIES", "2")),  # 5 s, then 10 s (+-jitter)
-    delay=float(os.environ.get("CVIZ_STEP_RETRY_DELAY_S", "5")),
+    max_retries=settings().step_retries,  # 5 s, then 10 s (+-jitter); fixed when the code location loads
+    delay=settings().step_retry_delay_s,
     backoff=dg.Backoff.EXPONENTIAL,
     jitter=dg.Jitter.PLUS_MINUS,
 )

@@ -7,16 +7,16 @@ UTC) and ``CVIZ_RECHECK_SCHEDULE=on`` to start it running (``make run`` sets it;
 deployment leave it stopped until an operator turns it on).
 """
 
-import os
 
 import dagster as dg
 
 from cviz.paths import INDEX
+from cviz.settings import Settings, settings
 from cviz_assets.jobs_ops import recheck_published
 from cviz_assets.partitions import collections
 from cviz_resources import StorageResource
 
-DEFAULT_CRON = "0 4 * * *"
+DEFAULT_CRON = Settings.recheck_cron  # "0 4 * * *", declared in cviz.settings
 
 
 def published_collections(storage: StorageResource) -> list[str]:
@@ -29,10 +29,10 @@ def published_collections(storage: StorageResource) -> list[str]:
 
 
 def build_recheck_schedule(cron: str | None = None, default_status: dg.DefaultScheduleStatus | None = None) -> dg.ScheduleDefinition:
-    on = os.environ.get("CVIZ_RECHECK_SCHEDULE", "").strip().lower() in ("1", "on", "true", "yes", "running")
+    on = settings().recheck_schedule
     status = default_status or (dg.DefaultScheduleStatus.RUNNING if on else dg.DefaultScheduleStatus.STOPPED)
 
-    @dg.schedule(name="daily_recheck", job=recheck_published, cron_schedule=cron or os.environ.get("CVIZ_RECHECK_CRON") or DEFAULT_CRON,
+    @dg.schedule(name="daily_recheck", job=recheck_published, cron_schedule=cron or settings().recheck_cron,
                  execution_timezone="UTC", default_status=status,
                  description="Re-runs the asset checks of every published map (recheck_published), one run each.")
     def daily_recheck(context: dg.ScheduleEvaluationContext, storage: StorageResource):

@@ -6,7 +6,7 @@ new collection, a run request per settled change (run key = name + content finge
 generation), the cursor, and one log line per decision. Both sensors start RUNNING, so an operator
 never has to touch the UI for the loop to work.
 
-Settings (environment, read at each evaluation; arguments to ``build_drop_sensor`` win):
+Settings (environment through ``cviz.settings``, read at each evaluation; arguments to ``build_drop_sensor`` win):
 ``CVIZ_DROP_ROOT`` (default ``<storage root>/drop``), ``CVIZ_DROP_QUIET_SECONDS`` (60),
 ``CVIZ_DROP_MAX_FOLDERS`` (folders scanned per tick, 200), ``CVIZ_DROP_INTERVAL_SECONDS`` (30),
 ``CVIZ_ALERTS_PATH`` (default ``<storage root>/ops/alerts.jsonl``), ``CVIZ_UI_URL`` (run links).
@@ -21,34 +21,25 @@ import dagster as dg
 
 from cviz import alerts, drop, retire
 from cviz.errors import CollectionBusy, CvizError
-from cviz.paths import CollectionPaths
+from cviz.paths import DROP, CollectionPaths
 from cviz.pipeline import register
+from cviz.settings import settings
 from cviz.storage import Storage
 from cviz_assets.partitions import collections
 from cviz_resources import StorageResource
 
 JOB_NAME = "build_collection"
-DEFAULT_UI_URL = "http://127.0.0.1:3000"
-
-
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    try:
-        return float(value) if value else default
-    except ValueError:
-        raise CvizError(f"{name}={value!r} is not a number") from None
-
 
 def drop_root(store: Storage) -> str:
     """``CVIZ_DROP_ROOT`` or ``<storage root>/drop``; a local one is created if missing."""
-    root = os.environ.get("CVIZ_DROP_ROOT") or store.url("drop")
-    if store.local and "://" not in root:
+    root = settings().drop_root or store.url(DROP)
+    if "://" not in root:  # a local folder (a URL root is object storage: nothing to create)
         os.makedirs(root, exist_ok=True)
     return root
 
 
 def ui_run_url(run_id: str) -> str:
-    return f"{os.environ.get('CVIZ_UI_URL', DEFAULT_UI_URL).rstrip('/')}/runs/{run_id}"
+    return f"{settings().ui_url.rstrip('/')}/runs/{run_id}"
 
 
 def _registration_conflict(store: Storage, request: drop.Request) -> str | None:
@@ -108,7 +99,7 @@ def build_drop_sensor(
     @dg.sensor(
         name=name,
         job_name=JOB_NAME,
-        minimum_interval_seconds=minimum_interval_seconds or int(_env_float("CVIZ_DROP_INTERVAL_SECONDS", 30)),
+        minimum_interval_seconds=minimum_interval_seconds or settings().drop_interval_seconds,
         default_status=default_status,
         description="Watches the drop root: a settled new or changed <drop>/<collection>/ folder becomes a partition and a run.",
     )
@@ -119,8 +110,8 @@ def build_drop_sensor(
             root,
             drop.DropCursor.from_json(context.cursor),
             now=clock(),
-            quiet_seconds=quiet_seconds if quiet_seconds is not None else _env_float("CVIZ_DROP_QUIET_SECONDS", drop.DEFAULT_QUIET_SECONDS),
-            max_folders=max_folders or int(_env_float("CVIZ_DROP_MAX_FOLDERS", drop.DEFAULT_MAX_FOLDERS)),
+            quiet_seconds=quiet_seconds if quiet_seconds is not None else settings().drop_quiet_seconds,
+            max_folders=max_folders or settings().drop_max_folders,
             storage_options=storage.storage_options,
         )
         for request in list(tick.requests):
@@ -248,20 +239,20 @@ def build_email_sensor() -> dg.SensorDefinition | None:
     """Dagster's own run-failure email sensor, when ``CVIZ_SMTP_HOST`` and ``CVIZ_ALERT_EMAIL_TO`` are
     set (``CVIZ_ALERT_EMAIL_FROM``, ``CVIZ_SMTP_USER``, ``CVIZ_SMTP_PASSWORD``, ``CVIZ_SMTP_PORT``,
     ``CVIZ_SMTP_TYPE`` SSL or STARTTLS, default STARTTLS)."""
-    host = os.environ.get("CVIZ_SMTP_HOST", "").strip()
-    to = [a.strip() for a in os.environ.get("CVIZ_ALERT_EMAIL_TO", "").split(",") if a.strip()]
+    s = settings()
+    host = (s.smtp_host or "").strip()
+    to = [a.strip() for a in (s.alert_email_to or "").split(",") if a.strip()]
     if not host or not to:
         return None
-    sender = os.environ.get("CVIZ_ALERT_EMAIL_FROM") or os.environ.get("CVIZ_SMTP_USER") or f"cviz@{host}"
-    smtp_type = (os.environ.get("CVIZ_SMTP_TYPE") or "STARTTLS").upper()
+    sender = s.alert_email_from or s.smtp_user or f"cviz@{host}"
+    smtp_type = s.smtp_type.upper()
     if smtp_type not in ("SSL", "STARTTLS"):
         raise CvizError(f"CVIZ_SMTP_TYPE={smtp_type!r} is not SSL or STARTTLS")
-    port = os.environ.get("CVIZ_SMTP_PORT")
     return dg.make_email_on_run_failure_sensor(
-        email_from=sender, email_password=os.environ.get("CVIZ_SMTP_PASSWORD", ""), email_to=to,
-        smtp_host=host, smtp_type=smtp_type, smtp_port=int(port) if port else None,
-        smtp_user=os.environ.get("CVIZ_SMTP_USER") or None, name="email_on_run_failure",
-        webserver_base_url=os.environ.get("CVIZ_UI_URL", DEFAULT_UI_URL).rstrip("/"),
+        email_from=sender, email_password=s.smtp_password or "", email_to=to,
+        smtp_host=host, smtp_type=smtp_type, smtp_port=s.smtp_port,
+        smtp_user=s.smtp_user or None, name="email_on_run_failure",
+        webserver_base_url=s.ui_url.rstrip("/"),
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
 

@@ -10,28 +10,27 @@ Credentials never pass through this resource, so they cannot reach logs, run con
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
 
-from cviz.storage import Storage
+from cviz.settings import Settings, settings
+from cviz.storage import Storage, open_storage
 
-DEFAULT_ROOT = "cviz_data"
-ENDPOINT_ENV = "CVIZ_S3_ENDPOINT_URL"
+DEFAULT_ROOT = Settings.storage_root  # the dataclass default
 # botocore retries a little itself; cviz.storage.with_retries does the patient part (with backoff
 # and an error naming the key), so a dead endpoint fails in seconds per attempt, not minutes.
 BOTO_CONFIG = {"retries": {"max_attempts": 2, "mode": "standard"}, "connect_timeout": 5, "read_timeout": 60}
 
 
 def default_root() -> str:
-    return os.environ.get("CVIZ_STORAGE_ROOT", DEFAULT_ROOT)
+    return settings().storage_root
 
 
 def s3_options(endpoint_url: str | None = None) -> dict[str, Any]:
     """s3fs options: the endpoint (argument, else ``$CVIZ_S3_ENDPOINT_URL``) and timeouts; no secrets."""
-    endpoint = endpoint_url or os.environ.get(ENDPOINT_ENV) or None
+    endpoint = endpoint_url or settings().s3_endpoint_url
     # max_concurrency=1: s3fs otherwise sends a HEAD before every GET (to split big objects into
     # ranged reads); cviz's objects are small, so that doubled the round trips of every read.
     options: dict[str, Any] = {"config_kwargs": dict(BOTO_CONFIG), "max_concurrency": 1}
@@ -59,8 +58,9 @@ class StorageResource(dg.ConfigurableResource):
         return s3_options(self.endpoint_url)
 
     def get(self) -> Storage:
+        """The backend the root names: ObjectStorage for ``s3://...`` (any fsspec URL), else LocalStorage."""
         if self._storage is None:
-            self._storage = Storage(self.root, self.storage_options)
+            self._storage = open_storage(self.root, self.storage_options)
         return self._storage
 
     def viewer_link(self, collection: str) -> str:

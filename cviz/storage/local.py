@@ -1,0 +1,155 @@
+"""A storage root on a local (or mounted) filesystem: plain ``os`` calls, no fsspec overhead.
+
+Writes go to a temporary name in the same folder and are renamed into place (atomic on POSIX);
+a full disk raises :class:`~cviz.errors.StorageFull` naming the file. ``mutex`` is an
+``fcntl.flock``; ``retire_folder`` is one rename; ``load_npy`` memory-maps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+import time
+from typing import Any, Iterator
+
+import numpy as np
+
+from cviz.errors import StorageFull
+from cviz.storage.base import Storage
+
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+class LocalStorage(Storage):
+    """A folder as the storage root (created if missing)."""
+
+    exclusive_mutex = True
+    local = True  # TRANSITIONAL (see Storage.local)
+
+    def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
+        super().__init__(root, storage_options)
+        folder = str(root)[len("file://"):] if str(root).startswith("file://") else str(root)
+        base = os.path.abspath(os.path.expanduser(folder))
+        os.makedirs(base, exist_ok=True)
+        self.base = base.rstrip("/") or "/"
+
+    def url(self, rel: str = "") -> str:
+        return self.path(rel) if rel else self.root_url
+
+    def local_path(self, rel: str) -> str | None:
+        return self.path(rel)
+
+    # -- reading -----------------------------------------------------------------------------
+    def exists(self, rel: str) -> bool:
+        return os.path.exists(self.path(rel))
+
+    def read_bytes(self, rel: str) -> bytes:
+        # A plain open(): at 100,000 tiles fsspec's per-call overhead (about 0.15 ms) was a sizeable share.
+        with open(self.path(rel), "rb") as f:
+            return f.read()
+
+    def list(self, rel: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self.path(rel)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def find(self, rel: str) -> set[str]:
+        top = self.path(rel)
+        found: set[str] = set()
+        for folder, _dirs, files in os.walk(top):
+            prefix = os.path.relpath(folder, top).replace(os.sep, "/")
+            found.update(f if prefix == "." else f"{prefix}/{f}" for f in files)
+        return found
+
+    def load_npy(self, rel: str, mmap: bool = False) -> np.ndarray:
+        return np.load(self.path(rel), mmap_mode="r" if mmap else None, allow_pickle=False)
+
+    # -- writing -----------------------------------------------------------------------------
+    def _write(self, rel: str, data: bytes) -> None:
+        path = self.path(rel)
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException as exc:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+                raise StorageFull(
+                    f"storage full: no space left on the device holding {self.base} while writing {rel} "
+                    f"({len(data)} bytes); nothing was replaced and the published map is unchanged: "
+                    "free space (or raise the quota) and re-run"
+                ) from exc
+            raise
+
+    def write_batch(self, items: list[tuple[str, bytes]]) -> int:
+        for rel, data in items:  # local writes are syscalls: threads only add overhead
+            self.write_bytes(rel, data)
+        return len(items)
+
+    def append_line(self, rel: str, line: bytes) -> None:
+        """O_APPEND, one write per line: lines of concurrent writers never interleave."""
+        path = self.path(rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    # -- removing ----------------------------------------------------------------------------
+    def remove_tree(self, rel: str) -> None:
+        path = self.path(rel)
+        if os.path.isdir(path) and not os.path.islink(path):
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(path)
+        else:
+            self.remove_file(rel)
+
+    def remove_file(self, rel: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(rel))
+
+    def retire_folder(self, rel: str, trash_rel: str) -> None:
+        os.replace(self.path(rel), self.path(trash_rel))  # one rename, even for 100,000 tiles
+
+    def remove_stale_temp(self, rel: str, older_than_s: float = 3600.0) -> int:
+        """Delete ``.tmp-*`` files directly under folder ``rel`` older than ``older_than_s`` (what a
+        write cut short by kill -9 leaves; readers never see them: only the real name is renamed in)."""
+        removed = 0
+        try:
+            entries = list(os.scandir(self.path(rel)))
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        cutoff = time.time() - older_than_s
+        for entry in entries:
+            if entry.name.startswith(".tmp-") and entry.is_file(follow_symlinks=False):
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
+
+    # -- coordination ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def mutex(self, rel: str) -> Iterator[None]:
+        """An exclusive ``fcntl.flock`` on file ``rel``: processes on this machine take turns."""
+        import fcntl
+
+        path = self.path(rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
