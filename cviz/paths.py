@@ -66,9 +66,14 @@ def item_cache(sha256: str, side: int) -> str:
     return f"{ITEM_CACHE}/{side}/{sha256[:2]}/{sha256}.jpg"
 
 
+def tile_rel(level: int, col: int, row: int, fmt: str = "jpg") -> str:
+    """One Deep Zoom tile relative to its ``map_files`` folder (the one tile-path builder)."""
+    return f"{level}/{col}_{row}.{fmt}"
+
+
 def tile(tiles_folder: str, level: int, col: int, row: int, fmt: str = "jpg") -> str:
-    """One Deep Zoom tile under a ``map_files`` folder (the one tile-path builder)."""
-    return f"{tiles_folder}/{level}/{col}_{row}.{fmt}"
+    """One Deep Zoom tile under a ``map_files`` folder."""
+    return f"{tiles_folder}/{tile_rel(level, col, row, fmt)}"
 
 
 def drop_folder(name: str) -> str:
@@ -208,7 +213,7 @@ DOCUMENTED: dict[str, Callable[[], str]] = {
     "collections/<name>/grid_items.json": lambda: _C.grid_items,
     "collections/<name>/lock.json": lambda: _C.lock,
     "collections/<name>/lock.json.mutex": lambda: _C.lock_mutex,
-    "collections/<name>/lock-steps/<run id>/<step>": lambda: _C.lock_step("run-1", "images"),
+    "collections/<name>/lock-steps/<run-id>/<step>": lambda: _C.lock_step("run-1", "images"),
     "collections/<name>/feature_chunks/<model-id>/<index>-<fingerprint>.npy":
         lambda: _C.feature_chunk("lite0-224", 3, _SHA),
     "cache/features/<model-id>/packs/<seg>.{vecs,keys}.npy": lambda: feature_pack("lite0-224", "0001-ab", "vecs"),

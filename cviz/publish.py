@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cviz.errors import CollectionError
-from cviz.paths import INDEX, INDEX_ENTRIES, INDEX_MUTEX, TRASH_PREFIX, CollectionPaths, index_entry
+from cviz.paths import INDEX, INDEX_ENTRIES, INDEX_MUTEX, PUBLISHED, TRASH_PREFIX, CollectionPaths, index_entry
 from cviz.storage import Storage
 
 KEEP_VERSIONS = 2
@@ -62,7 +62,8 @@ class Version:
 
     def pointer_entries(self) -> dict[str, str]:
         """What ``current.json`` holds for this version (paths relative to ``published/<name>``)."""
-        return {"dzi": f"{self.id}/map.dzi", "items": f"{self.id}/items.json", "preview": f"{self.id}/preview.jpg"}
+        start = len(CollectionPaths(self.name).published) + 1
+        return {"dzi": self.dzi[start:], "items": self.items[start:], "preview": self.preview[start:]}
 
     def is_live(self, storage: Storage) -> bool:
         """True when ``current.json`` names any file of this version (readers may have it cached)."""
@@ -155,7 +156,7 @@ def prune_item_images(storage: Storage, name: str) -> int:
         if v in ("images", "current.json") or v.startswith("."):
             continue
         try:
-            doc = storage.read_json(f"{paths.version(v)}/items.json")
+            doc = storage.read_json(paths.items(v))
         except FileNotFoundError:
             continue
         except ValueError:
@@ -228,7 +229,7 @@ def update_index(storage: Storage, name: str, items: int) -> None:
         "name": name,
         "items": items,
         "preview": f"{name}/{pointer['preview']}" if pointer.get("preview") else None,
-        "current": f"{name}/current.json",
+        "current": CollectionPaths(name).pointer[len(PUBLISHED) + 1:],  # relative to published/
         "updated": pointer.get("updated"),
     }
     with _index_mutex(storage):

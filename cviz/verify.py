@@ -24,7 +24,7 @@ from PIL import Image
 
 from cviz.catalogue import usable_items
 from cviz.collection import CollectionConfig
-from cviz.paths import CollectionPaths
+from cviz.paths import CollectionPaths, tile_rel
 from cviz.publish import Version
 from cviz.storage import Storage
 from cviz.tiles import Pyramid, expected_tiles
@@ -130,7 +130,7 @@ def verify_pyramid(storage: Storage, name: str) -> Verdict:
         lw, lh = pyramid.level_size(level)
         tc, tr = pyramid.tile_grid(level)
         for c, r in {(0, 0), (tc - 1, tr - 1)}:
-            rel = f"{level}/{c}_{r}.{pyramid.format}"
+            rel = tile_rel(level, c, r, pyramid.format)
             if rel not in found:
                 continue
             size = (min(pyramid.tile_size, lw - c * pyramid.tile_size), min(pyramid.tile_size, lh - r * pyramid.tile_size))
