@@ -159,6 +159,7 @@ SECRET_VARIABLES = ("CVIZ_PG_PASSWORD", "CVIZ_SMTP_PASSWORD", "CVIZ_ALERT_WEBHOO
 EXTERNAL: tuple[tuple[str, str, str], ...] = (
     ("CVIZ_UI_PORT", "port of the Dagster UI in `make run` (scripts/run.sh)", "`3000`"),
     ("CVIZ_VIEWER_PORT", "port of the viewer's server (`make run`, viewer/server.js; `0`: any free port)", "`8080`"),
+    ("CVIZ_VIEWER_LOG", "viewer/server.js: `1` logs one line per request", "off"),
     ("CVIZ_PG_HOST", "PostgreSQL instance storage (deploy/dagster.postgres.yaml): host", "none"),
     ("CVIZ_PG_PORT", "PostgreSQL port", "none"),
     ("CVIZ_PG_DB", "PostgreSQL database", "none"),
