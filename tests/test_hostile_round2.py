@@ -53,7 +53,7 @@ def cli(args: list[str], root: Path, cwd: Path = REPO, code: str | None = None, 
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CVIZ_", "DAGSTER_HOME"))}
     base.update(CVIZ_STORAGE_ROOT=str(root), CVIZ_MODEL=MODEL, CVIZ_WEIGHTS=WEIGHTS, PYTHONPATH=str(REPO),
                 **(env or {}))
-    prog = (code or "") + "\nimport sys\nfrom cviz.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    prog = (code or "") + "\nimport sys\nfrom cviz_assets.cli import main\nsys.exit(main(sys.argv[1:]))\n"
     return subprocess.run([sys.executable, "-c", prog, *args], capture_output=True, text=True, env=base, cwd=cwd,
                           timeout=timeout)
 
@@ -296,7 +296,7 @@ def test_deterministic_errors_are_not_retried_and_keep_their_words() -> None:
 
 
 def test_cli_line_names_the_error_after_retries_not_the_retry_wrapper() -> None:
-    from cviz.cli import _first_error
+    from cviz_assets.cli import _first_error
     from cviz_assets.retries import fail_fast_on_user_error
 
     @dg.asset(retry_policy=dg.RetryPolicy(max_retries=1, delay=0))

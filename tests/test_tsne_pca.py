@@ -189,7 +189,7 @@ def test_multicore_missing_falls_back_to_opentsne_and_says_so(monkeypatch: pytes
 
 
 def test_cli_passes_the_tsne_backend_to_the_asset_config() -> None:
-    from cviz.cli import build_parser
+    from cviz_assets.cli import build_parser
 
     args = build_parser().parse_args(["run", "-id", "c", "-imagedir", "d", "--tsne", "multicore", "--grid-method", "flas_tsne"])
     assert (args.tsne_backend, args.grid_method) == ("multicore", "flas_tsne")
