@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+import uuid
 from typing import Sequence
 
 from cviz.collection import DEFAULT_TILE, DEFAULT_TITLE, DEFAULT_URL
@@ -220,10 +221,8 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     if not build:
         return 0
     started = time.perf_counter()
-    from dagster._core.utils import make_new_run_id
-
     job = defs.resolve_job_def("build_collection")
-    run_id = make_new_run_id()
+    run_id = str(uuid.uuid4())  # chosen here so _Progress can follow the run's event log (public API only)
     keep = args.update == "place_new"
     run_config = {
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},  # progress comes from _Progress
