@@ -132,7 +132,7 @@ def _forget_cells(storage: Any, name: str) -> None:
     from cviz import thumbs
     from cviz.catalogue import usable_items
     from cviz.paths import CollectionPaths
-    from cviz.pipeline import load_config
+    from cviz.stages.common import load_config
 
     size = load_config(storage, name).tile_size
     for e in usable_items(storage.read_json(CollectionPaths(name).catalogue)):
@@ -154,7 +154,9 @@ def _prefill_cells(storage: Any, name: str) -> dict[str, Any]:
     from cviz.catalogue import open_source, usable_items
     from cviz.imaging import decode
     from cviz.paths import CollectionPaths
-    from cviz.pipeline import BACKGROUND, item_image_rel, load_config
+    from cviz.stages.common import load_config
+    from cviz.stages.features import BACKGROUND
+    from cviz.thumbs import item_image_rel
 
     paths = CollectionPaths(name)
     size = load_config(storage, name).tile_size
@@ -235,7 +237,7 @@ def synthetic_collection(n: int, source: Path, workers: int = 2) -> Path:
 # -- the run -------------------------------------------------------------------------------------
 def register(root: Path, name: str, images: Path, metadata: Path | None, tile: str) -> None:
     from cviz.collection import CollectionConfig
-    from cviz.pipeline import register as write_config
+    from cviz.stages.common import register as write_config
     from cviz.storage import Storage
 
     spec: dict[str, Any] = {"name": name, "images": str(images), "tile": tile}

@@ -9,7 +9,7 @@ IO manager, so nothing big is ever pickled.
 import dagster as dg
 
 from cviz import pipeline
-from cviz.pipeline import StageReport
+from cviz.stages.common import StageReport
 from cviz.progress import Progress
 from cviz_assets.collection_lock import one_run_at_a_time
 from cviz_assets.metadata import report_metadata, summary

@@ -12,7 +12,7 @@ import os
 
 from cviz.catalogue import check_label_columns, check_templates, read_metadata
 from cviz.collection import DEFAULT_TILE, DEFAULT_TITLE, DEFAULT_URL, CollectionConfig
-from cviz.pipeline import register
+from cviz.stages.common import register
 from cviz_assets.partitions import collections
 from cviz_resources import StorageResource
 

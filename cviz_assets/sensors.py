@@ -22,7 +22,7 @@ import dagster as dg
 from cviz import alerts, drop, retire
 from cviz.errors import CollectionBusy, CvizError
 from cviz.paths import CollectionPaths
-from cviz.pipeline import register
+from cviz.stages.common import register
 from cviz.storage import Storage
 from cviz_assets.partitions import collections
 from cviz_resources import StorageResource

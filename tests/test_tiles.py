@@ -14,7 +14,9 @@ from PIL import Image
 from cviz import pipeline, thumbs
 from cviz.paths import CollectionPaths
 from cviz.storage import Storage
-from cviz.tiles import FULL_CHROMA_BELOW, Cell, Pyramid, build_lower_levels, choose_tile_size, encode_jpeg, expected_tiles, render_mosaic
+from cviz.dzi import Pyramid, choose_tile_size, encode_jpeg, expected_tiles
+from cviz.levels import FULL_CHROMA_BELOW, build_lower_levels
+from cviz.mosaic import Cell, render_mosaic
 
 BG = (17, 17, 17)
 
