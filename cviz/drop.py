@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cviz.catalogue import check_templates, read_metadata, read_metadata_bytes, source_url
-from cviz.collection import CollectionConfig
+from cviz.collection import CollectionConfig, drop_fields
 from cviz.errors import CvizError
 from cviz.names import validate_collection_name
 from cviz.storage import filesystem_for
@@ -39,7 +39,7 @@ from cviz.storage import filesystem_for
 CONFIG_FILE = "collection.json"
 METADATA_FILE = "metadata.csv"
 # Fields a drop folder's collection.json may set; name, images and metadata come from the folder.
-CONFIG_FIELDS = ("title", "url", "tile", "filename_column", "label_columns")
+CONFIG_FIELDS = drop_fields()  # what collection.json in a drop folder may set
 DEFAULT_QUIET_SECONDS = 60.0
 DEFAULT_MAX_FOLDERS = 200
 DEFAULT_TIME_BUDGET = 20.0  # seconds of scanning per tick; Dagster times a sensor out at 60 s

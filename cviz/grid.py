@@ -1,7 +1,7 @@
 """Put every item in its own grid cell, keeping similar items next to each other.
 
 The grid's shape is chosen from N and the cell aspect so the whole mosaic is close to square.
-Methods (measured in benchmarks/README.md; quality as DPQ_16, see cviz/quality.py):
+Methods (measured in benchmarks/README.md; quality as DPQ_16, see cviz/dpq.py):
 
 - ``flas_tsne``: Fast Linear Assignment Sorting (Barthel et al. 2023, package ``vc-flas``) of the
   2-D t-SNE coordinates onto the grid, seeded by ``sorted``: the t-SNE layout already holds the

@@ -8,28 +8,44 @@ Dagster job the UI runs (``build_collection``), recording the run in the Dagster
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 import uuid
 from typing import Sequence
 
-from cviz.collection import DEFAULT_TILE, DEFAULT_TITLE, DEFAULT_URL
+from cviz.collection import CollectionConfig, config_fields, field_default
 from cviz.errors import CvizError
 
 
 CLI_RUN_TAGS = {"cviz/source": "cli"}  # as drop runs carry cviz/source=drop: filter runs by origin in the UI
 
 
-def _collection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-id", "--id", dest="name", required=True, help="collection name (partition key)")
-    p.add_argument("-imagedir", "--images", dest="images", required=True, help="image folder or glob, e.g. 'photos/*.jpg'")
-    p.add_argument("-metadata", "--metadata", "-metdata", dest="metadata", default=None, help="metadata CSV")
-    p.add_argument("-fn", "--filename-column", dest="filename_column", default="filename", help="CSV column with file names")
-    p.add_argument("-title", "--title", dest="title", default=DEFAULT_TITLE, help="title template, e.g. '{Name} ({Year})'")
-    p.add_argument("-url", "--url", dest="url", default=DEFAULT_URL, help="record link template, e.g. 'https://example.org/{Id}/'")
-    p.add_argument("-tile", "--tile", dest="tile", default=DEFAULT_TILE, help="cell size WxH (default 128x128)")
-    p.add_argument("--labels", dest="label_columns", default="", help="comma-separated label columns for the quality score")
+# The original tool's flags for each collection field (cviz.collection declares the fields, their
+# defaults and help): a field without flags here fails the parser's construction, so a new field
+# cannot be forgotten on the command line.
+CLI_FLAGS = {
+    "name": ("-id", "--id"),
+    "images": ("-imagedir", "--images"),
+    "metadata": ("-metadata", "--metadata", "-metdata"),
+    "filename_column": ("-fn", "--filename-column"),
+    "title": ("-title", "--title"),
+    "url": ("-url", "--url"),
+    "tile": ("-tile", "--tile"),
+    "label_columns": ("--labels",),
+}
+
+
+def _collection_args(p: argparse.ArgumentParser, config_cls: type = CollectionConfig) -> None:
+    for f in config_fields(config_cls):
+        default = field_default(f)
+        required = default is dataclasses.MISSING
+        if isinstance(default, list):  # lists are given comma-separated
+            default = ",".join(default)
+        help = f.metadata["help"] + (" (comma-separated)" if isinstance(field_default(f), list) else "")
+        p.add_argument(*CLI_FLAGS[f.name], dest=f.name, required=required, default=None if required else default,
+                       help=help)
 
 
 def _env_args(p: argparse.ArgumentParser) -> None:
@@ -82,12 +98,14 @@ def _apply_env(args: argparse.Namespace) -> None:
             os.environ[var] = value
 
 
-def _spec(args: argparse.Namespace) -> dict:
-    return {
-        "name": args.name, "images": args.images, "metadata": args.metadata,
-        "filename_column": args.filename_column, "title": args.title, "url": args.url, "tile": args.tile,
-        "label_columns": [c.strip() for c in args.label_columns.split(",") if c.strip()],
-    }
+def _spec(args: argparse.Namespace, config_cls: type = CollectionConfig) -> dict:
+    spec = {}
+    for f in config_fields(config_cls):
+        value = getattr(args, f.name)
+        if isinstance(field_default(f), list):
+            value = [c.strip() for c in (value or "").split(",") if c.strip()]
+        spec[f.name] = value
+    return spec
 
 
 def _instance():
@@ -206,8 +224,6 @@ class _Bars:
 
 
 def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
-    from cviz.collection import CollectionConfig
-
     _apply_env(args)
     _check_storage(os.environ.get("CVIZ_STORAGE_ROOT"))
     CollectionConfig.from_dict(_spec(args))  # fail fast on name/tile/template syntax, before any import cost

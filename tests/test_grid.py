@@ -9,7 +9,7 @@ import pytest
 
 from cviz import grid as grid_mod
 from cviz.grid import assign_grid, assign_lap, assign_sorted, grid_shape
-from cviz.quality import dpq
+from cviz.dpq import dpq
 
 METHODS = ["sorted", "lap", "flas", "flas_tsne", "rasterfairy"]
 

@@ -12,7 +12,8 @@ from cviz.grid import assign_grid
 from cviz.grid_refine import REFINE_K, KnnGraph
 from cviz.neighbours import approximate_knn
 from cviz.paths import CollectionPaths
-from cviz.quality import KNN_EXACT_MAX, FeatureNeighbours, feature_neighbours, layout_quality, neighbourhood_quality
+from cviz.dpq import layout_quality
+from cviz.quality import KNN_EXACT_MAX, FeatureNeighbours, feature_neighbours, neighbourhood_quality
 from cviz.stages.common import StageReport, label_values, read_catalogue, run_config, timed
 from cviz.stages.layout import knn_path
 from cviz.storage import Storage
