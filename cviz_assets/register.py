@@ -13,7 +13,7 @@ import typing
 import dagster as dg
 import pydantic
 
-from cviz.catalogue import check_label_columns, check_templates, read_metadata
+from cviz.collection_metadata import check_label_columns, check_templates, read_metadata
 from cviz.collection import CollectionConfig, config_fields, field_default
 from cviz.stages.common import register
 from cviz_assets.partitions import collections

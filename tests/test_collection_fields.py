@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from cviz import drop
+from cviz import drop, drop_folder
 from cviz.collection import FOLDER_FIELDS, CollectionConfig, config_fields, drop_fields, field_default
 from cviz_assets import cli
 from cviz_assets.register import CollectionSpec, spec_model
@@ -35,7 +35,7 @@ def test_every_field_reaches_the_cli_the_launchpad_and_drop_folders() -> None:
     actions = {a.dest: a for a in _parser(CollectionConfig)._actions if a.dest != "help"}
     assert list(actions) == names
     assert list(CollectionSpec.model_fields) == names
-    assert drop.CONFIG_FIELDS == tuple(n for n in names if n not in FOLDER_FIELDS)
+    assert drop_folder.CONFIG_FIELDS == tuple(n for n in names if n not in FOLDER_FIELDS)
     for f in config_fields():
         default = field_default(f)
         spec_field = CollectionSpec.model_fields[f.name]

@@ -22,7 +22,7 @@ from cviz import catalogue as cat
 from cviz import pipeline
 from cviz.collection import CollectionConfig
 from cviz.errors import CvizError, MetadataError
-from cviz.metadata_csv import decode_text, parse_metadata
+from cviz.metadata_csv import decode_text, parse_metadata, read_metadata_bytes
 from cviz.storage import Storage
 from cviz.viewer_data import ITEMS_FORMAT, MAX_COLUMNS, OWN_FIELDS, build_items
 from tests.bad_input import images as corpus
@@ -188,7 +188,7 @@ def _read_guarded(path: str) -> BaseException | bytes:
     def go() -> None:
         try:
             fs, p = cat.filesystem_for(path)
-            out.append(cat.read_metadata_bytes(fs, p, path))
+            out.append(read_metadata_bytes(fs, p, path))
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             out.append(exc)
 
@@ -235,18 +235,18 @@ def test_slow_metadata_read_times_out(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(fs, "open", slow_open)
     monkeypatch.setenv("CVIZ_METADATA_TIMEOUT_S", "0.5")
     with pytest.raises(MetadataError, match=r"took over 0.5 s"):
-        cat.read_metadata_bytes(fs, p, str(path))
+        read_metadata_bytes(fs, p, str(path))
 
 
 def test_a_drop_folder_whose_metadata_is_a_pipe_is_that_folders_problem(tmp_path: Path) -> None:
-    from cviz import drop
+    from cviz import drop_folder
 
     write_images(tmp_path / "drop" / "good", 3)
     write_images(tmp_path / "drop" / "piped", 3)
     os.mkfifo(tmp_path / "drop" / "piped" / "metadata.csv")
     fs, root = cat.filesystem_for(str(tmp_path / "drop"))
     result: dict = {}
-    t = threading.Thread(target=lambda: result.update({n: drop.scan_folder(fs, root, n) for n in ("piped", "good")}),
+    t = threading.Thread(target=lambda: result.update({n: drop_folder.scan_folder(fs, root, n) for n in ("piped", "good")}),
                          daemon=True)
     t.start()
     t.join(timeout=30)
