@@ -10,7 +10,6 @@ which halves the decode work and replaces the reduction. Levels ``max-3`` and be
 from __future__ import annotations
 
 import math
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -26,8 +25,7 @@ FULL_CHROMA_BELOW = 3  # levels max-3 and lower (cells of 1/8 size or less, 1/64
 @dataclass
 class PyramidStats:
     levels: int
-    tiles: int
-    seconds: float
+    tiles: int  # written by this call (levels below the start)
 
 
 class _Levels:
@@ -112,8 +110,7 @@ def build_lower_levels(storage: Storage, folder: str, pyramid: Pyramid, workers:
                        start_level: int | None = None, max_pending: int | None = None) -> PyramidStats:
     """Build the levels below ``start_level`` (default: the top) from its tiles, down to level 0,
     two bands in memory per level. ``tiles`` counts what this wrote (levels below the start)."""
-    started = time.perf_counter()
     start = pyramid.max_level if start_level is None else start_level
     with TileWriter(storage, workers, max_pending) as writer, ThreadPoolExecutor(max_workers=workers) as read_pool:
         _Levels(storage, folder, pyramid, start, writer, read_pool, 2 * workers).run()
-    return PyramidStats(pyramid.max_level + 1, writer.written, time.perf_counter() - started)
+    return PyramidStats(pyramid.max_level + 1, writer.written)

@@ -39,9 +39,6 @@ class Verdict:
     counts: dict[str, int] = field(default_factory=dict)
     summary: str = ""
 
-    def __iter__(self):  # ``passed, offending = verdict``
-        return iter((self.passed, self.offending))
-
 
 def _verdict(problems: list[dict[str, Any]], counts: dict[str, int], ok: str) -> Verdict:
     counts = dict(counts, offending=len(problems))
