@@ -155,7 +155,7 @@ def _prefill_cells(storage: Any, name: str) -> dict[str, Any]:
     from cviz.imaging import decode
     from cviz.paths import CollectionPaths
     from cviz.stages.common import load_config
-    from cviz.stages.features import BACKGROUND
+    from cviz.mosaic import MOSAIC_BACKGROUND
     from cviz.thumbs import item_image_rel
 
     paths = CollectionPaths(name)
@@ -169,7 +169,7 @@ def _prefill_cells(storage: Any, name: str) -> dict[str, Any]:
         body = data[:2] + data[data.index(b"\xff", 2) + 4 + int.from_bytes(data[4:6], "big") - 2:]
         if body not in made:
             img, _ = decode(data, max_side=max(thumbs.ITEM_IMAGE_SIDE, *size))
-            made[body] = (thumbs.encode(thumbs.make_cell(img, size, BACKGROUND)), thumbs.item_image(img))
+            made[body] = (thumbs.encode(thumbs.make_cell(img, size, MOSAIC_BACKGROUND)), thumbs.item_image(img))
         cell, item = made[body]
         writes.append((thumbs.cell_key(e["sha256"], size), cell))
         writes.append((f"{paths.published}/{item_image_rel(e['sha256'])}", item))

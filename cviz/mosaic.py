@@ -23,6 +23,8 @@ from cviz.dzi import Pyramid, cut_band, decode_jpeg, encode_jpeg, tile_path
 from cviz.storage import Storage
 from cviz.tile_io import Tile, TileWriter
 
+MOSAIC_BACKGROUND = (17, 17, 17)  # empty cells and letterbox bars: dark, as the viewer's page
+
 
 @dataclass
 class Cell:

@@ -16,7 +16,7 @@ import pydantic
 from cviz.collection_metadata import check_label_columns, check_templates, read_metadata
 from cviz.collection import CollectionConfig, config_fields, field_default
 from cviz.stages.common import register
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions
 from cviz_resources import StorageResource
 
 
@@ -49,8 +49,8 @@ def register_spec(instance: dg.DagsterInstance, storage: StorageResource, spec: 
     check_templates(config, table)
     check_label_columns(config, table)
     register(storage.get(), config)
-    if not instance.has_dynamic_partition(collections.name, config.name):
-        instance.add_dynamic_partitions(collections.name, [config.name])
+    if not instance.has_dynamic_partition(collection_partitions.name, config.name):
+        instance.add_dynamic_partitions(collection_partitions.name, [config.name])
     return config
 
 

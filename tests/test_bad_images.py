@@ -18,7 +18,7 @@ from PIL import Image, ImageFile
 
 from cviz import catalogue as catalogue_mod
 from cviz import pipeline
-from cviz.stages.features import BACKGROUND as MOSAIC_BACKGROUND
+from cviz.mosaic import MOSAIC_BACKGROUND
 from cviz.errors import CollectionError
 from cviz.imaging import ImageRejected, decode
 from cviz.storage import Storage

@@ -15,7 +15,7 @@ from cviz import verify
 from cviz.storage import Storage
 from cviz_assets.assets import collection_assets
 from cviz_assets.checks import collection_checks, items_resolved, one_cell_per_image, pyramid_complete, features_finite
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions
 from tests.conftest import resources
 
 NAME = "met-sample"
@@ -43,7 +43,7 @@ def run_checks(root: Path, *checks: dg.AssetChecksDefinition) -> dict[str, dg.As
     holding only checks ("no PartitionsDefinition shared by all the provided assets").
     """
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(collections.name, [NAME])
+    instance.add_dynamic_partitions(collection_partitions.name, [NAME])
     result = dg.materialize([*collection_assets, *collection_checks], selection=dg.AssetSelection.checks(*checks),
                             tags={"dagster/partition": NAME}, instance=instance, resources=resources(root),
                             raise_on_error=False)

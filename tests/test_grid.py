@@ -113,7 +113,7 @@ def test_grid_asset_takes_a_method_and_reports_quality(tmp_path, met_sample_root
     import dagster as dg
 
     from cviz_assets.assets import grid
-    from cviz_assets.partitions import collections
+    from cviz_assets.partitions import collection_partitions
     from tests.conftest import resources
 
     root = tmp_path / "root"
@@ -122,7 +122,7 @@ def test_grid_asset_takes_a_method_and_reports_quality(tmp_path, met_sample_root
     config = json.loads(config_path.read_text())
     config_path.write_text(json.dumps({**config, "label_columns": ["department"]}))
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(collections.name, ["met-sample"])
+    instance.add_dynamic_partitions(collection_partitions.name, ["met-sample"])
     meta = {}
     for method in ("sorted", "flas"):
         result = dg.materialize([grid], partition_key="met-sample", instance=instance, resources=resources(root),

@@ -10,13 +10,12 @@ from cviz.catalogue import open_source, usable_items
 from cviz.chunks import features_by_chunks
 from cviz.features import Extractor
 from cviz.imaging import ImageRejected
+from cviz.mosaic import MOSAIC_BACKGROUND
 from cviz.neighbours import neighbour_agreement
 from cviz.paths import CollectionPaths
 from cviz.stages.common import StageReport, changed_since_catalogue, load_config, read_catalogue, timed
 from cviz.storage import Storage, read_source
 from cviz.thumbs import ITEM_IMAGE_SIDE, item_image_rel
-
-BACKGROUND = (17, 17, 17)
 
 
 def derive_outputs(storage: Storage, name: str, cell: tuple[int, int]) -> tuple[tuple[int, int], Callable]:
@@ -27,7 +26,7 @@ def derive_outputs(storage: Storage, name: str, cell: tuple[int, int]) -> tuple[
     def derive(e: dict[str, Any], img: Any) -> None:  # called only for images the features decode
         sha = e["sha256"]
         have = item_image_rel(sha).rsplit("/", 1)[1] in existing
-        thumbs.derive_from_decoded(storage, sha, img, cell, BACKGROUND,
+        thumbs.derive_from_decoded(storage, sha, img, cell, MOSAIC_BACKGROUND,
                                    item_image_path=None if have else thumbs.item_key(sha, ITEM_IMAGE_SIDE))
 
     # The item image wants ITEM_IMAGE_SIDE on the long side, the cell its own size; the CNN adds its

@@ -12,11 +12,10 @@ from cviz.dzi import Pyramid, choose_tile_size
 from cviz.errors import CollectionError
 from cviz.imaging import ImageRejected, decode
 from cviz.levels import build_lower_levels
-from cviz.mosaic import render_mosaic
+from cviz.mosaic import MOSAIC_BACKGROUND, render_mosaic
 from cviz.paths import CollectionPaths
 from cviz.publish import Version, empty_trash
 from cviz.stages.common import StageReport, changed_since_catalogue, read_catalogue, timed
-from cviz.stages.features import BACKGROUND
 from cviz.stages.versions import built_version, rendered_from
 from cviz.storage import Storage, read_source
 
@@ -43,13 +42,13 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2,
     fs, base = open_source(catalogue, storage.storage_options)
     load_cell = thumbs.CellLoader(
         storage, items, (cw, ch), published=paths.published, existing=set(storage.list(paths.item_images)),
-        background=BACKGROUND,
+        background=MOSAIC_BACKGROUND,
         decode_original=lambda e, side: decode(read_source(fs, f"{base}/{e['file']}"), name=e["file"],
                                                at_least=(0, side))[0],
         progress=progress)
     item_at_cell = {int(c): i for i, c in enumerate(grid["cells"])}
     try:
-        stats = render_mosaic(storage, folder, pyramid, cols, rows, (cw, ch), item_at_cell, load_cell, BACKGROUND, workers)
+        stats = render_mosaic(storage, folder, pyramid, cols, rows, (cw, ch), item_at_cell, load_cell, MOSAIC_BACKGROUND, workers)
     except BaseException as exc:
         _discard_version(storage, paths, version)  # nothing names it yet; give the space back (disk full)
         if isinstance(exc, (ImageRejected, FileNotFoundError)):
