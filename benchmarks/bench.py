@@ -132,11 +132,11 @@ def _forget_cells(storage: Any, name: str) -> None:
     from cviz import thumbs
     from cviz.catalogue import usable_items
     from cviz.paths import CollectionPaths
-    from cviz.pipeline import load_config
+    from cviz.stages.common import load_config
 
     size = load_config(storage, name).tile_size
     for e in usable_items(storage.read_json(CollectionPaths(name).catalogue)):
-        path = storage.local_path(thumbs.cell_key(e["sha256"], size))
+        path = storage.os_path(thumbs.cell_key(e["sha256"], size))
         if path and os.path.exists(path):
             os.unlink(path)
     storage.remove_tree(f"published/{name}/images")
@@ -154,7 +154,9 @@ def _prefill_cells(storage: Any, name: str) -> dict[str, Any]:
     from cviz.catalogue import open_source, usable_items
     from cviz.imaging import decode
     from cviz.paths import CollectionPaths
-    from cviz.pipeline import BACKGROUND, item_image_rel, load_config
+    from cviz.stages.common import load_config
+    from cviz.mosaic import MOSAIC_BACKGROUND
+    from cviz.thumbs import item_image_rel
 
     paths = CollectionPaths(name)
     size = load_config(storage, name).tile_size
@@ -167,7 +169,7 @@ def _prefill_cells(storage: Any, name: str) -> dict[str, Any]:
         body = data[:2] + data[data.index(b"\xff", 2) + 4 + int.from_bytes(data[4:6], "big") - 2:]
         if body not in made:
             img, _ = decode(data, max_side=max(thumbs.ITEM_IMAGE_SIDE, *size))
-            made[body] = (thumbs.encode(thumbs.make_cell(img, size, BACKGROUND)), thumbs.item_image(img))
+            made[body] = (thumbs.encode(thumbs.make_cell(img, size, MOSAIC_BACKGROUND)), thumbs.item_image(img))
         cell, item = made[body]
         writes.append((thumbs.cell_key(e["sha256"], size), cell))
         writes.append((f"{paths.published}/{item_image_rel(e['sha256'])}", item))
@@ -235,7 +237,7 @@ def synthetic_collection(n: int, source: Path, workers: int = 2) -> Path:
 # -- the run -------------------------------------------------------------------------------------
 def register(root: Path, name: str, images: Path, metadata: Path | None, tile: str) -> None:
     from cviz.collection import CollectionConfig
-    from cviz.pipeline import register as write_config
+    from cviz.stages.common import register as write_config
     from cviz.storage import Storage
 
     spec: dict[str, Any] = {"name": name, "images": str(images), "tile": tile}

@@ -56,7 +56,8 @@ from cviz.grid import LAP_MAX, assign_grid  # noqa: E402
 from cviz.grid_refine import REFINE_K, KnnGraph  # noqa: E402
 from cviz.neighbours import approximate_knn, unit_rows  # noqa: E402
 from cviz.pca import run_pca  # noqa: E402
-from cviz.quality import dpq, feature_neighbours, neighbourhood_quality  # noqa: E402
+from cviz.dpq import dpq  # noqa: E402
+from cviz.quality import feature_neighbours, neighbourhood_quality  # noqa: E402
 from cviz.tsne import DEFAULT_PERPLEXITY, place_new, run_tsne  # noqa: E402
 
 CELL = (128, 128)

@@ -16,14 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from cviz.collection import DEFAULT_TITLE, DEFAULT_URL, CollectionConfig
-from cviz.errors import CollectionError, InvalidName, MetadataError
+from cviz.collection import CollectionConfig
+from cviz.collection_metadata import check_label_columns, check_templates, read_metadata
+from cviz.errors import CollectionError, InvalidName
 from cviz.imaging import IMAGE_SUFFIXES, ImageRejected, decode
-from cviz.metadata_csv import MetadataTable, parse_metadata, read_metadata_bytes
+from cviz.metadata_csv import MetadataTable
 from cviz.names import safe_relpath
 from cviz.storage import filesystem_for, is_local, read_source
 
-CONFIG_FILES = {"collection.json", "cviz.json", "metadata.csv"}
+CONFIG_FILES = {"collection.json", "metadata.csv"}  # a drop folder's own files (cviz.drop_folder)
 VALIDATE_SIDE = 64  # decode this small to prove an image is whole: cheap with JPEG draft
 
 
@@ -166,43 +167,6 @@ def _inspect(fs: Any, src: SourceFile) -> dict[str, Any]:
     return entry
 
 
-def read_metadata(config: CollectionConfig, storage_options: dict[str, Any] | None = None) -> MetadataTable | None:
-    if not config.metadata:
-        return None
-    fs, path = filesystem_for(config.metadata, storage_options)
-    data = read_metadata_bytes(fs, path, config.metadata)
-    return parse_metadata(data, config.metadata, config.filename_column)
-
-
-def check_templates(config: CollectionConfig, table: MetadataTable | None) -> list[str]:
-    """Fail before any work if a template names a column that is not there; return notes."""
-    notes = []
-    columns = table.columns if table else []
-    for template, default, what in (
-        (config.title_template, DEFAULT_TITLE, "title"),
-        (config.url_template, DEFAULT_URL, "url"),
-    ):
-        if config.__dict__[what] == default and any(c not in columns for c in template.columns):
-            notes.append(f"no {template.columns[0]!r} column: {what}s fall back to " + ("the file name" if what == "title" else "none"))
-            continue
-        if table is None and template.columns:
-            notes.append(f"{what} template {template.source!r} has no metadata CSV to read from")
-            continue
-        template.check_columns(columns, what)
-    return notes
-
-
-def check_label_columns(config: CollectionConfig, table: MetadataTable | None) -> None:
-    """``--labels`` must name columns of the metadata CSV (else the quality score silently vanishes)."""
-    if not config.label_columns:
-        return
-    columns = table.columns if table else []
-    missing = [c for c in config.label_columns if c not in columns]
-    if missing:
-        where = f"the metadata CSV {table.source} has {columns}" if table else "there is no metadata CSV"
-        raise MetadataError(f"label column(s) {missing} not found: {where}")
-
-
 def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | None = None, workers: int = 4,
                     exclude: tuple[str, ...] = ()) -> dict[str, Any]:
     """Scan, validate and join metadata; raise CollectionError when nothing is usable.
@@ -221,20 +185,7 @@ def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         entries = list(pool.map(lambda s: _inspect(fs, s), sources))
 
-    first_by_hash: dict[str, str] = {}
-    matched_rows: set[str] = set()
-    usable = 0
-    for e in entries:
-        if e["status"] != "usable":
-            continue
-        usable += 1
-        first = first_by_hash.setdefault(e["sha256"], e["file"])
-        if first != e["file"]:
-            e["duplicate_of"] = first
-        row = table.lookup(e["file"]) if table else None
-        if row is not None:
-            matched_rows.add(row[config.filename_column])
-        e["row"] = row
+    usable, matched_rows = _join_rows(entries, table, config.filename_column)
     clashes = _flag_case_clashes(entries)
     if usable == 0:
         reasons = sorted({e["reason"] for e in entries})[:5]
@@ -261,21 +212,38 @@ def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | 
             "csv_duplicate_rows": len(table.duplicates) if table else 0,
         },
         "skipped": skipped,
-        "metadata": None
-        if table is None
-        else {
-            "source": table.source,
-            "encoding": table.encoding,
-            "columns": table.columns,
-            "rows": len(table.rows),
-            "duplicates": table.duplicates,
-            "blank_filename_lines": table.blank_filename_lines,
-            "rows_without_image": unmatched,
-            "images_without_row": no_row,
-        },
+        "metadata": _metadata_summary(table, unmatched, no_row),
         "notes": notes,
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _join_rows(entries: list[dict[str, Any]], table: MetadataTable | None, filename_column: str) -> tuple[int, set[str]]:
+    """Mark byte-identical duplicates and attach each usable file's metadata row, in place.
+    Returns (usable files, filename values of the rows matched)."""
+    first_by_hash: dict[str, str] = {}
+    matched_rows: set[str] = set()
+    usable = 0
+    for e in entries:
+        if e["status"] != "usable":
+            continue
+        usable += 1
+        first = first_by_hash.setdefault(e["sha256"], e["file"])
+        if first != e["file"]:
+            e["duplicate_of"] = first
+        row = table.lookup(e["file"]) if table else None
+        if row is not None:
+            matched_rows.add(row[filename_column])
+        e["row"] = row
+    return usable, matched_rows
+
+
+def _metadata_summary(table: MetadataTable | None, unmatched: list[str], no_row: list[str]) -> dict[str, Any] | None:
+    if table is None:
+        return None
+    return {"source": table.source, "encoding": table.encoding, "columns": table.columns, "rows": len(table.rows),
+            "duplicates": table.duplicates, "blank_filename_lines": table.blank_filename_lines,
+            "rows_without_image": unmatched, "images_without_row": no_row}
 
 
 def _flag_case_clashes(entries: list[dict[str, Any]]) -> int:

@@ -9,6 +9,7 @@ now; the columns they name as soon as the CSV header is read).
 from __future__ import annotations
 
 import re
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from cviz.templates import Template, parse_template
 DEFAULT_TITLE = "{title}"
 DEFAULT_URL = "{url}"
 DEFAULT_TILE = "128x128"
+FOLDER_FIELDS = ("name", "images", "metadata")  # what a drop folder sets from itself (cviz.drop)
 
 
 def parse_tile(tile: str) -> tuple[int, int]:
@@ -32,16 +34,22 @@ def parse_tile(tile: str) -> tuple[int, int]:
     return w, h
 
 
+def _field(help: str, **kw: Any) -> Any:
+    """A config field with its help text: the CLI, the Launchpad's register job and drop folders
+    derive their field lists (names, defaults, help) from these declarations."""
+    return field(metadata={"help": help}, **kw)
+
+
 @dataclass
 class CollectionConfig:
-    name: str
-    images: str  # a folder or a glob; local path or URL (s3://...)
-    metadata: str | None = None  # CSV path or URL; None: no metadata
-    filename_column: str = "filename"
-    title: str = DEFAULT_TITLE
-    url: str = DEFAULT_URL
-    tile: str = DEFAULT_TILE
-    label_columns: list[str] = field(default_factory=list)  # for the neighbour-agreement score
+    name: str = _field("collection name (partition key)")
+    images: str = _field("image folder or glob, e.g. 'photos/*.jpg' (local path or URL, s3://...)")
+    metadata: str | None = _field("metadata CSV (path or URL); none: no metadata", default=None)
+    filename_column: str = _field("CSV column with file names", default="filename")
+    title: str = _field("title template, e.g. '{Name} ({Year})'", default=DEFAULT_TITLE)
+    url: str = _field("record link template, e.g. 'https://example.org/{Id}/'", default=DEFAULT_URL)
+    tile: str = _field("cell size WxH (default 128x128)", default=DEFAULT_TILE)
+    label_columns: list[str] = _field("label columns for the neighbour-agreement score", default_factory=list)
 
     def __post_init__(self) -> None:
         validate_collection_name(self.name)
@@ -73,3 +81,22 @@ class CollectionConfig:
         if unknown:
             raise CvizError(f"collection config has unknown field(s) {unknown}; known: {sorted(known)}")
         return cls(**data)
+
+
+def config_fields(config_cls: type = CollectionConfig) -> tuple[dataclasses.Field, ...]:
+    """The collection's fields, in declaration order (name, type, default, ``metadata["help"]``)."""
+    return dataclasses.fields(config_cls)
+
+
+def drop_fields(config_cls: type = CollectionConfig) -> tuple[str, ...]:
+    """What a drop folder's ``collection.json`` may set: every field but ``FOLDER_FIELDS``."""
+    return tuple(f.name for f in config_fields(config_cls) if f.name not in FOLDER_FIELDS)
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    """A field's default value (a fresh one for a factory); ``dataclasses.MISSING`` when required."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING

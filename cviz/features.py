@@ -163,38 +163,60 @@ def compute_features(
         return FeatureRun(out, hits, rejected, 0, time.perf_counter() - started, 0.0, 0.0, read_s)
 
     at_least = (max(side, decode_at[0]), decode_at[1]) if decode_at else (side, 0)
-    lock = threading.Lock()
-    totals = {"decode": 0.0, "decodes": 0}
+    loader = _Loader(items, read_bytes, at_least, side, derive)
+    compute_started = time.perf_counter()
+    infer_s = _infer(_batches(todo, loader, workers, batch_size), extractor, out, items, store, progress, len(todo))
+    compute_seconds = time.perf_counter() - compute_started
+    return FeatureRun(out, hits, rejected, len(todo), time.perf_counter() - started, compute_seconds,
+                      loader.seconds, read_s, loader.decodes, infer_s)
 
-    def load(i: int) -> np.ndarray:
+
+class _Loader:
+    """Decodes item ``i`` to the CNN input (in a worker thread), handing the picture to ``derive``."""
+
+    def __init__(self, items: Sequence[dict[str, Any]], read_bytes: Callable[[str], bytes],
+                 at_least: tuple[int, int], side: int,
+                 derive: Callable[[dict[str, Any], Image.Image], None] | None) -> None:
+        self.items, self.read_bytes, self.at_least, self.side, self.derive = items, read_bytes, at_least, side, derive
+        self.lock = threading.Lock()
+        self.seconds, self.decodes = 0.0, 0
+
+    def __call__(self, i: int) -> np.ndarray:
         t = time.perf_counter()
-        e = items[i]
-        img, _ = decode(read_bytes(e["file"]), name=e["file"], at_least=at_least)
-        arr = cnn_input(img, side)
-        if derive is not None:
-            derive(e, img)
-        with lock:
-            totals["decode"] += time.perf_counter() - t
-            totals["decodes"] += 1
+        e = self.items[i]
+        img, _ = decode(self.read_bytes(e["file"]), name=e["file"], at_least=self.at_least)
+        arr = cnn_input(img, self.side)
+        if self.derive is not None:
+            self.derive(e, img)
+        with self.lock:
+            self.seconds += time.perf_counter() - t
+            self.decodes += 1
         return arr
 
-    def batches() -> Iterator[tuple[list[int], np.ndarray]]:
-        # Decoding runs in worker threads (Pillow, libvips and the runtime release the GIL) while the
-        # caller runs the model on the previous batch; at most three batches are in flight.
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            chunks = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
-            futures = [[pool.submit(load, i) for i in c] for c in chunks[:2]]
-            for k, chunk in enumerate(chunks):
-                if k + 2 < len(chunks):
-                    futures.append([pool.submit(load, i) for i in chunks[k + 2]])
-                yield chunk, np.stack([f.result() for f in futures[k]])
-                futures[k] = []
 
-    compute_started = time.perf_counter()
+def _batches(todo: list[int], load: Callable[[int], np.ndarray], workers: int,
+             batch_size: int) -> Iterator[tuple[list[int], np.ndarray]]:
+    """Decoding runs in worker threads (Pillow, libvips and the runtime release the GIL) while the
+    caller runs the model on the previous batch; at most three batches are in flight."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        chunks = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
+        futures = [[pool.submit(load, i) for i in c] for c in chunks[:2]]
+        for k, chunk in enumerate(chunks):
+            if k + 2 < len(chunks):
+                futures.append([pool.submit(load, i) for i in chunks[k + 2]])
+            yield chunk, np.stack([f.result() for f in futures[k]])
+            futures[k] = []
+
+
+def _infer(batches: Iterator[tuple[list[int], np.ndarray]], extractor: Extractor, out: np.ndarray,
+           items: Sequence[dict[str, Any]], store: FeatureStore | None,
+           progress: Callable[[int, int], None] | None, total: int) -> float:
+    """Run the model on each batch into ``out``, adding vectors to the store every FLUSH_EVERY
+    images (a step killed after hours keeps what it computed); returns the inference seconds."""
     infer_s = 0.0
     done = 0
     pending: list[int] = []
-    for chunk, arr in batches():
+    for chunk, arr in batches:
         t = time.perf_counter()
         vecs = np.asarray(extractor(arr), dtype=np.float32)
         infer_s += time.perf_counter() - t
@@ -205,9 +227,7 @@ def compute_features(
             store.add([items[i]["sha256"] for i in pending], out[pending])
             pending = []
         if progress:
-            progress(done, len(todo))
+            progress(done, total)
     if store is not None and pending:
         store.add([items[i]["sha256"] for i in pending], out[pending])
-    compute_seconds = time.perf_counter() - compute_started
-    return FeatureRun(out, hits, rejected, len(todo), time.perf_counter() - started, compute_seconds,
-                      totals["decode"], read_s, int(totals["decodes"]), infer_s)
+    return infer_s

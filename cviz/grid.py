@@ -1,7 +1,7 @@
 """Put every item in its own grid cell, keeping similar items next to each other.
 
 The grid's shape is chosen from N and the cell aspect so the whole mosaic is close to square.
-Methods (measured in benchmarks/README.md; quality as DPQ_16, see cviz/quality.py):
+Methods (measured in benchmarks/README.md; quality as DPQ_16, see cviz/dpq.py):
 
 - ``flas_tsne``: Fast Linear Assignment Sorting (Barthel et al. 2023, package ``vc-flas``) of the
   2-D t-SNE coordinates onto the grid, seeded by ``sorted``: the t-SNE layout already holds the
@@ -16,7 +16,7 @@ Methods (measured in benchmarks/README.md; quality as DPQ_16, see cviz/quality.p
 - ``sorted``: rows by y, each row by x; O(N log N), no dependency: the fallback that always works.
 - ``auto``: chosen with benchmarks/bench_quality.py on real collections: ``lap`` up to
   ``LAP_AUTO`` items (after refinement equal to ``flas_tsne`` on imageplot, better on met-sample),
-  ``flas_tsne`` above (``sorted`` when vc-flas is missing).
+  ``flas_tsne`` above.
 
 After any method but a stable update's, ``refine`` (default on) runs cviz.grid_refine: local cell
 swaps that raise the number of each item's 8 grid neighbours among its feature-space nearest
@@ -77,13 +77,8 @@ def assign_lap(points: np.ndarray, cols: int, rows: int) -> np.ndarray:
     centres = np.stack([cx, cy], axis=1).astype(np.float64)
     cost = np.zeros((cells, cells), np.float64)  # rows beyond n: empty cells, free anywhere
     cost[:n] = ((p[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-    try:
-        from lapjv import lapjv
-    except ImportError:  # SciPy's solver gives the same optimum, slower
-        from scipy.optimize import linear_sum_assignment
+    from lapjv import lapjv  # pinned; imported here so importing cviz.grid stays cheap
 
-        _, cell = linear_sum_assignment(cost[:n])
-        return cell.astype(np.int64)
     row_to_col, _, _ = lapjv(cost)
     return np.asarray(row_to_col[:n], dtype=np.int64)
 
@@ -173,14 +168,6 @@ def assign_keeping(points: np.ndarray, keep: dict[int, tuple[int, int]],
     return cells, cols, rows, how
 
 
-def _flas_available() -> bool:
-    try:
-        import vc_flas  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def assign_grid(points: np.ndarray, cell_w: int, cell_h: int, method: str = "auto",
                 features: np.ndarray | None = None, seed: int = 0,
                 keep: dict[int, tuple[int, int]] | None = None, refine: bool = True,
@@ -210,7 +197,7 @@ def assign_grid(points: np.ndarray, cell_w: int, cell_h: int, method: str = "aut
         return GridResult(cols, rows, cells, how,
                           f"{len(keep)} item(s) kept their cells; {n - len(keep)} new item(s) placed", refined)
     if method == "auto":
-        method = "lap" if n <= LAP_AUTO else (AUTO_METHOD if _flas_available() else "sorted")
+        method = "lap" if n <= LAP_AUTO else AUTO_METHOD
     if method in ("flas", "flas_tsne") and (cols < 2 or rows < 2 or n < 4):
         method, note = "sorted", f"{n} item(s) on a {cols}x{rows} grid: too small for flas, used sorted"
     if method == "flas":

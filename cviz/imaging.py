@@ -28,7 +28,7 @@ from PIL import Image, ImageOps
 # Refuse images whose declared size is beyond this many pixels (Pillow's own hard limit is
 # 2 x 89.5 MP; we keep that figure but check it ourselves so the reason is ours to word).
 MAX_PIXELS = 2 * 89_478_485
-BACKGROUND = (255, 255, 255)
+ALPHA_BACKGROUND = (255, 255, 255)  # what transparent pixels become (white, like paper)
 
 Image.MAX_IMAGE_PIXELS = None  # we check the declared size ourselves, before decoding
 # Non-JPEG images above this many pixels, wanted at half size or less, go through libvips (below it
@@ -77,7 +77,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
         img = img.convert("RGBA")
-        canvas = Image.new("RGB", img.size, BACKGROUND)
+        canvas = Image.new("RGB", img.size, ALPHA_BACKGROUND)
         canvas.paste(img, mask=img.getchannel("A"))
         return canvas
     return img.convert("RGB")
@@ -203,7 +203,7 @@ def _vips_reduced(data: bytes, w: int, h: int, scale: float, orientation: int) -
         if im.interpretation not in ("srgb", "b-w") or im.format != "uchar":
             im = im.colourspace("b-w" if im.bands <= 2 and im.interpretation in ("b-w", "grey16") else "srgb")
         if im.hasalpha():
-            im = im.flatten(background=list(BACKGROUND[: im.bands - 1]))
+            im = im.flatten(background=list(ALPHA_BACKGROUND[: im.bands - 1]))
         if im.bands == 1:
             im = im.bandjoin([im, im])
         im = im.cast("uchar")

@@ -52,7 +52,7 @@ class MetadataTable:
 
 
 # The stdlib reader refuses fields over 128 KiB by default; the file is size-capped when read
-# (catalogue.read_metadata_bytes), so no field limit is needed here.
+# (read_metadata_bytes), so no field limit is needed here.
 csv.field_size_limit(2**31 - 1)
 
 

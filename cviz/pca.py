@@ -38,12 +38,11 @@ def _covariance(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return cov / max(len(x) - 1, 1)
 
 
-def run_pca(features: np.ndarray, n_components: int = DEFAULT_COMPONENTS, seed: int = 0) -> PcaResult:
+def run_pca(features: np.ndarray, n_components: int = DEFAULT_COMPONENTS) -> PcaResult:
     """Project ``features`` on its first principal components.
 
     K = min(n_components, N - 1, D): PCA cannot give more components than that; with N = 1 the
-    single item is placed at the origin. ``seed`` is accepted for interface stability (the
-    computation is not randomized).
+    single item is placed at the origin. The computation is deterministic (no seed).
     """
     n, d = features.shape
     k = min(n_components, max(n - 1, 0), d)

@@ -3,7 +3,7 @@
 A stage calls a :class:`Progress` with ``(done, total)`` as often as it likes. It writes one log
 line at every tenth of the work (the Dagster step log: ``features: 1,300/13,000 images (10%),
 251 images/s, 47 s left``) and passes every update to the listeners registered in this process:
-``cviz run`` registers one that draws a bar (:mod:`cviz.cli`). Plain Python, no Dagster import.
+``cviz run`` registers one that draws a bar (:mod:`cviz_assets.cli`). Plain Python, no Dagster import.
 """
 
 from __future__ import annotations

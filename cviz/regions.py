@@ -150,6 +150,31 @@ def _kmeans(points: np.ndarray, k: int, seed: int) -> np.ndarray:
     return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(points)
 
 
+def _regions_of(labels: np.ndarray, names: list, points: np.ndarray, source: str) -> tuple[list[Region], list[int]]:
+    """The named clusters of one scale as Regions (too small or unnamed ones dropped), and each
+    item's region id (-1: none)."""
+    col, row = points[:, 0].astype(np.int64), points[:, 1].astype(np.int64)
+    regions: list[Region] = []
+    item_region = [-1] * len(points)
+    for r, (name, top) in enumerate(names):
+        members = np.flatnonzero(labels == r)
+        if not name or len(members) < MIN_REGION_ITEMS:
+            continue
+        rid = len(regions)
+        # Anchor at the top-left corner of the member cell nearest the centroid: always on the
+        # region, even if not convex, and on a cell corner, so the name covers no photo's centre.
+        centroid = points[members].mean(axis=0)
+        m = members[np.argmin(((points[members] - centroid) ** 2).sum(axis=1))]
+        regions.append(Region(
+            id=rid, name=name, terms=top, source=source, count=int(len(members)),
+            x=float(col[m]), y=float(row[m]),
+            bbox=(int(col[members].min()), int(row[members].min()), int(col[members].max()), int(row[members].max())),
+        ))
+        for i in members:
+            item_region[int(i)] = rid
+    return regions, item_region
+
+
 def find_regions(cells: Sequence[int], cols: int, rows: int, label_values: dict[str, Sequence[str]],
                  titles: Sequence[str], seed: int = 0) -> RegionsResult:
     """Regions at up to three scales for items at ``cells`` on a ``cols`` x ``rows`` grid.
@@ -195,23 +220,7 @@ def find_regions(cells: Sequence[int], cols: int, rows: int, label_values: dict[
         seen_k.add(k)
         labels = _kmeans(points, k, seed)
         names = _name_regions(labels, k, terms, used, words if sources != ["title"] else None)
-        regions, item_region = [], [-1] * n
-        for r, (name, top) in enumerate(names):
-            members = np.flatnonzero(labels == r)
-            if not name or len(members) < MIN_REGION_ITEMS:
-                continue
-            rid = len(regions)
-            # Anchor at the top-left corner of the member cell nearest the centroid: always on the
-            # region, even if not convex, and on a cell corner, so the name covers no photo's centre.
-            centroid = points[members].mean(axis=0)
-            m = members[np.argmin(((points[members] - centroid) ** 2).sum(axis=1))]
-            regions.append(Region(
-                id=rid, name=name, terms=top, source=result.source, count=int(len(members)),
-                x=float(col[m]), y=float(row[m]),
-                bbox=(int(col[members].min()), int(row[members].min()), int(col[members].max()), int(row[members].max())),
-            ))
-            for i in members:
-                item_region[int(i)] = rid
+        regions, item_region = _regions_of(labels, names, points, result.source)
         if regions:
             result.scales.append(Scale(scale_name, regions, item_region))
     return result

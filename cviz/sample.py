@@ -15,8 +15,6 @@ import shutil
 from pathlib import Path
 
 COLUMNS = ["filename", "title", "url", "date", "artist", "department", "classification", "culture", "medium", "tags"]
-TITLE = "{title}"
-URL = "{url}"
 
 
 def sample_source() -> Path:

@@ -142,6 +142,11 @@ def _cached(snapshot: tuple[tuple[str, str], ...]) -> Settings:
     return Settings.from_env(dict(snapshot))
 
 
+def env_name(field_name: str) -> str:
+    """The variable behind a field: ``env_name("storage_root") == "CVIZ_STORAGE_ROOT"``."""
+    return next(f.metadata["env"] for f in dataclasses.fields(Settings) if f.name == field_name)
+
+
 def settings() -> Settings:
     """The settings of the current environment, parsed once per distinct set of ``CVIZ_*`` values."""
     return _cached(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(PREFIX))))

@@ -14,12 +14,15 @@ the top pyramid level's tile for its cell, so the mosaic copies it without decod
 from __future__ import annotations
 
 import io
+import threading
+from typing import Any, Callable
 
 from PIL import Image
 
 from cviz.imaging import fit_cell
 from cviz.paths import cell_cache, item_cache
 from cviz.storage import Storage
+from cviz.mosaic import Cell
 
 CELL_QUALITY = 85
 ITEM_IMAGE_SIDE = 512
@@ -77,6 +80,11 @@ def item_image(img: Image.Image, side: int = ITEM_IMAGE_SIDE) -> bytes:
     return encode(big)
 
 
+def item_image_rel(sha256: str) -> str:
+    """The viewer's item image, relative to the collection's ``published/<name>`` folder."""
+    return f"images/{sha256[:16]}.jpg"
+
+
 def item_key(sha256: str, side: int = ITEM_IMAGE_SIDE) -> str:
     return item_cache(sha256, side)
 
@@ -119,3 +127,56 @@ def derive_from_decoded(storage: Storage, sha256: str, img: Image.Image, size: t
             storage.write_bytes(item_image_path, encode(small))
         if need_cell:
             write_cell(storage, sha256, size, make_cell(small, size, background))
+
+
+class CellLoader:
+    """The mosaic's ``load_cell(item, preview_size)``: each item's cell from the cache when it is
+    there (no decode of the source), else decoded once, caching the cell; the viewer's item image
+    is written under ``published`` when missing, copied from the features stage's cache if it made
+    one. Thread safe (the mosaic calls it from its workers); ``counts`` says what it did.
+    """
+
+    def __init__(self, storage: Storage, items: list[dict[str, Any]], size: tuple[int, int], published: str,
+                 existing: set[str], background: tuple[int, int, int],
+                 decode_original: Callable[[dict[str, Any], int], Image.Image],
+                 progress: Callable[[int, int], None] | None = None, item_side: int = ITEM_IMAGE_SIDE) -> None:
+        self.storage, self.items, self.size, self.published = storage, items, tuple(size), published
+        self.existing, self.background, self.decode_original = existing, background, decode_original
+        self.progress, self.item_side = progress, item_side
+        self.counts = {"new_item_images": 0, "cells_decoded": 0, "cells_cached": 0}
+        self._lock = threading.Lock()
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.counts[key] += 1
+            done = self.counts["cells_decoded"] + self.counts["cells_cached"]
+        if self.progress and key != "new_item_images":
+            self.progress(done, len(self.items))
+
+    def _write_item_image(self, rel: str, data: bytes) -> None:
+        self.storage.write_bytes(f"{self.published}/{rel}", data)
+        self._count("new_item_images")
+
+    def __call__(self, i: int, preview_size: tuple[int, int]) -> Cell:
+        e = self.items[i]
+        sha = e["sha256"]
+        item_rel = item_image_rel(sha)
+        have_item = item_rel.rsplit("/", 1)[1] in self.existing
+        if not have_item:  # made by the features stage's decode: copied, not decoded again
+            made = read_item_image(self.storage, sha, self.item_side)
+            if made is not None:
+                self._write_item_image(item_rel, made)
+                have_item = True
+        cached = read_cell(self.storage, sha, self.size, decode_at=preview_size) if have_item else None
+        if cached is not None:
+            self._count("cells_cached")
+            return Cell(data=cached[0], small=cached[1])
+        # The features stage decodes each new original once and fills both caches (derive_from_decoded);
+        # this decode happens only for images it did not decode (cached features, another cell size).
+        img = self.decode_original(e, max(self.item_side, *self.size))
+        if not have_item:
+            self._write_item_image(item_rel, item_image(img, self.item_side))
+        cell = make_cell(img, self.size, self.background)
+        data = write_cell(self.storage, sha, self.size, cell)
+        self._count("cells_decoded")
+        return Cell(data=data, image=cell)

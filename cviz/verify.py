@@ -13,7 +13,6 @@ checks gate publishing, and a first build has no pointer yet.
 from __future__ import annotations
 
 import io
-import posixpath
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,14 +23,13 @@ from PIL import Image
 
 from cviz.catalogue import usable_items
 from cviz.collection import CollectionConfig
-from cviz.paths import CollectionPaths, tile_rel
+from cviz.paths import CollectionPaths
 from cviz.publish import Version
 from cviz.storage import Storage
-from cviz.tiles import Pyramid, expected_tiles
+from cviz.dzi import expected_tiles, files_folder, read_dzi, tile_path
 from cviz.viewer_data import ITEMS_FORMAT, OWN_FIELDS
 
 MAX_OFFENDING = 100  # offending items listed in a verdict; ``counts`` has the totals
-DZI_NS = "{http://schemas.microsoft.com/deepzoom/2008}"
 
 
 @dataclass
@@ -40,9 +38,6 @@ class Verdict:
     offending: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     summary: str = ""
-
-    def __iter__(self):  # ``passed, offending = verdict``
-        return iter((self.passed, self.offending))
 
 
 def _verdict(problems: list[dict[str, Any]], counts: dict[str, int], ok: str) -> Verdict:
@@ -91,15 +86,6 @@ def verify_grid(storage: Storage, name: str) -> Verdict:
 
 
 # -- pyramid ----------------------------------------------------------------------------------
-def read_dzi(data: bytes) -> Pyramid:
-    root = ET.fromstring(data)
-    size = root.find(f"{DZI_NS}Size")
-    if size is None:
-        raise ValueError("no <Size> element")
-    return Pyramid(int(size.get("Width")), int(size.get("Height")), int(root.get("TileSize")),
-                   int(root.get("Overlap", 0)), root.get("Format", "jpg"))
-
-
 def verify_pyramid(storage: Storage, name: str) -> Verdict:
     """The published .dzi declares the grid's size, and every tile of every level is there at its size."""
     paths = CollectionPaths(name)
@@ -119,7 +105,7 @@ def verify_pyramid(storage: Storage, name: str) -> Verdict:
     if (pyramid.width, pyramid.height) != want:
         problems.append({"problem": "declared size differs from the grid", "declared": [pyramid.width, pyramid.height],
                          "grid": list(want)})
-    folder = posixpath.splitext(dzi_rel)[0] + "_files"
+    folder = files_folder(dzi_rel)
     found = storage.find(folder)
     expected = list(expected_tiles(pyramid))
     expected_set = set(expected)
@@ -127,13 +113,12 @@ def verify_pyramid(storage: Storage, name: str) -> Verdict:
     problems.extend({"problem": "unexpected tile", "tile": t} for t in sorted(found - expected_set))
     # Pixel sizes: the first and the last (edge) tile of each level, a few reads per level.
     for level in range(pyramid.max_level + 1):
-        lw, lh = pyramid.level_size(level)
         tc, tr = pyramid.tile_grid(level)
         for c, r in {(0, 0), (tc - 1, tr - 1)}:
-            rel = tile_rel(level, c, r, pyramid.format)
+            rel = tile_path(level, c, r, fmt=pyramid.format)
             if rel not in found:
                 continue
-            size = (min(pyramid.tile_size, lw - c * pyramid.tile_size), min(pyramid.tile_size, lh - r * pyramid.tile_size))
+            size = pyramid.tile_box_size(level, c, r)
             with Image.open(io.BytesIO(storage.read_bytes(f"{folder}/{rel}"))) as im:
                 if im.size != size:
                     problems.append({"problem": "tile of the wrong size", "tile": rel, "size": list(im.size),

@@ -9,11 +9,11 @@ IO manager, so nothing big is ever pickled.
 import dagster as dg
 
 from cviz import pipeline
-from cviz.pipeline import StageReport
+from cviz.stages.common import StageReport
 from cviz.progress import Progress
 from cviz_assets.collection_lock import one_run_at_a_time
 from cviz_assets.metadata import report_metadata, summary
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions as collections  # alias until the collection_asset factory lands
 from cviz_assets.retries import FEATURES_POOL, STORAGE_RETRY, fail_fast_on_user_error
 from cviz_resources import FeatureModelResource, StorageResource
 

@@ -19,7 +19,7 @@ from cviz.paths import CollectionPaths
 from cviz.verify import MAX_OFFENDING
 from cviz_assets.assets import images
 from cviz_assets.collection_lock import lock_owner, run_steps
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions
 from cviz_resources import StorageResource
 
 # As in cviz_assets.checks: partitioned checks are a 1.13 "preview" and would warn in every step's log.
@@ -48,7 +48,7 @@ def _under_run_lock(check: Callable[..., dg.AssetCheckResult]) -> Callable[..., 
     return wrapper
 
 
-@dg.asset_check(asset=images, partitions_def=collections, name="catalogue_complete",
+@dg.asset_check(asset=images, partitions_def=collection_partitions, name="catalogue_complete",
                 description="WARN: lists skipped files (corrupt, unsupported), images without a metadata row and "
                             "metadata rows without an image.")
 @_under_run_lock

@@ -16,7 +16,7 @@ import dagster as dg
 from cviz import locking, verify
 from cviz_assets.collection_lock import lock_owner, run_steps
 from cviz_assets.assets import dzi, features, grid, metadata_json
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions
 from cviz_resources import StorageResource
 
 
@@ -78,28 +78,28 @@ def _result(v: verify.Verdict) -> dg.AssetCheckResult:
                                description=v.summary)
 
 
-@dg.asset_check(asset=grid, partitions_def=collections, name="one_cell_per_image", blocking=True,
+@dg.asset_check(asset=grid, partitions_def=collection_partitions, name="one_cell_per_image", blocking=True,
                 description="Every usable image has exactly one grid cell; no cell holds two images.")
 @_under_run_lock
 def one_cell_per_image(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
     return _result(verify.verify_grid(storage.get(), context.partition_key))
 
 
-@dg.asset_check(asset=dzi, partitions_def=collections, name="pyramid_complete", blocking=True,
+@dg.asset_check(asset=dzi, partitions_def=collection_partitions, name="pyramid_complete", blocking=True,
                 description="The built version's .dzi declares the grid's size and every tile of every level exists.")
 @_under_run_lock
 def pyramid_complete(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
     return _result(verify.verify_pyramid(storage.get(), context.partition_key))
 
 
-@dg.asset_check(asset=metadata_json, partitions_def=collections, name="items_resolved", blocking=True,
+@dg.asset_check(asset=metadata_json, partitions_def=collection_partitions, name="items_resolved", blocking=True,
                 description="The built version's items.json has one entry per occupied cell; every title/url template is resolved.")
 @_under_run_lock
 def items_resolved(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
     return _result(verify.verify_items(storage.get(), context.partition_key))
 
 
-@dg.asset_check(asset=features, partitions_def=collections, name="features_finite", blocking=True,
+@dg.asset_check(asset=features, partitions_def=collection_partitions, name="features_finite", blocking=True,
                 description="One feature row per usable image, with no NaN or infinite values.")
 @_under_run_lock
 def features_finite(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:

@@ -22,7 +22,7 @@ from cviz.chunks import chunk_rel, compute_chunk, load_chunk, plan_chunks, worke
 from cviz.paths import CollectionPaths
 from cviz.settings import settings
 from cviz.storage import read_source
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions
 from cviz_resources import FeatureModelResource, StorageResource
 
 
@@ -66,7 +66,7 @@ def build_features_chunks_job(workers: int | None = None) -> dg.JobDefinition:
     workers = workers or feature_workers()
     ops = [_worker_op(i, workers) for i in range(workers)]
 
-    @dg.job(name="features_chunks", partitions_def=collections,
+    @dg.job(name="features_chunks", partitions_def=collection_partitions,
             description="Compute one collection's features on several workers (chunk files), before materializing it.")
     def features_chunks() -> None:
         for op in ops:

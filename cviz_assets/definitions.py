@@ -9,7 +9,7 @@ from cviz_assets.catalogue_checks import catalogue_checks
 from cviz_assets.checks import collection_checks
 from cviz_assets.chunk_jobs import features_chunks
 from cviz_assets.executors import collection_job_executor, executor_from_env
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions
 from cviz_assets.metadata import governed, parse_tags
 from cviz_assets.jobs_ops import recheck_published, retire_collection
 from cviz_assets.register import register_collection
@@ -22,7 +22,7 @@ from cviz_resources.storage import default_root
 build_collection = dg.define_asset_job(
     "build_collection",
     selection=dg.AssetSelection.assets(*collection_assets),
-    partitions_def=collections,
+    partitions_def=collection_partitions,
     description="Materialize every stage of one collection, images to viewer files.",
     executor_def=collection_job_executor(),  # in-process unless CVIZ_EXECUTOR says otherwise
 )

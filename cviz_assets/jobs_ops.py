@@ -17,7 +17,7 @@ import dagster as dg
 from cviz import retire
 from cviz.errors import CvizError
 from cviz_assets.executors import collection_job_executor
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions
 from cviz_resources import StorageResource
 
 RECHECK_JOB = "recheck_published"
@@ -29,7 +29,7 @@ with warnings.catch_warnings():
     recheck_published = dg.define_asset_job(
         RECHECK_JOB,
         selection=dg.AssetSelection.all_asset_checks(),
-        partitions_def=collections,
+        partitions_def=collection_partitions,
         tags={"cviz/source": "recheck"},
         description="Re-run every asset check of one collection against what is in storage now (no rebuild).",
         executor_def=collection_job_executor(),
@@ -63,9 +63,9 @@ def retire_collection_op(context: dg.OpExecutionContext, config: RetireConfig, s
         done = retire.retire(storage.get(), name, delete=config.delete_outputs)
     except CvizError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
-    had_partition = context.instance.has_dynamic_partition(collections.name, name)
+    had_partition = context.instance.has_dynamic_partition(collection_partitions.name, name)
     if config.remove_partition and had_partition:
-        context.instance.delete_dynamic_partition(collections.name, name)
+        context.instance.delete_dynamic_partition(collection_partitions.name, name)
     done["partition_removed"] = bool(config.remove_partition and had_partition)
     context.log.info(f"retired {name!r}: {done}")
     context.add_output_metadata({"unlisted": done["unlisted"], "removed": dg.MetadataValue.json(done["removed"]),

@@ -11,7 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-from cviz.pipeline import StageReport
+from cviz.stages.common import StageReport
 from cviz.plots import data_uri_markdown
 
 

@@ -1,5 +1,8 @@
-"""Collections are dynamic partitions: one per registered collection, keyed by its name."""
+"""Collections are dynamic partitions: one per registered collection, keyed by its name.
+
+(Named ``collection_partitions``, not ``collections``, which would shadow the standard library's
+module in every file that imports it.)"""
 
 import dagster as dg
 
-collections = dg.DynamicPartitionsDefinition(name="collections")
+collection_partitions = dg.DynamicPartitionsDefinition(name="collections")

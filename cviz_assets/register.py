@@ -6,26 +6,35 @@ partition, which can then be materialized like any other.
 """
 
 
-import dagster as dg
-
+import dataclasses
 import os
+import typing
 
-from cviz.catalogue import check_label_columns, check_templates, read_metadata
-from cviz.collection import DEFAULT_TILE, DEFAULT_TITLE, DEFAULT_URL, CollectionConfig
-from cviz.pipeline import register
-from cviz_assets.partitions import collections
+import dagster as dg
+import pydantic
+
+from cviz.collection_metadata import check_label_columns, check_templates, read_metadata
+from cviz.collection import CollectionConfig, config_fields, field_default
+from cviz.stages.common import register
+from cviz_assets.partitions import collection_partitions
 from cviz_resources import StorageResource
 
 
-class CollectionSpec(dg.Config):
-    name: str
-    images: str
-    metadata: str | None = None
-    filename_column: str = "filename"
-    title: str = DEFAULT_TITLE
-    url: str = DEFAULT_URL
-    tile: str = DEFAULT_TILE
-    label_columns: list[str] = []
+def spec_model(config_cls: type = CollectionConfig) -> type[dg.Config]:
+    """The register job's run config, derived from the collection's fields (names, types, defaults
+    and help, shown in the Launchpad): one declaration in cviz.collection."""
+    hints = typing.get_type_hints(config_cls)
+    namespace: dict = {"__module__": __name__, "__annotations__": {},
+                       "__doc__": "A collection to register (see cviz.collection.CollectionConfig)."}
+    for f in config_fields(config_cls):
+        namespace["__annotations__"][f.name] = hints[f.name]
+        default = field_default(f)
+        namespace[f.name] = (pydantic.Field(description=f.metadata["help"]) if default is dataclasses.MISSING
+                             else pydantic.Field(default=default, description=f.metadata["help"]))
+    return type("CollectionSpec", (dg.Config,), namespace)
+
+
+CollectionSpec = spec_model()
 
 
 def register_spec(instance: dg.DagsterInstance, storage: StorageResource, spec: dict) -> CollectionConfig:
@@ -40,8 +49,8 @@ def register_spec(instance: dg.DagsterInstance, storage: StorageResource, spec: 
     check_templates(config, table)
     check_label_columns(config, table)
     register(storage.get(), config)
-    if not instance.has_dynamic_partition(collections.name, config.name):
-        instance.add_dynamic_partitions(collections.name, [config.name])
+    if not instance.has_dynamic_partition(collection_partitions.name, config.name):
+        instance.add_dynamic_partitions(collection_partitions.name, [config.name])
     return config
 
 

@@ -13,6 +13,7 @@ import dagster as dg
 
 from cviz.errors import CvizError
 from cviz.settings import settings
+from cviz.storage import StorageUnavailable
 
 STORAGE_RETRY = dg.RetryPolicy(
     max_retries=settings().step_retries,  # 5 s, then 10 s (+-jitter); fixed when the code location loads
@@ -33,11 +34,7 @@ def _is_user_error(exc: BaseException) -> bool:
         return True
     if not isinstance(exc, CvizError):
         return False
-    try:  # a storage outage is a CvizError too, but one worth retrying
-        from cviz.storage import StorageUnavailable
-    except ImportError:  # pragma: no cover - older storage module
-        return True
-    return not isinstance(exc, StorageUnavailable)
+    return not isinstance(exc, StorageUnavailable)  # a storage outage is a CvizError too, but worth retrying
 
 
 def fail_fast_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -13,7 +13,7 @@ import dagster as dg
 from cviz.paths import INDEX
 from cviz.settings import Settings, settings
 from cviz_assets.jobs_ops import recheck_published
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions
 from cviz_resources import StorageResource
 
 DEFAULT_CRON = Settings.recheck_cron  # "0 4 * * *", declared in cviz.settings
@@ -37,7 +37,7 @@ def build_recheck_schedule(cron: str | None = None, default_status: dg.DefaultSc
                  description="Re-runs the asset checks of every published map (recheck_published), one run each.")
     def daily_recheck(context: dg.ScheduleEvaluationContext, storage: StorageResource):
         names = published_collections(storage)
-        known = [n for n in names if context.instance.has_dynamic_partition(collections.name, n)]
+        known = [n for n in names if context.instance.has_dynamic_partition(collection_partitions.name, n)]
         for n in sorted(set(names) - set(known)):
             context.log.warning(f"{n} is published but has no partition: not re-checked (register it or unlist it)")
         if not known:

@@ -22,10 +22,10 @@ import dagster as dg
 from cviz import alerts, drop, retire
 from cviz.errors import CollectionBusy, CvizError
 from cviz.paths import DROP, CollectionPaths
-from cviz.pipeline import register
 from cviz.settings import settings
+from cviz.stages.common import register
 from cviz.storage import Storage
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions
 from cviz_resources import StorageResource
 
 JOB_NAME = "build_collection"
@@ -130,7 +130,7 @@ def build_drop_sensor(
         finished = finished_drop_runs_report(context.instance)
         for line in [*finished, *tick.log]:
             context.log.info(line)
-        new = [r.name for r in tick.requests if not context.instance.has_dynamic_partition(collections.name, r.name)]
+        new = [r.name for r in tick.requests if not context.instance.has_dynamic_partition(collection_partitions.name, r.name)]
         run_requests = [
             dg.RunRequest(run_key=r.run_key, partition_key=r.name,
                           tags={"cviz/source": "drop", "cviz/fingerprint": r.fingerprint, "cviz/files": str(r.files)})
@@ -142,7 +142,7 @@ def build_drop_sensor(
             return dg.SensorResult(skip_reason=summary[:4000], cursor=cursor)
         return dg.SensorResult(
             run_requests=run_requests,
-            dynamic_partitions_requests=[collections.build_add_request(new)] if new else [],
+            dynamic_partitions_requests=[collection_partitions.build_add_request(new)] if new else [],
             cursor=cursor,
         )
 
@@ -265,7 +265,7 @@ def build_email_sensor() -> dg.SensorDefinition | None:
                 "with the command that registers or removes each.",
 )
 def unregistered_partitions(context: dg.SensorEvaluationContext, storage: StorageResource) -> dg.SensorResult:
-    keys = context.instance.get_dynamic_partitions(collections.name)
+    keys = context.instance.get_dynamic_partitions(collection_partitions.name)
     problems = retire.partition_problems(storage.get(), keys)
     reported = set(json.loads(context.cursor)) if context.cursor else set()
     path = alerts.alerts_path(storage.get().url())

@@ -18,6 +18,7 @@ from PIL import Image, ImageFile
 
 from cviz import catalogue as catalogue_mod
 from cviz import pipeline
+from cviz.mosaic import MOSAIC_BACKGROUND
 from cviz.errors import CollectionError
 from cviz.imaging import ImageRejected, decode
 from cviz.storage import Storage
@@ -271,7 +272,7 @@ def test_exif_rotated_photo_is_upright_in_features_mosaic_and_viewer(odd_collect
         tile = tile.convert("RGB")
         w, h = tile.size
         assert near(tile.getpixel((w // 2, h // 4)), RED) and near(tile.getpixel((w // 2, 3 * h // 4)), BLUE)
-        assert near(tile.getpixel((2, h // 2)), pipeline.BACKGROUND)  # tall picture: bars left and right
+        assert near(tile.getpixel((2, h // 2)), MOSAIC_BACKGROUND)  # tall picture: bars left and right
 
     # Viewer: the item image is tall and upright.
     with Image.open((version_dir / items["fields"]["image"][k]).resolve()) as big:

@@ -15,7 +15,7 @@ from cviz import verify
 from cviz.storage import Storage
 from cviz_assets.assets import collection_assets
 from cviz_assets.checks import collection_checks, items_resolved, one_cell_per_image, pyramid_complete, features_finite
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions
 from tests.conftest import resources
 
 NAME = "met-sample"
@@ -43,7 +43,7 @@ def run_checks(root: Path, *checks: dg.AssetChecksDefinition) -> dict[str, dg.As
     holding only checks ("no PartitionsDefinition shared by all the provided assets").
     """
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(collections.name, [NAME])
+    instance.add_dynamic_partitions(collection_partitions.name, [NAME])
     result = dg.materialize([*collection_assets, *collection_checks], selection=dg.AssetSelection.checks(*checks),
                             tags={"dagster/partition": NAME}, instance=instance, resources=resources(root),
                             raise_on_error=False)
@@ -57,7 +57,8 @@ def run_checks(root: Path, *checks: dg.AssetChecksDefinition) -> dict[str, dg.As
 def test_all_checks_pass_on_a_good_collection(met_sample_root: Path) -> None:
     store = Storage(str(met_sample_root))
     for fn in (verify.verify_grid, verify.verify_pyramid, verify.verify_items, verify.verify_features):
-        passed, offending = fn(store, NAME)
+        v = fn(store, NAME)
+        passed, offending = v.passed, v.offending
         assert passed and offending == [], fn.__name__
     evaluations = run_checks(met_sample_root, *collection_checks)
     assert sorted(evaluations) == sorted(c.check_key.name for c in collection_checks)
@@ -81,7 +82,8 @@ def test_declared_size_mismatch_fails_the_pyramid_check(corruptible: Path) -> No
     pub, pointer = published(corruptible)
     dzi = pub / pointer["dzi"]
     dzi.write_text(dzi.read_text().replace('Width="', 'Width="1'))
-    passed, offending = verify.verify_pyramid(Storage(str(corruptible)), NAME)
+    v = verify.verify_pyramid(Storage(str(corruptible)), NAME)
+    passed, offending = v.passed, v.offending
     assert not passed
     assert offending[0]["problem"] == "declared size differs from the grid"
 
@@ -114,7 +116,8 @@ def test_unresolved_url_and_missing_item_fail_the_items_check(corruptible: Path)
         values.pop()
     doc["count"] -= 1
     items_path.write_text(json.dumps(doc))
-    passed, offending = verify.verify_items(Storage(str(corruptible)), NAME)
+    v = verify.verify_items(Storage(str(corruptible)), NAME)
+    passed, offending = v.passed, v.offending
     assert not passed
     assert {"problem": "image missing from items.json", "id": dropped} in offending
     assert any(p["problem"] == "url not resolved from its template" and p["found"] == "{url}" for p in offending)

@@ -12,7 +12,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from cviz.cli import build_parser
+from cviz_assets.cli import build_parser
 from tests.conftest import MODEL, REPO, WEIGHTS
 
 
@@ -21,7 +21,7 @@ def run_cli(args: list[str], root: Path, home: Path | None = None) -> subprocess
     env.update(CVIZ_STORAGE_ROOT=str(root), CVIZ_MODEL=MODEL, CVIZ_WEIGHTS=WEIGHTS)
     if home is not None:
         env["DAGSTER_HOME"] = str(home)
-    return subprocess.run([sys.executable, "-m", "cviz.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "cviz_assets.cli", *args], capture_output=True, text=True, env=env,
                           cwd=REPO, timeout=600)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from cviz_assets.checks import collection_checks
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions
 from cviz_assets.sensors import build_drop_sensor
 from tests.conftest import REPO, resources
 
@@ -80,7 +80,7 @@ def test_drop_to_published_map_with_passing_checks(tmp_path: Path, met_sample_di
 
         assert evaluate(0) == []
         [first] = evaluate(QUIET)
-        assert instance.get_dynamic_partitions(collections.name) == [NAME]
+        assert instance.get_dynamic_partitions(collection_partitions.name) == [NAME]
         result = launch(first)
         assert result.success
         checks = result.get_asset_check_evaluations()

@@ -49,7 +49,7 @@ def test_features_decode_once_and_the_mosaic_decodes_nothing(tmp_path: Path, met
     assert (mosaic["originals_decoded"], mosaic["cells_cached"], mosaic["new_item_images"]) == (0, 31, 31)  # copied
     # The item image of the big original kept the 512 px the viewer wants.
     sha = next(e["sha256"] for e in storage.read_json("collections/once/images.json")["files"] if e["file"] == "big.jpg")
-    with Image.open(io.BytesIO(storage.read_bytes(f"published/once/{pipeline.item_image_rel(sha)}"))) as item:
+    with Image.open(io.BytesIO(storage.read_bytes(f"published/once/{thumbs.item_image_rel(sha)}"))) as item:
         assert max(item.size) == 512
     # A re-run with everything cached decodes nothing and reports no images/s (not 0.0).
     again = pipeline.stage_features(storage, "once", fx).values

@@ -9,7 +9,7 @@ import pytest
 
 from cviz import grid as grid_mod
 from cviz.grid import assign_grid, assign_lap, assign_sorted, grid_shape
-from cviz.quality import dpq
+from cviz.dpq import dpq
 
 METHODS = ["sorted", "lap", "flas", "flas_tsne", "rasterfairy"]
 
@@ -27,8 +27,6 @@ def _clusters(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def _needs(method: str) -> None:
     if method == "rasterfairy":
         pytest.importorskip("rasterfairy", reason="grid method rasterfairy: pip install --no-deps rasterfairy==1.0.6")
-    if method in ("flas", "flas_tsne"):
-        pytest.importorskip("vc_flas")
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -66,7 +64,6 @@ def test_lap_refuses_beyond_its_memory_limit(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_flas_keeps_similar_items_together() -> None:
-    pytest.importorskip("vc_flas")
     points, features = _clusters(600, seed=4)
     res = assign_grid(points, 128, 128, "flas", features=features)
     shuffled = np.random.default_rng(0).permutation(res.cols * res.rows)[:600]
@@ -76,7 +73,6 @@ def test_flas_keeps_similar_items_together() -> None:
 
 
 def test_auto_is_lap_then_flas_on_the_tsne_points_then_refined(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("vc_flas")
     points, features = _clusters(50)
     assert assign_grid(points, 128, 128, "auto", features=features).method == "lap"
     monkeypatch.setattr(grid_mod, "LAP_AUTO", 40)
@@ -84,8 +80,6 @@ def test_auto_is_lap_then_flas_on_the_tsne_points_then_refined(monkeypatch: pyte
     assert res.method == "flas_tsne" and res.refine is not None
     assert assign_grid(points, 128, 128, "auto", features=features, refine=False).refine is None
     assert assign_grid(points, 128, 128, "auto").refine is None  # nothing to refine on without features
-    monkeypatch.setattr(grid_mod, "_flas_available", lambda: False)
-    assert assign_grid(points, 128, 128, "auto").method == "sorted"
     tiny = assign_grid(points[:3], 128, 128, "flas", features=features[:3])
     assert tiny.method == "sorted" and "too small for flas" in tiny.note
 
@@ -119,7 +113,7 @@ def test_grid_asset_takes_a_method_and_reports_quality(tmp_path, met_sample_root
     import dagster as dg
 
     from cviz_assets.assets import grid
-    from cviz_assets.partitions import collections
+    from cviz_assets.partitions import collection_partitions
     from tests.conftest import resources
 
     root = tmp_path / "root"
@@ -128,7 +122,7 @@ def test_grid_asset_takes_a_method_and_reports_quality(tmp_path, met_sample_root
     config = json.loads(config_path.read_text())
     config_path.write_text(json.dumps({**config, "label_columns": ["department"]}))
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(collections.name, ["met-sample"])
+    instance.add_dynamic_partitions(collection_partitions.name, ["met-sample"])
     meta = {}
     for method in ("sorted", "flas"):
         result = dg.materialize([grid], partition_key="met-sample", instance=instance, resources=resources(root),
@@ -146,7 +140,6 @@ def test_grid_asset_takes_a_method_and_reports_quality(tmp_path, met_sample_root
 
 
 def test_keep_leaves_old_items_in_place_and_puts_new_ones_near_their_twins() -> None:
-    pytest.importorskip("vc_flas")
     points, features = _clusters(400, seed=6)
     first = assign_grid(points[:360], 128, 128, "flas", features=features[:360])
     keep = {i: (int(c) % first.cols, int(c) // first.cols) for i, c in enumerate(first.cells)}

@@ -66,7 +66,7 @@ def test_format_string_attacks_are_refused_when_registering(source: str) -> None
 
 def test_format_string_attack_refused_by_the_command_line(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [str(REPO / ".venv/bin/python"), "-m", "cviz.cli", "add", "-id", "attack", "-imagedir", str(tmp_path),
+        [str(REPO / ".venv/bin/python"), "-m", "cviz_assets.cli", "add", "-id", "attack", "-imagedir", str(tmp_path),
          "-title", "{title.__init__.__globals__}"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "CVIZ_STORAGE_ROOT": str(tmp_path / "root")},
     )

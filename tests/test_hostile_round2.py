@@ -22,7 +22,7 @@ from cviz import catalogue as cat
 from cviz import pipeline
 from cviz.collection import CollectionConfig
 from cviz.errors import CvizError, MetadataError
-from cviz.metadata_csv import decode_text, parse_metadata
+from cviz.metadata_csv import decode_text, parse_metadata, read_metadata_bytes
 from cviz.storage import Storage
 from cviz.viewer_data import ITEMS_FORMAT, MAX_COLUMNS, OWN_FIELDS, build_items
 from tests.bad_input import images as corpus
@@ -53,7 +53,7 @@ def cli(args: list[str], root: Path, cwd: Path = REPO, code: str | None = None, 
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CVIZ_", "DAGSTER_HOME"))}
     base.update(CVIZ_STORAGE_ROOT=str(root), CVIZ_MODEL=MODEL, CVIZ_WEIGHTS=WEIGHTS, PYTHONPATH=str(REPO),
                 **(env or {}))
-    prog = (code or "") + "\nimport sys\nfrom cviz.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    prog = (code or "") + "\nimport sys\nfrom cviz_assets.cli import main\nsys.exit(main(sys.argv[1:]))\n"
     return subprocess.run([sys.executable, "-c", prog, *args], capture_output=True, text=True, env=base, cwd=cwd,
                           timeout=timeout)
 
@@ -188,7 +188,7 @@ def _read_guarded(path: str) -> BaseException | bytes:
     def go() -> None:
         try:
             fs, p = cat.filesystem_for(path)
-            out.append(cat.read_metadata_bytes(fs, p, path))
+            out.append(read_metadata_bytes(fs, p, path))
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             out.append(exc)
 
@@ -235,18 +235,18 @@ def test_slow_metadata_read_times_out(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(fs, "open", slow_open)
     monkeypatch.setenv("CVIZ_METADATA_TIMEOUT_S", "0.5")
     with pytest.raises(MetadataError, match=r"took over 0.5 s"):
-        cat.read_metadata_bytes(fs, p, str(path))
+        read_metadata_bytes(fs, p, str(path))
 
 
 def test_a_drop_folder_whose_metadata_is_a_pipe_is_that_folders_problem(tmp_path: Path) -> None:
-    from cviz import drop
+    from cviz import drop_folder
 
     write_images(tmp_path / "drop" / "good", 3)
     write_images(tmp_path / "drop" / "piped", 3)
     os.mkfifo(tmp_path / "drop" / "piped" / "metadata.csv")
     fs, root = cat.filesystem_for(str(tmp_path / "drop"))
     result: dict = {}
-    t = threading.Thread(target=lambda: result.update({n: drop.scan_folder(fs, root, n) for n in ("piped", "good")}),
+    t = threading.Thread(target=lambda: result.update({n: drop_folder.scan_folder(fs, root, n) for n in ("piped", "good")}),
                          daemon=True)
     t.start()
     t.join(timeout=30)
@@ -296,7 +296,7 @@ def test_deterministic_errors_are_not_retried_and_keep_their_words() -> None:
 
 
 def test_cli_line_names_the_error_after_retries_not_the_retry_wrapper() -> None:
-    from cviz.cli import _first_error
+    from cviz_assets.cli import _first_error
     from cviz_assets.retries import fail_fast_on_user_error
 
     @dg.asset(retry_policy=dg.RetryPolicy(max_retries=1, delay=0))

@@ -16,7 +16,7 @@ from cviz_assets.assets import collection_assets, images
 from cviz_assets.catalogue_checks import catalogue_checks, catalogue_complete
 from cviz_assets.checks import collection_checks
 from cviz_assets.jobs_ops import recheck_published, retire_collection
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions
 from cviz_assets.schedules import build_recheck_schedule
 from cviz_assets.sensors import check_failure_alerts, unregistered_partitions
 from tests.conftest import materialize_collection, resources
@@ -65,7 +65,7 @@ def test_daily_recheck_finds_a_deleted_tile_and_alerts(published_copy: Path, ins
         monkeypatch.setenv("CVIZ_ALERT_WEBHOOK_URL", hook.url)
         monkeypatch.setenv("CVIZ_UI_URL", "http://ops.example:3000")
         monkeypatch.delenv("CVIZ_ALERTS_PATH", raising=False)
-        instance.add_dynamic_partitions(collections.name, [NAME])
+        instance.add_dynamic_partitions(collection_partitions.name, [NAME])
         pub = root / "published" / NAME
         pointer = json.loads((pub / "current.json").read_text())
         victim = sorted(((pub / pointer["dzi"]).with_name("map_files") / "8").iterdir())[2]
@@ -157,7 +157,7 @@ def test_warn_check_lists_a_corrupt_file_and_alerts(met_sample_dir: Path, tmp_pa
 
 def test_unregistered_partitions_are_reported_once(published_copy: Path, instance) -> None:
     root = published_copy
-    instance.add_dynamic_partitions(collections.name, [NAME, "ghost", "Bad Key!"])
+    instance.add_dynamic_partitions(collection_partitions.name, [NAME, "ghost", "Bad Key!"])
     storage = resources(root)["storage"]
     ctx = dg.build_sensor_context(instance=instance, resources={"storage": storage})
     result = unregistered_partitions(ctx)
@@ -173,7 +173,7 @@ def test_unregistered_partitions_are_reported_once(published_copy: Path, instanc
 
 def test_retire_collection_needs_confirmation_then_removes_it(published_copy: Path, instance) -> None:
     root = published_copy
-    instance.add_dynamic_partitions(collections.name, [NAME, "Bad Key!"])
+    instance.add_dynamic_partitions(collection_partitions.name, [NAME, "Bad Key!"])
     job = ops_defs(root).resolve_job_def("retire_collection")
 
     def config(name: str, confirm: str, delete: bool = True) -> dict:
@@ -181,7 +181,7 @@ def test_retire_collection_needs_confirmation_then_removes_it(published_copy: Pa
 
     refused = job.execute_in_process(run_config=config(NAME, "met"), instance=instance, raise_on_error=False)
     assert not refused.success
-    assert (root / "published" / NAME / "current.json").exists() and instance.has_dynamic_partition(collections.name, NAME)
+    assert (root / "published" / NAME / "current.json").exists() and instance.has_dynamic_partition(collection_partitions.name, NAME)
     index = json.loads((root / "published" / "index.json").read_text())
     assert NAME in [c["name"] for c in index["collections"]]
 
@@ -190,10 +190,10 @@ def test_retire_collection_needs_confirmation_then_removes_it(published_copy: Pa
     assert not (root / "published" / NAME).exists() and not (root / "collections" / NAME).exists()
     index = json.loads((root / "published" / "index.json").read_text())
     assert NAME not in [c["name"] for c in index["collections"]]
-    assert not instance.has_dynamic_partition(collections.name, NAME)
+    assert not instance.has_dynamic_partition(collection_partitions.name, NAME)
     # A stray partition with an invalid name is removed too (nothing in storage to touch).
     assert job.execute_in_process(run_config=config("Bad Key!", "Bad Key!"), instance=instance).success
-    assert instance.get_dynamic_partitions(collections.name) == []
+    assert instance.get_dynamic_partitions(collection_partitions.name) == []
 
 
 def test_email_sensor_only_with_smtp_settings(monkeypatch) -> None:
@@ -220,7 +220,7 @@ def test_failed_run_alerts_its_failed_checks_too(met_sample_dir: Path, tmp_path:
     root = tmp_path / "storage"
     register_spec(instance, resources(root)["storage"], {"name": "fails", "images": str(src)})
 
-    @dg.asset(partitions_def=collections, deps=[images])
+    @dg.asset(partitions_def=collection_partitions, deps=[images])
     def boom() -> None:
         raise RuntimeError("disk on fire")
 

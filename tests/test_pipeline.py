@@ -64,18 +64,27 @@ def check_collection(root: Path, name: str, src: Path) -> dict:
     # Every item's larger image exists; titles are the rendered template or the file name.
     for rel in items["fields"]["image"]:
         assert (pub / pointer["items"]).parent.joinpath(rel).resolve().is_file()
+    assert catalogue["config"]["title"] == "{title}"  # the template these collections use: rendered below
+    rows = _csv_rows(src / "metadata.csv")
+    titles = dict(zip(items["fields"]["id"], items["fields"]["title"]))
+    wrong = {fid: t for fid, t in titles.items() if t != ((rows.get(fid) or {}).get("title") or fid)}
+    assert not wrong, f"{len(wrong)} titles are neither the CSV's title nor the file name: {list(wrong.items())[:3]}"
     return items
 
 
-def test_met_sample_end_to_end(met_sample_root: Path, met_sample_dir: Path) -> None:
-    items = check_collection(met_sample_root, "met-sample", met_sample_dir)
+def _csv_rows(path: Path) -> dict[str, dict[str, str]]:
+    """filename -> metadata row, read with the csv module (independently of cviz's reader)."""
     import csv
 
-    with open(met_sample_dir / "metadata.csv", newline="", encoding="utf-8") as f:
-        rows = {r["filename"]: r for r in csv.DictReader(f)}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {r["filename"]: r for r in csv.DictReader(f)}
+
+
+def test_met_sample_end_to_end(met_sample_root: Path, met_sample_dir: Path) -> None:
+    items = check_collection(met_sample_root, "met-sample", met_sample_dir)  # titles included
+    rows = _csv_rows(met_sample_dir / "metadata.csv")
     f = items["fields"]
     for i, fid in enumerate(f["id"]):
-        assert f["title"][i] == (rows[fid]["title"] or fid)
         assert f["url"][i] == rows[fid]["url"]
     assert items["count"] == 174
     assert items["date_column"] == "date"
@@ -91,15 +100,10 @@ def test_imageplot_subset_titles_fall_back_to_filename(tmp_path: Path, imageplot
             "metadata": str(imageplot_subset / "metadata.csv"), "title": "{title}", "url": "{url}"}
     result = materialize_collection(tmp_path, spec)
     assert result.success
-    items = check_collection(tmp_path, "imageplot-120", imageplot_subset)
-    import csv
-
-    with open(imageplot_subset / "metadata.csv", newline="", encoding="utf-8") as f:
-        rows = {r["filename"]: r for r in csv.DictReader(f)}
+    items = check_collection(tmp_path, "imageplot-120", imageplot_subset)  # titles: CSV's or file name
+    rows = _csv_rows(imageplot_subset / "metadata.csv")
     untitled = [fid for fid in items["fields"]["id"] if not rows[fid]["title"]]
     assert len(untitled) == 20
-    for i, fid in enumerate(items["fields"]["id"]):
-        assert items["fields"]["title"][i] == (rows[fid]["title"] or fid)
     meta = result.asset_materializations_for_node("metadata_json")[0].metadata
     assert meta["title_fallbacks"].value == 20
 

@@ -7,7 +7,8 @@ import pytest
 from vc_flas import metrics
 
 from cviz import quality
-from cviz.quality import dpq, dpq_sampled, layout_quality, mean_neighbour_distance, sorted_grid
+from cviz import dpq as dpq_mod
+from cviz.dpq import dpq, dpq_sampled, layout_quality, mean_neighbour_distance, sorted_grid
 
 
 def _reference(features: np.ndarray, cells: np.ndarray, cols: int, rows: int) -> float:
@@ -52,7 +53,7 @@ def test_good_arrangement_scores_higher_than_random() -> None:
 
 
 def test_large_n_uses_the_sampled_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(quality, "EXACT_MAX", 100)
+    monkeypatch.setattr(dpq_mod, "EXACT_MAX", 100)
     rng = np.random.default_rng(1)
     features = rng.normal(size=(300, 5))
     q = layout_quality(features, rng.permutation(300), 20, 15, sample=50)

@@ -39,5 +39,45 @@ def test_storage_outage_is_retried_even_though_it_is_a_cviz_error() -> None:
     assert result.success and attempts == [0, 1]
 
 
-def test_the_assets_policy_backs_off_exponentially() -> None:
-    assert STORAGE_RETRY.max_retries >= 1 and STORAGE_RETRY.backoff == dg.Backoff.EXPONENTIAL
+def _real_pca_run(tmp_path, monkeypatch, error: Exception) -> tuple[dg.ExecuteInProcessResult, list[str]]:  # noqa: ANN001
+    """The real `pca` asset (its retry policy and decorators) in a real run; its stage fails once."""
+    import numpy as np
+
+    from cviz import pipeline
+    from cviz.paths import CollectionPaths
+    from cviz.storage import Storage
+    from cviz_assets.assets import pca
+    from tests.conftest import resources
+
+    calls: list[str] = []
+    real = pipeline.stage_pca
+
+    def stage_pca(storage, name: str, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls.append(name)
+        if len(calls) == 1:
+            raise error
+        return real(storage, name, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "stage_pca", stage_pca)
+    features = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
+    Storage(str(tmp_path)).write_npy(CollectionPaths("retry").features, features)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("collections", ["retry"])
+    result = dg.materialize([pca], partition_key="retry", instance=instance, resources=resources(tmp_path),
+                            raise_on_error=False)
+    return result, calls
+
+
+def test_the_assets_retry_a_transient_error_then_succeed(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    assert STORAGE_RETRY.max_retries >= 1
+    result, calls = _real_pca_run(tmp_path, monkeypatch, OSError(5, "Input/output error"))
+    assert result.success and calls == ["retry", "retry"]
+    assert result.asset_materializations_for_node("pca")[0].metadata["components"].value == 8
+    assert any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+
+
+def test_the_assets_fail_a_user_error_at_once(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    result, calls = _real_pca_run(tmp_path, monkeypatch, CollectionError("collection retry: pca has 3 rows for 4 items"))
+    assert not result.success and calls == ["retry"]
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_failure_data.user_failure_data.description == "collection retry: pca has 3 rows for 4 items"

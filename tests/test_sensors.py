@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cviz_assets.partitions import collections
+from cviz_assets.partitions import collection_partitions
 from cviz_assets.sensors import build_drop_sensor, run_failure_alerts
 from cviz_resources import StorageResource
 from tests.test_drop import T0, make_collection, put
@@ -71,8 +71,8 @@ def test_new_folder_becomes_partition_and_run_request(instance, env) -> None:
     assert req.partition_key == "etchings" and req.job_name in (None, "build_collection")
     assert req.tags["cviz/source"] == "drop" and req.tags["cviz/fingerprint"] in req.run_key
     [add] = result.dynamic_partitions_requests
-    assert add.partitions_def_name == collections.name and list(add.partition_keys) == ["etchings"]
-    assert instance.has_dynamic_partition(collections.name, "etchings")
+    assert add.partitions_def_name == collection_partitions.name and list(add.partition_keys) == ["etchings"]
+    assert instance.has_dynamic_partition(collection_partitions.name, "etchings")
     # The sensor registered the collection the run will build, pointing at the drop folder.
     config = json.loads((env["root"] / "collections" / "etchings" / "collection.json").read_text())
     assert config["images"] == str(env["drop"] / "etchings")
@@ -88,7 +88,7 @@ def test_copy_over_several_evaluations_waits_for_quiet_period(instance, env) -> 
         assert not d.evaluate(5).run_requests
     assert not d.evaluate(QUIET - 1).run_requests
     assert [r.partition_key for r in d.evaluate(1).run_requests] == ["diaries"]
-    assert instance.get_dynamic_partitions(collections.name) == ["diaries"]
+    assert instance.get_dynamic_partitions(collection_partitions.name) == ["diaries"]
 
 
 def test_added_files_fire_exactly_one_request_and_unchanged_fires_nothing(instance, env) -> None:
@@ -106,7 +106,7 @@ def test_added_files_fire_exactly_one_request_and_unchanged_fires_nothing(instan
         d.evaluate(QUIET / 2)
     assert len(d.run_keys) == 2 and len(set(d.run_keys)) == 2
     # Known partition: no second add request.
-    assert instance.get_dynamic_partitions(collections.name) == ["coins"]
+    assert instance.get_dynamic_partitions(collection_partitions.name) == ["coins"]
 
 
 def test_bad_collection_name_reported_while_others_fire(instance, env) -> None:

@@ -146,9 +146,9 @@ def test_local_writes_leave_no_temporaries_and_stale_ones_are_swept(tmp_path: Pa
     assert Storage("s3://bucket/prefix").remove_stale_temp("f") == 0  # a PUT leaves nothing behind
 
 
-def test_local_path_only_where_open_works(tmp_path: Path) -> None:
-    assert Storage(str(tmp_path)).local_path("a/b") == f"{tmp_path}/a/b"
-    assert Storage("s3://bucket/prefix").local_path("a/b") is None
+def test_os_path_only_where_open_works(tmp_path: Path) -> None:
+    assert Storage(str(tmp_path)).os_path("a/b") == f"{tmp_path}/a/b"
+    assert Storage("s3://bucket/prefix").os_path("a/b") is None
 
 
 def test_paths_cannot_leave_the_root(storage: Storage) -> None:

@@ -14,7 +14,9 @@ from PIL import Image
 from cviz import pipeline, thumbs
 from cviz.paths import CollectionPaths
 from cviz.storage import Storage
-from cviz.tiles import FULL_CHROMA_BELOW, Cell, Pyramid, build_lower_levels, choose_tile_size, encode_jpeg, expected_tiles, render_mosaic
+from cviz.dzi import Pyramid, choose_tile_size, encode_jpeg, expected_tiles, tile_path
+from cviz.levels import FULL_CHROMA_BELOW, build_lower_levels
+from cviz.mosaic import Cell, render_mosaic
 
 BG = (17, 17, 17)
 
@@ -59,7 +61,7 @@ def _level(storage: Storage, pyramid: Pyramid, level: int) -> Image.Image:
     t = pyramid.tile_size
     for r in range(tr):
         for c in range(tc):
-            with Image.open(io.BytesIO(storage.read_bytes(f"m/{level}/{c}_{r}.jpg"))) as im:
+            with Image.open(io.BytesIO(storage.read_bytes(tile_path(level, c, r, "m")))) as im:
                 expect = (min(t, w - c * t), min(t, h - r * t))
                 assert im.size == expect, f"tile {level}/{c}_{r} is {im.size}, expected {expect}"
                 out.paste(im.convert("RGB"), (c * t, r * t))
@@ -102,7 +104,7 @@ def test_cached_cells_are_copied_byte_for_byte(tmp_path: Path) -> None:
     storage, pyramid, _, _, _, jpegs, item_at_cell = _build(tmp_path, 20, 5, (64, 64), cached=True)
     for c, i in item_at_cell.items():
         r, col = divmod(c, 5)
-        assert storage.read_bytes(f"m/{pyramid.max_level}/{col}_{r}.jpg") == jpegs[i]
+        assert storage.read_bytes(tile_path(pyramid.max_level, col, r, "m")) == jpegs[i]
 
 
 def test_cell_cache_rejects_broken_or_wrong_size_entries(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cviz import pipeline
+from cviz.stages import grid as stage_grid_mod
 from cviz.collection import CollectionConfig
 from cviz.paths import CollectionPaths
 from cviz.pca import run_pca
@@ -189,7 +190,7 @@ def test_multicore_missing_falls_back_to_opentsne_and_says_so(monkeypatch: pytes
 
 
 def test_cli_passes_the_tsne_backend_to_the_asset_config() -> None:
-    from cviz.cli import build_parser
+    from cviz_assets.cli import build_parser
 
     args = build_parser().parse_args(["run", "-id", "c", "-imagedir", "d", "--tsne", "multicore", "--grid-method", "flas_tsne"])
     assert (args.tsne_backend, args.grid_method) == ("multicore", "flas_tsne")
@@ -205,7 +206,7 @@ def test_large_collections_use_approximate_neighbours_and_sampled_measures(tmp_p
 
     monkeypatch.setattr(quality, "KNN_EXACT_MAX", 100)
     monkeypatch.setattr(quality, "KNN_SAMPLE", 60)
-    monkeypatch.setattr(pipeline, "KNN_EXACT_MAX", 100)
+    monkeypatch.setattr(stage_grid_mod, "KNN_EXACT_MAX", 100)
     x, _ = _blobs(240, seed=8)
     storage = _fake_collection(str(tmp_path), 240, x)
     tsne_values = pipeline.stage_tsne(storage, "stable").values
@@ -225,9 +226,9 @@ def test_grid_ignores_a_stale_neighbour_file(tmp_path) -> None:
     pipeline.stage_tsne(storage, "stable")
     knn_path = f"{CollectionPaths('stable').base}/knn.npy"
     good = storage.read_npy(knn_path)
-    assert pipeline._knn_fits(good.astype(np.int64), x[:200])
+    assert stage_grid_mod._knn_fits(good.astype(np.int64), x[:200])
     stale = np.random.default_rng(0).permuted(good, axis=0)  # right shape, wrong rows
-    assert not pipeline._knn_fits(stale.astype(np.int64), x[:200])
+    assert not stage_grid_mod._knn_fits(stale.astype(np.int64), x[:200])
     storage.write_npy(knn_path, stale)
     fresh = pipeline.stage_grid(storage, "stable").values
     storage.write_npy(knn_path, good)

@@ -40,9 +40,8 @@ class Storage(ABC):
     root_url: str
     storage_options: dict[str, Any]
     base: str
-    local: bool = False  # TRANSITIONAL: read by pipeline.py and tiles.py until part A's split lands; remove then
 
-    def __new__(cls, root: str, storage_options: dict[str, Any] | None = None) -> "Storage":
+    def __new__(cls, root: str, *args: Any, **kwargs: Any) -> "Storage":
         if cls is Storage:
             from cviz.storage.local import LocalStorage
             from cviz.storage.objects import ObjectStorage
@@ -63,7 +62,7 @@ class Storage(ABC):
     def url(self, rel: str = "") -> str:
         """A URL (or local path) a person can read; never credentials."""
 
-    def local_path(self, rel: str) -> str | None:
+    def os_path(self, rel: str) -> str | None:
         """A path ``open()`` can use (fast paths: mmap, a model cache folder), or None on object storage."""
         return None
 
@@ -137,9 +136,10 @@ class Storage(ABC):
                 count += 1
         return count
 
-    def write_batch(self, items: list[tuple[str, bytes]]) -> int:
-        """Write an already encoded batch (one tile row) the fastest way the backend allows."""
-        return self.write_many(items, 8)
+    def write_batch(self, items: list[tuple[str, bytes]], concurrency: int = 8) -> int:
+        """Write an already encoded batch (one tile row) the fastest way the backend allows
+        (``concurrency`` parallel requests where requests are round trips)."""
+        return self.write_many(items, concurrency)
 
     @abstractmethod
     def append_line(self, rel: str, line: bytes) -> None:

@@ -27,7 +27,6 @@ class LocalStorage(Storage):
     """A folder as the storage root (created if missing)."""
 
     exclusive_mutex = True
-    local = True  # TRANSITIONAL (see Storage.local)
 
     def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
         super().__init__(root, storage_options)
@@ -39,7 +38,7 @@ class LocalStorage(Storage):
     def url(self, rel: str = "") -> str:
         return self.path(rel) if rel else self.root_url
 
-    def local_path(self, rel: str) -> str | None:
+    def os_path(self, rel: str) -> str | None:
         return self.path(rel)
 
     # -- reading -----------------------------------------------------------------------------
@@ -89,7 +88,7 @@ class LocalStorage(Storage):
                 ) from exc
             raise
 
-    def write_batch(self, items: list[tuple[str, bytes]]) -> int:
+    def write_batch(self, items: list[tuple[str, bytes]], concurrency: int = 8) -> int:
         for rel, data in items:  # local writes are syscalls: threads only add overhead
             self.write_bytes(rel, data)
         return len(items)

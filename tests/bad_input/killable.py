@@ -48,7 +48,7 @@ def install_hook() -> None:
                 state["count"] += 1
                 hit = state["count"] == nth
             if hit:
-                if go is None and self.local:
+                if go is None and self.os_path(rel) is not None:
                     path = self.path(rel)
                     os.makedirs(os.path.dirname(path), exist_ok=True)
                     fd, _ = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))

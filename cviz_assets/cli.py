@@ -8,27 +8,46 @@ Dagster job the UI runs (``build_collection``), recording the run in the Dagster
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
+import uuid
 from typing import Sequence
 
-from cviz.collection import DEFAULT_TILE, DEFAULT_TITLE, DEFAULT_URL
+from cviz.collection import CollectionConfig, config_fields, field_default
 from cviz.errors import CvizError
+from cviz.paths import CollectionPaths
+from cviz.settings import env_name, settings
 
 
 CLI_RUN_TAGS = {"cviz/source": "cli"}  # as drop runs carry cviz/source=drop: filter runs by origin in the UI
 
 
-def _collection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-id", "--id", dest="name", required=True, help="collection name (partition key)")
-    p.add_argument("-imagedir", "--images", dest="images", required=True, help="image folder or glob, e.g. 'photos/*.jpg'")
-    p.add_argument("-metadata", "--metadata", "-metdata", dest="metadata", default=None, help="metadata CSV")
-    p.add_argument("-fn", "--filename-column", dest="filename_column", default="filename", help="CSV column with file names")
-    p.add_argument("-title", "--title", dest="title", default=DEFAULT_TITLE, help="title template, e.g. '{Name} ({Year})'")
-    p.add_argument("-url", "--url", dest="url", default=DEFAULT_URL, help="record link template, e.g. 'https://example.org/{Id}/'")
-    p.add_argument("-tile", "--tile", dest="tile", default=DEFAULT_TILE, help="cell size WxH (default 128x128)")
-    p.add_argument("--labels", dest="label_columns", default="", help="comma-separated label columns for the quality score")
+# The original tool's flags for each collection field (cviz.collection declares the fields, their
+# defaults and help): a field without flags here fails the parser's construction, so a new field
+# cannot be forgotten on the command line.
+CLI_FLAGS = {
+    "name": ("-id", "--id"),
+    "images": ("-imagedir", "--images"),
+    "metadata": ("-metadata", "--metadata", "-metdata"),
+    "filename_column": ("-fn", "--filename-column"),
+    "title": ("-title", "--title"),
+    "url": ("-url", "--url"),
+    "tile": ("-tile", "--tile"),
+    "label_columns": ("--labels",),
+}
+
+
+def _collection_args(p: argparse.ArgumentParser, config_cls: type = CollectionConfig) -> None:
+    for f in config_fields(config_cls):
+        default = field_default(f)
+        required = default is dataclasses.MISSING
+        if isinstance(default, list):  # lists are given comma-separated
+            default = ",".join(default)
+        help = f.metadata["help"] + (" (comma-separated)" if isinstance(field_default(f), list) else "")
+        p.add_argument(*CLI_FLAGS[f.name], dest=f.name, required=required, default=None if required else default,
+                       help=help)
 
 
 def _env_args(p: argparse.ArgumentParser) -> None:
@@ -75,18 +94,20 @@ def _check_storage(root: str | None) -> None:
 def _apply_env(args: argparse.Namespace) -> None:
     # The Dagster definitions read their resource settings from the environment, so the CLI and
     # `dagster dev` build the very same definitions.
-    for attr, var in (("storage", "CVIZ_STORAGE_ROOT"), ("model", "CVIZ_MODEL"), ("weights", "CVIZ_WEIGHTS")):
+    for attr, field_name in (("storage", "storage_root"), ("model", "model"), ("weights", "weights")):
         value = getattr(args, attr, None)
         if value:
-            os.environ[var] = value
+            os.environ[env_name(field_name)] = value  # cviz.settings.settings() sees it at its next call
 
 
-def _spec(args: argparse.Namespace) -> dict:
-    return {
-        "name": args.name, "images": args.images, "metadata": args.metadata,
-        "filename_column": args.filename_column, "title": args.title, "url": args.url, "tile": args.tile,
-        "label_columns": [c.strip() for c in args.label_columns.split(",") if c.strip()],
-    }
+def _spec(args: argparse.Namespace, config_cls: type = CollectionConfig) -> dict:
+    spec = {}
+    for f in config_fields(config_cls):
+        value = getattr(args, f.name)
+        if isinstance(field_default(f), list):
+            value = [c.strip() for c in (value or "").split(",") if c.strip()]
+        spec[f.name] = value
+    return spec
 
 
 def _instance():
@@ -205,10 +226,8 @@ class _Bars:
 
 
 def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
-    from cviz.collection import CollectionConfig
-
     _apply_env(args)
-    _check_storage(os.environ.get("CVIZ_STORAGE_ROOT"))
+    _check_storage(settings().storage_root)
     CollectionConfig.from_dict(_spec(args))  # fail fast on name/tile/template syntax, before any import cost
     from cviz_assets.definitions import defs
     from cviz_assets.register import register_spec
@@ -220,10 +239,8 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     if not build:
         return 0
     started = time.perf_counter()
-    from dagster._core.utils import make_new_run_id
-
     job = defs.resolve_job_def("build_collection")
-    run_id = make_new_run_id()
+    run_id = str(uuid.uuid4())  # chosen here so _Progress can follow the run's event log (public API only)
     keep = args.update == "place_new"
     run_config = {
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},  # progress comes from _Progress
@@ -246,7 +263,8 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
         return 1
     store = storage.get()
     print(f"cviz: {config.name} built in {time.perf_counter() - started:.1f} s (run {result.run_id})")
-    print(f"cviz: outputs: {store.url(f'collections/{config.name}')} and {store.url(f'published/{config.name}')}")
+    paths = CollectionPaths(config.name)
+    print(f"cviz: outputs: {store.url(paths.base)} and {store.url(paths.published)}")
     print(f"cviz: viewer: {storage.viewer_link(config.name)}")
     return 0
 

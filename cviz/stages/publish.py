@@ -1,0 +1,133 @@
+"""The `metadata_json` stage (items.json and the viewer extras) and `publish`, which alone switches
+``current.json`` to the version a build completed."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cviz.catalogue import usable_items
+from cviz.collection import CollectionConfig
+from cviz.errors import CollectionError
+from cviz.paths import CollectionPaths
+from cviz.publish import Version, publish_version
+from cviz.stages.common import StageReport, read_catalogue, run_config, timed
+from cviz.thumbs import item_image_rel
+from cviz.stages.versions import built_version, mosaic_manifest
+from cviz.storage import Storage
+from cviz.viewer_data import build_items
+
+
+def stage_publish(storage: Storage, name: str) -> StageReport:
+    """Switch ``current.json`` to the version this build completed and list it in the index.
+
+    Runs after `dzi` and `metadata_json` and behind their blocking checks: when a check fails,
+    this step is skipped and the previous map stays live. Re-publishing the live version only
+    refreshes its index entry.
+    """
+    started = time.perf_counter()
+    try:
+        manifest = mosaic_manifest(storage, name)
+    except FileNotFoundError:
+        raise CollectionError(f"collection {name}: nothing built to publish; materialize mosaic, dzi and metadata_json") from None
+    version = Version(name, manifest["version"])
+    was_live = version.is_live(storage)
+    if not was_live:
+        built_version(storage, name, "publish")  # same grid, items and config as the mosaic
+    publish_version(storage, version, int(manifest["items"]))
+    return timed(StageReport(values={"items": int(manifest["items"]), "version": version.id,
+                                      "published": True, "already_live": was_live}), started)
+
+
+@dataclass
+class BuiltInputs:
+    """What the steps completing a version read: this run's config snapshot, catalogue, items, grid."""
+    paths: CollectionPaths
+    config: CollectionConfig
+    catalogue: dict[str, Any]
+    items: list[dict[str, Any]]
+    grid: dict[str, Any]
+    version: Version
+
+
+def built_inputs(storage: Storage, name: str, stage: str) -> BuiltInputs:
+    paths = CollectionPaths(name)
+    catalogue = read_catalogue(storage, name)
+    return BuiltInputs(paths, run_config(storage, name), catalogue, usable_items(catalogue),
+                        storage.read_json(paths.grid), built_version(storage, name, stage)[0])
+
+
+def stage_metadata_json(storage: Storage, name: str) -> StageReport:
+    started = time.perf_counter()
+    b = built_inputs(storage, name, "metadata_json")
+    config, catalogue, items, grid, built = b.config, b.catalogue, b.items, b.grid, b.version
+    columns = (catalogue.get("metadata") or {}).get("columns", [])
+    grid_info = {"cols": grid["cols"], "rows": grid["rows"], "cell_width": grid["cell_width"],
+                 "cell_height": grid["cell_height"], "width": grid["cols"] * grid["cell_width"],
+                 "height": grid["rows"] * grid["cell_height"]}
+    images = [f"../{item_image_rel(e['sha256'])}" for e in items]
+    doc, info = build_items(config, items, columns, grid["cells"], grid_info, images)
+    size = storage.write_json(built.items, doc, compact=True)
+    report = StageReport(values={
+        "items": len(items), "bytes": size, "title_fallbacks": len(info["title_fallbacks"]),
+        "empty_urls": info["empty_urls"], "date_column": info["date_column"] or "none",
+        "years_parsed": info["years_parsed"], "version": built.id,
+        "columns_carried": info["columns_carried"], "columns_dropped": info["columns_dropped"],
+    })
+    report.tables["title_fallback_files"] = info["title_fallbacks"][:200]
+    return timed(report, started)
+
+
+def stage_viewer_extras(storage: Storage, name: str) -> StageReport:
+    """Write regions.json, neighbours.bin and vocabulary.json into the mosaic's version folder.
+
+    Runs inside the ``metadata_json`` step, into the version this build started (never a live one),
+    before ``publish`` can switch to it, so a published version always has its extras. Item order
+    is items.json's (usable items = PCA rows = grid cells).
+    """
+    from cviz import regions as regions_mod
+    from cviz import similar, vocabulary
+    from cviz.viewer_data import DATE_COLUMNS
+
+    started = time.perf_counter()
+    b = built_inputs(storage, name, "metadata_json")  # never into a live version
+    paths, config, catalogue, items, grid, version = b.paths, b.config, b.catalogue, b.items, b.grid, b.version.id
+    features = storage.read_npy(paths.pca)
+    if len(grid["cells"]) != len(items) or features.shape[0] != len(items):
+        raise CollectionError(f"collection {name}: grid has {len(grid['cells'])} cells and pca {features.shape[0]} rows "
+                              f"for {len(items)} items; re-materialize pca, tsne and grid")
+    rows = [e.get("row") or {} for e in items]
+    columns = [c for c in (catalogue.get("metadata") or {}).get("columns", [])
+               if c and c not in {config.filename_column, "title", "url"}]
+    values = {c: [str(r.get(c, "") or "") for r in rows] for c in columns}
+    titles = [config.title_template.render(r).strip() or e["file"].rsplit("/", 1)[-1] for e, r in zip(items, rows)]
+
+    t0 = time.perf_counter()
+    neighbours, nn_method = similar.nearest_neighbours(features)
+    nn_bytes = similar.pack_neighbours(neighbours)
+    storage.write_bytes(paths.neighbours(version), nn_bytes)
+    nn_seconds = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    labels = {c: values[c] for c in config.label_columns if c in values}
+    found = regions_mod.find_regions(grid["cells"], grid["cols"], grid["rows"], labels, titles)
+    regions_size = storage.write_json(paths.regions(version), found.to_dict(grid["cols"], grid["rows"]), compact=True)
+    regions_seconds = time.perf_counter() - t0
+
+    skip = [c for c in columns if c in DATE_COLUMNS]
+    filters = vocabulary.filter_columns(values, config.label_columns, skip=skip)
+    storage.write_json(paths.vocabulary(version), {"format": vocabulary.FORMAT, "filter_columns": filters,
+                                                   "label_columns": [c for c in config.label_columns if c in values]},
+                       compact=True)
+    report = StageReport(values={
+        "items": len(items), "version": version, "neighbours_k": int(neighbours.shape[1]),
+        "neighbours_method": nn_method, "neighbours_bytes": len(nn_bytes), "neighbours_seconds": round(nn_seconds, 3),
+        "regions_scales": len(found.scales), "regions": sum(len(s.regions) for s in found.scales),
+        "regions_source": found.source or "none", "regions_bytes": regions_size,
+        "regions_seconds": round(regions_seconds, 3), "regions_note": found.note,
+        "filter_columns": ", ".join(filters) or "none",
+    })
+    report.tables["region_names"] = [{"scale": s.name, "name": r.name, "items": r.count}
+                                     for s in found.scales for r in s.regions][:200]
+    return timed(report, started)

@@ -1,0 +1,88 @@
+"""The `mosaic` and `dzi` stages: the pyramid's top level (cviz.mosaic), then its lower levels
+(cviz.levels) and ``map.dzi``, into a new version folder that nothing names yet."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from cviz import thumbs
+from cviz.catalogue import open_source, usable_items
+from cviz.dzi import Pyramid, choose_tile_size
+from cviz.errors import CollectionError
+from cviz.imaging import ImageRejected, decode
+from cviz.levels import build_lower_levels
+from cviz.mosaic import MOSAIC_BACKGROUND, render_mosaic
+from cviz.paths import CollectionPaths
+from cviz.publish import Version, empty_trash
+from cviz.stages.common import StageReport, changed_since_catalogue, read_catalogue, timed
+from cviz.stages.versions import built_version, rendered_from
+from cviz.storage import Storage, read_source
+
+
+def stage_mosaic(storage: Storage, name: str, workers: int = 2,
+                 progress: Callable[[int, int], None] | None = None) -> StageReport:
+    """Render the full-resolution mosaic as the top level of a new pyramid version, plus item images.
+
+    ``progress(done, total)`` after every cell loaded (cached or decoded)."""
+    started = time.perf_counter()
+    paths = CollectionPaths(name)
+    catalogue = read_catalogue(storage, name)
+    items = usable_items(catalogue)
+    grid = storage.read_json(paths.grid)
+    if len(grid["cells"]) != len(items):
+        raise CollectionError(f"collection {name}: grid has {len(grid['cells'])} cells for {len(items)} items; re-materialize grid")
+    cols, rows, cw, ch = grid["cols"], grid["rows"], grid["cell_width"], grid["cell_height"]
+    pyramid = Pyramid(cols * cw, rows * ch, choose_tile_size(cw, ch))
+    empty_trash(storage, name)  # versions retired by the last publish (local roots): deleted here, off its path
+    built = Version(name, storage.new_version())
+    version = built.id
+    folder = built.tiles
+    fs, base = open_source(catalogue, storage.storage_options)
+    load_cell = thumbs.CellLoader(
+        storage, items, (cw, ch), published=paths.published, existing=set(storage.list(paths.item_images)),
+        background=MOSAIC_BACKGROUND,
+        decode_original=lambda e, side: decode(read_source(fs, f"{base}/{e['file']}"), name=e["file"],
+                                               at_least=(0, side))[0],
+        progress=progress)
+    item_at_cell = {int(c): i for i, c in enumerate(grid["cells"])}
+    try:
+        stats = render_mosaic(storage, folder, pyramid, cols, rows, (cw, ch), item_at_cell, load_cell, MOSAIC_BACKGROUND, workers)
+    except BaseException as exc:
+        _discard_version(storage, paths, version)  # nothing names it yet; give the space back (disk full)
+        if isinstance(exc, (ImageRejected, FileNotFoundError)):
+            raise changed_since_catalogue(name, exc) from exc
+        raise
+    storage.write_bytes(built.preview, stats.preview)
+    storage.write_json(paths.mosaic, {"version": version, "pyramid": pyramid.to_dict(), "cols": cols, "rows": rows,
+                                      "cell_width": cw, "cell_height": ch, "items": len(items),
+                                      "lowest_level": stats.lowest_level, **rendered_from(storage, name, catalogue)})
+    report = StageReport(values={
+        "items": len(items), "width": pyramid.width, "height": pyramid.height, "tile_size": pyramid.tile_size,
+        "tiles_written": stats.tiles, "levels_written": pyramid.max_level + 1 - stats.lowest_level,
+        **load_cell.counts, "originals_decoded": load_cell.counts["cells_decoded"],
+        "version": version,
+    })
+    report.pictures["mosaic_preview"] = stats.preview
+    return timed(report, started)
+
+
+def _discard_version(storage: Storage, paths: CollectionPaths, version: str) -> None:
+    try:
+        storage.remove_tree(paths.version(version))
+    except Exception:  # best effort: the original error is the one to report
+        pass
+
+
+def stage_dzi(storage: Storage, name: str) -> StageReport:
+    """The lower pyramid levels and ``map.dzi`` of the version `mosaic` started (never a live one)."""
+    started = time.perf_counter()
+    version, manifest = built_version(storage, name, "dzi")
+    pyramid = Pyramid(**manifest["pyramid"])
+    # The mosaic stage writes the top level, and level max-1 too when cells are tiles ("lowest_level").
+    stats = build_lower_levels(storage, version.tiles, pyramid, start_level=manifest.get("lowest_level"))
+    storage.write_bytes(version.dzi, pyramid.xml().encode())
+    return timed(StageReport(values={
+        "items": int(manifest["items"]), "levels": stats.levels, "tiles": pyramid.tile_count(), "width": pyramid.width, "height": pyramid.height,
+        "tile_size": pyramid.tile_size, "version": version.id,
+    }), started)
