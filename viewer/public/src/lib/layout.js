@@ -254,7 +254,7 @@ export function headingText(l) {
  * Where the timeline's axis labels go this frame. Each sits at its band's centre (slid along
  * the band to stay on screen when the band is wider than the view), above the band or pinned
  * to the top of the view while the band continues below, so the axis is on screen at
- * every zoom (just above the band while the view shows room there). A band narrower than the full text ("1920-1929") shows the first year only;
+ * every zoom. A band narrower than the full text ("1920-1929") shows the first year only;
  * labels that would still collide are skipped at a regular stride (every 2nd, 3rd, ... bin, by
  * their unclamped positions so the choice does not flicker while panning), then any label
  * left touching another or an obstacle (navigator, controls) is dropped.
