@@ -223,8 +223,22 @@ test('obstacles (navigator, controls) keep labels off them', () => {
   const t = { x0: 0, y0: 100, scale: 1 };
   const nav = { x0: 700, y0: 0, x1: 1000, y1: 200 };
   const placed = placeAxisLabels(bins(10), grid, t, { x: 1000, y: 900 }, measure, { obstacles: [nav] });
-  assert.equal(placed.length, 7);
-  assert.ok(placed.every((p) => p.x + p.w <= 700));
+  assert.equal(placed.length, 10);
+  for (const p of placed) assert.ok(p.x + p.w <= 700 ? p.y === 74 : p.y === 204, `${p.text} at ${p.x}, ${p.y}: beside or below the navigator`);
+  // Short bands that end under the navigator: no place left for those labels, they are left out.
+  const short = placeAxisLabels(bins(10, 1, 1), grid, t, { x: 1000, y: 900 }, measure, { obstacles: [{ ...nav, y1: 240 }] });
+  assert.equal(short.length, 7);
+  assert.ok(short.every((p) => p.x + p.w <= 700));
+  // A shorter navigator: the labels under it move inside the band's top instead of vanishing.
+  const low = placeAxisLabels(bins(10), grid, t, { x: 1000, y: 900 }, measure, { obstacles: [{ x0: 700, y0: 0, x1: 1000, y1: 90 }] });
+  assert.equal(low.length, 10);
+  assert.deepEqual([...new Set(low.map((p) => p.y))], [100 - LABEL_H - 4, 104]);
+  assert.ok(low.filter((p) => p.y === 104).every((p) => p.x >= 700));
+  // Zoomed in with a switcher floating at the view's top-left: the pinned labels there go just below it.
+  const sw = { x0: 0, y0: 0, x1: 300, y1: 60 };
+  const pinned = placeAxisLabels(bins(10), grid, { x0: 0, y0: -500, scale: 1 }, { x: 1000, y: 200 }, measure, { obstacles: [sw] });
+  assert.equal(pinned.length, 10);
+  for (const p of pinned) assert.equal(p.y, p.x < 300 ? 64 : 4, p.text);
 });
 
 test('category headings: value and count, pinned in the block, larger blocks win, small blocks skipped', () => {

@@ -300,14 +300,22 @@ export function placeAxisLabels(labels, grid, t, size, measure, { obstacles = []
     const { l, r, text, w, cx } = boxes[k];
     if (r.x1 <= 0 || r.x0 >= W || r.y1 <= 0 || r.y0 >= H) continue; // band off screen
     const x = clamp(cx - w / 2, Math.max(r.x0, 0) + 2, Math.min(r.x1, W) - w - 2);
-    // Above the band while there is room (photos stay uncovered), else pinned inside its top.
+    // Above the band while there is room (photos stay uncovered), else pinned inside its top;
+    // where the navigator (or another obstacle) is in the way, the other of the two, then just
+    // below the obstacle (a phone's floating switcher), then below the band.
     const above = r.y0 - LABEL_H - 4;
-    const y = above >= top ? above : clamp(top, top, Math.min(r.y1, H) - LABEL_H - 4);
-    const box = { x0: x, y0: y, x1: x + w, y1: y + LABEL_H };
-    if (box.x1 <= 0 || box.x0 >= W || box.y1 <= 0 || box.y0 >= H) continue;
-    if (placed.some((p) => overlaps(p, box, GAP)) || obstacles.some((o) => overlaps(o, box))) continue;
-    placed.push(box);
-    out.push({ label: l, text, x, y, w, h: LABEL_H });
+    const inside = clamp(r.y0 + 4, top, Math.min(r.y1, H) - LABEL_H - 4);
+    const bandBottom = Math.min(r.y1, H) - LABEL_H - 4;
+    const underObstacles = obstacles.map((o) => o.y1 + 4).filter((y) => y > inside && y <= bandBottom).sort((a, b) => a - b);
+    const candidates = [...(above >= top ? [above] : []), inside, ...underObstacles, r.y1 + 4];
+    for (const y of candidates) {
+      const box = { x0: x, y0: y, x1: x + w, y1: y + LABEL_H };
+      if (box.x1 <= 0 || box.x0 >= W || box.y0 < 0 || box.y1 > H) continue;
+      if (placed.some((p) => overlaps(p, box, GAP)) || obstacles.some((o) => overlaps(o, box))) continue;
+      placed.push(box);
+      out.push({ label: l, text, x, y, w, h: LABEL_H });
+      break;
+    }
   }
   return out.sort((a, b) => a.x - b.x);
 }
