@@ -22,9 +22,10 @@ spaces, ``#`` and accents, a ``subjects`` vocabulary of 73 values (more than ite
 formula-like ``note`` (``=HYPERLINK(...)``, ``+1``, ``-2``, ``@SUM``) for the CSV export.
 With ``layouts=True`` (issue 16) it also writes a ``timeline`` layout (25-year bins of
 ``year``, one band of LAYOUT_ROWS rows per bin, items row-major in item order, undated items in
-their own block after the last bin) and a ``category`` layout (one block per first
-``department`` value, largest first, a heading row on top and a one-cell gutter between
-blocks), each with its own real pyramid drawn the same way (the item's colour in its new
+their own block after the last bin and a one-column gap, labelled ``"kind": "block"``) and a
+``category`` layout (one block per first ``department`` value, largest first, an empty heading
+row above the blocks and a one-cell gutter between them; the label is the block itself), as
+/work/notes/r3/layout-contract-changes.md describes the pipeline's output, each with its own real pyramid drawn the same way (the item's colour in its new
 cell) and listed in current.json, in the cviz-layout/1 format of docs/outputs.md.
 The regions and neighbours come from the real pipeline modules (cviz.regions, cviz.similar)
 run on the fixture's grid and on a 3-d colour feature per item (hue on a circle plus value).
@@ -148,10 +149,12 @@ def timeline_arrangement(years: list[int | None]) -> tuple[int, int, list[int], 
     labels, col0 = [], 0
     for b, members in [*zip(dated, groups), *([(None, undated)] if undated else [])]:
         w = math.ceil(len(members) / LAYOUT_ROWS)
+        if b is None:
+            col0 += 1  # the pipeline's one-column gap before the undated block
         for k, i in enumerate(members):  # row-major inside the band
             cells_at[i] = (col0 + k % w, k // w)
         if b is None:
-            labels.append({"text": "undated", "count": len(members), "kind": "undated",
+            labels.append({"text": "undated", "count": len(members), "kind": "block",
                            "x": col0, "y": 0, "w": w, "h": LAYOUT_ROWS})
         else:
             labels.append({"text": f"{b}-{b + BIN_YEARS - 1}", "count": len(members), "kind": "bin",
@@ -178,7 +181,7 @@ def category_arrangement(values: list[str]) -> tuple[int, int, list[int], list[d
     for v, members, x, w, h in blocks:
         for k, i in enumerate(members):
             cells[i] = (1 + k // w) * cols + x + k % w
-        labels.append({"text": v, "count": len(members), "kind": "block", "x": x, "y": 0, "w": w, "h": h + 1})
+        labels.append({"text": v, "count": len(members), "kind": "block", "x": x, "y": 1, "w": w, "h": h})
     return cols, rows, cells, labels
 
 

@@ -37,10 +37,11 @@ export class LayoutLabels {
     this.nodes.clear();
     this.shown = [];
     const labels = layout ? layout.labels : [];
-    this.axis = labels.filter(isAxisLabel).sort((a, b) => a.x - b.x);
-    this.headings = labels.filter((l) => !isAxisLabel(l));
+    const name = layout ? layout.name : null;
+    this.axis = labels.filter((l) => isAxisLabel(l, name)).sort((a, b) => a.x - b.x);
+    this.headings = labels.filter((l) => !isAxisLabel(l, name));
     for (const l of labels) {
-      const node = el('span', { className: `layout-label ${isAxisLabel(l) ? 'axis' : 'heading'}`, hidden: true });
+      const node = el('span', { className: `layout-label ${isAxisLabel(l, name) ? 'axis' : 'heading'}`, hidden: true });
       this.nodes.set(l, node);
       this.container.append(node);
     }

@@ -199,6 +199,13 @@ test('the undated block is always labelled; a colliding bin label gives way', ()
   for (let a = 0; a < placed.length; a++) for (let b = a + 1; b < placed.length; b++) assert.ok(!overlap(placed[a], placed[b]));
   assert.ok(isAxisLabel(labels[40]) && isAxisLabel(labels[0]));
   assert.ok(!isAxisLabel({ kind: 'block' }));
+  assert.ok(isAxisLabel({ kind: 'block' }, 'timeline'), 'the pipeline writes the undated block as a block');
+  assert.deepEqual(axisTexts({ text: 'undated', count: 12, kind: 'block' }), ['undated · 12', 'undated']);
+  assert.deepEqual(axisTexts({ text: '1887', count: 3, kind: 'bin', yearFrom: 1887 }), ['1887']);
+  // As the pipeline writes it: an undated "block" after a one-column gap gets its label, with the count where it fits.
+  const block = [...bins(40), { text: 'undated', count: 5, kind: 'block', yearFrom: null, x: 41, y: 0, w: 12, h: 8 }];
+  const got = placeAxisLabels(block, { cols: 53, rows: 8, cellWidth: 10, cellHeight: 10 }, { x0: 0, y0: 50, scale: 1 }, { x: 530, y: 200 }, measure);
+  assert.ok(got.some((p) => p.text === 'undated · 5'), got.map((p) => p.text));
 });
 
 test('zoomed in: the axis is pinned to the top of the view and slides along a wide band', () => {
@@ -253,7 +260,10 @@ test('category headings: value and count, pinned in the block, larger blocks win
   const texts = placed.map((p) => p.text);
   assert.deepEqual(texts, ['Paintings · 1,234', 'Prints · 40'], 'the small block (40 px) gets none');
   assert.equal(placed[0].x, 4);
-  assert.equal(placed[0].y, 4);
+  assert.equal(placed[0].y, 4, 'no room above the block: inside its top');
+  // With the empty heading row above the block on screen, the heading sits in it.
+  const below = placeHeadings(blocks, grid, { x0: 0, y0: 40, scale: 2 }, { x: 600, y: 400 }, measure);
+  assert.equal(below[0].y, 40 - LABEL_H - 2);
   assert.equal(placed[1].cut, false, '"Prints · 40" (93 px) fits its 180 px block');
   const narrow = placeHeadings([{ text: 'Drawings and Prints', count: 7, kind: 'block', x: 0, y: 0, w: 7, h: 5 }], grid, { x0: 0, y0: 0, scale: 1 }, { x: 600, y: 400 }, measure);
   assert.equal(narrow.length, 1);

@@ -233,15 +233,23 @@ function screenRect(l, grid, t) {
 const overlaps = (a, b, gap = 0) => a.x0 < b.x1 + gap && b.x0 < a.x1 + gap && a.y0 < b.y1 + gap && b.y0 < a.y1 + gap;
 const clamp = (v, lo, hi) => (hi < lo ? lo : Math.max(lo, Math.min(hi, v)));
 
-/** Axis labels (timeline bins and the undated block) vs headings (category blocks). */
-export function isAxisLabel(l) {
-  return l.kind === 'bin' || l.kind === 'undated';
+/**
+ * Axis labels (timeline bins and the undated block) vs headings (category blocks). In a
+ * timeline every label is on the axis: the pipeline writes the undated block as
+ * `"kind": "block"` (layout-contract-changes.md, 01:05), other writers as `"undated"`.
+ */
+export function isAxisLabel(l, layoutName = null) {
+  return l.kind === 'bin' || l.kind === 'undated' || layoutName === 'timeline';
 }
 
-/** Texts to try for an axis label, longest first: "1920-1929", then "1920" (a bin's first year). */
+/**
+ * Texts to try for an axis label, longest first: "1920-1929", then "1920" (a bin's first
+ * year); the undated block: "undated · 12", then "undated".
+ */
 export function axisTexts(l) {
+  if (l.kind !== 'bin') return l.count === null ? [l.text] : [headingText(l), l.text];
   const out = [l.text];
-  if (l.kind === 'bin' && l.yearFrom !== null && String(l.yearFrom) !== l.text) out.push(String(l.yearFrom));
+  if (l.yearFrom !== null && String(l.yearFrom) !== l.text) out.push(String(l.yearFrom));
   return out;
 }
 
@@ -291,11 +299,12 @@ export function placeAxisLabels(labels, grid, t, size, measure, { obstacles = []
   }
   const kept = new Set(order.filter((_, k) => k % stride === 0));
   // The undated block is always worth naming: it replaces a colliding bin label, not the other way.
-  for (const k of order) if (boxes[k].l.kind === 'undated') kept.add(k);
+  const undated = (l) => l.kind !== 'bin';
+  for (const k of order) if (undated(boxes[k].l)) kept.add(k);
   const W = size.x; const H = size.y;
   const placed = [];
   const out = [];
-  const undatedFirst = [...kept].sort((a, b) => (boxes[b].l.kind === 'undated') - (boxes[a].l.kind === 'undated') || boxes[a].cx - boxes[b].cx);
+  const undatedFirst = [...kept].sort((a, b) => undated(boxes[b].l) - undated(boxes[a].l) || boxes[a].cx - boxes[b].cx);
   for (const k of undatedFirst) {
     const { l, r, text, w, cx } = boxes[k];
     if (r.x1 <= 0 || r.x0 >= W || r.y1 <= 0 || r.y0 >= H) continue; // band off screen
@@ -321,8 +330,10 @@ export function placeAxisLabels(labels, grid, t, size, measure, { obstacles = []
 }
 
 /**
- * Where the category headings go this frame: the value and count at the block's top-left,
- * pinned inside the view while the block continues past its edge, cut to the block's width
+ * Where the category headings go this frame: the value and count at the block's top-left, in
+ * the empty cell row the pipeline leaves above each block while that row is on screen (photos
+ * stay uncovered; a heading bigger than the row overhangs upwards), else pinned to the top of
+ * the view inside the block while the block continues past its edge; cut to the block's width
  * (an ellipsis, full text in the title). Blocks too small on screen for a readable heading
  * get none; where headings would overlap, the larger block's wins.
  * @returns {Array<{label, text, x, y, w, h, cut:boolean}>}
@@ -342,7 +353,8 @@ export function placeHeadings(labels, grid, t, size, measure, { obstacles = [], 
     const w = Math.min(full, visibleW - 4);
     if (w < minWidth || Math.min(r.y1, H) - Math.max(r.y0, 0) < LABEL_H + 4) continue;
     const x = clamp(r.x0 + 4, 2, Math.min(r.x1, W) - w - 2);
-    const y = clamp(r.y0 + 4, top, Math.min(r.y1, H) - LABEL_H - 4);
+    const above = r.y0 - LABEL_H - 2;
+    const y = above >= top ? above : clamp(top, top, Math.min(r.y1, H) - LABEL_H - 4);
     const box = { x0: x, y0: y, x1: x + w, y1: y + LABEL_H };
     if (placed.some((p) => overlaps(p, box, 2)) || obstacles.some((o) => overlaps(o, box))) continue;
     placed.push(box);
