@@ -141,27 +141,29 @@ def items_sha256(ids: list) -> str:
 
 
 def timeline_arrangement(years: list[int | None]) -> tuple[int, int, list[int], list[dict]]:
-    """(cols, rows, cells, labels): one LAYOUT_ROWS-high band per BIN_YEARS bin in year order, undated last."""
+    """(cols, rows, cells, labels): one band per BIN_YEARS bin in year order, undated last; bands are
+    LAYOUT_ROWS high, or sqrt(n) for large collections so the map stays near square."""
+    rows = max(LAYOUT_ROWS, math.ceil(math.sqrt(len(years))))
     dated = sorted({(y // BIN_YEARS) * BIN_YEARS for y in years if y is not None})
     groups = [[i for i, y in enumerate(years) if y is not None and (y // BIN_YEARS) * BIN_YEARS == b] for b in dated]
     undated = [i for i, y in enumerate(years) if y is None]
     cells_at: dict[int, tuple[int, int]] = {}
     labels, col0 = [], 0
     for b, members in [*zip(dated, groups), *([(None, undated)] if undated else [])]:
-        w = math.ceil(len(members) / LAYOUT_ROWS)
+        w = math.ceil(len(members) / rows)
         if b is None:
             col0 += 1  # the pipeline's one-column gap before the undated block
         for k, i in enumerate(members):  # row-major inside the band
             cells_at[i] = (col0 + k % w, k // w)
         if b is None:
             labels.append({"text": "undated", "count": len(members), "kind": "block",
-                           "x": col0, "y": 0, "w": w, "h": LAYOUT_ROWS})
+                           "x": col0, "y": 0, "w": w, "h": rows})
         else:
             labels.append({"text": f"{b}-{b + BIN_YEARS - 1}", "count": len(members), "kind": "bin",
-                           "year_from": b, "year_to": b + BIN_YEARS - 1, "x": col0, "y": 0, "w": w, "h": LAYOUT_ROWS})
+                           "year_from": b, "year_to": b + BIN_YEARS - 1, "x": col0, "y": 0, "w": w, "h": rows})
         col0 += w
     cols = col0
-    return cols, LAYOUT_ROWS, [cells_at[i][1] * cols + cells_at[i][0] for i in range(len(years))], labels
+    return cols, rows, [cells_at[i][1] * cols + cells_at[i][0] for i in range(len(years))], labels
 
 
 def category_arrangement(values: list[str]) -> tuple[int, int, list[int], list[dict]]:

@@ -415,6 +415,7 @@ class MapPage {
     const entry = this.offered.find((e) => e.name === name);
     if (!entry || name === this.layout.name) return name === this.layout.name;
     const token = ++this.switchToken;
+    const started = performance.now();
     const keep = this.selected !== -1 ? this.selected : this.centreItem();
     const vp = this.viewer.viewport;
     const wasHome = vp.getZoom() <= vp.getHomeZoom() * 1.05;
@@ -469,6 +470,7 @@ class MapPage {
     this.redraw();
     if (write) this.writeAddress({ push: true });
     perf.layoutSwitched = performance.now();
+    perf.layoutSwitchMs = perf.layoutSwitched - started; // layout.json (first time), hash check, pyramid open, view
     return true;
   }
 
