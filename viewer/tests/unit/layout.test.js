@@ -191,6 +191,19 @@ test('narrow bins: labels are skipped at a regular stride and never overlap', ()
   assert.equal(ks[0], 0);
 });
 
+test('uneven bands: a label skipped by the stride comes back where a wide band leaves room', () => {
+  // As met-sample's timeline: 1-column bins beside 2- and 3-column ones, 40 px cells.
+  const widths = [1, 1, 1, 2, 2, 2, 2, 3, 1];
+  let x = 0;
+  const labels = widths.map((w, k) => { const l = { text: `${1000 + 100 * k}-${1099 + 100 * k}`, count: 5, kind: 'bin', yearFrom: 1000 + 100 * k, x, y: 0, w, h: 18 }; x += w; return l; });
+  const grid = { cols: x, rows: 18, cellWidth: 128, cellHeight: 128 };
+  const placed = placeAxisLabels(labels, grid, { x0: 0, y0: 0, scale: 40 / 128 }, { x: 1000, y: 800 }, measure);
+  const years = placed.map((p) => p.label.yearFrom);
+  for (let a = 0; a < placed.length; a++) for (let b = a + 1; b < placed.length; b++) assert.ok(!overlap(placed[a], placed[b]));
+  assert.ok(!years.includes(1100), 'a 40 px band between two others: skipped');
+  assert.ok(years.includes(1300) && years.includes(1400) && years.includes(1500) && years.includes(1600), years.join());
+});
+
 test('the undated block is always labelled; a colliding bin label gives way', () => {
   const grid = { cols: 41, rows: 8, cellWidth: 10, cellHeight: 10 };
   const labels = [...bins(40), { text: 'undated', count: 5, kind: 'undated', yearFrom: null, x: 40, y: 0, w: 1, h: 8 }];
@@ -273,6 +286,19 @@ test('category headings: value and count, pinned in the block, larger blocks win
   assert.equal(deep.length, 1);
   assert.equal(deep[0].text, 'Paintings · 1,234');
   assert.deepEqual([deep[0].x, deep[0].y], [2, 4]);
+});
+
+test('a one-photo block names itself in the empty row above it, unless that touches a larger block\'s heading', () => {
+  const grid = { cols: 30, rows: 20, cellWidth: 10, cellHeight: 10 };
+  const blocks = [
+    { text: 'Islamic Art', count: 1, kind: 'block', x: 0, y: 2, w: 1, h: 1 },
+    { text: 'Musical Instruments', count: 2, kind: 'block', x: 2, y: 2, w: 1, h: 1 },
+    { text: 'Arms', count: 1, kind: 'block', x: 20, y: 2, w: 1, h: 1 },
+  ];
+  const placed = placeHeadings(blocks, grid, { x0: 0, y0: 20, scale: 4 }, { x: 1200, y: 400 }, measure);
+  const texts = placed.map((p) => p.text);
+  assert.deepEqual(texts, ['Musical Instruments · 2', 'Arms · 1'], 'Islamic Art would touch the larger neighbour\'s heading');
+  assert.ok(placed.every((p) => !p.cut && p.y === 20 + 2 * 40 - LABEL_H - 2));
 });
 
 test('the layout is part of the view address; similarity is the default and is left out', () => {

@@ -264,7 +264,8 @@ export function headingText(l) {
  * to the top of the view while the band continues below, so the axis is on screen at
  * every zoom. A band narrower than the full text ("1920-1929") shows the first year only;
  * labels that would still collide are skipped at a regular stride (every 2nd, 3rd, ... bin, by
- * their unclamped positions so the choice does not flicker while panning), then any label
+ * their unclamped positions so the choice does not flicker while panning; a skipped label
+ * with room beside a wider band comes back), then any label
  * left touching another or an obstacle (navigator, controls) is dropped.
  * @param {Array} labels decoded axis labels in bin order
  * @param {(text:string) => number} measure text width in CSS px
@@ -298,6 +299,14 @@ export function placeAxisLabels(labels, grid, t, size, measure, { obstacles = []
     if (ok) break;
   }
   const kept = new Set(order.filter((_, k) => k % stride === 0));
+  // Bands of uneven width: a skipped label that has room between its kept neighbours comes back.
+  const span = (k) => ({ x0: boxes[k].cx - boxes[k].w / 2, x1: boxes[k].cx + boxes[k].w / 2 });
+  const keptSpans = [...kept].map(span);
+  for (const k of order) {
+    if (kept.has(k)) continue;
+    const a = span(k);
+    if (keptSpans.every((b) => a.x1 + GAP <= b.x0 || b.x1 + GAP <= a.x0)) { kept.add(k); keptSpans.push(a); }
+  }
   // The undated block is always worth naming: it replaces a colliding bin label, not the other way.
   const undated = (l) => l.kind !== 'bin';
   for (const k of order) if (undated(boxes[k].l)) kept.add(k);
@@ -332,10 +341,11 @@ export function placeAxisLabels(labels, grid, t, size, measure, { obstacles = []
 /**
  * Where the category headings go this frame: the value and count at the block's top-left, in
  * the empty cell row the pipeline leaves above each block while that row is on screen (photos
- * stay uncovered; a heading bigger than the row overhangs upwards), else pinned to the top of
- * the view inside the block while the block continues past its edge; cut to the block's width
- * (an ellipsis, full text in the title). Blocks too small on screen for a readable heading
- * get none; where headings would overlap, the larger block's wins.
+ * stay uncovered; a heading bigger than the row overhangs upwards, and one wider than a narrow
+ * block runs on into the empty row while it touches no other heading), else pinned to the top
+ * of the view inside the block while the block continues past its edge, cut to the block's
+ * width (an ellipsis, full text in the title). Where headings would overlap, the larger
+ * block's wins; a block with neither room gets none.
  * @returns {Array<{label, text, x, y, w, h, cut:boolean}>}
  */
 export function placeHeadings(labels, grid, t, size, measure, { obstacles = [], top = 4, minWidth = 44 } = {}) {
@@ -350,15 +360,25 @@ export function placeHeadings(labels, grid, t, size, measure, { obstacles = [], 
     const visibleW = Math.min(r.x1, W) - Math.max(r.x0, 0);
     const text = headingText(l);
     const full = Math.ceil(measure(text)) + LABEL_PAD_X;
-    const w = Math.min(full, visibleW - 4);
-    if (w < minWidth || Math.min(r.y1, H) - Math.max(r.y0, 0) < LABEL_H + 4) continue;
-    const x = clamp(r.x0 + 4, 2, Math.min(r.x1, W) - w - 2);
+    const cut = Math.min(full, visibleW - 4);
     const above = r.y0 - LABEL_H - 2;
-    const y = above >= top ? above : clamp(top, top, Math.min(r.y1, H) - LABEL_H - 4);
-    const box = { x0: x, y0: y, x1: x + w, y1: y + LABEL_H };
-    if (placed.some((p) => overlaps(p, box, 2)) || obstacles.some((o) => overlaps(o, box))) continue;
-    placed.push(box);
-    out.push({ label: l, text, x, y, w, h: LABEL_H, cut: w < full });
+    const tries = [];
+    // In the empty row above the block a heading may run past a narrow block's width (a block of
+    // one photo still gets its name) while it touches no other heading; inside the block
+    // (zoomed in, pinned to the view's top) it is cut to the block.
+    if (above >= top) tries.push({ y: above, w: full, x: clamp(r.x0 + 4, 2, W - full - 2) });
+    if (cut >= minWidth && Math.min(r.y1, H) - Math.max(r.y0, 0) >= LABEL_H + 4) {
+      const y = above >= top ? above : clamp(top, top, Math.min(r.y1, H) - LABEL_H - 4);
+      tries.push({ y, w: cut, x: clamp(r.x0 + 4, 2, Math.min(r.x1, W) - cut - 2) });
+    }
+    for (const { x, y, w } of tries) {
+      const box = { x0: x, y0: y, x1: x + w, y1: y + LABEL_H };
+      if (box.x0 < 0 || box.x1 > W || box.y1 > H) continue;
+      if (placed.some((p) => overlaps(p, box, 2)) || obstacles.some((o) => overlaps(o, box))) continue;
+      placed.push(box);
+      out.push({ label: l, text, x, y, w, h: LABEL_H, cut: w < full });
+      break;
+    }
   }
   return out;
 }
