@@ -261,6 +261,24 @@ test('obstacles (navigator, controls) keep labels off them', () => {
   for (const p of pinned) assert.equal(p.y, p.x < 300 ? 64 : 4, p.text);
 });
 
+test('a label the navigator pushes down leaves its skipped neighbour room on the axis row', () => {
+  // As imageplot's timeline: three narrow bands at the right, the last two under the navigator.
+  const widths = [3, 19, 4, 3, 1, 1];
+  let x = 0;
+  const labels = widths.map((w, k) => { const l = { text: `${1880 + 5 * k}-${1884 + 5 * k}`, count: 5, kind: 'bin', yearFrom: 1880 + 5 * k, x, y: 0, w, h: 32 }; x += w; return l; });
+  const grid = { cols: x, rows: 32, cellWidth: 128, cellHeight: 128 };
+  const t = { x0: 0, y0: 30, scale: 22 / 128 };
+  const nav = { x0: 620, y0: 0, x1: 800, y1: 100 };
+  const placed = placeAxisLabels(labels, grid, t, { x: 800, y: 800 }, measure, { obstacles: [nav] });
+  const years = placed.map((p) => p.label.yearFrom);
+  assert.ok(years.includes(1895), `the 3-column band keeps its label: ${years}`);
+  for (let a = 0; a < placed.length; a++) for (let b = a + 1; b < placed.length; b++) assert.ok(!overlap(placed[a], placed[b]));
+  assert.ok(placed.every((p) => !overlap(p, { x: nav.x0, y: nav.y0, w: nav.x1 - nav.x0, h: nav.y1 - nav.y0 })));
+  // Uniform narrow bins still get one row only (skipped labels never take a second row).
+  const many = placeAxisLabels(bins(200), { cols: 200, rows: 8, cellWidth: 10, cellHeight: 10 }, { x0: 0, y0: 50, scale: 0.5 }, { x: 1000, y: 500 }, measure);
+  assert.deepEqual([...new Set(many.map((p) => p.y))], [50 - LABEL_H - 4]);
+});
+
 test('category headings: value and count, pinned in the block, larger blocks win, small blocks skipped', () => {
   const grid = { cols: 30, rows: 20, cellWidth: 10, cellHeight: 10 };
   const blocks = [

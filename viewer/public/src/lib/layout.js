@@ -259,8 +259,8 @@ export function headingText(l) {
 }
 
 /**
- * Where the timeline's axis labels go this frame. Each sits at its band's centre (slid along
- * the band to stay on screen when the band is wider than the view), above the band or pinned
+ * Where the timeline's axis labels go this frame. Each sits at the centre of its band's visible
+ * part (so a band wider than the view keeps its label mid-view), above the band or pinned
  * to the top of the view while the band continues below, so the axis is on screen at
  * every zoom. A band narrower than the full text ("1920-1929") shows the first year only;
  * labels that would still collide are skipped at a regular stride (every 2nd, 3rd, ... bin, by
@@ -314,10 +314,16 @@ export function placeAxisLabels(labels, grid, t, size, measure, { obstacles = []
   const placed = [];
   const out = [];
   const undatedFirst = [...kept].sort((a, b) => undated(boxes[b].l) - undated(boxes[a].l) || boxes[a].cx - boxes[b].cx);
-  for (const k of undatedFirst) {
-    const { l, r, text, w, cx } = boxes[k];
+  // Then the skipped ones, each only in its own first free row: one pushed aside by the
+  // navigator can leave room for a neighbour, but the axis never grows a second row of them.
+  const rest = order.filter((k) => !kept.has(k));
+  for (const k of [...undatedFirst, ...rest]) {
+    const second = !kept.has(k);
+    const { l, r, text, w } = boxes[k];
     if (r.x1 <= 0 || r.x0 >= W || r.y1 <= 0 || r.y0 >= H) continue; // band off screen
-    const x = clamp(cx - w / 2, Math.max(r.x0, 0) + 2, Math.min(r.x1, W) - w - 2);
+    // Centred on the band's visible part: a band wider than the view keeps its label mid-view.
+    const vx0 = Math.max(r.x0, 0); const vx1 = Math.min(r.x1, W);
+    const x = clamp((vx0 + vx1) / 2 - w / 2, vx0 + 2, vx1 - w - 2);
     // Above the band while there is room (photos stay uncovered), else pinned inside its top;
     // where the navigator (or another obstacle) is in the way, the other of the two, then just
     // below the obstacle (a phone's floating switcher), then below the band.
@@ -329,7 +335,8 @@ export function placeAxisLabels(labels, grid, t, size, measure, { obstacles = []
     for (const y of candidates) {
       const box = { x0: x, y0: y, x1: x + w, y1: y + LABEL_H };
       if (box.x1 <= 0 || box.x0 >= W || box.y0 < 0 || box.y1 > H) continue;
-      if (placed.some((p) => overlaps(p, box, GAP)) || obstacles.some((o) => overlaps(o, box))) continue;
+      if (obstacles.some((o) => overlaps(o, box))) continue;
+      if (placed.some((p) => overlaps(p, box, GAP))) { if (second) break; continue; }
       placed.push(box);
       out.push({ label: l, text, x, y, w, h: LABEL_H });
       break;
