@@ -9,6 +9,7 @@ Writes exactly the layout of docs/outputs.md under a storage root:
     published/<name>/<ver>/preview.jpg
     published/<name>/<ver>/regions.json, neighbours.bin, vocabulary.json   (cviz.regions/similar)
     published/<name>/images/<sha256[:16]>.jpg
+    published/<name>/layouts/<layout>/<lver>/map.dzi + map_files/, layout.json   (layouts=True)
 
 The mosaic is drawn with Pillow: one flat, distinct colour per item cell (so a test
 can check a pixel), dark background in empty cells. The Deep Zoom pyramid is a real
@@ -19,6 +20,13 @@ spaces, ``#`` and accents, a ``subjects`` vocabulary of 73 values (more than ite
 60-value category limit, so only vocabulary.json makes it a filter), category columns named
 ``constructor`` and ``__proto__`` whose values are ``toString``/``hasOwnProperty``, and a
 formula-like ``note`` (``=HYPERLINK(...)``, ``+1``, ``-2``, ``@SUM``) for the CSV export.
+With ``layouts=True`` (issue 16) it also writes a ``timeline`` layout (25-year bins of
+``year``, one band of LAYOUT_ROWS rows per bin, items row-major in item order, undated items in
+their own block after the last bin and a one-column gap, labelled ``"kind": "block"``) and a
+``category`` layout (one block per first ``department`` value, largest first, an empty heading
+row above the blocks and a one-cell gutter between them; the label is the block itself), as
+/work/notes/r3/layout-contract-changes.md describes the pipeline's output, each with its own real pyramid drawn the same way (the item's colour in its new
+cell) and listed in current.json, in the cviz-layout/1 format of docs/outputs.md.
 The regions and neighbours come from the real pipeline modules (cviz.regions, cviz.similar)
 run on the fixture's grid and on a 3-d colour feature per item (hue on a circle plus value).
 
@@ -50,6 +58,9 @@ JS_KEYS = ["toString", "hasOwnProperty", "__proto__"]
 FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+1", "-2", "@SUM(A1)", "plain"]
 BACKGROUND = (18, 20, 26)
 VERSION = "v20261126T010000Z"
+LAYOUT_VERSION = "v20261126T020000Z"
+LAYOUT_ROWS = 8
+BIN_YEARS = 25
 
 
 @dataclass
@@ -61,6 +72,7 @@ class FixtureCollection:
     rows: int
     cell: int
     items: list[dict] = field(default_factory=list)
+    layouts: dict[str, dict] = field(default_factory=dict)  # name -> the layout.json written
 
     @property
     def published(self) -> Path:
@@ -111,6 +123,92 @@ def _item_rows(n: int) -> list[dict]:
     return rows
 
 
+def _draw_mosaic(cells: list[int], cols: int, rows: int, cell: int, n_items: int) -> Image.Image:
+    """The map: item i's flat colour in cell ``cells[i]``, its number in the corner, dark gaps."""
+    mosaic = Image.new("RGB", (cols * cell, rows * cell), BACKGROUND)
+    draw = ImageDraw.Draw(mosaic)
+    for i, c in enumerate(cells):
+        x0, y0 = (c % cols) * cell, (c // cols) * cell
+        draw.rectangle([x0 + 2, y0 + 2, x0 + cell - 3, y0 + cell - 3], fill=_colour(i, n_items))
+        if cell >= 64:
+            draw.text((x0 + 8, y0 + 6), str(i), fill=(255, 255, 255))
+    return mosaic
+
+
+def items_sha256(ids: list) -> str:
+    """The layout contract's pairing key: sha256 of ``json.dumps`` (Python defaults) of the id list."""
+    return hashlib.sha256(json.dumps(ids).encode("utf-8")).hexdigest()
+
+
+def timeline_arrangement(years: list[int | None]) -> tuple[int, int, list[int], list[dict]]:
+    """(cols, rows, cells, labels): one band per BIN_YEARS bin in year order, undated last; bands are
+    LAYOUT_ROWS high, or sqrt(n) for large collections so the map stays near square."""
+    rows = max(LAYOUT_ROWS, math.ceil(math.sqrt(len(years))))
+    dated = sorted({(y // BIN_YEARS) * BIN_YEARS for y in years if y is not None})
+    groups = [[i for i, y in enumerate(years) if y is not None and (y // BIN_YEARS) * BIN_YEARS == b] for b in dated]
+    undated = [i for i, y in enumerate(years) if y is None]
+    cells_at: dict[int, tuple[int, int]] = {}
+    labels, col0 = [], 0
+    for b, members in [*zip(dated, groups), *([(None, undated)] if undated else [])]:
+        w = math.ceil(len(members) / rows)
+        if b is None:
+            col0 += 1  # the pipeline's one-column gap before the undated block
+        for k, i in enumerate(members):  # row-major inside the band
+            cells_at[i] = (col0 + k % w, k // w)
+        if b is None:
+            labels.append({"text": "undated", "count": len(members), "kind": "block",
+                           "x": col0, "y": 0, "w": w, "h": rows})
+        else:
+            labels.append({"text": f"{b}-{b + BIN_YEARS - 1}", "count": len(members), "kind": "bin",
+                           "year_from": b, "year_to": b + BIN_YEARS - 1, "x": col0, "y": 0, "w": w, "h": rows})
+        col0 += w
+    cols = col0
+    return cols, rows, [cells_at[i][1] * cols + cells_at[i][0] for i in range(len(years))], labels
+
+
+def category_arrangement(values: list[str]) -> tuple[int, int, list[int], list[dict]]:
+    """(cols, rows, cells, labels): a near-square block per first value (largest first), heading row, gutter."""
+    firsts = [v.split("|")[0].strip() or "(no value)" for v in values]
+    order = sorted(set(firsts), key=lambda v: (-firsts.count(v), v))
+    blocks, col0 = [], 0
+    for v in order:
+        members = [i for i, f in enumerate(firsts) if f == v]
+        w = math.ceil(math.sqrt(len(members)))
+        h = math.ceil(len(members) / w)
+        blocks.append((v, members, col0, w, h))
+        col0 += w + 1
+    cols, rows = col0 - 1, 1 + max(b[4] for b in blocks)
+    cells = [0] * len(values)
+    labels = []
+    for v, members, x, w, h in blocks:
+        for k, i in enumerate(members):
+            cells[i] = (1 + k // w) * cols + x + k % w
+        labels.append({"text": v, "count": len(members), "kind": "block", "x": x, "y": 1, "w": w, "h": h})
+    return cols, rows, cells, labels
+
+
+def _write_layouts(coll: Path, name: str, meta: list[dict], ids: list, cell: int, tile: int) -> dict[str, dict]:
+    """Both layouts in their own version folders; returns {layout: (layout.json doc, relative paths)}."""
+    n = len(meta)
+    made = {
+        "timeline": (*timeline_arrangement([m["year"] for m in meta]), {"bin_years": BIN_YEARS, "column": "date"}),
+        "category": (*category_arrangement([m["department"] for m in meta]), {"column": "department"}),
+    }
+    out = {}
+    for layout, (cols, rows, cells, labels, extra) in made.items():
+        ver = coll / "layouts" / layout / LAYOUT_VERSION
+        ver.mkdir(parents=True, exist_ok=True)
+        _write_dzi(_draw_mosaic(cells, cols, rows, cell, n), ver, tile)
+        doc = {"format": "cviz-layout/1", "layout": layout, "collection": name, "items_sha256": items_sha256(ids),
+               "grid": {"cols": cols, "rows": rows, "cell_width": cell, "cell_height": cell,
+                        "width": cols * cell, "height": rows * cell},
+               "dzi": "map.dzi", "cells": cells, "labels": labels, **extra}
+        (ver / "layout.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        rel = f"layouts/{layout}/{LAYOUT_VERSION}"
+        out[layout] = {"doc": doc, "dzi": f"{rel}/map.dzi", "layout": f"{rel}/layout.json"}
+    return out
+
+
 def _write_dzi(mosaic: Image.Image, out: Path, tile: int) -> None:
     """Deep Zoom pyramid: level L is the mosaic scaled by 2**(L - max), tiles <col>_<row>.jpg."""
     w, h = mosaic.size
@@ -158,8 +256,10 @@ def _write_extras(ver: Path, items: list[dict], cells: list[int], cols: int, row
 def build_published_collection(storage_root: Path | str, name: str = "fixture-sample",
                                cols: int = 12, rows: int = 9, n_items: int = 96,
                                cell: int = 128, tile: int | None = None,
-                               image_size: tuple[int, int] = (384, 512)) -> FixtureCollection:
+                               image_size: tuple[int, int] = (384, 512), layouts: bool = False) -> FixtureCollection:
     """Write the collection; ``tile`` defaults to the cell size (the pipeline's choice).
+
+    ``layouts``: also write the timeline and category layouts and list them in current.json.
 
     For large benchmark collections pass a small ``cell``, a larger ``tile`` and a small
     ``image_size`` so the fixture stays quick to draw.
@@ -179,18 +279,12 @@ def build_published_collection(storage_root: Path | str, name: str = "fixture-sa
         raise ValueError(f"a {cols}x{rows} grid with holes holds {len(cells)} items, fewer than {n_items}")
     meta = _item_rows(n_items)
 
-    mosaic = Image.new("RGB", (cols * cell, rows * cell), BACKGROUND)
-    draw = ImageDraw.Draw(mosaic)
     columns = ("id", "year", "title", "url", "date", "artist", "department", "subjects", "note", "constructor", "__proto__")
     fields: dict[str, list] = {k: [] for k in ("cell", "image", *columns)}
     items = []
     for i, (c, m) in enumerate(zip(cells, meta)):
         col, row = c % cols, c // cols
         rgb = _colour(i, n_items)
-        x0, y0 = col * cell, row * cell
-        draw.rectangle([x0 + 2, y0 + 2, x0 + cell - 3, y0 + cell - 3], fill=rgb)
-        if cell >= 64:
-            draw.text((x0 + 8, y0 + 6), str(i), fill=(255, 255, 255))
 
         big = Image.new("RGB", image_size, rgb)
         ImageDraw.Draw(big).text((16, 16), f"item {i}", fill=(255, 255, 255))
@@ -206,6 +300,7 @@ def build_published_collection(storage_root: Path | str, name: str = "fixture-sa
         fields["image"].append(f"../images/{sha[:16]}.jpg")
         items.append({**m, "index": i, "cell": c, "col": col, "row": row, "rgb": rgb})
 
+    mosaic = _draw_mosaic(cells, cols, rows, cell, n_items)
     _write_dzi(mosaic, ver, tile)
     preview = mosaic.copy()
     preview.thumbnail((512, 512), Image.Resampling.LANCZOS)
@@ -228,9 +323,14 @@ def build_published_collection(storage_root: Path | str, name: str = "fixture-sa
     }
     (ver / "items.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     _write_extras(ver, items, cells, cols, rows, fields)
-    (coll / "current.json").write_text(json.dumps({
-        "dzi": f"{VERSION}/map.dzi", "items": f"{VERSION}/items.json", "preview": f"{VERSION}/preview.jpg",
-    }), encoding="utf-8")
+    current = {"dzi": f"{VERSION}/map.dzi", "items": f"{VERSION}/items.json", "preview": f"{VERSION}/preview.jpg"}
+    made = _write_layouts(coll, name, meta, fields["id"], cell, tile) if layouts else {}
+    if made:
+        current["layouts"] = {k: {"dzi": v["dzi"], "layout": v["layout"]} for k, v in made.items()}
+        for k, v in made.items():  # each item's cell in each layout, for the tests
+            for it, c in zip(items, v["doc"]["cells"]):
+                it[f"{k}_cell"] = c
+    (coll / "current.json").write_text(json.dumps(current), encoding="utf-8")
 
     index_path = pub / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {"format": "cviz-index/1", "collections": []}
@@ -240,12 +340,13 @@ def build_published_collection(storage_root: Path | str, name: str = "fixture-sa
         "current": f"{name}/current.json", "updated": "2026-11-26T01:00:00Z",
     })
     index_path.write_text(json.dumps(index, indent=1), encoding="utf-8")
-    return FixtureCollection(storage_root, name, VERSION, cols, rows, cell, items)
+    return FixtureCollection(storage_root, name, VERSION, cols, rows, cell, items,
+                             {k: v["doc"] for k, v in made.items()})
 
 
 if __name__ == "__main__":  # python tests/viewer_fixture.py [storage_root]: data for `npm start`
     import sys
 
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "cviz_data")
-    info = build_published_collection(root)
+    info = build_published_collection(root, layouts=True)
     print(f"wrote {info.published / info.name} ({len(info.items)} items)")

@@ -1,11 +1,14 @@
 """Measure the viewer in headless chromium: load to first tiles drawn, hover to tooltip,
 search/filter recompute, frame times while panning, "more like this" latency after a click,
 the cost of placing region labels per frame, and the gzipped size of the extra data
-(regions.json, vocabulary.json, neighbours.bin).
+(regions.json, vocabulary.json, neighbours.bin). With --layouts (issue 16): the time a layout
+switch takes (layout.json fetched and checked, pyramid opened, view placed), hover on the
+timeline, and the cost of placing the timeline's axis labels per frame while zooming.
 
     .venv/bin/python viewer/bench/measure.py                  # 13,000-item synthetic collection
     .venv/bin/python viewer/bench/measure.py --items 96       # the small test fixture
     .venv/bin/python viewer/bench/measure.py --storage cviz_data --name met-sample   # real data
+    .venv/bin/python viewer/bench/measure.py --layouts        # also the timeline and category layouts
 
 Needs `npm ci --prefix viewer` and /usr/bin/chromium. Timings come from the page itself
 (performance.now(), ms since navigation start; hover latency = pointer event timestamp to
@@ -44,7 +47,34 @@ FRAME_TIMES = """() => new Promise((resolve) => {
 })"""
 
 
-def one_run(browser, url: str, drawer: str | None, shot: Path | None = None) -> dict:
+def layout_run(page) -> dict:
+    """Switch to the timeline, hover and zoom there, then the category layout and back (ms from the page)."""
+    out = {"switch": {}, "hover": [], "labels": []}
+    page.keyboard.press("Escape")
+    page.evaluate("window.cviz.viewer.viewport.goHome(true)")
+    for name in ("timeline", "category", "similarity", "timeline"):
+        page.evaluate("window.cvizPerf.layoutSwitchMs = undefined")
+        page.locator(f"#layout-switch button[data-layout='{name}']").click()
+        page.wait_for_function("(n) => window.cviz.layout().name === n && window.cvizPerf.layoutSwitchMs !== undefined",
+                               arg=name, timeout=60000)
+        out["switch"].setdefault(name, []).append(page.evaluate("window.cvizPerf.layoutSwitchMs"))
+        page.wait_for_timeout(400)
+    box = page.locator("#map").bounding_box()
+    page.evaluate("window.cvizPerf.hoverLatencies.length = 0")
+    for k in range(40):
+        page.mouse.move(box["x"] + box["width"] * (0.1 + 0.8 * ((k * 37) % 40) / 40),
+                        box["y"] + box["height"] * (0.1 + 0.8 * ((k * 13) % 40) / 40))
+        page.wait_for_timeout(30)
+    out["hover"] = page.evaluate("window.cvizPerf.hoverLatencies.slice()")
+    page.evaluate("window.cvizPerf.layoutLabelFrameMs = []")
+    for z in (1.0, 1.5, 2.2, 3.3, 5.0, 8.0, 5.0, 3.3, 2.2, 1.5, 1.0):
+        page.evaluate(f"window.cviz.viewer.viewport.zoomTo({z})")
+        page.wait_for_timeout(120)
+    out["labels"] = page.evaluate("(window.cvizPerf.layoutLabelFrameMs || []).slice()")
+    return out
+
+
+def one_run(browser, url: str, drawer: str | None, shot: Path | None = None, layouts: bool = False) -> dict:
     ctx = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
     page = ctx.new_page()
     page.goto(url + (f"&drawer={drawer}" if drawer else ""))
@@ -118,8 +148,10 @@ def one_run(browser, url: str, drawer: str | None, shot: Path | None = None) -> 
         page.locator("#zoom-home").click()
         page.wait_for_timeout(1500)
         page.screenshot(path=str(shot))
+    lay = layout_run(page) if layouts else None
     ctx.close()
-    return {"perf": perf, "hover": hover, "refilter": refilter, "frames": frames, "labels": labels, "similar": similar}
+    return {"perf": perf, "hover": hover, "refilter": refilter, "frames": frames, "labels": labels, "similar": similar,
+            "layouts": lay}
 
 
 def extras_size(root: Path, name: str) -> dict:
@@ -139,6 +171,24 @@ def extras_size(root: Path, name: str) -> dict:
     return out
 
 
+def layout_summary(lays: list[dict]) -> dict | None:
+    if not lays:
+        return None
+    hover = [h for r in lays for h in r["hover"]]
+    labels = [x for r in lays for x in r["labels"]]
+    switch = {}
+    for r in lays:
+        for name, ms in r["switch"].items():
+            switch.setdefault(name, []).extend(ms)
+    return {
+        # timeline: first switch (layout.json fetched) and the later one (cached); category: first; similarity: cached.
+        "switch_ms": {name: [round(v, 1) for v in ms] for name, ms in switch.items()},
+        "timeline_hover_ms": {"median": statistics.median(hover), "p95": pct(hover, 0.95), "n": len(hover)} if hover else None,
+        "axis_labels_frame_ms": {"median": statistics.median(labels), "p95": pct(labels, 0.95), "max": max(labels),
+                                 "n": len(labels)} if labels else None,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=13000, help="synthetic collection size (default 13000)")
@@ -146,6 +196,8 @@ def main() -> None:
     ap.add_argument("--name", help="collection name (with --storage)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--drawer", choices=["webgl", "canvas"], help="force an OpenSeadragon drawer")
+    ap.add_argument("--layouts", action="store_true",
+                    help="synthetic collection with timeline and category layouts; time switching (issue 16)")
     args = ap.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -161,7 +213,7 @@ def main() -> None:
         t0 = time.perf_counter()
         info = build_published_collection(tmp.name, name="bench", cols=side, rows=side, n_items=args.items,
                                           cell=48 if small else 128, tile=256 if small else None,
-                                          image_size=(96, 128) if small else (384, 512))
+                                          image_size=(96, 128) if small else (384, 512), layouts=args.layouts)
         root, name = Path(tmp.name), info.name
         label = f"synthetic {args.items} items, {side}x{side} grid, cell {info.cell}px"
         print(f"built {label} in {time.perf_counter() - t0:.1f}s")
@@ -173,7 +225,7 @@ def main() -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             shot = REPO / "test-artifacts" / "viewer-bench.png"
             shot.parent.mkdir(exist_ok=True)
-            runs = [one_run(browser, f"{base}/?c={name}", args.drawer, shot if k == 0 else None)
+            runs = [one_run(browser, f"{base}/?c={name}", args.drawer, shot if k == 0 else None, args.layouts)
                     for k in range(args.runs)]
             browser.close()
     finally:
@@ -202,6 +254,7 @@ def main() -> None:
                                if any(s["loaded"] is not None for s in sim) else None, "n": len(sim)}
                               if (sim := [s for r in runs for s in r["similar"] if s["shown"] is not None]) else None),
         "extra_data": sizes,
+        "layouts": layout_summary([r["layouts"] for r in runs if r["layouts"]]),
         "load": open("/proc/loadavg").read().split()[:3],
         "runs": args.runs,
     }

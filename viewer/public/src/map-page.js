@@ -12,6 +12,10 @@ import { decodeNeighbours, decodeRegions, decodeVocabulary } from './lib/extras.
 import { exportCsv, exportJson } from './lib/export.js';
 import { itemsInLasso, itemsInRect } from './lib/select.js';
 import { RegionLabels } from './region-labels.js';
+import { LayoutLabels } from './layout-labels.js';
+import {
+  LAYOUT_TITLES, decodeLayout, itemsSha256, nearestItemCell, offeredLayouts, similarityLayout,
+} from './lib/layout.js';
 import { CellOverlay } from './overlay.js';
 import { ItemPanel } from './panel.js';
 import { FiltersUI } from './filters-ui.js';
@@ -88,9 +92,14 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
     throw new Error('current.json does not name items and dzi');
   }
   const itemsUrl = new URL(current.items, collectionBase);
-  const dziUrl = new URL(current.dzi, collectionBase);
+  const offered = offeredLayouts(current);
   const itemsDoc = fetchJson(itemsUrl);
   itemsDoc.catch(() => {}); // reported below, once awaited
+  // A layout named in the address (#layout=timeline): its layout.json loads beside items.json,
+  // and the viewer opens that layout's pyramid directly. Unknown or absent: the similarity map.
+  const wanted = offered.find((e) => e.name !== 'similarity' && e.name === parseViewHash(window.location.hash).layout);
+  const wantedDoc = wanted ? fetchJson(new URL(wanted.layout, collectionBase)) : null;
+  if (wantedDoc) wantedDoc.catch(() => {});
   // The viewer's extras sit beside items.json in the same version folder; each is optional.
   const optional = (file) => fetchJson(new URL(file, itemsUrl)).catch((err) => {
     console.warn(`${file}: ${err.message} (that feature is off)`);
@@ -99,26 +108,49 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   const vocabularyDoc = optional('vocabulary.json');
   const regionsDoc = optional('regions.json');
   await osdReady;
-  const viewer = createViewer(dziUrl);
-  const items = decodeItems(await itemsDoc);
+  let items;
+  let layout = null;
+  let refused = false;
+  if (wantedDoc) {
+    items = decodeItems(await itemsDoc);
+    try {
+      layout = decodeLayout(await wantedDoc, items, wanted.name, itemsSha256(items));
+    } catch (err) {
+      console.warn(err.message);
+      refused = true;
+      showStatus(layoutRefusal(wanted.name, err), { error: true });
+      setTimeout(() => showStatus(''), 8000);
+    }
+  }
+  const entry = layout ? wanted : offered[0];
+  const viewer = createViewer(new URL(entry.dzi, collectionBase));
+  items ??= decodeItems(await itemsDoc);
+  layout ??= similarityLayout(items);
   perf.itemsLoaded = performance.now();
   let vocabulary = null;
   try {
     const doc = await vocabularyDoc;
     vocabulary = doc ? decodeVocabulary(doc, items) : null;
   } catch (err) { console.warn(err.message); }
-  showStatus('');
+  if (!refused) showStatus('');
   // One frame first: OpenSeadragon issues its first tile requests before the page's own
   // set-up (search index, filter lists) takes the main thread for a few hundred ms.
   await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
   const t0 = performance.now();
-  const page = new MapPage({ viewer, items, itemsUrl, initialItem, vocabulary });
+  const page = new MapPage({ viewer, items, itemsUrl, initialItem, vocabulary, layout, offered, collectionBase });
   perf.mapPageMs = performance.now() - t0;
   regionsDoc.then((doc) => {
     try {
       if (doc) page.setRegions(decodeRegions(doc, items));
     } catch (err) { console.warn(err.message); }
   });
+}
+
+/** What the page says when it will not show a layout (and stays where it is). */
+function layoutRefusal(name, err) {
+  const title = LAYOUT_TITLES[name] || name;
+  if (err.mismatch) return `The ${title.toLowerCase()} layout was built from another item list than this map; showing the similarity map.`;
+  return `Could not load the ${title.toLowerCase()} layout (${err.message}).`;
 }
 
 function createViewer(dziUrl) {
@@ -167,8 +199,16 @@ function createViewer(dziUrl) {
 }
 
 class MapPage {
-  constructor({ viewer, items, itemsUrl, initialItem, vocabulary }) {
+  constructor({ viewer, items, itemsUrl, initialItem, vocabulary, layout, offered, collectionBase }) {
     this.items = items;
+    // The active arrangement: every item <-> cell and point <-> item mapping goes through it.
+    this.layout = layout || similarityLayout(items);
+    this.offered = offered || [{ name: 'similarity', dzi: null, layout: null }];
+    this.collectionBase = collectionBase;
+    this.loadedLayouts = new Map([[this.layout.name, Promise.resolve(this.layout)]]);
+    if (this.layout.name !== 'similarity') this.loadedLayouts.set('similarity', Promise.resolve(similarityLayout(items)));
+    this.sha = null;
+    this.switchToken = 0;
     // Filters: items.json's category columns, plus the vocabulary's (label columns always).
     const filterColumns = [...new Set([...(vocabulary ? vocabulary.filterColumns : []), ...items.categoryColumns])];
     this.index = buildSearchIndex(items, filterColumns);
@@ -183,7 +223,10 @@ class MapPage {
     this.matchPos = -1;
     this.selected = -1;
     this.viewer = viewer;
-    this.overlay = new CellOverlay(this.viewer.canvas, items.grid);
+    this.overlay = new CellOverlay(this.viewer.canvas, this.layout.grid);
+    this.overlay.setGrid(this.layout.grid, this.layout.labels);
+    this.layoutLabels = new LayoutLabels($('layout-labels'), { perf });
+    this.layoutLabels.setLayout(this.layout.name === 'similarity' ? null : this.layout);
     this.panel = new ItemPanel({
       items, itemsUrl, perf,
       onClose: () => this.select(-1),
@@ -214,9 +257,9 @@ class MapPage {
     this.setupSearch();
     this.setupSelection();
     this.setupExport();
+    this.setupLayoutSwitch();
     $('map').setAttribute('role', 'application');
-    $('map').setAttribute('aria-roledescription', 'similarity map');
-    $('map').setAttribute('aria-label', `Similarity map of ${items.count.toLocaleString('en')} items: arrow keys move the cursor, Enter opens`);
+    this.labelMap();
     $('map').tabIndex = 0;
     // Back/Forward (and an edited address) restore the view they name.
     window.addEventListener('popstate', () => this.fromAddress());
@@ -229,7 +272,7 @@ class MapPage {
       items,
       state: this.state,
       isDimmed: (cell) => {
-        const i = items.cellToItem[cell];
+        const i = this.layout.cellToItem[cell];
         return this.mask !== null && i !== -1 && !this.mask[i];
       },
       cellCenterOnPage: (cell) => this.cellCenterOnPage(cell),
@@ -237,6 +280,9 @@ class MapPage {
       regionLabels: () => this.labels.visible(),
       cursorCell: () => this.cursorCell,
       exportText: (kind) => this.exportText(kind),
+      layout: () => this.layout,
+      layoutLabels: () => this.layoutLabels.visible(),
+      switchLayout: (name) => this.switchLayout(name),
     };
   }
 
@@ -278,10 +324,160 @@ class MapPage {
     return true;
   }
 
+  // ---- layouts (issue 16) ----------------------------------------------------------
+  setupLayoutSwitch() {
+    const group = $('layout-switch');
+    const names = new Set(this.offered.map((e) => e.name));
+    // Offered only when current.json lists a layout besides the similarity map.
+    group.hidden = names.size < 2;
+    const buttons = [...group.querySelectorAll('button[data-layout]')];
+    for (const b of buttons) {
+      b.hidden = !names.has(b.dataset.layout);
+      b.addEventListener('click', () => this.switchLayout(b.dataset.layout));
+    }
+    const shown = buttons.filter((b) => !b.hidden);
+    if (shown.length) shown[shown.length - 1].classList.add('last');
+    this.renderSwitch();
+    this.viewer.addHandler('resize', () => this.updateObstacles());
+    requestAnimationFrame(() => { this.updateObstacles(); this.redraw(); });
+  }
+
+  renderSwitch(pending = null) {
+    for (const b of $('layout-switch').querySelectorAll('button[data-layout]')) {
+      b.setAttribute('aria-pressed', String(b.dataset.layout === this.layout.name));
+      b.disabled = pending !== null;
+    }
+    document.body.dataset.layout = this.layout.name;
+  }
+
+  labelMap() {
+    const what = `${LAYOUT_TITLES[this.layout.name] || this.layout.name} map`;
+    $('map').setAttribute('aria-roledescription', what.toLowerCase());
+    $('map').setAttribute('aria-label', `${what} of ${this.items.count.toLocaleString('en')} items: arrow keys move the cursor, Enter opens`);
+  }
+
+  /** Rectangles (map element px) the layout's labels keep clear of: the navigator, the switcher, the zoom buttons. */
+  updateObstacles() {
+    const m = this.viewer.element.getBoundingClientRect();
+    const rects = [];
+    const nodes = [this.viewer.navigator && this.viewer.navigator.element, $('layout-switch'), document.querySelector('.map-controls')];
+    for (const node of nodes) {
+      if (!node) continue;
+      const r = node.getBoundingClientRect();
+      if (!r.width || !r.height) continue;
+      rects.push({ x0: r.left - m.left - 2, y0: r.top - m.top - 2, x1: r.right - m.left + 2, y1: r.bottom - m.top + 2 });
+    }
+    this.layoutLabels.setObstacles(rects);
+  }
+
+  /** layout.json of an offered layout, fetched on first use and checked against items.json. */
+  loadLayout(entry) {
+    if (!this.loadedLayouts.has(entry.name)) {
+      const p = fetchJson(new URL(entry.layout, this.collectionBase)).then((doc) => {
+        this.sha ??= itemsSha256(this.items);
+        return decodeLayout(doc, this.items, entry.name, this.sha);
+      });
+      // A failure is not cached: a later click tries again (a network hiccup is not final).
+      p.catch(() => this.loadedLayouts.delete(entry.name));
+      this.loadedLayouts.set(entry.name, p);
+    }
+    return this.loadedLayouts.get(entry.name);
+  }
+
+  /** Open a DZI in the viewer; resolves on 'open', rejects on 'open-failed'. */
+  openTiles(dziUrl) {
+    return new Promise((resolve, reject) => {
+      const ok = () => { this.viewer.removeHandler('open-failed', bad); resolve(); };
+      const bad = (e) => { this.viewer.removeHandler('open', ok); reject(new Error(e.message || 'could not open the map')); };
+      this.viewer.addOnceHandler('open', ok);
+      this.viewer.addOnceHandler('open-failed', bad);
+      this.viewer.open(dziUrl.href);
+    });
+  }
+
+  /** The item at the centre of the view (the nearest one to it), or -1. */
+  centreItem() {
+    const t = this.transform();
+    if (!t) return -1;
+    const size = this.viewer.viewport.getContainerSize();
+    const cell = nearestItemCell(this.layout.grid, this.layout.cellToItem, (size.x / 2 - t.x0) / t.scale, (size.y / 2 - t.y0) / t.scale);
+    return cell === -1 ? -1 : this.layout.cellToItem[cell];
+  }
+
+  /**
+   * Show another arrangement of the same items. Keeps search, filters and selection (they are
+   * per item; their highlights are redrawn at the new cells), keeps the open item open and on
+   * screen, or else the item that was at the view's centre; the whole map stays the whole map.
+   * A layout whose layout.json is missing, malformed or from another item list is refused with
+   * a message, and the page stays on the current one.
+   */
+  async switchLayout(name, { write = true } = {}) {
+    const entry = this.offered.find((e) => e.name === name);
+    if (!entry || name === this.layout.name) return name === this.layout.name;
+    const token = ++this.switchToken;
+    const started = performance.now();
+    const keep = this.selected !== -1 ? this.selected : this.centreItem();
+    const vp = this.viewer.viewport;
+    const wasHome = vp.getZoom() <= vp.getHomeZoom() * 1.05;
+    const t = this.transform();
+    const cellPx = t ? this.layout.grid.cellWidth * t.scale : 0;
+    this.renderSwitch(name);
+    const slow = setTimeout(() => showStatus(`Loading the ${name} layout…`), 250);
+    let layout;
+    try {
+      layout = await this.loadLayout(entry);
+      if (token !== this.switchToken) return false;
+      await this.openTiles(new URL(entry.dzi, this.collectionBase));
+    } catch (err) {
+      clearTimeout(slow);
+      if (token !== this.switchToken) return false;
+      console.warn(err.message);
+      showStatus(layoutRefusal(name, err), { error: true });
+      setTimeout(() => showStatus(''), 8000);
+      // The tiles may have failed after layout.json loaded: put the current map back.
+      if (this.viewer.world.getItemCount() === 0) {
+        const back = this.offered.find((e) => e.name === this.layout.name);
+        await this.openTiles(new URL(back.dzi, this.collectionBase)).catch(() => {});
+      }
+      this.renderSwitch();
+      return false;
+    }
+    clearTimeout(slow);
+    showStatus('');
+    if (token !== this.switchToken) return false;
+    this.layout = layout;
+    this.gridToImage = this.viewer.world.getItemAt(0).getContentSize().x / layout.grid.width;
+    this.overlay.setGrid(layout.grid, layout.labels);
+    this.layoutLabels.setLayout(name === 'similarity' ? null : layout);
+    this.refilter({ write: false }); // the dim mask and match order at the new cells
+    this.overlay.selectedCell = this.selected === -1 ? -1 : layout.itemToCell[this.selected];
+    this.cursorCell = keep === -1 ? -1 : layout.itemToCell[keep];
+    this.overlay.cursorCell = this.selected !== -1 || document.activeElement === $('map') ? this.cursorCell : -1;
+    // The view: the whole map stays the whole map; otherwise the same cell size on screen, centred on the kept item.
+    const g = layout.grid;
+    const size = vp.getContainerSize();
+    if (wasHome || keep === -1) vp.goHome(true);
+    else {
+      const z = (cellPx * g.width) / (g.cellWidth * size.x);
+      vp.zoomTo(Math.min(vp.getMaxZoom(), Math.max(vp.getHomeZoom(), z)), null, true);
+      const r = cellRect(g, layout.itemToCell[keep]);
+      vp.panTo(new window.OpenSeadragon.Point((r.x + r.width / 2) / g.width, (r.y + r.height / 2) / g.width), true);
+    }
+    if (this.selected !== -1) this.bringIntoView(layout.itemToCell[this.selected], { zoom: false, immediately: true });
+    this.renderSwitch();
+    this.labelMap();
+    this.updateObstacles();
+    this.redraw();
+    if (write) this.writeAddress({ push: true });
+    perf.layoutSwitched = performance.now();
+    perf.layoutSwitchMs = perf.layoutSwitched - started; // layout.json (first time), hash check, pyramid open, view
+    return true;
+  }
+
   // ---- the view in the address --------------------------------------------------
   currentHash() {
     const id = this.selected === -1 ? null : asText(columnValues(this.items, 'id')[this.selected]);
-    return viewHash({ ...this.state, item: id, mode: this.mode });
+    return viewHash({ ...this.state, item: id, mode: this.mode, layout: this.layout.name });
   }
 
   /** Write the view into the address: push (a Back step) for filter changes, replace otherwise. */
@@ -293,13 +489,17 @@ class MapPage {
     this.lastHash = hash;
   }
 
-  fromAddress() {
+  async fromAddress() {
     if (window.location.hash === this.lastHash || (window.location.hash === '' && this.lastHash === '')) return;
     this.lastHash = window.location.hash;
     const view = parseViewHash(window.location.hash);
     this.applyView(view, { fromAddress: true });
     this.filters.syncInputs();
     this.refilter({ write: false });
+    // The layout first (it moves the view to the open item), then the item the address names.
+    const layout = this.offered.some((e) => e.name === view.layout) ? view.layout : 'similarity';
+    if (layout !== this.layout.name) await this.switchLayout(layout, { write: false });
+    if (window.location.hash !== this.lastHash) return; // a newer address arrived meanwhile
     const i = view.item === null ? undefined : this.items.idToItem.get(view.item);
     if (i !== undefined && i !== this.selected) this.select(i, { zoom: true, write: false });
     else if (view.item === null && this.selected !== -1) this.select(-1, { write: false });
@@ -323,7 +523,7 @@ class MapPage {
   onOpen(initialItem) {
     const tiled = this.viewer.world.getItemAt(0);
     // Grid pixels (items.json) -> DZI pixels; equal when both come from one mosaic.
-    this.gridToImage = tiled.getContentSize().x / this.items.grid.width;
+    this.gridToImage = tiled.getContentSize().x / this.layout.grid.width;
     perf.drawer = this.viewer.drawer.getType();
     const start = initialItem !== null ? this.items.idToItem.get(initialItem) : undefined;
     if (start !== undefined) this.select(start, { zoom: true, immediately: true });
@@ -342,19 +542,19 @@ class MapPage {
     const OSD = window.OpenSeadragon;
     const k = this.gridToImage;
     const p0 = tiled.imageToViewerElementCoordinates(new OSD.Point(0, 0));
-    const p1 = tiled.imageToViewerElementCoordinates(new OSD.Point(this.items.grid.width * k, 0));
-    return { x0: p0.x, y0: p0.y, scale: (p1.x - p0.x) / this.items.grid.width };
+    const p1 = tiled.imageToViewerElementCoordinates(new OSD.Point(this.layout.grid.width * k, 0));
+    return { x0: p0.x, y0: p0.y, scale: (p1.x - p0.x) / this.layout.grid.width };
   }
 
   cellAtElementPoint(x, y) {
     const t = this.transform();
     if (!t) return -1;
-    return cellAt(this.items.grid, (x - t.x0) / t.scale, (y - t.y0) / t.scale);
+    return cellAt(this.layout.grid, (x - t.x0) / t.scale, (y - t.y0) / t.scale);
   }
 
   cellCenterOnPage(cell) {
     const t = this.transform();
-    const r = cellRect(this.items.grid, cell);
+    const r = cellRect(this.layout.grid, cell);
     const box = this.viewer.element.getBoundingClientRect();
     return { x: box.left + t.x0 + (r.x + r.width / 2) * t.scale, y: box.top + t.y0 + (r.y + r.height / 2) * t.scale };
   }
@@ -363,7 +563,13 @@ class MapPage {
     const t = this.transform();
     this.overlay.setTransform(t);
     this.overlay.draw();
-    this.labels.update(t, this.viewer.viewport.getContainerSize());
+    const size = this.viewer.viewport.getContainerSize();
+    // Region names belong to the similarity map; the other layouts draw their axis or headings.
+    if (this.layout.name === 'similarity') this.labels.update(t, size);
+    else {
+      if (this.labels.labels.length) this.labels.build(null);
+      this.layoutLabels.update(t, size);
+    }
   }
 
   // ---- hover ----------------------------------------------------------------
@@ -383,7 +589,7 @@ class MapPage {
       const box = host.getBoundingClientRect();
       document.body.classList.toggle('over-label', this.labels.hover(ev.clientX - box.left, ev.clientY - box.top));
       const cell = this.cellAtElementPoint(ev.clientX - box.left, ev.clientY - box.top);
-      const i = cell === -1 ? -1 : this.items.cellToItem[cell];
+      const i = cell === -1 ? -1 : this.layout.cellToItem[cell];
       if (i === -1) { hide(); return; }
       if (i !== shownItem) {
         shownItem = i;
@@ -419,7 +625,7 @@ class MapPage {
     const label = this.labels.at(e.position.x, e.position.y);
     if (label) { this.labels.pick(label); return; }
     const cell = this.cellAtElementPoint(e.position.x, e.position.y);
-    const i = cell === -1 ? -1 : this.items.cellToItem[cell];
+    const i = cell === -1 ? -1 : this.layout.cellToItem[cell];
     if (i !== -1) this.select(i, { zoom: false });
   }
 
@@ -428,19 +634,20 @@ class MapPage {
     const t0 = performance.now();
     const wasOpen = this.panel.isOpen;
     this.selected = i;
-    this.overlay.selectedCell = i === -1 ? -1 : this.items.itemToCell[i];
+    this.overlay.selectedCell = i === -1 ? -1 : this.layout.itemToCell[i];
     if (i === -1) {
       this.panel.hide();
       document.body.classList.remove('panel-open');
       if (wasOpen && this.panel.root.contains(document.activeElement)) $('map').focus({ preventScroll: true });
     } else {
-      this.cursorCell = this.items.itemToCell[i];
+      this.cursorCell = this.layout.itemToCell[i];
       this.overlay.cursorCell = this.cursorCell;
       this.panel.show(i, t0);
       document.body.classList.add('panel-open');
       if (focusPanel) $('panel-title').focus({ preventScroll: true });
-      this.bringIntoView(this.items.itemToCell[i], { zoom, immediately });
+      this.bringIntoView(this.layout.itemToCell[i], { zoom, immediately });
     }
+    if (wasOpen !== this.panel.isOpen) this.updateObstacles();
     // replaceState: stepping through 50 items should not fill the back button.
     if (write) this.writeAddress();
     this.overlay.draw();
@@ -459,7 +666,7 @@ class MapPage {
   bringIntoView(cell, { zoom, immediately, allowZoom = true }) {
     const vp = this.viewer.viewport;
     const OSD = window.OpenSeadragon;
-    const g = this.items.grid;
+    const g = this.layout.grid;
     const container = vp.getContainerSize();
     const { w: panelW, h: panelH } = this.panelCover();
     const freeW = Math.max(200, container.x - panelW);
@@ -504,7 +711,7 @@ class MapPage {
       const onMap = ev.target === $('map') || $('map').contains(ev.target);
       if (ev.key === 'Enter' && onMap && this.cursorCell !== -1 && this.selected === -1) {
         ev.preventDefault();
-        this.select(this.items.cellToItem[this.cursorCell], { focusPanel: true });
+        this.select(this.layout.cellToItem[this.cursorCell], { focusPanel: true });
         return;
       }
       const dir = dirs[ev.key];
@@ -514,15 +721,15 @@ class MapPage {
       if (this.selected === -1) {
         // The keyboard cursor: a visible cell on the map, Enter opens it.
         if (this.cursorCell === -1) this.cursorCell = this.firstVisibleCell();
-        else this.cursorCell = neighbourCell(this.items.grid, this.items.cellToItem, this.cursorCell, dir);
+        else this.cursorCell = neighbourCell(this.layout.grid, this.layout.cellToItem, this.cursorCell, dir);
         this.overlay.cursorCell = this.cursorCell;
         this.bringIntoView(this.cursorCell, { zoom: false, immediately: false, allowZoom: false });
         this.overlay.draw();
         return;
       }
-      const from = this.items.itemToCell[this.selected];
-      const to = neighbourCell(this.items.grid, this.items.cellToItem, from, dir);
-      if (to !== from) this.select(this.items.cellToItem[to]);
+      const from = this.layout.itemToCell[this.selected];
+      const to = neighbourCell(this.layout.grid, this.layout.cellToItem, from, dir);
+      if (to !== from) this.select(this.layout.cellToItem[to]);
     }, true);
     $('map').addEventListener('focus', () => {
       if (this.cursorCell === -1) this.cursorCell = this.firstVisibleCell();
@@ -536,8 +743,8 @@ class MapPage {
   firstVisibleCell() {
     const box = this.viewer.element.getBoundingClientRect();
     const c = this.cellAtElementPoint(box.width / 2, box.height / 2);
-    if (c !== -1 && this.items.cellToItem[c] !== -1) return c;
-    return this.items.count ? this.items.itemToCell[0] : -1;
+    if (c !== -1 && this.layout.cellToItem[c] !== -1) return c;
+    return this.items.count ? this.layout.itemToCell[0] : -1;
   }
 
   // ---- search -----------------------------------------------------------------
@@ -622,10 +829,10 @@ class MapPage {
     });
     const finish = () => {
       if (!points) return;
-      const g = this.items.grid;
+      const g = this.layout.grid;
       const picked = this.mode === 'rect'
-        ? (points.length > 1 ? itemsInRect(g, this.items.cellToItem, points[0], points[1]) : [])
-        : itemsInLasso(g, this.items.cellToItem, points);
+        ? (points.length > 1 ? itemsInRect(g, this.layout.cellToItem, points[0], points[1]) : [])
+        : itemsInLasso(g, this.layout.cellToItem, points);
       points = null;
       this.overlay.shape = null;
       const flags = new Uint8Array(this.items.count);
@@ -674,7 +881,7 @@ class MapPage {
 
   /** The current result (selection AND search AND filters), in map reading order. */
   exportIndices() {
-    if (!this.mask) return matchesInCellOrder(this.items, new Uint8Array(this.items.count).fill(1));
+    if (!this.mask) return matchesInCellOrder(this.layout, new Uint8Array(this.items.count).fill(1));
     return this.matches;
   }
 
@@ -697,9 +904,9 @@ class MapPage {
     const evaluated = evaluatePredicates(this.items, this.index, this.state);
     const filtering = isFiltering(this.state);
     this.mask = filtering ? combine(evaluated) : null;
-    this.matches = filtering ? matchesInCellOrder(this.items, this.mask) : [];
+    this.matches = filtering ? matchesInCellOrder(this.layout, this.mask) : [];
     this.matchPos = -1;
-    this.overlay.setMatches(this.items, this.mask);
+    this.overlay.setMatches(this.layout, this.mask);
     this.overlay.draw();
     this.filters.render((key) => combine(evaluated, key));
     $('clear-all').hidden = !filtering;

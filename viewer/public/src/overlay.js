@@ -26,9 +26,18 @@ export class CellOverlay {
     this.cursorCell = -1; // the keyboard cursor
     this.shape = null; // {type: 'rect'|'lasso', points: [{x, y}]} being drawn, element pixels
     this.transform = null; // {x0, y0, scale}: grid pixel -> CSS pixel in the host
+    this.guides = []; // [{x, y, w, h}] in cells: a layout's bins/blocks, outlined faintly
   }
 
-  /** Rebuild the dim mask. mask[i] = 1 for matching items; null = no filter. */
+  /** Another layout's grid (issue 16): the dim mask gets its size; call setMatches after. */
+  setGrid(grid, guides = []) {
+    this.grid = grid;
+    this.mask.width = grid.cols;
+    this.mask.height = grid.rows;
+    this.guides = guides;
+  }
+
+  /** Rebuild the dim mask. mask[i] = 1 for matching items; null = no filter. `items`: anything with cellToItem (the active layout). */
   setMatches(items, mask) {
     this.dimming = mask !== null;
     if (!this.dimming) return;
@@ -80,10 +89,27 @@ export class CellOverlay {
           t.x0 + c0 * cellW, t.y0 + r0 * cellH, (c1 - c0) * cellW + padX, (r1 - r0) * cellH + padY);
       }
     }
+    this.drawGuides(cellW, cellH, w, h);
     if (this.cursorCell !== this.selectedCell) this.outline(this.cursorCell, cellW, cellH, '#8cc4ff', 2, [5, 3]);
     this.outline(this.selectedCell, cellW, cellH, '#f5b942', 3);
     if (this.hoverCell !== this.selectedCell) this.outline(this.hoverCell, cellW, cellH, '#ffffff', 2);
     this.drawShape();
+  }
+
+  /** Faint outlines of the layout's bins or blocks, so their edges read at every zoom. */
+  drawGuides(cellW, cellH, w, h) {
+    if (!this.guides.length) return;
+    const { ctx, transform: t } = this;
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = 'rgba(230, 233, 239, 0.28)';
+    ctx.beginPath();
+    for (const g of this.guides) {
+      const x = t.x0 + g.x * cellW; const y = t.y0 + g.y * cellH;
+      const gw = g.w * cellW; const gh = g.h * cellH;
+      if (x > w || y > h || x + gw < 0 || y + gh < 0) continue;
+      ctx.rect(Math.round(x) + 0.5, Math.round(y) + 0.5, Math.round(gw) - 1, Math.round(gh) - 1);
+    }
+    ctx.stroke();
   }
 
   drawShape() {

@@ -88,7 +88,7 @@ export function resolveDataBase(pageHref, appRoot, configured) {
   return href.endsWith('/') ? href : `${href}/`;
 }
 
-// ---- the view in the address: #item=..&q=..&all=1&y=lo~hi&f.<column>=<value>&region=<scale>~<id>&mode=rect
+// ---- the view in the address: #layout=timeline&item=..&q=..&all=1&y=lo~hi&f.<column>=<value>&region=<scale>~<id>&mode=rect
 // Everything percent-encoded, so any column name or value round-trips (`&`, `=`, `~`, `__proto__`).
 
 const enc = encodeURIComponent;
@@ -97,11 +97,13 @@ function dec(s) {
 }
 
 /**
- * The address hash for a view. `view`: {item, query, allFields, yearRange, categories:
- * Map<col, Set>, region: {scale, id} | null, mode: 'rect'|'lasso'|null}.
+ * The address hash for a view. `view`: {layout, item, query, allFields, yearRange, categories:
+ * Map<col, Set>, region: {scale, id} | null, mode: 'rect'|'lasso'|null}. The similarity
+ * layout is the default and is left out.
  */
 export function viewHash(view) {
   const parts = [];
+  if (view.layout && view.layout !== 'similarity') parts.push(`layout=${enc(view.layout)}`);
   if (view.item !== null && view.item !== undefined) parts.push(`item=${enc(view.item)}`);
   if (view.query && view.query.trim()) parts.push(`q=${enc(view.query)}`);
   if (view.allFields) parts.push('all=1');
@@ -119,13 +121,14 @@ export function viewHash(view) {
 
 /** Inverse of viewHash; unknown or malformed parts are ignored. */
 export function parseViewHash(hash) {
-  const view = { item: null, query: '', allFields: false, yearRange: null, categories: new Map(), region: null, mode: null };
+  const view = { layout: null, item: null, query: '', allFields: false, yearRange: null, categories: new Map(), region: null, mode: null };
   for (const part of (hash || '').replace(/^#/, '').split('&')) {
     const eq = part.indexOf('=');
     if (eq <= 0) continue;
     const key = dec(part.slice(0, eq));
     const value = dec(part.slice(eq + 1));
     if (key === 'item') view.item = value || null;
+    else if (key === 'layout') view.layout = value || null; // unknown names: the page falls back
     else if (key === 'q') view.query = value;
     else if (key === 'all') view.allFields = value === '1';
     else if (key === 'y') {
