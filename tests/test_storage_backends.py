@@ -156,3 +156,13 @@ def test_paths_cannot_leave_the_root(storage: Storage) -> None:
 
     with pytest.raises(InvalidName, match="escape"):
         storage.write_bytes("../escape", b"x")
+
+
+def test_a_storage_survives_pickling(tmp_path: Path) -> None:
+    """Executors that send objects to other processes (multiprocess, dask) may pickle one."""
+    import pickle
+
+    local = pickle.loads(pickle.dumps(Storage(str(tmp_path))))
+    assert type(local) is LocalStorage and local.base == str(tmp_path)
+    local.write_bytes("a.bin", b"1")
+    assert local.read_bytes("a.bin") == b"1"

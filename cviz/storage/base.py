@@ -41,8 +41,8 @@ class Storage(ABC):
     storage_options: dict[str, Any]
     base: str
 
-    def __new__(cls, root: str, *args: Any, **kwargs: Any) -> "Storage":
-        if cls is Storage:
+    def __new__(cls, root: str = "", *args: Any, **kwargs: Any) -> "Storage":
+        if cls is Storage:  # (a subclass, or unpickling, gets that class as it is)
             from cviz.storage.local import LocalStorage
             from cviz.storage.objects import ObjectStorage
 
