@@ -319,6 +319,22 @@ test('a one-photo block names itself in the empty row above it, unless that touc
   assert.ok(placed.every((p) => !p.cut && p.y === 20 + 2 * 40 - LABEL_H - 2));
 });
 
+test('a long heading does not take a smaller neighbour\'s place: it stays cut to its block', () => {
+  // As imageplot: "Saint-Remy-de-Provence_asylum · 138" over a 200 px block, the next block's heading right of it.
+  const grid = { cols: 40, rows: 20, cellWidth: 10, cellHeight: 10 };
+  const blocks = [
+    { text: 'Saint-Remy-de-Provence_asylum', count: 138, kind: 'block', x: 0, y: 2, w: 20, h: 10 },
+    { text: 'Auvers-sur-Oise', count: 82, kind: 'block', x: 21, y: 2, w: 15, h: 10 },
+  ];
+  const placed = placeHeadings(blocks, grid, { x0: 0, y0: 20, scale: 1 }, { x: 400, y: 200 }, measure);
+  assert.deepEqual(placed.map((p) => p.label.text), ['Saint-Remy-de-Provence_asylum', 'Auvers-sur-Oise']);
+  assert.ok(placed[0].cut && placed[0].x + placed[0].w <= 200, 'cut to its own block');
+  for (let a = 0; a < placed.length; a++) for (let b = a + 1; b < placed.length; b++) assert.ok(!overlap(placed[a], placed[b]));
+  // Alone, the same heading runs on in full through the empty row.
+  const alone = placeHeadings(blocks.slice(0, 1), grid, { x0: 0, y0: 20, scale: 1 }, { x: 400, y: 200 }, measure);
+  assert.equal(alone[0].cut, false);
+});
+
 test('the layout is part of the view address; similarity is the default and is left out', () => {
   const view = { layout: 'timeline', item: 'a b.jpg', query: 'cow', allFields: false, yearRange: null, categories: new Map(), region: null, mode: null };
   const hash = viewHash(view);

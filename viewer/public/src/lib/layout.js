@@ -351,7 +351,7 @@ export function placeAxisLabels(labels, grid, t, size, measure, { obstacles = []
  * stay uncovered; a heading bigger than the row overhangs upwards, and one wider than a narrow
  * block runs on into the empty row while it touches no other heading), else pinned to the top
  * of the view inside the block while the block continues past its edge, cut to the block's
- * width (an ellipsis, full text in the title). Where headings would overlap, the larger
+ * width (an ellipsis; the node keeps the full text for screen readers). Where headings overlap, the larger
  * block's wins; a block with neither room gets none.
  * @returns {Array<{label, text, x, y, w, h, cut:boolean}>}
  */
@@ -359,8 +359,11 @@ export function placeHeadings(labels, grid, t, size, measure, { obstacles = [], 
   if (!t || !labels.length) return [];
   const W = size.x; const H = size.y;
   const byCount = [...labels].sort((a, b) => (b.count ?? 0) - (a.count ?? 0) || b.w * b.h - a.w * a.h);
-  const placed = [];
-  const out = [];
+  // Two passes: every block's heading within its own block first (cut to its width), then,
+  // in the empty row above, a heading grows to its full text past a narrow block while it
+  // touches no other: so a long heading never takes a smaller neighbour's place, and a block
+  // of one photo still gets its name where there is room.
+  const plans = [];
   for (const l of byCount) {
     const r = screenRect(l, grid, t);
     if (r.x1 <= 0 || r.x0 >= W || r.y1 <= 0 || r.y0 >= H) continue;
@@ -369,23 +372,30 @@ export function placeHeadings(labels, grid, t, size, measure, { obstacles = [], 
     const full = Math.ceil(measure(text)) + LABEL_PAD_X;
     const cut = Math.min(full, visibleW - 4);
     const above = r.y0 - LABEL_H - 2;
-    const tries = [];
-    // In the empty row above the block a heading may run past a narrow block's width (a block of
-    // one photo still gets its name) while it touches no other heading; inside the block
-    // (zoomed in, pinned to the view's top) it is cut to the block.
-    if (above >= top) tries.push({ y: above, w: full, x: clamp(r.x0 + 4, 2, W - full - 2) });
-    if (cut >= minWidth && Math.min(r.y1, H) - Math.max(r.y0, 0) >= LABEL_H + 4) {
-      const y = above >= top ? above : clamp(top, top, Math.min(r.y1, H) - LABEL_H - 4);
-      tries.push({ y, w: cut, x: clamp(r.x0 + 4, 2, Math.min(r.x1, W) - cut - 2) });
-    }
-    for (const { x, y, w } of tries) {
-      const box = { x0: x, y0: y, x1: x + w, y1: y + LABEL_H };
-      if (box.x0 < 0 || box.x1 > W || box.y1 > H) continue;
-      if (placed.some((p) => overlaps(p, box, 2)) || obstacles.some((o) => overlaps(o, box))) continue;
-      placed.push(box);
-      out.push({ label: l, text, x, y, w, h: LABEL_H, cut: w < full });
-      break;
-    }
+    plans.push({ l, r, text, full, cut, above, box: null, w: 0 });
+  }
+  const placed = [];
+  const free = (box, self = null) => box.x0 >= 0 && box.x1 <= W && box.y1 <= H
+    && !placed.some((p) => p !== self && overlaps(p, box, 2)) && !obstacles.some((o) => overlaps(o, box));
+  for (const p of plans) {
+    const { r, cut, above } = p;
+    if (cut < minWidth || Math.min(r.y1, H) - Math.max(r.y0, 0) < LABEL_H + 4) continue;
+    const y = above >= top ? above : clamp(top, top, Math.min(r.y1, H) - LABEL_H - 4);
+    const x = clamp(r.x0 + 4, 2, Math.min(r.x1, W) - cut - 2);
+    const box = { x0: x, y0: y, x1: x + cut, y1: y + LABEL_H };
+    if (free(box)) { placed.push(box); p.box = box; p.w = cut; }
+  }
+  for (const p of plans) {
+    if (p.above < top || (p.box && p.w >= p.full)) continue;
+    const x = clamp(p.r.x0 + 4, 2, W - p.full - 2);
+    const box = { x0: x, y0: p.above, x1: x + p.full, y1: p.above + LABEL_H };
+    if (!free(box, p.box)) continue;
+    if (p.box) placed.splice(placed.indexOf(p.box), 1, box); else placed.push(box);
+    p.box = box; p.w = p.full;
+  }
+  const out = [];
+  for (const p of plans) {
+    if (p.box) out.push({ label: p.l, text: p.text, x: p.box.x0, y: p.box.y0, w: p.w, h: LABEL_H, cut: p.w < p.full });
   }
   return out;
 }
