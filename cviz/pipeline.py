@@ -27,6 +27,7 @@ from cviz.grid import assign_grid
 from cviz.grid_refine import REFINE_K, KnnGraph
 from cviz.imaging import ImageRejected, decode
 from cviz.neighbours import approximate_knn, neighbour_agreement, unit_rows
+from cviz.models.cache_dir import model_cache_dir as models_cache_dir
 from cviz.paths import MODEL_CACHE, OUTPUT_FOLDERS, CollectionPaths
 from cviz.pca import run_pca
 from cviz.quality import KNN_EXACT_MAX, FeatureNeighbours, feature_neighbours, layout_quality, neighbourhood_quality
@@ -210,8 +211,9 @@ def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size
     return _timed(report, started)
 
 
-def model_cache_dir(storage: Storage) -> str | None:
-    return storage.local_path(MODEL_CACHE)
+def model_cache_dir(storage: Storage) -> str:
+    """Where the converted model is kept (cviz.models.cache_dir: ``$CVIZ_MODEL_CACHE`` first)."""
+    return models_cache_dir(storage.local_path(MODEL_CACHE))
 
 
 # -- pca / tsne / grid ----------------------------------------------------------------------
