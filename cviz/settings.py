@@ -55,6 +55,10 @@ class Settings:
                         "`imagenet`, a local weights file, or `random` (tests only; labelled RANDOM)")
     backend: str = _var("CVIZ_BACKEND", "auto",
                         "inference runtime: `auto` (LiteRT for Lite0, Keras otherwise), `litert`, `keras`")
+    model_cache: str | None = _var("CVIZ_MODEL_CACHE", None,
+                                   "folder for the converted LiteRT model, shared by every storage root on the machine "
+                                   "(a conversion takes about 20 s)",
+                                   "`cache/models` under a local storage root, else `~/.cache/cviz/models`")
     viewer_url: str = _var("CVIZ_VIEWER_URL", "http://127.0.0.1:8080",
                            "where the viewer is served (for the links in asset metadata)")
     ui_url: str = _var("CVIZ_UI_URL", "http://127.0.0.1:3000", "Dagster UI base URL for alert and email links")

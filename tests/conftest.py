@@ -22,6 +22,15 @@ MODEL = os.environ.get("CVIZ_TEST_MODEL", "efficientnet_lite0")
 WEIGHTS = os.environ.get("CVIZ_TEST_WEIGHTS", "imagenet")
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a `cviz` child process: none of the caller's CVIZ_* settings or DAGSTER_HOME
+    (a test states what it needs), but the suite's shared model cache."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CVIZ_", "DAGSTER_HOME"))}
+    env["CVIZ_MODEL_CACHE"] = os.environ["CVIZ_MODEL_CACHE"]
+    env.update(extra)
+    return env
+
+
 def missing_prerequisite(reason: str) -> None:
     """Skip a test whose system prerequisite (chromium, node packages, PostgreSQL) is absent, saying why.
 
@@ -31,6 +40,15 @@ def missing_prerequisite(reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{reason} (CI=true: `make test` should have installed it)")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One LiteRT conversion per test session (about 20 s each) instead of one per storage root: every
+    test's root, in-process runs and `cviz` child processes alike, use this model cache
+    (cviz.models.cache_dir). Tests of the conversion cache itself pass their own folders."""
+    os.environ.setdefault("CVIZ_MODEL_CACHE", str(tmp_path_factory.mktemp("models")))
+    return os.environ["CVIZ_MODEL_CACHE"]
 
 
 def resources(root: str | os.PathLike, model: str = MODEL, weights: str = WEIGHTS) -> dict:

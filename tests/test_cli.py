@@ -13,12 +13,11 @@ import numpy as np
 import pytest
 
 from cviz_assets.cli import build_parser
-from tests.conftest import MODEL, REPO, WEIGHTS
+from tests.conftest import MODEL, REPO, WEIGHTS, child_env
 
 
 def run_cli(args: list[str], root: Path, home: Path | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CVIZ_", "DAGSTER_HOME"))}
-    env.update(CVIZ_STORAGE_ROOT=str(root), CVIZ_MODEL=MODEL, CVIZ_WEIGHTS=WEIGHTS)
+    env = child_env(CVIZ_STORAGE_ROOT=str(root), CVIZ_MODEL=MODEL, CVIZ_WEIGHTS=WEIGHTS)
     if home is not None:
         env["DAGSTER_HOME"] = str(home)
     return subprocess.run([sys.executable, "-m", "cviz_assets.cli", *args], capture_output=True, text=True, env=env,

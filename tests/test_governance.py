@@ -70,7 +70,7 @@ def test_cli_runs_are_tagged(tmp_path: Path, met_sample_dir: Path) -> None:
     import os
     import subprocess
 
-    from tests.conftest import REPO
+    from tests.conftest import REPO, child_env
 
     src = tmp_path / "three"
     src.mkdir()
@@ -78,8 +78,7 @@ def test_cli_runs_are_tagged(tmp_path: Path, met_sample_dir: Path) -> None:
         shutil.copyfile(p, src / p.name)
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CVIZ_")}
-    env.update(DAGSTER_HOME=str(home), PYTHONPATH=str(REPO))
+    env = child_env(DAGSTER_HOME=str(home), PYTHONPATH=str(REPO))
     out = subprocess.run([str(REPO / ".venv" / "bin" / "cviz"), "run", "-id", "three", "-imagedir", str(src),
                           "--storage", str(tmp_path / "storage"), "--weights", "random", "--grid-method", "sorted"],
                          env=env, capture_output=True, text=True, timeout=540)

@@ -27,7 +27,7 @@ from cviz.storage import Storage
 from cviz.viewer_data import ITEMS_FORMAT, MAX_COLUMNS, OWN_FIELDS, build_items
 from tests.bad_input import images as corpus
 from tests.bad_input.stages import register, run_all
-from tests.conftest import MODEL, REPO, WEIGHTS
+from tests.conftest import MODEL, REPO, WEIGHTS, child_env
 
 
 def write_images(folder: Path, count: int, start: int = 0) -> list[str]:
@@ -50,9 +50,8 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: st
 def cli(args: list[str], root: Path, cwd: Path = REPO, code: str | None = None, timeout: float = 600,
         env: dict | None = None) -> subprocess.CompletedProcess:
     """`cviz ...` in a child process (``code``: Python run first, e.g. to force a failing check)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("CVIZ_", "DAGSTER_HOME"))}
-    base.update(CVIZ_STORAGE_ROOT=str(root), CVIZ_MODEL=MODEL, CVIZ_WEIGHTS=WEIGHTS, PYTHONPATH=str(REPO),
-                **(env or {}))
+    base = child_env(CVIZ_STORAGE_ROOT=str(root), CVIZ_MODEL=MODEL, CVIZ_WEIGHTS=WEIGHTS, PYTHONPATH=str(REPO),
+                     **(env or {}))
     prog = (code or "") + "\nimport sys\nfrom cviz_assets.cli import main\nsys.exit(main(sys.argv[1:]))\n"
     return subprocess.run([sys.executable, "-c", prog, *args], capture_output=True, text=True, env=base, cwd=cwd,
                           timeout=timeout)

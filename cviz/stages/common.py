@@ -18,6 +18,7 @@ from typing import Any
 from cviz.catalogue import usable_items
 from cviz.collection import CollectionConfig
 from cviz.errors import CollectionError
+from cviz.models.cache_dir import model_cache_dir as models_cache_dir
 from cviz.paths import MODEL_CACHE, OUTPUT_FOLDERS, CollectionPaths
 from cviz.storage import Storage
 
@@ -109,5 +110,6 @@ def changed_since_catalogue(name: str, exc: BaseException) -> CollectionError:
     )
 
 
-def model_cache_dir(storage: Storage) -> str | None:
-    return storage.os_path(MODEL_CACHE)
+def model_cache_dir(storage: Storage) -> str:
+    """Where the converted model is kept (cviz.models.cache_dir: ``$CVIZ_MODEL_CACHE`` first)."""
+    return models_cache_dir(storage.os_path(MODEL_CACHE))
