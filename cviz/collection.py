@@ -19,6 +19,42 @@ from cviz.templates import Template, parse_template
 DEFAULT_TITLE = "{title}"
 DEFAULT_URL = "{url}"
 DEFAULT_TILE = "128x128"
+LAYOUTS = ("timeline", "category")  # besides the similarity map (cviz/layouts.py)
+
+
+def default_layouts() -> dict[str, Any]:
+    """Both extra layouts on, each with its default column (README, "Layouts")."""
+    return {layout: {"column": None} for layout in LAYOUTS}
+
+
+def validate_layouts(value: Any, name: str) -> dict[str, Any]:
+    """``layouts`` of collection.json: ``{"timeline": false}`` turns one off, ``{"category": {"column":
+    "department"}}`` chooses its column; a layout not named keeps its default (on, default column)."""
+    if value is None:
+        return default_layouts()
+    if not isinstance(value, dict):
+        raise CvizError(f"collection {name}: 'layouts' must be an object such as "
+                        '{"timeline": false, "category": {"column": "department"}}, not ' + repr(value))
+    unknown = sorted(set(value) - set(LAYOUTS))
+    if unknown:
+        raise CvizError(f"collection {name}: layouts has unknown layout(s) {unknown}; known: {list(LAYOUTS)}")
+    out = default_layouts()
+    for layout, setting in value.items():
+        if setting is False:
+            out[layout] = False
+        elif setting is True or setting is None:
+            out[layout] = {"column": None}
+        elif isinstance(setting, dict):
+            extra = sorted(set(setting) - {"column"})
+            column = setting.get("column")
+            if extra or not (column is None or (isinstance(column, str) and column.strip())):
+                raise CvizError(f"collection {name}: layouts.{layout} takes only 'column' (a CSV column name "
+                                f"or null), got {setting!r}")
+            out[layout] = {"column": column.strip() if column else None}
+        else:
+            raise CvizError(f"collection {name}: layouts.{layout} must be false, true or "
+                            f'{{"column": "<CSV column>"}}, not {setting!r}')
+    return out
 
 
 def parse_tile(tile: str) -> tuple[int, int]:
@@ -42,12 +78,14 @@ class CollectionConfig:
     url: str = DEFAULT_URL
     tile: str = DEFAULT_TILE
     label_columns: list[str] = field(default_factory=list)  # for the neighbour-agreement score
+    layouts: dict[str, Any] = field(default_factory=default_layouts)  # timeline/category: False or {"column": ...}
 
     def __post_init__(self) -> None:
         validate_collection_name(self.name)
         if not self.images or not isinstance(self.images, str):
             raise CvizError(f"collection {self.name}: 'images' (a folder or glob) is required")
         parse_tile(self.tile)
+        self.layouts = validate_layouts(self.layouts, self.name)
         self.title_template
         self.url_template
 

@@ -39,7 +39,7 @@ from cviz.storage import filesystem_for
 CONFIG_FILE = "collection.json"
 METADATA_FILE = "metadata.csv"
 # Fields a drop folder's collection.json may set; name, images and metadata come from the folder.
-CONFIG_FIELDS = ("title", "url", "tile", "filename_column", "label_columns")
+CONFIG_FIELDS = ("title", "url", "tile", "filename_column", "label_columns", "layouts")
 DEFAULT_QUIET_SECONDS = 60.0
 DEFAULT_MAX_FOLDERS = 200
 DEFAULT_TIME_BUDGET = 20.0  # seconds of scanning per tick; Dagster times a sensor out at 60 s
