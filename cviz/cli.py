@@ -29,6 +29,8 @@ def _collection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-url", "--url", dest="url", default=DEFAULT_URL, help="record link template, e.g. 'https://example.org/{Id}/'")
     p.add_argument("-tile", "--tile", dest="tile", default=DEFAULT_TILE, help="cell size WxH (default 128x128)")
     p.add_argument("--labels", dest="label_columns", default="", help="comma-separated label columns for the quality score")
+    p.add_argument("--layouts", dest="layouts", default=None,
+                   help="extra layouts to build besides the similarity map: timeline,category (default both) or none")
 
 
 def _env_args(p: argparse.ArgumentParser) -> None:
@@ -86,7 +88,19 @@ def _spec(args: argparse.Namespace) -> dict:
         "name": args.name, "images": args.images, "metadata": args.metadata,
         "filename_column": args.filename_column, "title": args.title, "url": args.url, "tile": args.tile,
         "label_columns": [c.strip() for c in args.label_columns.split(",") if c.strip()],
+        **({"layouts": _layouts_arg(args.layouts)} if getattr(args, "layouts", None) is not None else {}),
     }
+
+
+def _layouts_arg(text: str) -> dict:
+    """``--layouts timeline,category`` / ``none``: each extra layout on (default column) or off."""
+    from cviz.collection import LAYOUTS
+
+    chosen = {t.strip() for t in text.split(",") if t.strip()} - {"none"}
+    unknown = sorted(chosen - set(LAYOUTS))
+    if unknown:
+        raise CvizError(f"--layouts: unknown layout(s) {unknown}; choose from {', '.join(LAYOUTS)} or none")
+    return {layout: ({"column": None} if layout in chosen else False) for layout in LAYOUTS}
 
 
 def _instance():

@@ -127,3 +127,16 @@ def test_collection_layouts_default_off_and_column() -> None:
                        ({"category": 3}, "layouts.category must be"), ("timeline", "'layouts' must be an object")):
         with pytest.raises(CvizError, match=words):
             CollectionConfig.from_dict({**base, "layouts": bad})
+
+
+def test_cli_layouts_option() -> None:
+    from cviz.cli import _spec, build_parser
+
+    def spec(*extra: str) -> dict:
+        return _spec(build_parser().parse_args(["run", "-id", "c1", "-imagedir", "/x", *extra]))
+
+    assert "layouts" not in spec()  # the default: both, with their default columns
+    assert spec("--layouts", "timeline")["layouts"] == {"timeline": {"column": None}, "category": False}
+    assert spec("--layouts", "none")["layouts"] == {"timeline": False, "category": False}
+    with pytest.raises(CvizError, match="unknown layout"):
+        spec("--layouts", "timeline,map")
