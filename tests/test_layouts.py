@@ -140,3 +140,25 @@ def test_cli_layouts_option() -> None:
     assert spec("--layouts", "none")["layouts"] == {"timeline": False, "category": False}
     with pytest.raises(CvizError, match="unknown layout"):
         spec("--layouts", "timeline,map")
+
+
+def test_layout_versions_retire_like_similarity_versions(tmp_path) -> None:
+    from cviz.publish import KEEP_VERSIONS, switch_pointer
+    from cviz.storage import Storage
+
+    storage = Storage(str(tmp_path))
+    sims = [f"2026010{i}T000000000000-abc" for i in range(1, 4)]
+    for v in sims:
+        storage.write_bytes(f"published/c1/{v}/map.dzi", b"x")
+    lays = [f"2026020{i}T000000000000-def" for i in range(1, 6)]
+    for v in lays:
+        storage.write_bytes(f"published/c1/layouts/timeline/{v}/map.dzi", b"x")
+    live_layout = lays[0]  # the oldest is live: never removed
+    switch_pointer(storage, "c1", dzi=f"{sims[-1]}/map.dzi", items=f"{sims[-1]}/items.json",
+                   layouts={"timeline": {"dzi": f"layouts/timeline/{live_layout}/map.dzi",
+                                         "layout": f"layouts/timeline/{live_layout}/layout.json"}})
+    # `layouts/` is not a similarity version: the newest two real versions stay.
+    assert [v for v in storage.list("published/c1") if v[0].isdigit()] == sims[-KEEP_VERSIONS:]
+    assert "layouts" in storage.list("published/c1")
+    kept = [v for v in storage.list("published/c1/layouts/timeline") if not v.startswith(".")]
+    assert kept == sorted([live_layout, *lays[-KEEP_VERSIONS:]])
