@@ -13,8 +13,8 @@ embedding's 2-D neighbourhoods as far as a fixed width allows).
 Shape. Both measure a candidate map by one cost, ``|log2(aspect)| + empty_fraction``, where
 ``aspect`` is the map's width over its height in pixels and ``empty_fraction`` the share of cells
 holding no item (0: a full square). The category layout takes the shelf width of lowest cost; the
-timeline takes, for each bin width, the band height of lowest cost, then the narrowest bin width
-whose map is within 2:1 of square and at most half empty (see :func:`choose_bins`).
+timeline takes, for each bin width, the band height of lowest cost, then the bin width of lowest
+cost, the narrowest when several are within ``TIE`` of it (see :func:`pick_bins`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ import numpy as np
 
 # Candidate timeline bin widths in years (parse_year gives 1000-2099, so 1000 spans any range).
 BIN_WIDTHS = (1, 5, 10, 25, 50, 100, 250, 500, 1000)
-MAX_ASPECT = 2.0  # a timeline map wider or taller than 2:1 is not near square
-MAX_EMPTY = 0.5  # ... nor one with more than half its cells empty
+TIE = 0.1  # bin widths whose map costs within this of the best count as equal: the narrowest wins
 NO_VALUE = "(no value)"
 UNDATED = "undated"
 MULTI_SEPARATOR = "|"  # the project's multi-value rule (cviz.viewer_data._category_columns)
@@ -113,14 +112,11 @@ def _timeline_cols(starts: np.ndarray, counts: np.ndarray, width: int, undated: 
     return cols
 
 
-def choose_bins(years: np.ndarray, undated: int, cell_size: tuple[int, int]) -> BinChoice:
-    """The finest bin width that keeps the map near square and mostly full.
-
-    For each width of ``BIN_WIDTHS`` the band height (rows) with the lowest :func:`shape_cost`;
-    then the narrowest width whose map is within ``MAX_ASPECT`` of square and at most
-    ``MAX_EMPTY`` empty (finer time is what a timeline is for), else the lowest cost of all."""
+def choose_bins(years: np.ndarray, undated: int, cell_size: tuple[int, int]) -> list[BinChoice]:
+    """Every candidate bin width of ``BIN_WIDTHS`` with its best band height (rows of lowest
+    :func:`shape_cost`), narrowest first; :func:`pick_bins` chooses among them."""
     n = len(years) + undated
-    best: list[BinChoice] = []
+    out: list[BinChoice] = []
     for width in BIN_WIDTHS:
         starts, counts = _bins(years, width)
         top = max(int(counts.max()), undated)  # taller bands than the largest bin only add empty rows
@@ -129,15 +125,18 @@ def choose_bins(years: np.ndarray, undated: int, cell_size: tuple[int, int]) -> 
         cols = _timeline_cols(starts, counts, width, undated, rows)
         costs = [shape_cost(int(c), int(r), n, cell_size) for c, r in zip(cols, rows)]
         k = int(np.argmin(costs))
-        best.append(BinChoice(width, int(rows[k]), int(cols[k]), float(costs[k])))
+        out.append(BinChoice(width, int(rows[k]), int(cols[k]), float(costs[k])))
         if len(starts) == 1:
             break  # one bin already: wider bins give the same map
-    cw, ch = cell_size
-    for b in best:
-        aspect = b.cols * cw / (b.rows * ch)
-        if 1 / MAX_ASPECT <= aspect <= MAX_ASPECT and b.cols * b.rows - n <= MAX_EMPTY * b.cols * b.rows:
-            return b
-    return min(best, key=lambda b: b.cost)
+    return out
+
+
+def pick_bins(candidates: list[BinChoice]) -> BinChoice:
+    """The bin width whose map is closest to square with the fewest empty cells (lowest
+    :func:`shape_cost`); widths within ``TIE`` of the lowest count as equal and the narrowest of
+    them wins (finer time)."""
+    lowest = min(b.cost for b in candidates)
+    return next(b for b in candidates if b.cost <= lowest + TIE)
 
 
 def bin_text(start: int, width: int) -> str:
@@ -160,7 +159,7 @@ def timeline(years: Sequence[int | None], points: np.ndarray, cell_size: tuple[i
     if len(dated) == 0:
         return Absent("timeline", f"no item has a parseable year in column {column!r}")
     year_of = np.array([years[i] for i in dated], dtype=np.int64)
-    choice = choose_bins(year_of, len(undated), cell_size)
+    choice = pick_bins(choose_bins(year_of, len(undated), cell_size))
     width, rows = choice.years, choice.rows
     bin_of = (year_of // width) * width
     starts = np.unique(bin_of)

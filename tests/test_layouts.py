@@ -59,12 +59,23 @@ def test_timeline_items_sit_in_the_bin_of_their_year_in_year_order(seed: int) ->
 def test_timeline_bin_width_follows_the_date_range() -> None:
     rng = np.random.default_rng(0)
     points = rng.normal(size=(600, 2))
-    ten_years = [1881 + i % 10 for i in range(600)]  # one decade, evenly dated: one column band per year
-    assert L.timeline(ten_years, points, CELL, "date").extra["bin_years"] == 1
+    one_decade = [1881 + i % 10 for i in range(600)]
+    assert L.timeline(one_decade, points, CELL, "date").extra["bin_years"] <= 5
     five_centuries = [1400 + (i * 7) % 500 for i in range(600)]
     wide = L.timeline(five_centuries, points, CELL, "date")
     assert wide.extra["bin_years"] >= 25
     assert 0.5 <= wide.cols / wide.rows <= 2.0  # near square
+
+
+def test_timeline_picks_the_squarest_fullest_width_narrowest_on_ties() -> None:
+    years = np.array([1600 + (i * 37) % 400 for i in range(13_000)])  # 400 years, evenly filled
+    candidates = L.choose_bins(years, 0, CELL)
+    chosen = L.pick_bins(candidates)
+    assert all(chosen.cost <= c.cost + L.TIE for c in candidates)
+    assert chosen.cols * chosen.rows <= 1.15 * len(years)  # nearly full on evenly spread dates
+    assert chosen.years < max(c.years for c in candidates)  # not one single bin
+    # Independently of the choice: a map that is not as wide as 2 heights.
+    assert 0.5 <= chosen.cols / chosen.rows <= 2.0
 
 
 def test_timeline_gap_marks_empty_years_and_labels_stay_honest() -> None:
