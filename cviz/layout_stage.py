@@ -25,7 +25,7 @@ from cviz import layouts as arrange
 from cviz.layouts import items_sha256
 from cviz import thumbs
 from cviz.catalogue import open_source, usable_items
-from cviz.collection import LAYOUTS
+from cviz.collection import LAYOUTS, CollectionConfig
 from cviz.errors import CollectionError
 from cviz.imaging import ImageRejected, decode
 from cviz.paths import CollectionPaths
@@ -82,13 +82,20 @@ def empty_layout_trash(storage: Storage, name: str) -> int:
     return removed
 
 
-def arrange_items(storage: Storage, name: str, layout: str) -> tuple[arrange.Arrangement | arrange.Absent, list[dict], str]:
+def _config(storage: Storage, name: str, catalogue: dict[str, Any]) -> CollectionConfig:
+    """This run's config snapshot (cviz.pipeline.run_config) from a catalogue already read."""
+    snapshot = catalogue.get("config")
+    return CollectionConfig.from_dict(snapshot) if snapshot else run_config(storage, name)
+
+
+def arrange_items(storage: Storage, name: str, layout: str, catalogue: dict[str, Any] | None = None
+                  ) -> tuple[arrange.Arrangement | arrange.Absent, list[dict], str]:
     """(arrangement or absence, usable items, items_sha256) for ``layout`` from this run's catalogue,
     config snapshot and t-SNE points. Years and category columns are items.json's own
     (cviz.viewer_data.build_items), so the layouts agree with what the viewer filters on."""
     paths = CollectionPaths(name)
-    config = run_config(storage, name)
-    catalogue = storage.read_json(paths.catalogue)
+    catalogue = catalogue if catalogue is not None else storage.read_json(paths.catalogue)
+    config = _config(storage, name, catalogue)
     items = usable_items(catalogue)
     sha = items_sha256([e["file"] for e in items])
     setting = config.layouts.get(layout)
@@ -137,19 +144,18 @@ def stage_layout(storage: Storage, name: str, layout: str, workers: int = 2,
         raise CollectionError(f"layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     started = time.perf_counter()
     paths = CollectionPaths(name)
-    found, items, sha = arrange_items(storage, name, layout)
+    catalogue = storage.read_json(paths.catalogue)
+    found, items, sha = arrange_items(storage, name, layout, catalogue)
     if isinstance(found, arrange.Absent):
         return _absent(storage, name, layout, found.reason, sha, started)
     arranged_s = time.perf_counter() - started
-    config = run_config(storage, name)
-    cw, ch = config.tile_size
+    cw, ch = _config(storage, name, catalogue).tile_size
     cols, rows = found.cols, found.rows
     pyramid = Pyramid(cols * cw, rows * ch, choose_tile_size(cw, ch))
     if storage.local:
         empty_layout_trash(storage, name)
     version = storage.new_version()
     folder = layout_version_folder(name, layout, version)
-    catalogue = storage.read_json(paths.catalogue)
     fs, base = open_source(catalogue, storage.storage_options)
     counts = {"cells_cached": 0, "cells_decoded": 0}
     lock = threading.Lock()  # load_cell runs in render_mosaic's worker threads

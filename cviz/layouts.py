@@ -29,7 +29,7 @@ import numpy as np
 
 # Candidate timeline bin widths in years (parse_year gives 1000-2099, so 1000 spans any range).
 BIN_WIDTHS = (1, 5, 10, 25, 50, 100, 250, 500, 1000)
-TIE = 0.1  # bin widths whose map costs within this of the best count as equal: the narrowest wins
+TIE = 0.25  # bin widths whose map costs within this of the best count as equal: the narrowest wins
 NO_VALUE = "(no value)"
 UNDATED = "undated"
 MULTI_SEPARATOR = "|"  # the project's multi-value rule (cviz.viewer_data._category_columns)
