@@ -67,6 +67,8 @@ def layout_verdict(storage: StorageResource, name: str, layout: str,
     built = layout_stage.built_layout(store, name, layout)
     if built.absent is not None:
         return verify.Verdict(True, [], {"items": 0}, f"no {layout}: {built.absent}")
+    if built.record is None:  # a collection built before layouts existed (a recheck): nothing to verify yet
+        return verify.Verdict(True, [], {"items": 0}, f"no {layout} built yet: {built.problem}")
     if built.problem:
         return verify.Verdict(False, [{"problem": built.problem}], {"offending": 1}, built.problem)
     return verify_built(built)

@@ -51,15 +51,12 @@ def write_collection(src: Path, out: Path, dates: bool = True) -> dict[str, dict
     return rows
 
 
-def build(root: Path, instance: dg.DagsterInstance, spec: dict | None, selection: list | None = None) -> dg.ExecuteInProcessResult:
+def build(root: Path, instance: dg.DagsterInstance, spec: dict, selection: list | None = None) -> dg.ExecuteInProcessResult:
+    """Register ``spec`` and materialize its partition: everything (as build_collection runs it,
+    with the blocking checks), or only the ``selection`` assets and their checks."""
     res = resources(root)
-    if spec is not None:
-        register_spec(instance, res["storage"], spec)
-        name = spec["name"]
-    else:
-        name = build.last_name  # type: ignore[attr-defined]
-    build.last_name = name  # type: ignore[attr-defined]
-    return dg.materialize(ALL, partition_key=name, instance=instance, resources=res,
+    register_spec(instance, res["storage"], spec)
+    return dg.materialize(ALL, partition_key=spec["name"], instance=instance, resources=res,
                           selection=dg.AssetSelection.assets(*selection) if selection else None)
 
 
@@ -228,3 +225,35 @@ def test_the_build_job_builds_every_layout() -> None:
     assert {"timeline_layout", "category_layout"} <= nodes
     assert {f"{a}_layout_{c}" for a in ("timeline", "category")
             for c in ("one_cell_per_image", "pyramid_complete", "items_resolved")} <= nodes
+
+
+def _run_layout_checks(root: Path, name: str) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    """The layout checks alone on one partition (no asset re-materialized), as tests/test_checks.py does."""
+    from cviz_assets.partitions import collections
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(collections.name, [name])
+    result = dg.materialize(ALL, selection=dg.AssetSelection.checks(*layout_checks), tags={"dagster/partition": name},
+                            instance=instance, resources=resources(root), raise_on_error=False)
+    return {(e.asset_key.path[0], e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
+def test_layout_checks_find_a_missing_tile_and_a_shared_cell(env: dict) -> None:
+    root = env["root"]
+    folder = env["tmp"].mktemp("checked-src")
+    write_collection(env["src"], folder)
+    assert build(root, env["instance"], spec_for("checked", folder)).success
+    assert all(e.passed for e in _run_layout_checks(root, "checked").values())
+    p = pointer(root, "checked")
+    tile = next((root / "published" / "checked" / p["layouts"]["timeline"]["dzi"]).parent.glob("map_files/0/*.jpg"))
+    tile.unlink()
+    layout_json = root / "published" / "checked" / p["layouts"]["category"]["layout"]
+    doc = json.loads(layout_json.read_text())
+    doc["cells"][1] = doc["cells"][0]
+    layout_json.write_text(json.dumps(doc))
+    found = _run_layout_checks(root, "checked")
+    assert not found[("timeline_layout", "pyramid_complete")].passed
+    assert "tile missing" in found[("timeline_layout", "pyramid_complete")].description
+    assert not found[("category_layout", "one_cell_per_image")].passed
+    assert not found[("category_layout", "items_resolved")].passed
+    assert found[("timeline_layout", "one_cell_per_image")].passed and found[("category_layout", "pyramid_complete")].passed
