@@ -257,3 +257,20 @@ def test_layout_checks_find_a_missing_tile_and_a_shared_cell(env: dict) -> None:
     assert not found[("category_layout", "one_cell_per_image")].passed
     assert not found[("category_layout", "items_resolved")].passed
     assert found[("timeline_layout", "one_cell_per_image")].passed and found[("category_layout", "pyramid_complete")].passed
+
+
+def test_a_layout_column_the_csv_lacks_fails_naming_the_field_and_keeps_the_map(env: dict) -> None:
+    root = env["root"]
+    spec = spec_for("badcol", env["folder"])
+    assert build(root, env["instance"], spec).success
+    before = (root / "published" / "badcol" / "current.json").read_bytes()
+    res = resources(root)
+    register_spec(env["instance"], res["storage"], {**spec, "layouts": {"category": {"column": "nope"}}})
+    result = dg.materialize(ALL, partition_key="badcol", instance=env["instance"], resources=res, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "category_layout"
+    text = str(failure.step_failure_data.user_failure_data.description if failure.step_failure_data.user_failure_data
+               else failure.step_failure_data.error.message)
+    assert "layouts.category.column" in text and "'nope'" in text
+    assert (root / "published" / "badcol" / "current.json").read_bytes() == before  # publish never ran
