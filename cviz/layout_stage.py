@@ -29,7 +29,7 @@ from cviz.collection import LAYOUTS, CollectionConfig
 from cviz.errors import CollectionError
 from cviz.imaging import ImageRejected, decode
 from cviz.paths import CollectionPaths
-from cviz.pipeline import BACKGROUND, StageReport, changed_since_catalogue, run_config
+from cviz.pipeline import BACKGROUND, StageReport, _timed, changed_since_catalogue, run_config  # _timed: seconds, items_per_s
 from cviz.publish import TRASH_PREFIX, Version
 from cviz.storage import Storage, read_source
 from cviz.tiles import Cell, Pyramid, build_lower_levels, choose_tile_size, render_mosaic
@@ -58,16 +58,11 @@ def read_record(storage: Storage, name: str, layout: str) -> dict[str, Any] | No
         return None
 
 
-def _absent(storage: Storage, name: str, layout: str, reason: str, sha: str, started: float) -> StageReport:
+def _absent(storage: Storage, name: str, layout: str, reason: str, items: int, sha: str, started: float) -> StageReport:
     storage.write_json(record_path(name, layout), {"layout": layout, "status": "absent", "reason": reason,
                                                     "items_sha256": sha})
-    report = StageReport(values={"layout": layout, "built": False, "reason": f"no {layout}: {reason}"})
+    report = StageReport(values={"layout": layout, "built": False, "items": items, "reason": f"no {layout}: {reason}"})
     return _timed(report, started)
-
-
-def _timed(report: StageReport, started: float) -> StageReport:
-    report.values["seconds"] = round(time.perf_counter() - started, 3)
-    return report
 
 
 def empty_layout_trash(storage: Storage, name: str) -> int:
@@ -147,7 +142,7 @@ def stage_layout(storage: Storage, name: str, layout: str, workers: int = 2,
     catalogue = storage.read_json(paths.catalogue)
     found, items, sha = arrange_items(storage, name, layout, catalogue)
     if isinstance(found, arrange.Absent):
-        return _absent(storage, name, layout, found.reason, sha, started)
+        return _absent(storage, name, layout, found.reason, len(items), sha, started)
     arranged_s = time.perf_counter() - started
     cw, ch = _config(storage, name, catalogue).tile_size
     cols, rows = found.cols, found.rows
