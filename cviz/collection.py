@@ -21,6 +21,42 @@ DEFAULT_TITLE = "{title}"
 DEFAULT_URL = "{url}"
 DEFAULT_TILE = "128x128"
 FOLDER_FIELDS = ("name", "images", "metadata")  # what a drop folder sets from itself (cviz.drop)
+LAYOUTS = ("timeline", "category")  # besides the similarity map (cviz/layouts.py)
+
+
+def default_layouts() -> dict[str, Any]:
+    """Both extra layouts on, each with its default column (README, "Layouts")."""
+    return {layout: {"column": None} for layout in LAYOUTS}
+
+
+def validate_layouts(value: Any, name: str) -> dict[str, Any]:
+    """``layouts`` of collection.json: ``{"timeline": false}`` turns one off, ``{"category": {"column":
+    "department"}}`` chooses its column; a layout not named keeps its default (on, default column)."""
+    if value is None:
+        return default_layouts()
+    if not isinstance(value, dict):
+        raise CvizError(f"collection {name}: 'layouts' must be an object such as "
+                        '{"timeline": false, "category": {"column": "department"}}, not ' + repr(value))
+    unknown = sorted(set(value) - set(LAYOUTS))
+    if unknown:
+        raise CvizError(f"collection {name}: layouts has unknown layout(s) {unknown}; known: {list(LAYOUTS)}")
+    out = default_layouts()
+    for layout, setting in value.items():
+        if setting is False:
+            out[layout] = False
+        elif setting is True or setting is None:
+            out[layout] = {"column": None}
+        elif isinstance(setting, dict):
+            extra = sorted(set(setting) - {"column"})
+            column = setting.get("column")
+            if extra or not (column is None or (isinstance(column, str) and column.strip())):
+                raise CvizError(f"collection {name}: layouts.{layout} takes only 'column' (a CSV column name "
+                                f"or null), got {setting!r}")
+            out[layout] = {"column": column.strip() if column else None}
+        else:
+            raise CvizError(f"collection {name}: layouts.{layout} must be false, true or "
+                            f'{{"column": "<CSV column>"}}, not {setting!r}')
+    return out
 
 
 def parse_tile(tile: str) -> tuple[int, int]:
@@ -50,12 +86,15 @@ class CollectionConfig:
     url: str = _field("record link template, e.g. 'https://example.org/{Id}/'", default=DEFAULT_URL)
     tile: str = _field("cell size WxH (default 128x128)", default=DEFAULT_TILE)
     label_columns: list[str] = _field("label columns for the neighbour-agreement score", default_factory=list)
+    layouts: dict[str, Any] = _field("timeline/category layouts: false turns one off, {\"column\": ...} chooses its column",
+                                     default_factory=default_layouts)
 
     def __post_init__(self) -> None:
         validate_collection_name(self.name)
         if not self.images or not isinstance(self.images, str):
             raise CvizError(f"collection {self.name}: 'images' (a folder or glob) is required")
         parse_tile(self.tile)
+        self.layouts = validate_layouts(self.layouts, self.name)
         self.title_template
         self.url_template
 

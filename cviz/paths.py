@@ -193,6 +193,21 @@ class CollectionPaths:
     def vocabulary(self, version: str) -> str:
         return f"{self.version(version)}/vocabulary.json"
 
+    # The extra layouts (issue 16, cviz/layout_stage.py): each in version folders of its own.
+    @property
+    def layouts(self) -> str:
+        return f"{self.published}/layouts"
+
+    def layout_version(self, layout: str, version: str) -> str:
+        return f"{self.layouts}/{layout}/{version}"
+
+    def layout_trash(self, layout: str, version: str) -> str:
+        return f"{self.layouts}/{layout}/{TRASH_PREFIX}{version}"
+
+    def layout_record(self, layout: str) -> str:
+        """What the last ``<layout>_layout`` step built: version, item list, or absence and its reason."""
+        return f"{self.base}/layouts/{layout}.json"
+
 
 # docs/outputs.md's path patterns -> the builder of each, called with example values
 # (tests/test_output_paths.py checks that the builder's path matches its pattern, and the table
@@ -234,6 +249,9 @@ DOCUMENTED: dict[str, Callable[[], str]] = {
     "published/<name>/<ver>/vocabulary.json": lambda: _C.vocabulary(_V),
     "published/<name>/.trash-<ver>/": lambda: f"{_C.trash(_V)}/map.dzi",
     "published/<name>/images/<sha256[:16]>.jpg": lambda: _C.item_image(_SHA),
+    "published/<name>/layouts/<layout>/<ver>/": lambda: f"{_C.layout_version('timeline', _V)}/layout.json",
+    "published/<name>/layouts/<layout>/.trash-<ver>/": lambda: f"{_C.layout_trash('timeline', _V)}/map.dzi",
+    "collections/<name>/layouts/<layout>.json": lambda: _C.layout_record("category"),
     "drop/<name>/": lambda: f"{drop_folder('example')}/a.jpg",
     "ops/alerts.jsonl": lambda: ALERTS,
 }

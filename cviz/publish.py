@@ -26,6 +26,10 @@ from cviz.paths import INDEX, INDEX_ENTRIES, INDEX_MUTEX, PUBLISHED, TRASH_PREFI
 from cviz.storage import Storage
 
 KEEP_VERSIONS = 2
+# Entries of published/<name>/ that are not similarity versions: the item images, the extra layouts'
+# own version folders (layouts/<layout>/<ver>/, cviz/layout_stage.py) and the pointer.
+NOT_VERSIONS = ("images", "layouts", "current.json")
+LAYOUTS_DIR = "layouts"
 INDEX_FORMAT = "cviz-index/1"
 
 
@@ -100,6 +104,7 @@ def switch_pointer(storage: Storage, name: str, **entries: str) -> dict[str, Any
     pointer["updated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     storage.write_json(paths.pointer, pointer)
     remove_old_versions(storage, name, pointer)
+    remove_old_layout_versions(storage, name, pointer)
     return pointer
 
 
@@ -112,10 +117,32 @@ def remove_old_versions(storage: Storage, name: str, pointer: dict[str, Any]) ->
     """
     paths = CollectionPaths(name)
     live = {str(v).split("/", 1)[0] for k, v in pointer.items() if k in ("dzi", "items", "preview", "mosaic")}
-    versions = [v for v in storage.list(paths.published) if v not in ("images", "current.json") and not v.startswith(".")]
+    versions = [v for v in storage.list(paths.published) if v not in NOT_VERSIONS and not v.startswith(".")]
     stale = [v for v in sorted(versions)[:-KEEP_VERSIONS] if v not in live]
     for v in stale:
         storage.retire_folder(paths.version(v), paths.trash(v))
+    return stale
+
+
+def remove_old_layout_versions(storage: Storage, name: str, pointer: dict[str, Any]) -> list[str]:
+    """The same for each extra layout's versions (``layouts/<layout>/<ver>``): keep the newest
+    ``KEEP_VERSIONS`` and the one ``current.json``'s ``layouts`` names; set aside into
+    ``layouts/<layout>/.trash-<ver>`` locally (emptied by the next build of that layout)."""
+    base = CollectionPaths(name).layouts
+    live = {str(e.get("dzi", "")).split("/")[2] for e in (pointer.get("layouts") or {}).values()
+            if isinstance(e, dict) and str(e.get("dzi", "")).count("/") >= 3}
+    stale = []
+    for layout in storage.list(base):
+        if layout.startswith("."):
+            continue
+        folder = f"{base}/{layout}"
+        versions = sorted(v for v in storage.list(folder) if not v.startswith("."))
+        for v in versions[:-KEEP_VERSIONS]:
+            if v in live:
+                continue
+            storage.retire_folder(CollectionPaths(name).layout_version(layout, v),
+                                  CollectionPaths(name).layout_trash(layout, v))
+            stale.append(f"{LAYOUTS_DIR}/{layout}/{v}")
     return stale
 
 
@@ -129,15 +156,22 @@ def empty_trash(storage: Storage, name: str) -> int:
     return len(trash)
 
 
-def publish_version(storage: Storage, version: Version, items: int) -> dict[str, Any]:
-    """Make ``version`` the live map: refuse an incomplete one, switch the pointer, list it in the index."""
+def publish_version(storage: Storage, version: Version, items: int,
+                    layouts: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """Make ``version`` the live map: refuse an incomplete one, switch the pointer, list it in the index.
+
+    ``layouts``: the extra layouts' entries for ``current.json`` (cviz.layout_stage.pair_layouts),
+    switched in the same write; None leaves the pointer's ``layouts`` as it is."""
     missing = version.missing(storage)
     if missing:
         raise CollectionError(
             f"collection {version.name}: version {version.id} is incomplete (missing {', '.join(missing)}); "
             "re-materialize mosaic, dzi and metadata_json, then publish (the published map is unchanged)"
         )
-    pointer = switch_pointer(storage, version.name, **version.pointer_entries())
+    entries: dict[str, Any] = dict(version.pointer_entries())
+    if layouts is not None:
+        entries["layouts"] = layouts
+    pointer = switch_pointer(storage, version.name, **entries)
     update_index(storage, version.name, items)
     prune_item_images(storage, version.name)
     return pointer
@@ -153,7 +187,7 @@ def prune_item_images(storage: Storage, name: str) -> int:
     paths = CollectionPaths(name)
     keep: set[str] = set()
     for v in storage.list(paths.published):
-        if v in ("images", "current.json") or v.startswith("."):
+        if v in NOT_VERSIONS or v.startswith("."):
             continue
         try:
             doc = storage.read_json(paths.items(v))

@@ -13,6 +13,7 @@ checks gate publishing, and a first build has no pointer yet.
 from __future__ import annotations
 
 import io
+import posixpath
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from cviz.dzi import expected_tiles, files_folder, read_dzi, tile_path
 from cviz.viewer_data import ITEMS_FORMAT, OWN_FIELDS
 
 MAX_OFFENDING = 100  # offending items listed in a verdict; ``counts`` has the totals
+LAYOUT_FORMAT = "cviz-layout/1"  # cviz.layout_stage.FORMAT
 
 
 @dataclass
@@ -62,10 +64,13 @@ def built_version(storage: Storage, name: str) -> Version | None:
 
 
 # -- grid -------------------------------------------------------------------------------------
-def verify_grid(storage: Storage, name: str) -> Verdict:
-    """Every usable image has exactly one cell inside the grid, and no cell holds two images."""
+def verify_grid(storage: Storage, name: str, grid: dict[str, Any] | None = None) -> Verdict:
+    """Every usable image has exactly one cell inside the grid, and no cell holds two images.
+
+    ``grid``: another arrangement's ``{"cols", "rows", "cells"}`` (a layout's, cviz.layout_stage)
+    instead of grid.json."""
     items = _usable(storage, name)
-    grid = storage.read_json(CollectionPaths(name).grid)
+    grid = grid if grid is not None else storage.read_json(CollectionPaths(name).grid)
     cells = [int(c) for c in grid["cells"]]
     n_cells = int(grid["cols"]) * int(grid["rows"])
     problems: list[dict[str, Any]] = []
@@ -86,13 +91,16 @@ def verify_grid(storage: Storage, name: str) -> Verdict:
 
 
 # -- pyramid ----------------------------------------------------------------------------------
-def verify_pyramid(storage: Storage, name: str) -> Verdict:
-    """The published .dzi declares the grid's size, and every tile of every level is there at its size."""
+def verify_pyramid(storage: Storage, name: str, dzi_rel: str | None = None, grid: dict[str, Any] | None = None) -> Verdict:
+    """The published .dzi declares the grid's size, and every tile of every level is there at its size.
+
+    ``dzi_rel`` and ``grid``: another arrangement's pyramid and grid (a layout's) instead of the
+    similarity version's and grid.json."""
     paths = CollectionPaths(name)
-    version = built_version(storage, name)
-    if version is None:
+    version = built_version(storage, name) if dzi_rel is None else None
+    if dzi_rel is None and version is None:
         return _verdict([{"problem": "no built version", "file": paths.mosaic}], {}, "")
-    dzi_rel = version.dzi
+    dzi_rel = dzi_rel or version.dzi
     try:
         pyramid = read_dzi(storage.read_bytes(dzi_rel))
     except FileNotFoundError:
@@ -100,7 +108,7 @@ def verify_pyramid(storage: Storage, name: str) -> Verdict:
     except (ET.ParseError, ValueError, TypeError) as exc:
         return _verdict([{"problem": "dzi unreadable", "file": dzi_rel, "error": str(exc)}], {}, "")
     problems: list[dict[str, Any]] = []
-    grid = storage.read_json(paths.grid)
+    grid = grid if grid is not None else storage.read_json(paths.grid)
     want = (int(grid["cols"]) * int(grid["cell_width"]), int(grid["rows"]) * int(grid["cell_height"]))
     if (pyramid.width, pyramid.height) != want:
         problems.append({"problem": "declared size differs from the grid", "declared": [pyramid.width, pyramid.height],
@@ -125,13 +133,19 @@ def verify_pyramid(storage: Storage, name: str) -> Verdict:
                                      "expected": list(size)})
     return _verdict(problems, {"levels": pyramid.max_level + 1, "tiles": len(expected), "tiles_found": len(found)},
                     f"{len(expected)} tiles in {pyramid.max_level + 1} levels, {pyramid.width}x{pyramid.height}, "
-                    f"version {version.id}")
+                    f"{f'version {version.id}' if version else posixpath.dirname(dzi_rel)}")
 
 
 # -- items.json -------------------------------------------------------------------------------
-def verify_items(storage: Storage, name: str) -> Verdict:
+def verify_items(storage: Storage, name: str, layout: dict[str, Any] | None = None) -> Verdict:
     """items.json has one entry per occupied cell, each usable image once, and every title/url is
-    its template rendered from the item's metadata row (a title falls back to the file name)."""
+    its template rendered from the item's metadata row (a title falls back to the file name).
+
+    ``layout``: a layout's ``layout.json`` instead (cviz.layout_stage): every usable image resolves
+    to exactly one cell of it, in items.json order (its ``items_sha256`` is the catalogue's item
+    list), and every item sits inside exactly one label (bin or block) holding ``count`` items."""
+    if layout is not None:
+        return _verify_layout_items(storage, name, layout)
     paths = CollectionPaths(name)
     version = built_version(storage, name)
     if version is None:
@@ -188,6 +202,43 @@ def verify_items(storage: Storage, name: str) -> Verdict:
                                  "field": what, "found": got, "expected": want})
     return _verdict(problems, {"items": len(ids), "occupied_cells": len(set(cells))},
                     f"{len(ids)} items, one per occupied cell, titles and urls resolved, version {version.id}")
+
+
+def _verify_layout_items(storage: Storage, name: str, doc: dict[str, Any]) -> Verdict:
+    from cviz.layouts import items_sha256
+
+    ids = [e["file"] for e in _usable(storage, name)]
+    grid = doc.get("grid") or {}
+    cells = [int(c) for c in doc.get("cells", [])]
+    cols, rows = int(grid.get("cols", 0)), int(grid.get("rows", 0))
+    problems: list[dict[str, Any]] = []
+    if doc.get("format") != LAYOUT_FORMAT:
+        problems.append({"problem": "unknown format", "format": doc.get("format"), "expected": LAYOUT_FORMAT})
+    if doc.get("items_sha256") != items_sha256(ids):
+        problems.append({"problem": "built from another item list", "items_sha256": doc.get("items_sha256")})
+    if len(cells) != len(ids):
+        problems.append({"problem": "cell count differs from the items", "cells": len(cells), "items": len(ids)})
+    for key, want in (("width", cols * int(grid.get("cell_width", 0))), ("height", rows * int(grid.get("cell_height", 0)))):
+        if grid.get(key) != want:
+            problems.append({"problem": f"grid {key} differs from its cells", "found": grid.get(key), "expected": want})
+    problems.extend({"problem": "cell listed twice", "cell": c} for c, n in Counter(cells).items() if n > 1)
+    problems.extend({"problem": "cell outside the grid", "id": i, "cell": c} for i, c in zip(ids, cells)
+                    if not 0 <= c < cols * rows)
+    c = np.asarray(cells[:len(ids)], dtype=np.int64)
+    cx, cy = c % max(cols, 1), c // max(cols, 1)
+    labelled = np.zeros(len(c), dtype=np.int64)
+    for lab in doc.get("labels", []):
+        x, y, w, h = (int(lab.get(k, 0)) for k in ("x", "y", "w", "h"))
+        inside = (cx >= x) & (cx < x + w) & (cy >= y) & (cy < y + h)
+        labelled += inside
+        if int(inside.sum()) != int(lab.get("count", -1)):
+            problems.append({"problem": "label count differs from the items inside it", "label": lab.get("text"),
+                             "count": lab.get("count"), "inside": int(inside.sum())})
+    problems.extend({"problem": "item outside every label", "id": ids[k]} for k in np.flatnonzero(labelled == 0))
+    problems.extend({"problem": "item inside two labels", "id": ids[k]} for k in np.flatnonzero(labelled > 1))
+    return _verdict(problems, {"items": len(ids), "occupied_cells": len(set(cells)), "labels": len(doc.get("labels", []))},
+                    f"{len(ids)} items, each in one cell and one of {len(doc.get('labels', []))} labels, "
+                    f"{doc.get('layout')} layout")
 
 
 # -- features ---------------------------------------------------------------------------------

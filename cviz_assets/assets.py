@@ -126,7 +126,8 @@ def metadata_json(context: dg.AssetExecutionContext, storage: StorageResource) -
     return _result(context, "metadata_json", report, viewer=dg.MetadataValue.url(storage.viewer_link(context.partition_key)))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[dzi, metadata_json], kinds={"json"})
+@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, kinds={"json"},
+          deps=[dzi, metadata_json, "timeline_layout", "category_layout"])  # layouts: cviz_assets/layout_assets.py
 @fail_fast_on_user_error
 @one_run_at_a_time
 def publish(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:

@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Sequence
 
-from cviz.collection import CollectionConfig, config_fields, field_default
+from cviz.collection import LAYOUTS, CollectionConfig, config_fields, field_default
 from cviz.errors import CvizError
 from cviz.paths import CollectionPaths
 from cviz.settings import env_name, settings
@@ -36,6 +36,7 @@ CLI_FLAGS = {
     "url": ("-url", "--url"),
     "tile": ("-tile", "--tile"),
     "label_columns": ("--labels",),
+    "layouts": ("--layouts",),
 }
 
 
@@ -45,6 +46,9 @@ def _collection_args(p: argparse.ArgumentParser, config_cls: type = CollectionCo
         required = default is dataclasses.MISSING
         if isinstance(default, list):  # lists are given comma-separated
             default = ",".join(default)
+        if f.name in CLI_PARSERS:  # a structured field: its own flag syntax, unset keeps the config's default
+            p.add_argument(*CLI_FLAGS[f.name], dest=f.name, default=None, help=CLI_PARSERS[f.name].__doc__)
+            continue
         help = f.metadata["help"] + (" (comma-separated)" if isinstance(field_default(f), list) else "")
         p.add_argument(*CLI_FLAGS[f.name], dest=f.name, required=required, default=None if required else default,
                        help=help)
@@ -104,10 +108,26 @@ def _spec(args: argparse.Namespace, config_cls: type = CollectionConfig) -> dict
     spec = {}
     for f in config_fields(config_cls):
         value = getattr(args, f.name)
+        if f.name in CLI_PARSERS:
+            if value is not None:
+                spec[f.name] = CLI_PARSERS[f.name](value)
+            continue
         if isinstance(field_default(f), list):
             value = [c.strip() for c in (value or "").split(",") if c.strip()]
         spec[f.name] = value
     return spec
+
+
+def _layouts_arg(text: str) -> dict:
+    """extra layouts to build besides the similarity map: timeline,category (default both) or none"""
+    chosen = {t.strip() for t in text.split(",") if t.strip()} - {"none"}
+    unknown = sorted(chosen - set(LAYOUTS))
+    if unknown:
+        raise CvizError(f"--layouts: unknown layout(s) {unknown}; choose from {', '.join(LAYOUTS)} or none")
+    return {layout: ({"column": None} if layout in chosen else False) for layout in LAYOUTS}
+
+
+CLI_PARSERS = {"layouts": _layouts_arg}  # config fields given in a syntax of their own
 
 
 def _instance():

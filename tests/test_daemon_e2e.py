@@ -37,6 +37,7 @@ def _copy_items(src: Path, dest: Path, files: list[str], rows: dict[str, dict], 
 def test_drop_to_published_map_with_passing_checks(tmp_path: Path, met_sample_dir: Path) -> None:
     from cviz_assets.assets import collection_assets
     from cviz_assets.definitions import build_collection
+    from cviz_assets.layout_assets import layout_assets, layout_checks  # build_collection builds the layouts too
 
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -53,7 +54,8 @@ def test_drop_to_published_map_with_passing_checks(tmp_path: Path, met_sample_di
     (drop_folder / "collection.json").write_text(json.dumps({"title": "{title} ({date})", "tile": "64x64"}))
 
     sensor = build_drop_sensor(quiet_seconds=QUIET, clock=lambda: clock[0])
-    defs = dg.Definitions(assets=collection_assets, asset_checks=collection_checks, jobs=[build_collection],
+    defs = dg.Definitions(assets=[*collection_assets, *layout_assets], asset_checks=[*collection_checks, *layout_checks],
+                          jobs=[build_collection],
                           sensors=[sensor], resources=resources(root))
     job = defs.resolve_job_def("build_collection")
     instance = dg.DagsterInstance.from_config(str(home))
@@ -84,7 +86,7 @@ def test_drop_to_published_map_with_passing_checks(tmp_path: Path, met_sample_di
         result = launch(first)
         assert result.success
         checks = result.get_asset_check_evaluations()
-        assert sorted(e.check_name for e in checks) == sorted(c.check_key.name for c in collection_checks)
+        assert sorted(e.check_name for e in checks) == sorted(c.check_key.name for c in [*collection_checks, *layout_checks])
         assert all(e.passed for e in checks), [(e.check_name, e.metadata.get("offending_items")) for e in checks]
         # The run (checks included) has released the collection's run lock: the next run need not wait.
         from cviz import locking

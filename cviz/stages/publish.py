@@ -35,9 +35,12 @@ def stage_publish(storage: Storage, name: str) -> StageReport:
     was_live = version.is_live(storage)
     if not was_live:
         built_version(storage, name, "publish")  # same grid, items and config as the mosaic
-    publish_version(storage, version, int(manifest["items"]))
+    from cviz.layout_stage import pair_layouts  # the extra layouts built from this item list (issue 16)
+
+    pairing = pair_layouts(storage, version)
+    publish_version(storage, version, int(manifest["items"]), layouts=pairing.entries)
     return timed(StageReport(values={"items": int(manifest["items"]), "version": version.id,
-                                      "published": True, "already_live": was_live}), started)
+                                     "published": True, "already_live": was_live, **pairing.values()}), started)
 
 
 @dataclass
