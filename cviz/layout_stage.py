@@ -31,32 +31,14 @@ from cviz.paths import CollectionPaths
 from cviz.mosaic import MOSAIC_BACKGROUND as BACKGROUND, Cell, render_mosaic
 from cviz.stages.common import StageReport, changed_since_catalogue, run_config
 from cviz.stages.common import timed as _timed  # seconds, items_per_s
-from cviz.publish import TRASH_PREFIX, Version
+from cviz.layout_versions import layout_version_folder, layouts_folder, record_path
+from cviz.publish import TRASH_PREFIX
 from cviz.storage import Storage, read_source
 from cviz.dzi import Pyramid, choose_tile_size
 from cviz.levels import build_lower_levels
 from cviz.viewer_data import MAX_CATEGORIES, build_items, parse_year
 
 FORMAT = "cviz-layout/1"
-
-
-def record_path(name: str, layout: str) -> str:
-    return CollectionPaths(name).layout_record(layout)
-
-
-def layouts_folder(name: str) -> str:
-    return CollectionPaths(name).layouts
-
-
-def layout_version_folder(name: str, layout: str, version: str) -> str:
-    return CollectionPaths(name).layout_version(layout, version)
-
-
-def read_record(storage: Storage, name: str, layout: str) -> dict[str, Any] | None:
-    try:
-        return storage.read_json(record_path(name, layout))
-    except FileNotFoundError:
-        return None
 
 
 def _absent(storage: Storage, name: str, layout: str, reason: str, items: int, sha: str, started: float) -> StageReport:
@@ -129,6 +111,57 @@ def arrange_items(storage: Storage, name: str, layout: str, catalogue: dict[str,
     return arrange.category([r.get(column, "") for r in rows], points, cell, column), items, sha
 
 
+class _CellSource:
+    """Cells for a layout's mosaic from the similarity mosaic's cell cache (cviz.thumbs): a warm
+    cache decodes nothing; a miss decodes the original once and fills the cache."""
+
+    def __init__(self, storage: Storage, catalogue: dict[str, Any], items: list[dict[str, Any]],
+                 cell: tuple[int, int], progress: Callable[[int, int], None] | None) -> None:
+        self.storage, self.items, self.cell, self.progress = storage, items, cell, progress
+        self.fs, self.base = open_source(catalogue, storage.storage_options)
+        self.counts = {"cells_cached": 0, "cells_decoded": 0}
+        self._lock = threading.Lock()  # called from render_mosaic's worker threads
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.counts[key] += 1
+            done = self.counts["cells_cached"] + self.counts["cells_decoded"]
+        if self.progress:
+            self.progress(done, len(self.items))
+
+    def __call__(self, i: int, preview_size: tuple[int, int]) -> Cell:
+        e, (cw, ch) = self.items[i], self.cell
+        cached = thumbs.read_cell(self.storage, e["sha256"], (cw, ch), decode_at=preview_size)
+        if cached is not None:
+            self._count("cells_cached")
+            return Cell(data=cached[0], small=cached[1])
+        img, _ = decode(read_source(self.fs, f"{self.base}/{e['file']}"), name=e["file"], at_least=(0, max(cw, ch)))
+        cell = thumbs.make_cell(img, (cw, ch), BACKGROUND)
+        self._count("cells_decoded")
+        return Cell(data=thumbs.write_cell(self.storage, e["sha256"], (cw, ch), cell), image=cell)
+
+
+def _render(storage: Storage, name: str, layout: str, version: str, found: arrange.Arrangement,
+            items: list[dict[str, Any]], catalogue: dict[str, Any], cell: tuple[int, int], sha: str, workers: int,
+            progress: Callable[[int, int], None] | None) -> tuple[Any, dict[str, int], float, float]:
+    """Mosaic, lower levels, preview, layout.json and map.dzi of one layout version (map.dzi last)."""
+    paths, (cw, ch) = CollectionPaths(name), cell
+    pyramid = Pyramid(found.cols * cw, found.rows * ch, choose_tile_size(cw, ch))
+    source = _CellSource(storage, catalogue, items, cell, progress)
+    item_at_cell = {int(c): i for i, c in enumerate(found.cells)}
+    tiles = paths.layout_tiles(layout, version)
+    t0 = time.perf_counter()
+    stats = render_mosaic(storage, tiles, pyramid, found.cols, found.rows, cell, item_at_cell, source, BACKGROUND, workers)
+    mosaic_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    build_lower_levels(storage, tiles, pyramid, workers, start_level=stats.lowest_level)
+    pyramid_s = time.perf_counter() - t0
+    storage.write_bytes(paths.layout_preview(layout, version), stats.preview)
+    storage.write_json(paths.layout_doc(layout, version), layout_document(found, name, sha, cell), compact=True)
+    storage.write_bytes(paths.layout_dzi(layout, version), pyramid.xml().encode())
+    return stats, source.counts, mosaic_s, pyramid_s
+
+
 def stage_layout(storage: Storage, name: str, layout: str, workers: int = 2,
                  progress: Callable[[int, int], None] | None = None) -> StageReport:
     """Build ``layout`` (``timeline`` or ``category``) into a new version folder and record it.
@@ -150,45 +183,12 @@ def stage_layout(storage: Storage, name: str, layout: str, workers: int = 2,
     pyramid = Pyramid(cols * cw, rows * ch, choose_tile_size(cw, ch))
     empty_layout_trash(storage, name)  # layout versions the last publish retired (local roots)
     version = storage.new_version()
-    folder = layout_version_folder(name, layout, version)
-    fs, base = open_source(catalogue, storage.storage_options)
-    counts = {"cells_cached": 0, "cells_decoded": 0}
-    lock = threading.Lock()  # load_cell runs in render_mosaic's worker threads
-
-    def count(key: str) -> None:
-        with lock:
-            counts[key] += 1
-            done = counts["cells_cached"] + counts["cells_decoded"]
-        if progress:
-            progress(done, len(items))
-
-    def load_cell(i: int, preview_size: tuple[int, int]) -> Cell:
-        # The similarity mosaic's cell cache (cviz.thumbs): a warm cache decodes nothing.
-        e = items[i]
-        cached = thumbs.read_cell(storage, e["sha256"], (cw, ch), decode_at=preview_size)
-        if cached is not None:
-            count("cells_cached")
-            return Cell(data=cached[0], small=cached[1])
-        img, _ = decode(read_source(fs, f"{base}/{e['file']}"), name=e["file"], at_least=(0, max(cw, ch)))
-        cell = thumbs.make_cell(img, (cw, ch), BACKGROUND)
-        count("cells_decoded")
-        return Cell(data=thumbs.write_cell(storage, e["sha256"], (cw, ch), cell), image=cell)
-
-    item_at_cell = {int(c): i for i, c in enumerate(found.cells)}
     try:
-        t0 = time.perf_counter()
-        stats = render_mosaic(storage, f"{folder}/map_files", pyramid, cols, rows, (cw, ch), item_at_cell,
-                              load_cell, BACKGROUND, workers)
-        mosaic_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        build_lower_levels(storage, f"{folder}/map_files", pyramid, workers, start_level=stats.lowest_level)
-        pyramid_s = time.perf_counter() - t0
-        storage.write_bytes(f"{folder}/preview.jpg", stats.preview)
-        storage.write_json(f"{folder}/layout.json", layout_document(found, name, sha, (cw, ch)), compact=True)
-        storage.write_bytes(f"{folder}/map.dzi", pyramid.xml().encode())
+        stats, counts, mosaic_s, pyramid_s = _render(storage, name, layout, version, found, items, catalogue,
+                                                     (cw, ch), sha, workers, progress)
     except BaseException as exc:
         try:
-            storage.remove_tree(folder)  # nothing names it; give the space back
+            storage.remove_tree(layout_version_folder(name, layout, version))  # nothing names it; give the space back
         except Exception:
             pass
         if isinstance(exc, (ImageRejected, FileNotFoundError)):
@@ -223,74 +223,3 @@ def layout_document(found: arrange.Arrangement, name: str, sha: str, cell: tuple
         "labels": found.labels,
         **found.extra,
     }
-
-
-# -- checks -----------------------------------------------------------------------------------
-@dataclass
-class Built:
-    """The layout version the last `<layout>_layout` step built (``absent`` when it recorded none)."""
-
-    layout: str
-    record: dict[str, Any] | None
-    doc: dict[str, Any] | None = None
-    folder: str | None = None
-    problem: str = ""
-
-    @property
-    def absent(self) -> str | None:
-        if self.record is not None and self.record.get("status") == "absent":
-            return str(self.record.get("reason", ""))
-        return None
-
-
-def built_layout(storage: Storage, name: str, layout: str) -> Built:
-    record = read_record(storage, name, layout)
-    if record is None:
-        return Built(layout, None, problem=f"no {record_path(name, layout)}: {layout}_layout has not run")
-    if record.get("status") != "built":
-        return Built(layout, record)
-    folder = layout_version_folder(name, layout, str(record["version"]))
-    try:
-        doc = storage.read_json(f"{folder}/layout.json")
-    except FileNotFoundError:
-        return Built(layout, record, folder=folder, problem=f"{folder}/layout.json missing")
-    return Built(layout, record, doc, folder)
-
-
-# -- publish ----------------------------------------------------------------------------------
-@dataclass
-class Pairing:
-    """What `publish` puts under ``current.json``'s ``layouts``, and what it left out and why."""
-
-    entries: dict[str, dict[str, str]] = field(default_factory=dict)
-    left_out: dict[str, str] = field(default_factory=dict)
-
-    def values(self) -> dict[str, Any]:
-        return {"layouts": ", ".join(sorted(self.entries)) or "none",
-                "layouts_left_out": "; ".join(f"{k}: {v}" for k, v in sorted(self.left_out.items())) or "none"}
-
-
-def pair_layouts(storage: Storage, version: Version) -> Pairing:
-    """The layout versions to publish beside the similarity ``version``: those built from the same
-    item list (``items_sha256`` of its items.json) and complete; the others left out, with why."""
-    name = version.name
-    out = Pairing()
-    try:
-        ids = (storage.read_json(version.items).get("fields") or {}).get("id", [])
-    except FileNotFoundError:  # an incomplete version: publish_version refuses it, saying so
-        return out
-    want = items_sha256(list(ids))
-    for layout in LAYOUTS:
-        b = built_layout(storage, name, layout)
-        if b.absent is not None:
-            out.left_out[layout] = f"absent: {b.absent}"
-        elif b.problem:
-            out.left_out[layout] = f"{b.problem}; materialize {layout}_layout"
-        elif b.record.get("items_sha256") != want or b.doc.get("items_sha256") != want:
-            out.left_out[layout] = f"built from another item list; materialize {layout}_layout"
-        elif not storage.exists(f"{b.folder}/map.dzi"):
-            out.left_out[layout] = f"version {b.record['version']} is incomplete; materialize {layout}_layout"
-        else:
-            ver = b.record["version"]
-            out.entries[layout] = {"dzi": f"layouts/{layout}/{ver}/map.dzi", "layout": f"layouts/{layout}/{ver}/layout.json"}
-    return out

@@ -201,6 +201,24 @@ class CollectionPaths:
     def layout_version(self, layout: str, version: str) -> str:
         return f"{self.layouts}/{layout}/{version}"
 
+    def layout_dzi(self, layout: str, version: str) -> str:
+        return f"{self.layout_version(layout, version)}/map.dzi"
+
+    def layout_tiles(self, layout: str, version: str) -> str:
+        return f"{self.layout_version(layout, version)}/map_files"
+
+    def layout_doc(self, layout: str, version: str) -> str:
+        return f"{self.layout_version(layout, version)}/layout.json"
+
+    def layout_preview(self, layout: str, version: str) -> str:
+        return f"{self.layout_version(layout, version)}/preview.jpg"
+
+    def in_published(self, path: str) -> str:
+        """``path`` relative to ``published/<name>/``, as ``current.json`` names its files."""
+        prefix = f"{self.published}/"
+        assert path.startswith(prefix), path
+        return path[len(prefix):]
+
     def layout_trash(self, layout: str, version: str) -> str:
         return f"{self.layouts}/{layout}/{TRASH_PREFIX}{version}"
 

@@ -160,7 +160,7 @@ def publish_version(storage: Storage, version: Version, items: int,
                     layouts: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     """Make ``version`` the live map: refuse an incomplete one, switch the pointer, list it in the index.
 
-    ``layouts``: the extra layouts' entries for ``current.json`` (cviz.layout_stage.pair_layouts),
+    ``layouts``: the extra layouts' entries for ``current.json`` (cviz.layout_versions.pair_layouts),
     switched in the same write; None leaves the pointer's ``layouts`` as it is."""
     missing = version.missing(storage)
     if missing:

@@ -184,6 +184,15 @@ def verify_items(storage: Storage, name: str, layout: dict[str, Any] | None = No
     problems.extend({"problem": "image missing from items.json", "id": f} for f in cell_of if f not in listed)
     cells = list(fields.get("cell", []))
     problems.extend({"problem": "cell listed twice", "cell": c} for c, n in Counter(cells).items() if n > 1)
+    problems.extend(_resolved_problems(ids, cells, cell_of, row_of, config, fields))
+    return _verdict(problems, {"items": len(ids), "occupied_cells": len(set(cells))},
+                    f"{len(ids)} items, one per occupied cell, titles and urls resolved, version {version.id}")
+
+
+def _resolved_problems(ids: list[str], cells: list[int], cell_of: dict[str, int], row_of: dict[str, dict],
+                       config: CollectionConfig, fields: dict[str, list]) -> list[dict[str, Any]]:
+    """Each listed item at its grid cell, with its title and url rendered from its own metadata row."""
+    problems: list[dict[str, Any]] = []
     title_t, url_t = config.title_template, config.url_template
     titles, urls = fields.get("title", []), fields.get("url", [])
     for i, item_id in enumerate(ids):
@@ -200,8 +209,7 @@ def verify_items(storage: Storage, name: str, layout: dict[str, Any] | None = No
             if got != want:
                 problems.append({"problem": f"{what} not resolved from its template", "id": item_id,
                                  "field": what, "found": got, "expected": want})
-    return _verdict(problems, {"items": len(ids), "occupied_cells": len(set(cells))},
-                    f"{len(ids)} items, one per occupied cell, titles and urls resolved, version {version.id}")
+    return problems
 
 
 def _verify_layout_items(storage: Storage, name: str, doc: dict[str, Any]) -> Verdict:

@@ -18,7 +18,7 @@ from typing import Callable
 
 import dagster as dg
 
-from cviz import layout_stage, verify
+from cviz import layout_stage, layout_versions, verify
 from cviz.progress import Progress
 from cviz_assets.assets import GROUP, _result, images, tsne
 from cviz_assets.checks import _result as check_result
@@ -61,10 +61,10 @@ def category_layout(context: dg.AssetExecutionContext, storage: StorageResource)
 
 
 def layout_verdict(storage: StorageResource, name: str, layout: str,
-                   verify_built: Callable[[layout_stage.Built], verify.Verdict]) -> verify.Verdict:
+                   verify_built: Callable[[layout_versions.Built], verify.Verdict]) -> verify.Verdict:
     """``verify_built`` on the layout version the last step built; an absent layout passes with why."""
     store = storage.get()
-    built = layout_stage.built_layout(store, name, layout)
+    built = layout_versions.built_layout(store, name, layout)
     if built.absent is not None:
         return verify.Verdict(True, [], {"items": 0}, f"no {layout}: {built.absent}")
     if built.record is None:  # a collection built before layouts existed (a recheck): nothing to verify yet
@@ -75,7 +75,7 @@ def layout_verdict(storage: StorageResource, name: str, layout: str,
 
 
 def _layout_checks(asset: dg.AssetsDefinition, layout: str) -> list[dg.AssetChecksDefinition]:
-    def grid_of(b: layout_stage.Built) -> dict:
+    def grid_of(b: layout_versions.Built) -> dict:
         return {**b.doc["grid"], "cells": b.doc["cells"]}
 
     @dg.asset_check(asset=asset, partitions_def=collections, name="one_cell_per_image", blocking=True,

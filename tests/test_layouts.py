@@ -141,7 +141,7 @@ def test_collection_layouts_default_off_and_column() -> None:
 
 
 def test_cli_layouts_option() -> None:
-    from cviz.cli import _spec, build_parser
+    from cviz_assets.cli import _spec, build_parser
 
     def spec(*extra: str) -> dict:
         return _spec(build_parser().parse_args(["run", "-id", "c1", "-imagedir", "/x", *extra]))
