@@ -73,11 +73,9 @@ class Progress:
             left = (total - done) / rate if rate else None
             update = Update(self.stage, done, total, rate, left, self.unit)
             step = int(self.steps * done / total) if total else self.steps
-            emit = self.log is not None and step > self._logged_step
-            if emit:
+            if self.log is not None and step > self._logged_step:
                 self._logged_step = step
-        if emit:
-            self.log(update.line())
+                self.log(update.line())  # under the lock: two threads' lines never come out of order
         with _lock:
             listeners = list(_listeners)
         for fn in listeners:
