@@ -229,7 +229,7 @@ def test_the_build_job_builds_every_layout() -> None:
 
 def _run_layout_checks(root: Path, name: str) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
     """The layout checks alone on one partition (no asset re-materialized), as tests/test_checks.py does."""
-    from cviz_assets.partitions import collections
+    from cviz_assets.partitions import collection_partitions as collections
 
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(collections.name, [name])
