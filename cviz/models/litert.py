@@ -12,14 +12,14 @@ it is written atomically (temp file, rename) with a sha256 sidecar, and a cached
 its hash or does not load is converted again, never used.
 
 Batch size by measurement: ``bench_features.py --profile`` (one process, interleaved, CPU ms per
-image) gave batch 8 11-23% less CPU per image than batch 1 in three runs out of three (11.4 vs 12.8,
-18.4 vs 20.7, 11.7 vs 15.2 ms; shared machine, load 3-5), with identical features: fewer
-synchronisations between XNNPACK's threads per image and each weight read once for 8 images. So
-full groups of ``BATCH`` images go through a batch-8 interpreter and the rest one at a time through
-a batch-1 one (no padding). (The round before measured 204 / 194 / 149 / 205 images/s at batch
-1/4/8/16 in wall time, one run, under load: noise.) ``XNNPACK`` comes with the runtime's default op
-resolver and takes the whole graph as one partition; the runner checks that the delegate was
-applied (``delegated``).
+image, inference alone) gave batch 8 11-23% less CPU per image than batch 1 in three runs out of
+three (11.4 vs 12.8, 18.4 vs 20.7, 11.7 vs 15.2 ms; shared machine, load 3-5) with identical
+features; but end to end (``compute_features``: decode threads overlapped with inference, 320
+thumbnails, 3 interleaved rounds, load 5) batch 8 gave 30.8 / 28.5 / 32.8 images/s against 34.5 /
+31.9 / 33.5 for batch 1. So ``BATCH`` stays 1 until a quiet machine says otherwise; the runner takes
+``batch=`` (full groups through a batch-``batch`` interpreter, the rest one at a time, no padding)
+for that A/B. ``XNNPACK`` comes with the runtime's default op resolver and takes the whole graph as
+one partition; the runner checks that the delegate was applied (``delegated``).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ NAME = "litert"
 # Bump when the conversion changes (options, output selection): it invalidates cached .tflite files.
 CACHE_FORMAT = 1
 DEFAULT_THREADS = 2
-BATCH = 8
+BATCH = 1
 
 
 class BackendUnavailable(RuntimeError):
