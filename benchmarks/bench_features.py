@@ -211,8 +211,20 @@ def profile_litert(n: int = 48, rounds: int = 3) -> dict:
             rows[k]["cpu_ms"].append(round((time.process_time() - c) / n * 1e3, 2))
     info["load_end"] = round(os.getloadavg()[0], 2)
     info["variants"] = rows
+    # Control: how many cores this process actually got. CPU/wall of GIL-free hashing in two threads
+    # is 2.0 on an idle 2-core machine and 1.0 when another job holds a core; then no variant can
+    # show parallel speed-up, and wall ~ CPU for all of them.
+    blob = os.urandom(32 << 20)
+    w, c = time.perf_counter(), time.process_time()
+    hashers = [threading.Thread(target=lambda: [hashlib.sha256(blob).digest() for _ in range(4)]) for _ in range(2)]
+    for h in hashers:
+        h.start()
+    for h in hashers:
+        h.join()
+    info["cores_available"] = round((time.process_time() - c) / (time.perf_counter() - w), 2)
     print(f"\nLiteRT profile ({fx.backend_version}; {n} images x {rounds} rounds, interleaved; "
           f"load {info['load_start']} -> {info['load_end']}, {os.cpu_count()} CPUs)")
+    print(f"cores this process got (CPU/wall of 2-thread hashing, 2.0 = both): {info['cores_available']}")
     print(f"ops: {info['op_types']}; XNNPACK partitions: {info['delegate_partitions']}; "
           f"input shape signature {info['input_shape_signature']}")
     print(f"{'variant':<46}{'cpu ms/img (median)':>21}{'wall ms/img (median)':>22}{'max |diff|':>12}")
