@@ -19,6 +19,7 @@ Then the cache: ``read_cached`` on a synthetic 13,000-item store with 1% new ite
     .venv/bin/python benchmarks/bench_features.py --quick          # fewer images, a smoke run
     .venv/bin/python benchmarks/bench_features.py --make-thumbs 13000 /tmp/t13k   # for cviz run timings
     .venv/bin/python benchmarks/bench_features.py --quality        # neighbour agreement on imageplot labels
+    .venv/bin/python benchmarks/bench_features.py --profile        # LiteRT: delegation, CPU ms/img per variant
 """
 
 from __future__ import annotations
@@ -138,6 +139,101 @@ def cache_read(n: int = 13_000, new: float = 0.01, dim: int = 1280) -> dict:
                 "load": round(os.getloadavg()[0], 2)}
 
 
+def profile_litert(n: int = 48, rounds: int = 3) -> dict:
+    """Where LiteRT's time goes, as one-process A/B figures (``--profile``): what XNNPACK took over
+    (op types, delegate partitions, input shape signature), then CPU ms per image (``process_time``:
+    all the process's threads, robust to other load better than wall time) and wall ms per image for
+    each variant, interleaved over ``rounds`` on the same random inputs: threads 1/2, batch 1/8,
+    ``set_tensor`` vs a zero-copy input view, XNNPACK's ``latest_features`` flag, and two 1-thread
+    interpreters on alternate images (inter-image instead of intra-op parallelism)."""
+    import collections
+    import threading
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    fx = load_extractor(backend="litert", cache_dir=os.path.join(tempfile.gettempdir(), "cviz-bench-models"))
+    model = fx._forward.model
+    x = np.random.default_rng(0).uniform(0, 255, (n, fx.input_size, fx.input_size, 3)).astype(np.float32)
+
+    def interp(threads: int = 2, batch: int = 1, latest: bool = False):
+        it = Interpreter(model_content=model, num_threads=threads, experimental_default_delegate_latest_features=latest)
+        if batch != 1:
+            it.resize_tensor_input(it.get_input_details()[0]["index"], [batch, *x.shape[1:]])
+        it.allocate_tensors()
+        return it
+
+    def run(it, rows, batch: int = 1, zero_copy: bool = False) -> np.ndarray:
+        i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+        view, out = it.tensor(i) if zero_copy else None, []
+        for k in range(0, len(rows), batch):
+            if zero_copy:
+                view()[...] = rows[k : k + batch]
+            else:
+                it.set_tensor(i, rows[k : k + batch])
+            it.invoke()
+            out.append(it.get_tensor(o).copy())
+        return np.concatenate(out).reshape(len(rows), -1)
+
+    base = interp()
+    ops = base._get_ops_details()
+    info = {"op_types": dict(collections.Counter(str(op["op_name"]) for op in ops)),
+            "delegate_partitions": sum(str(op["op_name"]) == "DELEGATE" for op in ops),
+            "input_shape_signature": [int(v) for v in base.get_input_details()[0]["shape_signature"]]}
+    pair = [interp(1), interp(1)]
+
+    def inter_image() -> np.ndarray:
+        res: list = [None, None]
+        workers = [threading.Thread(target=lambda k=k: res.__setitem__(k, run(pair[k], x[k::2]))) for k in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        out = np.empty((n, res[0].shape[1]), np.float32)
+        out[0::2], out[1::2] = res
+        return out
+
+    variants = {
+        "2 threads, batch 1 (cviz today)": lambda: run(base, x),
+        "2 threads, batch 1, zero-copy input": lambda: run(base, x, zero_copy=True),
+        "1 thread, batch 1": (lambda it: lambda: run(it, x))(interp(1)),
+        "2 threads, batch 8": (lambda it: lambda: run(it, x, 8))(interp(2, 8)),
+        "2 threads, batch 1, latest_features": (lambda it: lambda: run(it, x))(interp(2, latest=True)),
+        "2 interpreters x 1 thread, alternate images": inter_image,
+    }
+    reference = variants["2 threads, batch 1 (cviz today)"]()
+    rows = {k: {"max_abs_diff": float(np.abs(f() - reference).max()), "cpu_ms": [], "wall_ms": []} for k, f in variants.items()}
+    info["load_start"] = round(os.getloadavg()[0], 2)
+    for _ in range(rounds):
+        for k, f in variants.items():
+            w, c = time.perf_counter(), time.process_time()
+            f()
+            rows[k]["wall_ms"].append(round((time.perf_counter() - w) / n * 1e3, 2))
+            rows[k]["cpu_ms"].append(round((time.process_time() - c) / n * 1e3, 2))
+    info["load_end"] = round(os.getloadavg()[0], 2)
+    info["variants"] = rows
+    # Control: how many cores this process actually got. CPU/wall of GIL-free hashing in two threads
+    # is 2.0 on an idle 2-core machine and 1.0 when another job holds a core; then no variant can
+    # show parallel speed-up, and wall ~ CPU for all of them.
+    blob = os.urandom(32 << 20)
+    w, c = time.perf_counter(), time.process_time()
+    hashers = [threading.Thread(target=lambda: [hashlib.sha256(blob).digest() for _ in range(4)]) for _ in range(2)]
+    for h in hashers:
+        h.start()
+    for h in hashers:
+        h.join()
+    info["cores_available"] = round((time.process_time() - c) / (time.perf_counter() - w), 2)
+    print(f"\nLiteRT profile ({fx.backend_version}; {n} images x {rounds} rounds, interleaved; "
+          f"load {info['load_start']} -> {info['load_end']}, {os.cpu_count()} CPUs)")
+    print(f"cores this process got (CPU/wall of 2-thread hashing, 2.0 = both): {info['cores_available']}")
+    print(f"ops: {info['op_types']}; XNNPACK partitions: {info['delegate_partitions']}; "
+          f"input shape signature {info['input_shape_signature']}")
+    print(f"{'variant':<46}{'cpu ms/img (median)':>21}{'wall ms/img (median)':>22}{'max |diff|':>12}")
+    for k, r in rows.items():
+        print(f"{k:<46}{sorted(r['cpu_ms'])[len(r['cpu_ms']) // 2]:>21}{sorted(r['wall_ms'])[len(r['wall_ms']) // 2]:>22}"
+              f"{r['max_abs_diff']:>12.1e}")
+    return info
+
+
 def make_thumbs(n: int, out: Path, source: Path, side: int = 128) -> None:
     """``out/images/t0000000.jpg ...``: n 128 px JPEG thumbnails of ``source``'s images, each file's
     bytes made unique by a JPEG comment (the catalogue drops byte-identical copies), for timing
@@ -206,7 +302,14 @@ def main() -> None:
     p.add_argument("--originals", type=int, default=300, help="3000x2000 originals to make and time")
     p.add_argument("--backends", default="litert,keras")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--profile", action="store_true", help="only the LiteRT profile: delegation and one-process A/B variants")
     args = p.parse_args()
+    if args.profile:
+        info = profile_litert()
+        out = REPO / "benchmarks" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"litert-profile-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(info, indent=1))
+        return
     if args.quick:
         args.thumbs, args.originals = 160, 48
     folder = Path(args.collection)

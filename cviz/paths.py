@@ -120,6 +120,10 @@ class CollectionPaths:
     def mosaic(self) -> str:
         return f"{self.base}/mosaic.json"
 
+    def stamp(self, stage: str) -> str:
+        """What a stage's outputs were built from (cviz.stamps): written after them, removed before."""
+        return f"{self.base}/stamps/{stage}.json"
+
     @property
     def knn(self) -> str:
         return f"{self.base}/knn.npy"

@@ -3,21 +3,37 @@
 Large outputs (features, tiles, JSON) are written by the stages through the storage resource at
 the paths in docs/outputs.md; assets are linked with ``deps`` rather than passing data through an
 IO manager, so nothing big is ever pickled.
+
+Every stage has a code version and returns a data version (cviz.stamps): a stage whose inputs,
+settings and code are unchanged since its outputs were written is skipped (metadata ``skipped``),
+so the UI's stale markers are true and "Materialize changed and missing" rebuilds only what changed.
 """
 
 
+from typing import Any, Callable, Iterable, Literal
+
 import dagster as dg
 
-from cviz import pipeline
+from cviz import pipeline, stamps
+from cviz.grid import METHODS as GRID_METHODS
 from cviz.stages.common import StageReport
+from cviz.stages.layout import TSNE_UPDATES
 from cviz.progress import Progress
+from cviz.storage import Storage
+from cviz.tsne import BACKENDS as TSNE_BACKENDS
 from cviz_assets.collection_lock import one_run_at_a_time
 from cviz_assets.metadata import report_metadata, summary
-from cviz_assets.partitions import collection_partitions as collections  # alias until the collection_asset factory lands
+from cviz_assets.partitions import collection_partitions as collections
 from cviz_assets.retries import FEATURES_POOL, STORAGE_RETRY, fail_fast_on_user_error
 from cviz_resources import FeatureModelResource, StorageResource
 
 GROUP = "collection_map"
+FORCE_TAG = "cviz/force"  # a run tagged cviz/force=true runs every stage, unchanged or not
+
+# The Launchpad offers these as choices (Dagster turns a Literal into an enum).
+GridMethod = Literal[GRID_METHODS]  # type: ignore[valid-type]
+TsneUpdate = Literal[TSNE_UPDATES]  # type: ignore[valid-type]
+TsneBackend = Literal[TSNE_BACKENDS]  # type: ignore[valid-type]
 
 
 class TsneConfig(dg.Config):
@@ -26,8 +42,8 @@ class TsneConfig(dg.Config):
     ``backend``: ``opentsne`` (default) or ``multicore`` (the original's MulticoreTSNE, built by
     ``make multicore-tsne``; openTSNE is used, and the note says so, when it is not importable)."""
 
-    update: str = "recompute"
-    backend: str = "opentsne"
+    update: TsneUpdate = "recompute"
+    backend: TsneBackend = "opentsne"
 
 
 class GridConfig(dg.Config):
@@ -36,104 +52,152 @@ class GridConfig(dg.Config):
     keep their cells (stable update). ``refine``: swap cells afterwards to keep feature-space
     neighbours adjacent (cviz.grid_refine)."""
 
-    method: str = "auto"
+    method: GridMethod = "auto"
     keep_previous: bool = False
     refine: bool = True
 
 
-def _result(context: dg.AssetExecutionContext, stage: str, report: StageReport, **extra: object) -> dg.MaterializeResult:
+def collection_asset(*, deps: Iterable[Any] = (), kinds: set[str], pool: str | None = None,
+                     description: str | None = None) -> Callable[[Callable[..., dg.MaterializeResult]], dg.AssetsDefinition]:
+    """One collection stage as an asset: partitioned by collection, in the map's group, retried on
+    transient I/O but failing at once on user errors, under the collection's run lock, with the
+    stage's code version (cviz.stamps.CODE_VERSIONS; the asset's name is the stage's)."""
+
+    def decorate(fn: Callable[..., dg.MaterializeResult]) -> dg.AssetsDefinition:
+        return dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=list(deps),
+                        kinds=kinds, pool=pool, code_version=stamps.CODE_VERSIONS[fn.__name__], description=description,
+                        )(fail_fast_on_user_error(one_run_at_a_time(fn)))
+
+    return decorate
+
+
+def _forced(context: dg.AssetExecutionContext) -> bool:
+    return str(context.run.tags.get(FORCE_TAG, "")).lower() in ("1", "true", "yes")
+
+
+def _stage(context: dg.AssetExecutionContext, store: Storage, stage: str, settings: dict[str, Any],
+           run: Callable[[], StageReport], **extra: Any) -> dg.MaterializeResult:
+    """Run ``stage`` unless its inputs, settings and code are those its outputs were built from
+    (cviz.stamps): then it writes nothing and returns the same data version, saying so."""
+    name = context.partition_key
+    decision = stamps.check(store, name, stage, settings)
+    if decision.skip and not _forced(context):
+        previous = decision.previous
+        assert previous is not None
+        text = decision.skipped_text()
+        context.log.info(f"{stage} [{name}]: skipped: {text}")
+        values = {**stamps.previous_values(previous), "skipped": text, "input_fingerprint": decision.fingerprint[:16]}
+        return dg.MaterializeResult(metadata=report_metadata(StageReport(values=values), **extra),
+                                    data_version=dg.DataVersion(previous.data_version))
+    stamps.remove_stamps(store, name, [stage])  # a run cut short leaves no stamp: the next one runs
+    report = run()
+    version = stamps.record(store, name, decision, report.values)
+    report.values["run_reason"] = "forced (cviz/force tag)" if decision.skip else decision.reason
+    if decision.fingerprint:
+        report.values["input_fingerprint"] = decision.fingerprint[:16]
+    return _result(context, stage, report, version, **extra)
+
+
+def _result(context: dg.AssetExecutionContext, stage: str, report: StageReport, version: str,
+            **extra: object) -> dg.MaterializeResult:
     context.log.info(f"{stage} [{context.partition_key}]: {summary(report)}")
-    return dg.MaterializeResult(metadata=report_metadata(report, **extra))
+    return dg.MaterializeResult(metadata=report_metadata(report, **extra), data_version=dg.DataVersion(version))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, kinds={"python"})
-@fail_fast_on_user_error
-@one_run_at_a_time
+@collection_asset(kinds={"python"})
 def images(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
-    """The catalogue: every file found, which are usable, why the others are not; metadata rows joined."""
-    return _result(context, "images", pipeline.stage_images(storage.get(), context.partition_key))
+    """The catalogue: every file found, which are usable, why the others are not; metadata rows joined.
+    Always scans; its data version is the catalogue's content, so an unchanged scan leaves the rest
+    unchanged."""
+    store = storage.get()
+    report = pipeline.stage_images(store, context.partition_key)
+    decision = stamps.Decision("images", None, None, "always scanned")
+    return _result(context, "images", report, stamps.record(store, context.partition_key, decision, report.values))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[images], kinds={"tensorflow"}, pool=FEATURES_POOL)
-@fail_fast_on_user_error
-@one_run_at_a_time
+@collection_asset(deps=[images], kinds={"tensorflow"}, pool=FEATURES_POOL)
 def features(context: dg.AssetExecutionContext, storage: StorageResource, model: FeatureModelResource) -> dg.MaterializeResult:
     """N x D CNN features, one row per usable image, computed once per image content (cached)."""
     store = storage.get()
     extractor = model.get(pipeline.model_cache_dir(store))
     progress = Progress("features", log=context.log.info)  # a log line every ~10%
-    return _result(context, "features", pipeline.stage_features(store, context.partition_key, extractor, model.batch_size,
-                                                                progress=progress))
+    # The model's identity, not its runtime: backends agree within 1e-4 (tests/test_backends.py).
+    settings = {"model_id": extractor.model_id, "dim": int(extractor.dim)}
+    return _stage(context, store, "features", settings,
+                  lambda: pipeline.stage_features(store, context.partition_key, extractor, model.batch_size,
+                                                  progress=progress))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[features], kinds={"scikitlearn"})
-@fail_fast_on_user_error
-@one_run_at_a_time
+@collection_asset(deps=[features], kinds={"scikitlearn"})
 def pca(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """Features projected on their first 256 principal components (fewer for small N or D)."""
-    return _result(context, "pca", pipeline.stage_pca(storage.get(), context.partition_key))
+    store = storage.get()
+    return _stage(context, store, "pca", {}, lambda: pipeline.stage_pca(store, context.partition_key))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[pca], kinds={"python"})
-@fail_fast_on_user_error
-@one_run_at_a_time
+@collection_asset(deps=[pca], kinds={"python"})
 def tsne(context: dg.AssetExecutionContext, config: TsneConfig, storage: StorageResource) -> dg.MaterializeResult:
     """The 2-D t-SNE embedding (openTSNE); ``update: place_new`` keeps the existing map's points."""
-    return _result(context, "tsne", pipeline.stage_tsne(storage.get(), context.partition_key, update=config.update,
-                                                      backend=config.backend))
+    store = storage.get()
+    return _stage(context, store, "tsne", {"update": config.update, "backend": config.backend},
+                  lambda: pipeline.stage_tsne(store, context.partition_key, update=config.update, backend=config.backend))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[tsne], kinds={"python"})
-@fail_fast_on_user_error
-@one_run_at_a_time
+@collection_asset(deps=[tsne], kinds={"python"})
 def grid(context: dg.AssetExecutionContext, config: GridConfig, storage: StorageResource) -> dg.MaterializeResult:
     """One grid cell per image, no two images in a cell; kNN preservation, label agreement (with
     chance levels), DPQ_16 and mean neighbour distance measured; ``quality_line``: features -> t-SNE -> grid."""
-    return _result(context, "grid", pipeline.stage_grid(storage.get(), context.partition_key, method=config.method,
-                                                      keep_previous=config.keep_previous, refine=config.refine))
+    store = storage.get()
+    name = context.partition_key
+    settings = {"method": config.method, "keep_previous": config.keep_previous, "refine": config.refine,
+                "tile_size": list(pipeline.run_config(store, name).tile_size)}
+    return _stage(context, store, "grid", settings,
+                  lambda: pipeline.stage_grid(store, name, method=config.method, keep_previous=config.keep_previous,
+                                              refine=config.refine))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[grid, images], kinds={"python"})
-@fail_fast_on_user_error
-@one_run_at_a_time
+@collection_asset(deps=[grid, images], kinds={"python"})
 def mosaic(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """The full-resolution mosaic, written streaming as the top level of a new Deep Zoom version."""
+    store = storage.get()
     progress = Progress("mosaic", log=context.log.info, unit="cells")
-    return _result(context, "mosaic", pipeline.stage_mosaic(storage.get(), context.partition_key, progress=progress))
+    return _stage(context, store, "mosaic", {},
+                  lambda: pipeline.stage_mosaic(store, context.partition_key, progress=progress))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[mosaic], kinds={"python"})
-@fail_fast_on_user_error
-@one_run_at_a_time
+@collection_asset(deps=[mosaic], kinds={"python"})
 def dzi(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """The Deep Zoom pyramid (.dzi + _files) OpenSeadragon reads, in the version `mosaic` started."""
-    return _result(context, "dzi", pipeline.stage_dzi(storage.get(), context.partition_key))
+    store = storage.get()
+    return _stage(context, store, "dzi", {}, lambda: pipeline.stage_dzi(store, context.partition_key))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[mosaic, grid], kinds={"json"})
-@fail_fast_on_user_error
-@one_run_at_a_time
+@collection_asset(deps=[mosaic, grid], kinds={"json"})
 def metadata_json(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """What the viewer needs per cell: title, url, date and the other columns; grid shape and tile size.
     Also its extras (regions.json, neighbours.bin, vocabulary.json), written first so they are in
     place when items.json publishes the version; their figures are reported as ``extras_*``."""
     store = storage.get()
-    extras = pipeline.stage_viewer_extras(store, context.partition_key)
-    context.log.info(f"viewer extras [{context.partition_key}]: {summary(extras)}")
-    report = pipeline.stage_metadata_json(store, context.partition_key)
-    report.values.update({f"extras_{k}": v for k, v in extras.values.items()})
-    report.tables.update({f"extras_{k}": v for k, v in extras.tables.items()})
-    return _result(context, "metadata_json", report, viewer=dg.MetadataValue.url(storage.viewer_link(context.partition_key)))
+    name = context.partition_key
+
+    def run() -> StageReport:
+        extras = pipeline.stage_viewer_extras(store, name)
+        context.log.info(f"viewer extras [{name}]: {summary(extras)}")
+        report = pipeline.stage_metadata_json(store, name)
+        report.values.update({f"extras_{k}": v for k, v in extras.values.items()})
+        report.tables.update({f"extras_{k}": v for k, v in extras.tables.items()})
+        return report
+
+    return _stage(context, store, "metadata_json", {}, run, viewer=dg.MetadataValue.url(storage.viewer_link(name)))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, kinds={"json"},
-          deps=[dzi, metadata_json, "timeline_layout", "category_layout"])  # layouts: cviz_assets/layout_assets.py
-@fail_fast_on_user_error
-@one_run_at_a_time
+@collection_asset(deps=[dzi, metadata_json, "timeline_layout", "category_layout"], kinds={"json"})  # cviz_assets/layout_assets.py
 def publish(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """Switches current.json to the version this run built, behind the blocking checks (checks.py)."""
-    report = pipeline.stage_publish(storage.get(), context.partition_key)
-    return _result(context, "publish", report, viewer=dg.MetadataValue.url(storage.viewer_link(context.partition_key)))
+    store = storage.get()
+    name = context.partition_key
+    return _stage(context, store, "publish", {}, lambda: pipeline.stage_publish(store, name),
+                  viewer=dg.MetadataValue.url(storage.viewer_link(name)))
 
 
 collection_assets = [images, features, pca, tsne, grid, mosaic, dzi, metadata_json, publish]

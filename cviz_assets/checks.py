@@ -13,7 +13,7 @@ from typing import Callable
 
 import dagster as dg
 
-from cviz import locking, verify
+from cviz import locking, stamps, verify
 from cviz_assets.collection_lock import lock_owner, run_steps
 from cviz_assets.assets import dzi, features, grid, metadata_json
 from cviz_assets.partitions import collection_partitions
@@ -23,6 +23,12 @@ from cviz_resources import StorageResource
 # Partitioned asset checks are a Dagster "preview" feature in 1.13 and warn once per process; every
 # run step is a process, so the warning would fill every run's log. Silence exactly that one.
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
+
+
+# The first stage to build again when a check on an asset fails: dzi and metadata_json write into the
+# version mosaic started, which may be live by then, so the mosaic starts a new one.
+REBUILD_FROM = {"features": "features", "grid": "grid", "dzi": "mosaic", "metadata_json": "mosaic",
+                "timeline_layout": "timeline_layout", "category_layout": "category_layout"}
 
 
 def _under_run_lock(check: Callable[..., dg.AssetCheckResult]) -> Callable[..., dg.AssetCheckResult]:
@@ -38,6 +44,10 @@ def _under_run_lock(check: Callable[..., dg.AssetCheckResult]) -> Callable[..., 
         with locking.hold(store, op.partition_key, lock_owner(op), op.op.name, steps) as lock:
             result = check(context, storage)
             if not result.passed:
+                # Its stage (and, for a version's files, the mosaic that started the version) must run
+                # again next time, even with unchanged inputs: its stamps go (cviz.stamps).
+                for key in op.selected_asset_check_keys:
+                    stamps.invalidate_from(store, op.partition_key, REBUILD_FROM.get(key.asset_key.to_user_string(), "features"))
                 # A blocking failure skips every step downstream of the asset (publish among them): count
                 # them as finished, so the run's last step that does run releases the collection's lock.
                 for step in skipped_steps(op, steps):

@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="t-SNE implementation (multicore: MulticoreTSNE, built by `make multicore-tsne`)")
     run.add_argument("--update", default="recompute", choices=["recompute", "place_new"],
                      help="place_new: items already on the map keep their place; only new images are placed")
+    run.add_argument("--force", action="store_true",
+                     help="run every stage, even those whose inputs and code are unchanged since they last ran")
     add = sub.add_parser("add", help="register a collection (adds its partition) without building it", allow_abbrev=False)
     _collection_args(add)
     _env_args(add)
@@ -206,6 +208,9 @@ class _Progress:
             if event.event_type_value == "ASSET_MATERIALIZATION":
                 mat = event.step_materialization_data.materialization
                 meta = mat.metadata
+                if isinstance(getattr(meta.get("skipped"), "value", None), str):  # cviz.stamps: unchanged
+                    print(f"cviz:   {mat.asset_key.to_user_string():<14} skipped ({meta['skipped'].value})", flush=True)
+                    continue
                 bits = [f"{k}={meta[k].value}" for k in ("items", "usable", "skipped", "cache_hits", "images_per_s", "seconds") if k in meta]
                 print(f"cviz:   {mat.asset_key.to_user_string():<14} done  " + " ".join(bits), flush=True)
             elif event.event_type_value == "STEP_START":
@@ -274,7 +279,8 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     try:
         with _Progress(instance, run_id):
             result = job.execute_in_process(partition_key=config.name, instance=instance, raise_on_error=False,
-                                            run_id=run_id, run_config=run_config, tags=CLI_RUN_TAGS)
+                                            run_id=run_id, run_config=run_config,
+                                            tags={**CLI_RUN_TAGS, **({"cviz/force": "true"} if args.force else {})})
     finally:
         progress.remove_listener(bars)
         bars.close()

@@ -20,12 +20,10 @@ import dagster as dg
 
 from cviz import layout_stage, layout_versions, verify
 from cviz.progress import Progress
-from cviz_assets.assets import GROUP, _result, images, tsne
+from cviz_assets.assets import _stage, collection_asset, images, tsne
 from cviz_assets.checks import _result as check_result
 from cviz_assets.checks import _under_run_lock
-from cviz_assets.collection_lock import one_run_at_a_time
 from cviz_assets.partitions import collection_partitions as collections
-from cviz_assets.retries import STORAGE_RETRY, fail_fast_on_user_error
 from cviz_resources import StorageResource
 
 METADATA = ("Metadata: built (false when the collection has no such layout; reason says why, e.g. no date "
@@ -35,27 +33,26 @@ METADATA = ("Metadata: built (false when the collection has no such layout; reas
             "mosaic_seconds, pyramid_seconds.")
 
 
+TIMELINE = ("Items by date: one band per year bin, similarity order inside each, undated items in their own "
+            "block; mosaic and Deep Zoom pyramid in its own version folder.\n\n" + METADATA)
+CATEGORY = ("Items by category: one block per value of a column (first value of a multi-valued item), largest "
+            "first, similarity order inside each; mosaic and Deep Zoom pyramid in its own version folder.\n\n" + METADATA)
+
+
 def _build(context: dg.AssetExecutionContext, storage: StorageResource, layout: str) -> dg.MaterializeResult:
+    """One layout step, skipped like the other stages when its inputs are unchanged (cviz.stamps)."""
     progress = Progress(f"{layout}_layout", log=context.log.info, unit="cells")
-    report = layout_stage.stage_layout(storage.get(), context.partition_key, layout, progress=progress)
-    return _result(context, f"{layout}_layout", report)
+    store = storage.get()
+    return _stage(context, store, f"{layout}_layout", {},
+                  lambda: layout_stage.stage_layout(store, context.partition_key, layout, progress=progress))
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[tsne, images],
-          kinds={"python"}, description="Items by date: one band per year bin, similarity order inside each, "
-          "undated items in their own block; mosaic and Deep Zoom pyramid in its own version folder.\n\n" + METADATA)
-@fail_fast_on_user_error
-@one_run_at_a_time
+@collection_asset(deps=[tsne, images], kinds={"python"}, description=TIMELINE)
 def timeline_layout(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     return _build(context, storage, "timeline")
 
 
-@dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=[tsne, images],
-          kinds={"python"}, description="Items by category: one block per value of a column (first value of a "
-          "multi-valued item), largest first, similarity order inside each; mosaic and Deep Zoom pyramid in its "
-          "own version folder.\n\n" + METADATA)
-@fail_fast_on_user_error
-@one_run_at_a_time
+@collection_asset(deps=[tsne, images], kinds={"python"}, description=CATEGORY)
 def category_layout(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     return _build(context, storage, "category")
 

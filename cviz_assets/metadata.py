@@ -77,6 +77,12 @@ METADATA_MEANING: dict[str, str] = {
 }
 
 
+# Every stage but `images` (which always scans) may be skipped (cviz.stamps).
+VERSIONING_MEANING = ("skipped: set when inputs, settings and code were unchanged, so nothing was written (the other "
+                      "figures are those of the run that wrote the outputs); run_reason: why it ran; input_fingerprint: "
+                      "what its outputs are built from.")
+
+
 def parse_tags(text: str) -> dict[str, str]:
     """``CVIZ_ASSET_TAGS``: ``key=value`` pairs separated by commas (``domain=museum,tier=gold``)."""
     tags = {}
@@ -121,6 +127,8 @@ def governed(assets: list, owners: list[str] | None = None, tags: dict[str, str]
 
             def apply(spec: dg.AssetSpec, refs: dict = refs) -> dg.AssetSpec:
                 meaning = METADATA_MEANING.get(spec.key.to_user_string())
+                if meaning and spec.key.to_user_string() != "images":
+                    meaning = f"{meaning} {VERSIONING_MEANING}"
                 description = f"{spec.description or ''}\n\nMetadata: {meaning}".strip() if meaning else spec.description
                 return spec.replace_attributes(
                     owners=[*spec.owners, *(o for o in owners or [] if o not in spec.owners)],

@@ -58,7 +58,8 @@ def resources(root: str | os.PathLike, model: str = MODEL, weights: str = WEIGHT
 
 
 def materialize_collection(root: str | os.PathLike, spec: dict, instance: dg.DagsterInstance | None = None,
-                           raise_on_error: bool = True, **model) -> dg.ExecuteInProcessResult:
+                           raise_on_error: bool = True, tags: dict[str, str] | None = None,
+                           **model) -> dg.ExecuteInProcessResult:
     """Register ``spec`` and materialize every asset of its partition, as the UI would."""
     from cviz_assets.assets import collection_assets
     from cviz_assets.checks import collection_checks
@@ -69,7 +70,7 @@ def materialize_collection(root: str | os.PathLike, spec: dict, instance: dg.Dag
     register_spec(instance, res["storage"], spec)
     # With the blocking checks, as the build_collection job runs: a failed check skips `publish`.
     return dg.materialize([*collection_assets, *collection_checks], partition_key=spec["name"], instance=instance,
-                          resources=res, raise_on_error=raise_on_error)
+                          resources=res, raise_on_error=raise_on_error, tags=tags)
 
 
 @pytest.fixture(scope="session")

@@ -70,6 +70,20 @@ def test_empty_and_odd_batches(both):
         lite_fx(np.zeros((1, 96, 96, 3), np.uint8))
 
 
+def test_grouped_batches_give_the_same_rows(both):
+    """``LiteRTRunner(batch=4)``: full groups through a batch-4 interpreter, the rest one at a time;
+    the rows equal batch 1's (what bench_features --profile compares)."""
+    from cviz.models.litert import LiteRTRunner
+
+    _, lite_fx = both
+    x = np.random.default_rng(2).uniform(0, 255, (7, 224, 224, 3)).astype(np.float32)
+    grouped, single = LiteRTRunner(lite_fx._forward.model, batch=4), LiteRTRunner(lite_fx._forward.model, batch=1)
+    got = grouped(x)
+    assert got.shape == (7, 1280)
+    assert set(grouped._local.states) == {4, 1}  # 4 + 3 remainder rows, no padding
+    np.testing.assert_array_equal(got, single(x))
+
+
 def _stems(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.tflite"))
 

@@ -30,7 +30,7 @@ def test_owners_tags_descriptions_and_code_references() -> None:
         [ref] = spec.metadata["dagster/code_references"].code_references
         assert Path(ref.file_path).name == "assets.py", (name, ref)  # the asset, not a decorator's wrapper
         lines = Path(ref.file_path).read_text().splitlines()
-        assert lines[ref.line_number - 1].startswith("@dg.asset(") and f"def {name}(" in "\n".join(
+        assert lines[ref.line_number - 1].startswith(("@dg.asset(", "@collection_asset(")) and f"def {name}(" in "\n".join(
             lines[ref.line_number - 1:ref.line_number + 4]), name
     assert {a.key.to_user_string() for a in collection_assets} == set(METADATA_MEANING)
     assert _spec(assets, "features").description.startswith("N x D CNN features")

@@ -117,7 +117,9 @@ def test_materialization_metadata_is_informative(met_sample_root: Path) -> None:
 
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("collections", ["met-sample"])
-    result = dg.materialize([pca, tsne], partition_key="met-sample", instance=instance, resources=resources(met_sample_root))
+    # Forced: the fixture built them already, and unchanged stages are otherwise skipped (cviz.stamps).
+    result = dg.materialize([pca, tsne], partition_key="met-sample", instance=instance, resources=resources(met_sample_root),
+                            tags={"cviz/force": "true"})
     pca_meta = result.asset_materializations_for_node("pca")[0].metadata
     assert pca_meta["components"].value == min(256, 173, pca_meta["input_dimension"].value)
     assert 0 < pca_meta["explained_variance"].value <= 1.0

@@ -11,11 +11,15 @@ the input size, the converter (TensorFlow) version, the runtime version and :dat
 it is written atomically (temp file, rename) with a sha256 sidecar, and a cached file that fails
 its hash or does not load is converted again, never used.
 
-Batch size by measurement: XNNPACK at batch 1 (``num_threads=2``) was as fast as batch 4 or 16 and
-faster than batch 8 (204 / 194 / 149 / 205 images/s on this 2-core machine, one run), so images
-are run one at a time through a batch-1 interpreter: no padding of the last batch, and the
-smallest working set. ``XNNPACK`` comes with the runtime's default op resolver; the runner checks
-that the delegate was applied (``delegated``).
+Batch size by measurement: ``bench_features.py --profile`` (one process, interleaved, CPU ms per
+image, inference alone) gave batch 8 11-23% less CPU per image than batch 1 in three runs out of
+three (11.4 vs 12.8, 18.4 vs 20.7, 11.7 vs 15.2 ms; shared machine, load 3-5) with identical
+features; but end to end (``compute_features``: decode threads overlapped with inference, 320
+thumbnails, 3 interleaved rounds, load 5) batch 8 gave 30.8 / 28.5 / 32.8 images/s against 34.5 /
+31.9 / 33.5 for batch 1. So ``BATCH`` stays 1 until a quiet machine says otherwise; the runner takes
+``batch=`` (full groups through a batch-``batch`` interpreter, the rest one at a time, no padding)
+for that A/B. ``XNNPACK`` comes with the runtime's default op resolver and takes the whole graph as
+one partition; the runner checks that the delegate was applied (``delegated``).
 """
 
 from __future__ import annotations
@@ -153,7 +157,8 @@ def load_or_convert(keras_model: Any, stem: str, cache_dir: str | os.PathLike[st
 
 @dataclass
 class LiteRTRunner:
-    """Batch -> features through a batch-1 LiteRT interpreter (XNNPACK, ``threads`` threads).
+    """Batch -> features through LiteRT interpreters (XNNPACK, ``threads`` threads): full groups of
+    ``batch`` images through a batch-``batch`` interpreter, the remainder through a batch-1 one.
 
     An interpreter is not thread-safe: each calling thread gets its own (usually just one: the
     features loop calls from one thread while decode runs in others).
@@ -161,38 +166,41 @@ class LiteRTRunner:
 
     model: bytes
     threads: int = DEFAULT_THREADS
+    batch: int = BATCH
 
     def __post_init__(self) -> None:
         self._local = threading.local()
-        self.delegated = self._interpreter()[3]
+        self.delegated = self._interpreter(1)[3]
 
-    def _interpreter(self) -> tuple[Any, int, int, bool]:
-        state = getattr(self._local, "state", None)
+    def _interpreter(self, size: int) -> tuple[Any, int, int, bool]:
+        states = getattr(self._local, "states", None)
+        if states is None:
+            states = self._local.states = {}
+        state = states.get(size)
         if state is None:
             from ai_edge_litert.interpreter import Interpreter
 
             it = Interpreter(model_content=self.model, num_threads=self.threads)
-            it.allocate_tensors()
             inp = it.get_input_details()[0]
-            if tuple(inp["shape"][1:]) and int(inp["shape"][0]) != BATCH:
-                it.resize_tensor_input(inp["index"], [BATCH, *inp["shape"][1:]])
-                it.allocate_tensors()
-            # XNNPACK replaces the graph's ops by a few delegate kernels; without it there are ~100.
+            if tuple(inp["shape"][1:]) and int(inp["shape"][0]) != size:
+                it.resize_tensor_input(inp["index"], [size, *inp["shape"][1:]])
+            it.allocate_tensors()
+            # XNNPACK replaces the graph's ops by a delegate kernel; without it there are ~60 op kernels.
             ops = it._get_ops_details() if hasattr(it, "_get_ops_details") else []
             delegated = any("DELEGATE" in str(op.get("op_name", "")).upper() for op in ops)
-            state = (it, inp["index"], it.get_output_details()[0]["index"], delegated)
-            self._local.state = state
+            state = states[size] = (it, inp["index"], it.get_output_details()[0]["index"], delegated)
         return state
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        it, inp, out, _ = self._interpreter()
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        rows = []
-        for i in range(len(batch)):
-            it.set_tensor(inp, batch[i : i + 1])
+        n, rows = len(batch), []
+        full = n - n % self.batch if self.batch > 1 else 0
+        for start, size in [(k, self.batch) for k in range(0, full, self.batch)] + [(k, 1) for k in range(full, n)]:
+            it, inp, out, _ = self._interpreter(size)
+            it.set_tensor(inp, batch[start : start + size])
             it.invoke()
-            rows.append(it.get_tensor(out).reshape(-1).copy())
-        return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+            rows.append(it.get_tensor(out).reshape(size, -1).copy())
+        return np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)
 
 
 def convert_in_child(size: int, weights: str, cache_dir: str, timeout_s: float = 900.0) -> bool:
