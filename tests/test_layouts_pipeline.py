@@ -18,7 +18,7 @@ import dagster as dg
 import pytest
 
 from cviz.layouts import items_sha256
-from cviz_assets.assets import collection_assets
+from cviz_assets.assets import FORCE_TAG, collection_assets
 from cviz_assets.checks import collection_checks
 from cviz_assets.layout_assets import category_layout, layout_assets, layout_checks, timeline_layout
 from cviz_assets.register import register_spec
@@ -51,13 +51,16 @@ def write_collection(src: Path, out: Path, dates: bool = True) -> dict[str, dict
     return rows
 
 
-def build(root: Path, instance: dg.DagsterInstance, spec: dict, selection: list | None = None) -> dg.ExecuteInProcessResult:
+def build(root: Path, instance: dg.DagsterInstance, spec: dict, selection: list | None = None,
+          force: bool = False) -> dg.ExecuteInProcessResult:
     """Register ``spec`` and materialize its partition: everything (as build_collection runs it,
-    with the blocking checks), or only the ``selection`` assets and their checks."""
+    with the blocking checks), or only the ``selection`` assets and their checks. ``force``: run
+    stages whose inputs are unchanged too (cviz.stamps would skip them), as an operator rebuilding one does."""
     res = resources(root)
     register_spec(instance, res["storage"], spec)
     return dg.materialize(ALL, partition_key=spec["name"], instance=instance, resources=res,
-                          selection=dg.AssetSelection.assets(*selection) if selection else None)
+                          selection=dg.AssetSelection.assets(*selection) if selection else None,
+                          tags={FORCE_TAG: "true"} if force else None)
 
 
 def spec_for(name: str, folder: Path) -> dict:
@@ -167,13 +170,24 @@ def test_rebuilding_one_layout_alone_leaves_the_similarity_version_untouched(env
     before = pointer(root, "dated")
     live = root / "published" / "dated" / before["dzi"].split("/")[0]
     files_before = tree_bytes(live)
-    build(root, env["instance"], spec_for("dated", env["folder"]), selection=[timeline_layout, collection_assets[-1]])
+    build(root, env["instance"], spec_for("dated", env["folder"]), selection=[timeline_layout, collection_assets[-1]],
+          force=True)
     after = pointer(root, "dated")
     assert tree_bytes(live) == files_before
     assert {k: after[k] for k in ("dzi", "items", "preview")} == {k: before[k] for k in ("dzi", "items", "preview")}
     assert after["layouts"]["category"] == before["layouts"]["category"]
     assert after["layouts"]["timeline"] != before["layouts"]["timeline"]
     assert (root / "published" / "dated" / after["layouts"]["timeline"]["dzi"]).exists()
+
+
+def test_an_unchanged_rebuild_skips_the_layouts_and_publish(env: dict) -> None:
+    """cviz.stamps: the layout steps are stages like the others; nothing changed, nothing rebuilt."""
+    root = env["root"]
+    before = pointer(root, "dated")
+    result = build(root, env["instance"], spec_for("dated", env["folder"]))
+    for asset in ("timeline_layout", "category_layout", "publish"):
+        assert "unchanged" in str(metadata(result, asset).get("skipped", "")), asset
+    assert pointer(root, "dated")["layouts"] == before["layouts"]
 
 
 def test_a_collection_without_dates_gets_no_timeline_and_says_why(env: dict) -> None:
