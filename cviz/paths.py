@@ -248,6 +248,7 @@ DOCUMENTED: dict[str, Callable[[], str]] = {
     "collections/<name>/knn.npy": lambda: _C.knn,
     "collections/<name>/tsne_items.json": lambda: _C.tsne_items,
     "collections/<name>/grid_items.json": lambda: _C.grid_items,
+    "collections/<name>/stamps/<stage>.json": lambda: _C.stamp("grid"),
     "collections/<name>/lock.json": lambda: _C.lock,
     "collections/<name>/lock.json.mutex": lambda: _C.lock_mutex,
     "collections/<name>/lock-steps/<run-id>/<step>": lambda: _C.lock_step("run-1", "images"),

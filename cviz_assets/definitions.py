@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from cviz_assets.assets import collection_assets
 from cviz_assets.catalogue_checks import catalogue_checks
-from cviz_assets.checks import collection_checks
 from cviz_assets.chunk_jobs import features_chunks
 from cviz_assets.executors import collection_job_executor, executor_from_env
 from cviz_assets.partitions import collection_partitions
 from cviz_assets.metadata import governed, parse_tags
 from cviz_assets.jobs_ops import recheck_published, retire_collection
-from cviz_assets.layout_assets import layout_assets, layout_checks
+from cviz_assets.graph import graph_assets, graph_checks
 from cviz_assets.register import register_collection
 from cviz_assets.schedules import daily_recheck
 from cviz_assets.sensors import sensors
@@ -22,7 +20,7 @@ from cviz_resources.storage import default_root
 
 build_collection = dg.define_asset_job(
     "build_collection",
-    selection=dg.AssetSelection.assets(*collection_assets, *layout_assets),  # all layouts by default (CLI, drop sensor)
+    selection=dg.AssetSelection.assets(*graph_assets),  # all layouts by default (CLI, drop sensor)
     partitions_def=collection_partitions,
     description="Materialize every stage of one collection, images to viewer files.",
     executor_def=collection_job_executor(),  # in-process unless CVIZ_EXECUTOR says otherwise
@@ -43,8 +41,8 @@ def asset_owners() -> list[str]:
 
 
 defs = dg.Definitions(
-    assets=governed([*collection_assets, *layout_assets], asset_owners(), parse_tags(settings().asset_tags)),
-    asset_checks=[*collection_checks, *catalogue_checks, *layout_checks],
+    assets=governed(graph_assets, asset_owners(), parse_tags(settings().asset_tags)),
+    asset_checks=[*graph_checks, *catalogue_checks],
     jobs=[build_collection, register_collection, features_chunks, recheck_published, retire_collection],
     sensors=sensors,
     schedules=[daily_recheck],

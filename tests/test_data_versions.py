@@ -24,11 +24,10 @@ AFTER_IMAGES = STAGES[1:]
 
 
 def job(root: Path) -> dg.JobDefinition:
-    from cviz_assets.assets import collection_assets
-    from cviz_assets.checks import collection_checks
     from cviz_assets.definitions import build_collection
+    from cviz_assets.graph import graph_assets, graph_checks
 
-    defs = dg.Definitions(assets=collection_assets, asset_checks=collection_checks, jobs=[build_collection],
+    defs = dg.Definitions(assets=graph_assets, asset_checks=graph_checks, jobs=[build_collection],
                           resources=resources(root))
     return defs.resolve_job_def("build_collection")
 
@@ -337,7 +336,8 @@ def test_stamp_logic_unit(tmp_path: Path) -> None:
     assert not stamps.check(store, NAME, "features", {"model_id": "other"}).skip
     store.write_bytes(f"collections/{NAME}/features.npy", b"2")
     assert stamps.check(store, NAME, "features", {"model_id": "m"}).reason.startswith("outputs missing or changed")
-    assert stamps.invalidate_from(store, NAME, "grid") == ["grid", "mosaic", "dzi", "metadata_json", "publish"]
+    assert stamps.invalidate_from(store, NAME, "grid") == ["grid", "mosaic", "dzi", "metadata_json",
+                                                                 "timeline_layout", "category_layout", "publish"]
 
 
 def test_cviz_run_twice_skips_the_second_time(tmp_path: Path, built_once, source: Path) -> None:

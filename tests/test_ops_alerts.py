@@ -12,9 +12,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cviz_assets.assets import collection_assets, images
+from cviz_assets.assets import images
 from cviz_assets.catalogue_checks import catalogue_checks, catalogue_complete
-from cviz_assets.checks import collection_checks
+from cviz_assets.graph import graph_assets, graph_checks
 from cviz_assets.jobs_ops import recheck_published, retire_collection
 from cviz_assets.partitions import collection_partitions
 from cviz_assets.schedules import build_recheck_schedule
@@ -42,7 +42,7 @@ def published_copy(met_sample_root: Path, tmp_path: Path) -> Path:
 
 
 def ops_defs(root: Path) -> dg.Definitions:
-    return dg.Definitions(assets=collection_assets, asset_checks=[*collection_checks, *catalogue_checks],
+    return dg.Definitions(assets=graph_assets, asset_checks=[*graph_checks, *catalogue_checks],
                           jobs=[recheck_published, retire_collection], resources=resources(root))
 
 
