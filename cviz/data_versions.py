@@ -31,7 +31,7 @@ def catalogue_version(catalogue: dict[str, Any]) -> str:
     })
 
 
-def _built_version_id(storage: Storage, name: str) -> str | None:
+def built_version_id(storage: Storage, name: str) -> str | None:
     try:
         return str(storage.read_json(CollectionPaths(name).mosaic)["version"])
     except (FileNotFoundError, KeyError, TypeError, ValueError):
@@ -54,7 +54,7 @@ def output_files(storage: Storage, name: str, stage: str) -> list[str] | None:
         }[stage]
     if stage.endswith("_layout"):
         return _layout_files(storage, paths, stage[: -len("_layout")])
-    version = _built_version_id(storage, name)
+    version = built_version_id(storage, name)
     if version is None:
         return None
     return {

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from cviz.catalogue import usable_items
-from cviz.data_versions import Versions, catalogue_version, digest as _digest
+from cviz.data_versions import Versions, built_version_id as _built_version_id, catalogue_version, digest as _digest
 from cviz.paths import CollectionPaths
 from cviz.storage import Storage
 
