@@ -19,7 +19,8 @@ from cviz import stamps
 from tests.conftest import resources
 
 NAME = "dv"
-STAGES = ("images", "features", "pca", "tsne", "grid", "mosaic", "dzi", "metadata_json", "publish")
+STAGES = ("images", "features", "pca", "tsne", "grid", "mosaic", "dzi", "metadata_json", "timeline_layout",
+          "category_layout", "publish")
 AFTER_IMAGES = STAGES[1:]
 
 
@@ -66,9 +67,9 @@ def stale(instance: dg.DagsterInstance) -> dict[str, str]:
     """What the UI shows per asset for this partition (FRESH, STALE, MISSING)."""
     from dagster._utils.test.data_versions import get_stale_status_resolver
 
-    from cviz_assets.assets import collection_assets
+    from cviz_assets.graph import graph_assets
 
-    resolver = get_stale_status_resolver(instance, collection_assets)
+    resolver = get_stale_status_resolver(instance, graph_assets)
     return {stage: resolver.get_status(dg.AssetKey(stage), NAME).value for stage in STAGES}
 
 
@@ -191,7 +192,7 @@ def test_changing_only_the_grid_method_reruns_grid_and_below_not_tsne(fresh) -> 
     root, _, instance = fresh
     tsne_before = (root / f"collections/{NAME}/tsne.npy").stat().st_mtime_ns
     meta = metadata(build(root, instance, run_config={"ops": {"grid": {"config": {"method": "sorted"}}}}))
-    assert skipped(meta) == {"features", "pca", "tsne"}
+    assert skipped(meta) == {"features", "pca", "tsne", "timeline_layout", "category_layout"}  # layouts: tsne's order
     assert meta["grid"]["method"] == "sorted" and "inputs, settings or code changed" in meta["grid"]["run_reason"]
     assert (root / f"collections/{NAME}/tsne.npy").stat().st_mtime_ns == tsne_before
     # Back to the default: the stamp of the sorted grid does not match, so the grid runs again.
@@ -247,6 +248,7 @@ def test_outputs_rewritten_outside_a_run_are_noticed(fresh) -> None:
     from cviz import pipeline
     from cviz_assets import assets
     from cviz_assets.checks import collection_checks
+    from cviz.stages.versions import rendered_from
     from cviz.storage import Storage
 
     root, _, instance = fresh
@@ -267,11 +269,11 @@ def test_outputs_rewritten_outside_a_run_are_noticed(fresh) -> None:
     assert meta["grid"]["run_reason"] == "outputs missing or changed since they were written"
     assert json.loads((root / f"collections/{NAME}/grid.json").read_text())["method"] != "sorted"
     manifest = json.loads((root / f"collections/{NAME}/mosaic.json").read_text())
-    assert manifest["grid_sha256"] == pipeline.rendered_from(store, NAME)["grid_sha256"]  # live map = grid on disk
+    assert manifest["grid_sha256"] == rendered_from(store, NAME)["grid_sha256"]  # live map = grid on disk
 
 
 def test_an_interrupted_stage_runs_again(fresh, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cviz import pipeline
+    from cviz.stages import grid as stage_grid_module
 
     root, _, instance = fresh
     stamp = root / f"collections/{NAME}/stamps/grid.json"
@@ -280,7 +282,7 @@ def test_an_interrupted_stage_runs_again(fresh, monkeypatch: pytest.MonkeyPatch)
     def cut_short(*args, **kwargs):
         raise RuntimeError("killed after grid.json was written")
 
-    monkeypatch.setattr(pipeline, "layout_quality", cut_short)  # runs after grid.json is written
+    monkeypatch.setattr(stage_grid_module, "layout_quality", cut_short)  # runs after grid.json is written
     monkeypatch.setenv("CVIZ_STEP_RETRIES", "0")
     result = job(root).execute_in_process(partition_key=NAME, instance=instance, raise_on_error=False,
                                           run_config={"ops": {"grid": {"config": {"method": "sorted"}}}})
