@@ -88,32 +88,35 @@ def _result(v: verify.Verdict) -> dg.AssetCheckResult:
                                description=v.summary)
 
 
-@dg.asset_check(asset=grid, partitions_def=collection_partitions, name="one_cell_per_image", blocking=True,
-                description="Every usable image has exactly one grid cell; no cell holds two images.")
-@_under_run_lock
-def one_cell_per_image(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
-    return _result(verify.verify_grid(storage.get(), context.partition_key))
+def check_from(asset: dg.AssetsDefinition, name: str, description: str,
+               verdict: Callable[[StorageResource, str], verify.Verdict]) -> dg.AssetChecksDefinition:
+    """One blocking check on ``asset``'s collection partition, run under the run lock, whose result
+    is ``verdict(storage, partition)`` in the shape every check reports (``_result``)."""
+
+    @dg.asset_check(asset=asset, partitions_def=collection_partitions, name=name, blocking=True, description=description)
+    @_under_run_lock
+    def check(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
+        return _result(verdict(storage, context.partition_key))
+
+    return check
 
 
-@dg.asset_check(asset=dzi, partitions_def=collection_partitions, name="pyramid_complete", blocking=True,
-                description="The built version's .dzi declares the grid's size and every tile of every level exists.")
-@_under_run_lock
-def pyramid_complete(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
-    return _result(verify.verify_pyramid(storage.get(), context.partition_key))
+def _on_storage(verifier: str) -> Callable[[StorageResource, str], verify.Verdict]:
+    """``cviz.verify.<verifier>`` on the storage, looked up at each call (tests replace a verifier)."""
+    return lambda storage, name: getattr(verify, verifier)(storage.get(), name)
 
 
-@dg.asset_check(asset=metadata_json, partitions_def=collection_partitions, name="items_resolved", blocking=True,
-                description="The built version's items.json has one entry per occupied cell; every title/url template is resolved.")
-@_under_run_lock
-def items_resolved(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
-    return _result(verify.verify_items(storage.get(), context.partition_key))
-
-
-@dg.asset_check(asset=features, partitions_def=collection_partitions, name="features_finite", blocking=True,
-                description="One feature row per usable image, with no NaN or infinite values.")
-@_under_run_lock
-def features_finite(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
-    return _result(verify.verify_features(storage.get(), context.partition_key))
-
-
-collection_checks = [one_cell_per_image, pyramid_complete, items_resolved, features_finite]
+# The similarity map's checks: (asset, check name, what it promises, the verifier in cviz.verify).
+CHECKS = (
+    (grid, "one_cell_per_image", "Every usable image has exactly one grid cell; no cell holds two images.",
+     "verify_grid"),
+    (dzi, "pyramid_complete", "The built version's .dzi declares the grid's size and every tile of every level exists.",
+     "verify_pyramid"),
+    (metadata_json, "items_resolved",
+     "The built version's items.json has one entry per occupied cell; every title/url template is resolved.",
+     "verify_items"),
+    (features, "features_finite", "One feature row per usable image, with no NaN or infinite values.",
+     "verify_features"),
+)
+collection_checks = [check_from(asset, name, text, _on_storage(fn)) for asset, name, text, fn in CHECKS]
+one_cell_per_image, pyramid_complete, items_resolved, features_finite = collection_checks

@@ -19,11 +19,11 @@ from typing import Callable
 import dagster as dg
 
 from cviz import layout_stage, layout_versions, verify
+from cviz.paths import CollectionPaths
+from cviz.storage import Storage
 from cviz.progress import Progress
 from cviz_assets.assets import _stage, collection_asset, images, tsne
-from cviz_assets.checks import _result as check_result
-from cviz_assets.checks import _under_run_lock
-from cviz_assets.partitions import collection_partitions as collections
+from cviz_assets.checks import check_from
 from cviz_resources import StorageResource
 
 METADATA = ("Metadata: built (false when the collection has no such layout; reason says why, e.g. no date "
@@ -72,32 +72,28 @@ def layout_verdict(storage: StorageResource, name: str, layout: str,
 
 
 def _layout_checks(asset: dg.AssetsDefinition, layout: str) -> list[dg.AssetChecksDefinition]:
+    """The similarity map's three checks (cviz_assets/checks.py), on this layout's built version."""
+
     def grid_of(b: layout_versions.Built) -> dict:
         return {**b.doc["grid"], "cells": b.doc["cells"]}
 
-    @dg.asset_check(asset=asset, partitions_def=collections, name="one_cell_per_image", blocking=True,
-                    description=f"Every usable image has exactly one cell of the {layout} layout; no cell holds two.")
-    @_under_run_lock
-    def one_cell(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
-        return check_result(layout_verdict(storage, context.partition_key, layout,
-                                           lambda b: verify.verify_grid(storage.get(), context.partition_key, grid=grid_of(b))))
+    def on_built(verify_built: Callable[[Storage, str, layout_versions.Built], verify.Verdict]
+                 ) -> Callable[[StorageResource, str], verify.Verdict]:
+        return lambda storage, name: layout_verdict(storage, name, layout, lambda b: verify_built(storage.get(), name, b))
 
-    @dg.asset_check(asset=asset, partitions_def=collections, name="pyramid_complete", blocking=True,
-                    description=f"The {layout} version's .dzi declares its grid's size and every tile of every level exists.")
-    @_under_run_lock
-    def pyramid(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
-        return check_result(layout_verdict(storage, context.partition_key, layout,
-                                           lambda b: verify.verify_pyramid(storage.get(), context.partition_key,
-                                                                           dzi_rel=f"{b.folder}/map.dzi", grid=b.doc["grid"])))
-
-    @dg.asset_check(asset=asset, partitions_def=collections, name="items_resolved", blocking=True,
-                    description=f"The {layout} layout.json places each item of items.json once, inside one label.")
-    @_under_run_lock
-    def items(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
-        return check_result(layout_verdict(storage, context.partition_key, layout,
-                                           lambda b: verify.verify_items(storage.get(), context.partition_key, layout=b.doc)))
-
-    return [one_cell, pyramid, items]
+    return [
+        check_from(asset, "one_cell_per_image",
+                   f"Every usable image has exactly one cell of the {layout} layout; no cell holds two.",
+                   on_built(lambda store, name, b: verify.verify_grid(store, name, grid=grid_of(b)))),
+        check_from(asset, "pyramid_complete",
+                   f"The {layout} version's .dzi declares its grid's size and every tile of every level exists.",
+                   on_built(lambda store, name, b: verify.verify_pyramid(
+                       store, name, dzi_rel=CollectionPaths(name).layout_dzi(layout, str(b.record["version"])),
+                       grid=b.doc["grid"]))),
+        check_from(asset, "items_resolved",
+                   f"The {layout} layout.json places each item of items.json once, inside one label.",
+                   on_built(lambda store, name, b: verify.verify_items(store, name, layout=b.doc))),
+    ]
 
 
 layout_assets = [timeline_layout, category_layout]
