@@ -16,13 +16,13 @@ from pathlib import Path
 from cviz.settings import settings
 
 
-def model_cache_dir(storage_local_dir: str | None) -> str:
-    """The folder for converted models: ``$CVIZ_MODEL_CACHE``, else ``storage_local_dir`` (the storage
+def model_cache_dir(local_root_dir: str | None) -> str:
+    """The folder for converted models: ``$CVIZ_MODEL_CACHE``, else ``local_root_dir`` (the storage
     root's ``cache/models`` when the root is local), else the user's cache folder."""
     chosen = (settings().model_cache or "").strip()
     if chosen:
         return chosen
-    if storage_local_dir:
-        return storage_local_dir
+    if local_root_dir:
+        return local_root_dir
     base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
     return str(Path(base) / "cviz" / "models")
