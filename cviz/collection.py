@@ -86,7 +86,7 @@ class CollectionConfig:
     url: str = _field("record link template, e.g. 'https://example.org/{Id}/'", default=DEFAULT_URL)
     tile: str = _field("cell size WxH (default 128x128)", default=DEFAULT_TILE)
     label_columns: list[str] = _field("label columns for the neighbour-agreement score", default_factory=list)
-    layouts: dict[str, Any] = _field("timeline/category layouts: false turns one off, {\"column\": ...} chooses its column",
+    layouts: dict[str, Any] = _field("extra layouts besides the similarity map: false turns one off, {\"column\": ...} chooses its column",
                                      default_factory=default_layouts)
 
     def __post_init__(self) -> None:

@@ -47,7 +47,8 @@ def _collection_args(p: argparse.ArgumentParser, config_cls: type = CollectionCo
         if isinstance(default, list):  # lists are given comma-separated
             default = ",".join(default)
         if f.name in CLI_PARSERS:  # a structured field: its own flag syntax, unset keeps the config's default
-            p.add_argument(*CLI_FLAGS[f.name], dest=f.name, default=None, help=CLI_PARSERS[f.name].__doc__)
+            p.add_argument(*CLI_FLAGS[f.name], dest=f.name, default=None,
+                           help=f"{f.metadata['help']}: {CLI_PARSERS[f.name].__doc__}")
             continue
         help = f.metadata["help"] + (" (comma-separated)" if isinstance(field_default(f), list) else "")
         p.add_argument(*CLI_FLAGS[f.name], dest=f.name, required=required, default=None if required else default,
@@ -121,7 +122,7 @@ def _spec(args: argparse.Namespace, config_cls: type = CollectionConfig) -> dict
 
 
 def _layouts_arg(text: str) -> dict:
-    """extra layouts to build besides the similarity map: timeline,category (default both) or none"""
+    """here given as timeline,category (the default: both) or none"""
     chosen = {t.strip() for t in text.split(",") if t.strip()} - {"none"}
     unknown = sorted(chosen - set(LAYOUTS))
     if unknown:
