@@ -114,9 +114,14 @@ def measure(dataset, extractor, arrays: list[np.ndarray], batch: int = 32) -> tu
     extractor(np.stack(arrays[:batch]))  # warm-up at the batch shape
     run = compute_features(items, data.__getitem__, extractor, None, batch_size=batch, decode_at=DECODE_AT, derive=derive)
     stacked = np.stack(arrays)
+    parallel = int(getattr(extractor, "parallel_calls", 1))
     t = time.perf_counter()
-    for k in range(0, len(stacked), batch):
-        extractor(stacked[k : k + batch])
+    if parallel > 1:  # as the stage calls it: that many threads, one image per call
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            list(pool.map(lambda k: extractor(stacked[k : k + 1]), range(len(stacked))))
+    else:
+        for k in range(0, len(stacked), batch):
+            extractor(stacked[k : k + batch])
     infer = len(items) / (time.perf_counter() - t)
     return {"images": len(items), "images_per_s": round(run.images_per_s or 0.0, 1), "infer_per_s": round(infer, 1),
             "decodes": run.decodes, "peak_rss_mb": peak_rss_mb(), "load": round(os.getloadavg()[0], 2)}, run.features

@@ -165,7 +165,13 @@ def compute_features(
     at_least = (max(side, decode_at[0]), decode_at[1]) if decode_at else (side, 0)
     loader = _Loader(items, read_bytes, at_least, side, derive)
     compute_started = time.perf_counter()
-    infer_s = _infer(_batches(todo, loader, workers, batch_size), extractor, out, items, store, progress, len(todo))
+    parallel = int(getattr(extractor, "parallel_calls", 1))
+    if parallel > 1:  # each worker decodes and runs the model on its own images
+        task = _InferInWorker(loader, extractor)
+        _infer(_batches(todo, task, max(workers, parallel), batch_size), None, out, items, store, progress, len(todo))
+        infer_s = task.seconds
+    else:  # workers decode, this thread runs the model on whole batches
+        infer_s = _infer(_batches(todo, loader, workers, batch_size), extractor, out, items, store, progress, len(todo))
     compute_seconds = time.perf_counter() - compute_started
     return FeatureRun(out, hits, rejected, len(todo), time.perf_counter() - started, compute_seconds,
                       loader.seconds, read_s, loader.decodes, infer_s)
@@ -194,6 +200,29 @@ class _Loader:
         return arr
 
 
+class _InferInWorker:
+    """Decode item ``i`` and run the model on it, in the worker thread.
+
+    Why: with a runtime whose call releases the GIL and runs on one thread (LiteRT here, see
+    ``cviz.models.litert``), two workers each running whole images keep both cores busy without
+    the intra-op synchronisation a two-thread call pays, and a worker's decode fills the time the
+    other spends in the model. ``seconds`` sums the model's time over the workers.
+    """
+
+    def __init__(self, load: _Loader, extractor: Extractor) -> None:
+        self.load, self.extractor = load, extractor
+        self.lock = threading.Lock()
+        self.seconds = 0.0
+
+    def __call__(self, i: int) -> np.ndarray:
+        arr = self.load(i)
+        t = time.perf_counter()
+        vec = np.asarray(self.extractor(arr[None]), dtype=np.float32)[0]
+        with self.lock:
+            self.seconds += time.perf_counter() - t
+        return vec
+
+
 def _batches(todo: list[int], load: Callable[[int], np.ndarray], workers: int,
              batch_size: int) -> Iterator[tuple[list[int], np.ndarray]]:
     """Decoding runs in worker threads (Pillow, libvips and the runtime release the GIL) while the
@@ -208,17 +237,18 @@ def _batches(todo: list[int], load: Callable[[int], np.ndarray], workers: int,
             futures[k] = []
 
 
-def _infer(batches: Iterator[tuple[list[int], np.ndarray]], extractor: Extractor, out: np.ndarray,
+def _infer(batches: Iterator[tuple[list[int], np.ndarray]], extractor: Extractor | None, out: np.ndarray,
            items: Sequence[dict[str, Any]], store: FeatureStore | None,
            progress: Callable[[int, int], None] | None, total: int) -> float:
-    """Run the model on each batch into ``out``, adding vectors to the store every FLUSH_EVERY
-    images (a step killed after hours keeps what it computed); returns the inference seconds."""
+    """Run the model on each batch into ``out`` (``extractor`` None: the batches are vectors
+    already), adding vectors to the store every FLUSH_EVERY images (a step killed after hours keeps
+    what it computed); returns the inference seconds spent here."""
     infer_s = 0.0
     done = 0
     pending: list[int] = []
     for chunk, arr in batches:
         t = time.perf_counter()
-        vecs = np.asarray(extractor(arr), dtype=np.float32)
+        vecs = arr if extractor is None else np.asarray(extractor(arr), dtype=np.float32)
         infer_s += time.perf_counter() - t
         out[chunk] = vecs
         pending.extend(chunk)

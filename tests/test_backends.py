@@ -191,3 +191,30 @@ def test_a_missing_conversion_is_made_by_a_child_process(tmp_path):
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert (got["backend"], got["tf"], got["keras"]) == ("litert", False, False)
     assert len(_stems(tmp_path)) == 1
+
+
+def test_parallel_calls_use_one_interpreter_per_thread_and_match_serial(both):
+    """Two threads calling the runner at once (what ``compute_features`` does with
+    ``parallel_calls`` > 1): each thread gets its own one-thread interpreter, and every row equals
+    the row a single caller computes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cviz.models.litert import LiteRTRunner
+
+    _, lite_fx = both
+    assert lite_fx.parallel_calls == 2 and "2 parallel calls x 1 thread" in lite_fx.backend_version
+    runner = LiteRTRunner(lite_fx._forward.model)
+    x = np.random.default_rng(3).uniform(0, 255, (8, 224, 224, 3)).astype(np.float32)
+    serial = np.concatenate([runner(x[i : i + 1]) for i in range(len(x))])
+    seen: list[int] = []
+
+    def call(i: int) -> np.ndarray:
+        import threading
+
+        seen.append(threading.get_ident())
+        return runner(x[i : i + 1])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        rows = list(pool.map(call, range(len(x))))
+    assert len(set(seen)) == 2
+    np.testing.assert_array_equal(np.concatenate(rows), serial)

@@ -193,3 +193,41 @@ def test_neighbour_agreement_separates_clusters_from_noise() -> None:
     multi = neighbour_agreement(feats, ["a|x"] * 60 + ["b|x"] * 60)  # a shared value counts
     assert multi is not None and multi.score == pytest.approx(1.0)
     assert neighbour_agreement(feats[:5], ["a"] * 5) is None
+
+
+class _ThreadRecordingModel:
+    """Mean colour as a 3-d feature; records which threads called it and with how many images."""
+
+    name, dim, input_size, model_id = "mean-colour", 3, 32, "mean-colour-32"
+
+    def __init__(self, parallel_calls: int) -> None:
+        import threading
+
+        self.parallel_calls, self.calls, self.lock = parallel_calls, [], threading.Lock()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import threading
+
+        with self.lock:
+            self.calls.append((threading.current_thread().name, len(batch)))
+        return np.asarray(batch, np.float32).mean(axis=(1, 2))
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_parallel_calls_run_the_model_in_the_decode_workers(met_sample_dir: Path, parallel: int) -> None:
+    """``parallel_calls`` > 1 (LiteRT): each decode worker runs the model on its own images, one
+    per call; 1 (Keras): this thread runs whole batches. Same vectors, in item order, either way."""
+    folder = met_sample_dir / "images"
+    items = items_for(folder)[:12]
+    model = _ThreadRecordingModel(parallel)
+    run = compute_features(items, lambda rel: (folder / rel).read_bytes(), model, None, batch_size=5)
+    want = np.stack([model_input((folder / e["file"]).read_bytes(), 32).astype(np.float32).mean(axis=(0, 1))
+                     for e in items])
+    np.testing.assert_allclose(run.features, want, rtol=1e-6)
+    threads = {name for name, _ in model.calls}
+    if parallel == 2:
+        assert {n for _, n in model.calls} == {1} and len(model.calls) == len(items)
+        assert "MainThread" not in threads and len(threads) == 2
+        assert run.inference_seconds > 0
+    else:
+        assert threads == {"MainThread"} and [n for _, n in model.calls] == [5, 5, 2]

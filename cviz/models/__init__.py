@@ -57,7 +57,10 @@ class FeatureExtractor:
     _logits: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
     model: Any = field(default=None, repr=False, compare=False)  # the Keras model, for inspection/saving
     backend: str = "keras"  # what runs __call__: "keras" or "litert"
-    backend_version: str = ""  # e.g. "keras 3.15.1" or "ai-edge-litert 2.3.0 (XNNPACK, 2 threads)"
+    backend_version: str = ""  # e.g. "keras 3.15.1" or "ai-edge-litert 2.3.0 (XNNPACK, 2 parallel calls x 1 thread, batch 1)"
+    # Threads that may call at once, one image each (cviz.features runs decode + inference per worker
+    # when > 1); 1: one caller, whole batches (Keras, which threads inside predict).
+    parallel_calls: int = 1
 
     @property
     def model_id(self) -> str:
@@ -150,6 +153,7 @@ def load_extractor(
             model=model,
             backend=used,
             backend_version=version,
+            parallel_calls=int(getattr(forward, "parallel_calls", 1)),
         )
     if backend == "litert":
         raise ValueError(f"backend 'litert' is for the Lite models only; {name!r} runs on Keras (backend='keras' or 'auto')")
@@ -207,11 +211,10 @@ def _cached_lite0(size: int, weights: str, cache_dir: str | None, backend: str) 
             logits.append(make_runner(el.load_lite0(size, weights=weights, cache_dir=cache_dir).model, output=1))
         return logits[0](batch)
 
-    xnn = "XNNPACK" if runner.delegated else "no XNNPACK"
     return FeatureExtractor(
         name=el.NAME, dim=el.FEATURE_DIM, input_size=size, weights=str(weights), weights_source=label,
         weights_hash=digest[:16], _forward=runner, _logits=lazy_logits, model=None, backend="litert",
-        backend_version=f"ai-edge-litert {version} ({xnn}, {runner.threads} threads, batch {litert.BATCH})",
+        backend_version=f"ai-edge-litert {version} ({runner.describe()})", parallel_calls=runner.parallel_calls,
     )
 
 
@@ -235,8 +238,7 @@ def _lite_forward(model: Any, weights_hash: str, backend: str, cache_dir: str | 
             # Random weights differ at every build: their conversion must never be cached.
             blob, _ = litert.load_or_convert(model, stem, None if weights_hash == "random" else cache_dir)
             runner = litert.LiteRTRunner(blob)
-            xnn = "XNNPACK" if runner.delegated else "no XNNPACK"
-            return runner, "litert", f"ai-edge-litert {version} ({xnn}, {runner.threads} threads, batch {litert.BATCH})"
+            return runner, "litert", f"ai-edge-litert {version} ({runner.describe()})"
     return make_runner(model, output=0), "keras", keras_version()
 
 

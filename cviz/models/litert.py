@@ -20,6 +20,14 @@ thumbnails, 3 interleaved rounds, load 5) batch 8 gave 30.8 / 28.5 / 32.8 images
 ``batch=`` (full groups through a batch-``batch`` interpreter, the rest one at a time, no padding)
 for that A/B. ``XNNPACK`` comes with the runtime's default op resolver and takes the whole graph as
 one partition; the runner checks that the delegate was applied (``delegated``).
+
+Threads: two one-thread interpreters, each called from its own decode worker on whole images
+(``PARALLEL_CALLS``), beat one two-thread interpreter. ``bench_features.py --profile`` on a quiet
+machine (load 0.7, 48 images x 3 rounds): one thread 17.8 CPU ms per image; two threads on one
+image 23.6 CPU ms (12.3 wall), the difference being XNNPACK's thread synchronisation on small
+late-stage layers; two interpreters x one thread on alternate images 10.4 wall ms per image, the
+best of all variants, with identical features. The features loop (``cviz.features``) runs decode and
+inference of one image in the same worker when ``parallel_calls`` > 1, so decode fills the gaps.
 """
 
 from __future__ import annotations
@@ -41,7 +49,8 @@ log = logging.getLogger(__name__)
 NAME = "litert"
 # Bump when the conversion changes (options, output selection): it invalidates cached .tflite files.
 CACHE_FORMAT = 1
-DEFAULT_THREADS = 2
+DEFAULT_THREADS = 1  # threads per interpreter
+PARALLEL_CALLS = 2  # interpreters called at once, one per calling thread (the features loop's workers)
 BATCH = 1
 
 
@@ -167,6 +176,12 @@ class LiteRTRunner:
     model: bytes
     threads: int = DEFAULT_THREADS
     batch: int = BATCH
+    parallel_calls: int = PARALLEL_CALLS  # how many threads may call at once (each gets its own interpreter)
+
+    def describe(self) -> str:
+        """How it runs, for the features asset's ``backend_version``."""
+        xnn = "XNNPACK" if self.delegated else "no XNNPACK"
+        return f"{xnn}, {self.parallel_calls} parallel calls x {self.threads} thread, batch {self.batch}"
 
     def __post_init__(self) -> None:
         self._local = threading.local()
