@@ -9,7 +9,9 @@ XNNPACK, and the Keras reference) and each image set:
 - ``infer/s``: the model alone on the already decoded inputs;
 - the LiteRT / Keras ratio (it holds under load better than absolute figures) and the largest
   feature difference between the two;
-- peak RSS of the process after each set.
+- peak RSS of the process after each set;
+- the roofline (``roofline.py``): Lite0's multiply-adds per image against this CPU's FMA peak and
+  numpy's sgemm, i.e. the images/s no runtime can exceed here.
 Sets: 128 px JPEG thumbnails of a real collection, and "originals": the same paintings upscaled
 to 3000x2000 JPEGs written by this script into a temporary folder (deleted afterwards).
 Then the cache: ``read_cached`` on a synthetic 13,000-item store with 1% new items (the
@@ -349,6 +351,11 @@ def main() -> None:
                 row["litert_over_keras_infer"] = round(row["litert"]["infer_per_s"] / row["keras"]["infer_per_s"], 2)
                 row["max_abs_diff"] = float(np.abs(feats["litert"] - feats["keras"]).max())
             results["sets"][name] = row
+    if "litert" in extractors:  # how far the measured inference is from this CPU's ceiling
+        import roofline
+
+        thumbs_row = results["sets"]["128px thumbnails"]["litert"]
+        results["roofline"] = roofline.report(extractors["litert"]._forward.model, thumbs_row["infer_per_s"])
     results["cache_read_13000_1pct_new"] = cache_read()
     results["load_end"] = os.getloadavg()[0]
     results["peak_rss_mb"] = peak_rss_mb()
@@ -364,6 +371,10 @@ def main() -> None:
         if "litert_over_keras" in row:
             print(f"{'':<22}litert/keras: {row['litert_over_keras']}x end to end, {row['litert_over_keras_infer']}x "
                   f"inference; max |diff| {row['max_abs_diff']:.2e}")
+    if "roofline" in results:
+        import roofline
+
+        roofline.print_report(results["roofline"])
     c = results["cache_read_13000_1pct_new"]
     print(f"\ncache read: {c['cached']:,} cached + {c['new']} new of {c['items']:,} items in {c['seconds']} s (load {c['load']})")
     out = REPO / "benchmarks" / "results"
