@@ -20,6 +20,7 @@ Then the cache: ``read_cached`` on a synthetic 13,000-item store with 1% new ite
     .venv/bin/python benchmarks/bench_features.py                  # ../shared/data/imageplot
     .venv/bin/python benchmarks/bench_features.py --quick          # fewer images, a smoke run
     .venv/bin/python benchmarks/bench_features.py --make-thumbs 13000 /tmp/t13k   # for cviz run timings
+    .venv/bin/python benchmarks/bench_features.py --make-originals 3000 /tmp/o3k  # 3000x2000 JPEGs, ~1 MB each
     .venv/bin/python benchmarks/bench_features.py --quality        # neighbour agreement on imageplot labels
     .venv/bin/python benchmarks/bench_features.py --profile        # LiteRT: delegation, CPU ms/img per variant
 """
@@ -241,20 +242,36 @@ def profile_litert(n: int = 48, rounds: int = 3) -> dict:
     return info
 
 
-def make_thumbs(n: int, out: Path, source: Path, side: int = 128) -> None:
-    """``out/images/t0000000.jpg ...``: n 128 px JPEG thumbnails of ``source``'s images, each file's
-    bytes made unique by a JPEG comment (the catalogue drops byte-identical copies), for timing
-    ``cviz run`` on a 13,000-thumbnail collection. Existing files are kept (n can grow: +100)."""
+def _unique_copy(data: bytes, i: int) -> bytes:
+    """``data`` with a JPEG comment naming ``i``: same pixels, size and decode cost, another content
+    hash (the catalogue drops byte-identical copies)."""
+    comment = f"cviz copy {i}".encode()
+    return data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
+
+
+def make_copies(n: int, out: Path, sources: list[bytes], prefix: str) -> None:
+    """``out/images/<prefix>0000000.jpg ...``: n byte-distinct copies cycling through ``sources``.
+    Existing files are kept (n can grow: +100)."""
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)
-    thumbs_ = [d for _, d in thumbnails(load_folder(source, 100_000), side)]
     for i in range(n):
-        path = images / f"t{i:07d}.jpg"
+        path = images / f"{prefix}{i:07d}.jpg"
         if not path.exists():
-            data = thumbs_[i % len(thumbs_)]
-            comment = f"cviz thumbnail {i}".encode()
-            path.write_bytes(data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:])
-    print(f"{n} thumbnails in {images}")
+            path.write_bytes(_unique_copy(sources[i % len(sources)], i))
+    print(f"{n} images in {images}")
+
+
+def make_thumbs(n: int, out: Path, source: Path, side: int = 128) -> None:
+    """n 128 px JPEG thumbnails of ``source``'s images, for timing ``cviz run`` on 13,000 thumbnails."""
+    make_copies(n, out, [d for _, d in thumbnails(load_folder(source, 100_000), side)], "t")
+
+
+def make_originals(n: int, out: Path, source: Path, size: tuple[int, int] = (3000, 2000)) -> None:
+    """n 3000x2000 JPEG "originals" (``source``'s images upscaled, then byte-distinct copies), for
+    timing ``cviz run`` on full-size originals; about 1 MB each."""
+    with tempfile.TemporaryDirectory(prefix="cviz-originals-") as tmp:
+        bigs = [d for _, d in originals(load_folder(source, min(n, 100_000)), Path(tmp), size)]
+    make_copies(n, out, bigs, "o")
 
 
 def colour_histogram(dataset) -> np.ndarray:
@@ -302,6 +319,8 @@ def main() -> None:
                    help="only the neighbour-agreement table on a labelled collection (folder with images/ and metadata.csv)")
     p.add_argument("--labels", default="collection,period")
     p.add_argument("--sizes", default="224,192,160")
+    p.add_argument("--make-originals", nargs=2, metavar=("N", "FOLDER"),
+                   help="only write N 3000x2000 JPEG originals (from --collection) to FOLDER/images, for cviz run timings")
     p.add_argument("--make-thumbs", nargs=2, metavar=("N", "FOLDER"),
                    help="only write N 128 px thumbnails (from --collection) to FOLDER/images, for cviz run timings")
     p.add_argument("--collection", default=str(REPO.parent / "shared" / "data" / "imageplot" / "images"))
@@ -324,6 +343,9 @@ def main() -> None:
         folder = sample_source()  # the Met sample (174 photos) when the real data set is absent
     if args.make_thumbs:
         make_thumbs(int(args.make_thumbs[0]), Path(args.make_thumbs[1]), folder)
+        return
+    if args.make_originals:
+        make_originals(int(args.make_originals[0]), Path(args.make_originals[1]), folder)
         return
     if args.quality:
         labels = [c for c in args.labels.split(",") if c]

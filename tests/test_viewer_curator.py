@@ -20,7 +20,7 @@ from tests.test_viewer_browser import (  # noqa: F401  (fixtures are used by nam
     ARTIFACTS, VIEWPORT, base_url, browser, cell_center, dimmed_cells, fixture_collection, hover, open_map, page,
     settle,
 )
-from tests.viewer_fixture import FORMULAS, THEMES, item_features
+from tests.viewer_fixture import FORMULAS, THEMES, item_features, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -327,10 +327,7 @@ def test_a_filtered_view_reopens_from_its_address_and_back_works(page, base_url,
 # ---------------------------------------------------------------- phone and keyboard
 
 def test_phone_layout_bottom_sheet_leaves_the_map_visible(browser, base_url, fixture_collection):
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True, has_touch=True, is_mobile=True)
-    pg = ctx.new_page()
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
+    ctx, pg, errors = open_page(browser, phone=True)
     try:
         it = fixture_collection.items[40]
         pg.goto(f"{base_url}/?c={fixture_collection.name}#item={quote(it['id'], safe='')}")
@@ -452,10 +449,7 @@ def test_a_hundred_thousand_columns_open_a_bounded_panel(browser, tmp_path):
     doc["columns"] += wide
     path.write_text(json.dumps(doc))
     proc, base = start_viewer_server(tmp_path)
-    ctx = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
-    pg = ctx.new_page()
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
+    ctx, pg, errors = open_page(browser, VIEWPORT)
     try:
         it = fc.items[2]
         pg.goto(f"{base}/?c=wide#item={quote(it['id'], safe='')}")

@@ -20,7 +20,7 @@ import pytest
 from tests.test_viewer_browser import (  # noqa: F401  (fixtures are used by name)
     ARTIFACTS, browser, close_to, page, pixel, settle, start_viewer_server, stop,
 )
-from tests.viewer_fixture import BACKGROUND, build_published_collection
+from tests.viewer_fixture import BACKGROUND, build_published_collection, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -389,10 +389,7 @@ def test_category_headings_show_value_and_count(page, url, fc):
 # ---------------------------------------------------------------- phone and keyboard
 
 def test_switcher_on_a_phone_and_from_the_keyboard(browser, url, fc):
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True, has_touch=True, is_mobile=True)
-    pg = ctx.new_page()
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
+    ctx, pg, errors = open_page(browser, phone=True)
     try:
         it = fc.items[60]
         pg.goto(f"{url}/?c={NAME}#item={quote(it['id'], safe='')}")

@@ -350,3 +350,16 @@ if __name__ == "__main__":  # python tests/viewer_fixture.py [storage_root]: dat
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "cviz_data")
     info = build_published_collection(root, layouts=True)
     print(f"wrote {info.published / info.name} ({len(info.items)} items)")
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
+
+
+def open_page(browser, viewport: dict | None = None, phone: bool = False):
+    """(context, page, errors): a fresh browser context (a phone's, or ``viewport``) and page whose
+    uncaught page errors collect in ``errors``; the caller closes the context."""
+    ctx = browser.new_context(**(PHONE if phone else {"viewport": viewport}), bypass_csp=True)
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    return ctx, pg, errors
