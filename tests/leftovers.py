@@ -1,7 +1,8 @@
 """What a test module may leave behind that slows or breaks the modules after it, found at its end.
 
 Processes: a webserver, daemon, code server, dask worker or database a fixture did not stop keeps
-eating CPU for the rest of the session (one such leftover made a 58 s test take 554 s in the suite).
+eating CPU for the rest of the session and slows every later test (suspected, never reproduced, when a
+58 s dask test took 554 s in one suite run): found and killed here, it fails the module that left it.
 Every process the suite starts inherits ``MARK`` (tests' child environments copy ``os.environ``);
 one whose parent died is reparented away from pytest, so the mark finds it where the process tree
 does not.
