@@ -6,6 +6,7 @@ core suite needs nothing else; tests using ../shared/data skip, with a reason, w
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -14,12 +15,14 @@ import dagster as dg
 import pytest
 
 from cviz.sample import write_met_sample
+from tests.leftovers import mark_session, stop_leftovers
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 IMAGEPLOT = SHARED_DATA / "imageplot"
 MODEL = os.environ.get("CVIZ_TEST_MODEL", "efficientnet_lite0")
 WEIGHTS = os.environ.get("CVIZ_TEST_WEIGHTS", "imagenet")
+mark_session()  # before any test starts a process: see module_leaves_nothing_behind
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -49,6 +52,32 @@ def shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
     (cviz.models.cache_dir). Tests of the conversion cache itself pass their own folders."""
     os.environ.setdefault("CVIZ_MODEL_CACHE", str(tmp_path_factory.mktemp("models")))
     return os.environ["CVIZ_MODEL_CACHE"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_leaves_nothing_behind():
+    """Fail a test module that leaves processes running or Dagster's DefsStateStorage pointing elsewhere.
+
+    Processes: see tests/leftovers.py; they are killed here so that the modules after it are not slowed.
+    DefsStateStorage: a process-wide context variable, set while a DagsterInstance is entered. A context
+    that opens its own instance and is never exited (``build_schedule_context`` not used as ``with``)
+    resets it, when garbage-collected, to an instance disposed meanwhile: every later ``materialize`` in
+    the session then fails with "Attempted to resolve undefined DagsterInstance weakref", far from the
+    cause. ``gc.collect()`` makes such a reset happen here, in the module that caused it.
+    """
+    from dagster._core.storage.defs_state.base import DefsStateStorage, _current_storage
+
+    before = DefsStateStorage.get()
+    yield
+    gc.collect()
+    problems = [f"left running: {p}" for p in stop_leftovers()]
+    after = DefsStateStorage.get()
+    if after is not before:
+        _current_storage.set(before)  # so that the modules after this one are not failed by it
+        problems.append(f"left Dagster's DefsStateStorage set to {after!r}: an instance entered and never exited "
+                        "(a build_schedule_context(...) not used as `with`?)")
+    if problems:
+        pytest.fail("this test module " + "; ".join(problems), pytrace=False)
 
 
 def resources(root: str | os.PathLike, model: str = MODEL, weights: str = WEIGHTS) -> dict:

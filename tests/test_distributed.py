@@ -157,12 +157,19 @@ def test_code_location_takes_the_executor_from_the_environment():
     code = ("import json, cviz_assets.definitions as d; j = d.build_collection_job(); "
             "print(json.dumps([j.executor_def.name, d.features_chunks_job().executor_def.name]))")
     env = {**os.environ, "CVIZ_EXECUTOR": "dask", "CVIZ_DASK_ADDRESS": "tcp://10.0.0.5:8786"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["dask", "dask"]
-    bad = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**env, "CVIZ_EXECUTOR": "sparkk"},
-                         capture_output=True, text=True, timeout=300)
-    assert bad.returncode != 0 and "CVIZ_EXECUTOR='sparkk' is not one of" in bad.stderr
+    # Both code locations load at once (each import takes several seconds), each in its own process.
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=e, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for e in (env, {**env, "CVIZ_EXECUTOR": "sparkk"})]
+    try:
+        (out, err), (_, bad_err) = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    good, bad = procs
+    assert good.returncode == 0, err[-2000:]
+    assert json.loads(out.strip().splitlines()[-1]) == ["dask", "dask"]
+    assert bad.returncode != 0 and "CVIZ_EXECUTOR='sparkk' is not one of" in bad_err
 
 
 def test_executors_cviz_does_not_install_fail_with_the_package_to_install(monkeypatch):

@@ -74,10 +74,12 @@ def test_daily_recheck_finds_a_deleted_tile_and_alerts(published_copy: Path, ins
         schedule = build_recheck_schedule()
         assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # off unless CVIZ_RECHECK_SCHEDULE=on
         when = dt.datetime(2026, 12, 2, 4, 0, tzinfo=dt.timezone.utc)
-        ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
-                                        resources={"storage": resources(root)["storage"]},
-                                        repository_def=ops_defs(root).get_repository_def())
-        [request] = schedule.evaluate_tick(ctx).run_requests
+        # `with`: the context opens its own instance from the ref and enters it (Dagster's process-wide
+        # DefsStateStorage); left open, later tests' `materialize` reads a disposed instance's storage.
+        with dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                       resources={"storage": resources(root)["storage"]},
+                                       repository_def=ops_defs(root).get_repository_def()) as ctx:
+            [request] = schedule.evaluate_tick(ctx).run_requests
         assert request.tags["dagster/partition"] == NAME and request.job_name in (None, "recheck_published")
 
         job = ops_defs(root).resolve_job_def("recheck_published")
@@ -121,9 +123,9 @@ def test_schedule_on_when_asked_and_skips_without_published_maps(tmp_path: Path,
     monkeypatch.setenv("CVIZ_RECHECK_CRON", "30 2 * * *")
     schedule = build_recheck_schedule()
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING and schedule.cron_schedule == "30 2 * * *"
-    ctx = dg.build_schedule_context(instance=instance, resources={"storage": resources(tmp_path)["storage"]},
-                                    repository_def=ops_defs(tmp_path).get_repository_def())
-    data = schedule.evaluate_tick(ctx)
+    with dg.build_schedule_context(instance=instance, resources={"storage": resources(tmp_path)["storage"]},
+                                   repository_def=ops_defs(tmp_path).get_repository_def()) as ctx:
+        data = schedule.evaluate_tick(ctx)
     assert not data.run_requests and "no published collection" in data.skip_message
 
 
