@@ -1,8 +1,10 @@
 """The catalogue (`images` asset): every file found, which are usable, and why the others are not.
 
 Each file is read once: its bytes give the content hash (the key of the feature cache and the
-duplicate check) and are decoded at a small size to prove the image is whole. Metadata rows are
-joined here, by file name, so every later stage works from one list of usable items.
+duplicate check) and are decoded at a small size to prove the image is whole. A rescan reads only
+the files whose key (size, times, inode; or ETag) changed since the last catalogue
+(cviz.catalogue_reuse). Metadata rows are joined here, by file name, so every later stage works
+from one list of usable items.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import posixpath
 import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from cviz.catalogue_listing import CONFIG_FILES, SourceFile, list_sources, printable_name, source_url
+from cviz.catalogue_reuse import READER_VERSION, PreviousScan, listed_key, local_key
 from cviz.collection import CollectionConfig
 from cviz.collection_metadata import check_label_columns, check_templates, read_metadata
 from cviz.errors import CollectionError, InvalidName
@@ -24,81 +28,10 @@ from cviz.metadata_csv import MetadataTable
 from cviz.names import safe_relpath
 from cviz.storage import filesystem_for, is_local, read_source
 
-CONFIG_FILES = {"collection.json", "metadata.csv"}  # a drop folder's own files (cviz.drop_folder)
+__all__ = ["CONFIG_FILES", "SourceFile", "build_catalogue", "list_sources", "open_source", "printable_name",
+           "source_url", "usable_items"]
+
 VALIDATE_SIDE = 64  # decode this small to prove an image is whole: cheap with JPEG draft
-
-
-@dataclass
-class SourceFile:
-    rel: str  # relative to the collection's image folder
-    path: str  # full path on the source filesystem
-
-
-def _is_glob(pattern: str) -> bool:
-    return any(ch in pattern for ch in "*?[")
-
-
-def printable_name(rel: str) -> str:
-    """A file name that is not valid UTF-8 (``caf\\xe9.jpg`` from a Latin-1 disk) shown losslessly
-    with ``\\xNN`` escapes, so it can be written to JSON and named in a report."""
-    try:
-        rel.encode("utf-8")
-        return rel
-    except UnicodeEncodeError:
-        return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _under(path: str, folders: tuple[str, ...]) -> bool:
-    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
-
-
-def list_sources(images: str, storage_options: dict[str, Any] | None = None, exclude: tuple[str, ...] = (),
-                 skipped: list[dict[str, str]] | None = None) -> tuple[Any, str, list[SourceFile]]:
-    """List the files of a collection: every file under a folder (recursively), or a glob's matches.
-
-    An existing path is a path even when it holds glob characters (``photos [2023]``, ``what?``);
-    only a path that does not exist is tried as a glob. Files under ``exclude`` (cviz's own output
-    folders, when the storage root lies inside the image folder) are never listed; hidden files are
-    listed in ``skipped`` with the reason.
-    """
-    fs, path = filesystem_for(images, storage_options)
-    if _is_glob(path) and not fs.exists(path):
-        base = path
-        while _is_glob(base):
-            base = posixpath.dirname(base)
-        found = sorted(p for p in fs.glob(path) if fs.isfile(p))
-    else:
-        if not fs.exists(path):
-            raise CollectionError(f"image folder {images} does not exist")
-        if fs.isfile(path):
-            raise CollectionError(f"images must be a folder or a glob, not the file {images}")
-        base = path
-        found = sorted(fs.find(path, withdirs=False))
-    base = base.rstrip("/")
-    files = []
-    outputs = 0
-    for p in found:
-        if _under(p, exclude):
-            outputs += 1
-            continue
-        rel = p[len(base) + 1 :] if p.startswith(base + "/") else posixpath.basename(p)
-        if any(part.startswith(".") for part in rel.split("/")):
-            if skipped is not None:  # hidden files and folders (.DS_Store, .tmp- partial copies)
-                skipped.append({"file": printable_name(rel), "reason": "hidden file or folder (name starts with '.')"})
-            continue
-        if rel in CONFIG_FILES:
-            continue
-        files.append(SourceFile(rel, p))
-    if outputs and skipped is not None:
-        skipped.append({"file": "(cviz outputs)", "reason": f"{outputs} file(s) under the storage root's own output "
-                        "folders (collections/, published/, cache/, ops/) are inside the image folder and not listed"})
-    return fs, base, files
-
-
-def source_url(fs: Any, path: str) -> str:
-    """Re-attach the protocol so later stages can reopen the folder with filesystem_for()."""
-    protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
-    return path if protocol in ("file", "local") else f"{protocol}://{path}"
 
 
 def open_source(catalogue: dict[str, Any], storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
@@ -109,25 +42,35 @@ def open_source(catalogue: dict[str, Any], storage_options: dict[str, Any] | Non
 MAX_FILE_BYTES = 1 << 30  # a single image file beyond 1 GiB is refused unread
 
 
-def _not_a_regular_file(fs: Any, path: str) -> str | None:
-    """Why ``path`` must not be read, or None. Local files only: a named pipe would block the
-    read forever, a symlink loop or a folder named ``x.jpg`` cannot be read, and a many-GB file
-    would be read into memory whole."""
+def _not_a_regular_file(fs: Any, path: str) -> tuple[str | None, os.stat_result | None]:
+    """Why ``path`` must not be read (or None), and its stat. Local files only: a named pipe would
+    block the read forever, a symlink loop or a folder named ``x.jpg`` cannot be read, and a
+    many-GB file would be read into memory whole."""
     if not is_local(fs):
-        return None
+        return None, None
     try:
         st = os.stat(path)  # follows symlinks: a loop raises ELOOP here
     except OSError as exc:
-        return f"cannot read: {exc.strerror or type(exc).__name__}"
+        return f"cannot read: {exc.strerror or type(exc).__name__}", None
     if not stat.S_ISREG(st.st_mode):
         kind = "folder" if stat.S_ISDIR(st.st_mode) else "named pipe" if stat.S_ISFIFO(st.st_mode) else "device or socket"
-        return f"not a regular file ({kind})"
+        return f"not a regular file ({kind})", st
     if st.st_size > MAX_FILE_BYTES:
-        return f"file is {st.st_size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES >> 20} MiB limit for one image"
-    return None
+        return f"file is {st.st_size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES >> 20} MiB limit for one image", st
+    return None, st
 
 
-def _inspect(fs: Any, src: SourceFile) -> dict[str, Any]:
+@dataclass
+class _Scan:
+    """One scan's reuse state: the previous catalogue, and the keys and reuses of this scan
+    (filled from the worker threads; each file is one dict/set item)."""
+    previous: PreviousScan = field(default_factory=PreviousScan)
+    keys: dict[str, list[Any]] = field(default_factory=dict)
+    reused: set[str] = field(default_factory=set)
+    read: set[str] = field(default_factory=set)
+
+
+def _inspect(fs: Any, src: SourceFile, scan: _Scan | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"file": printable_name(src.rel), "status": "skipped", "reason": None}
     if entry["file"] != src.rel:
         entry["reason"] = "file name is not valid UTF-8 (shown with \\x escapes): rename it to use it"
@@ -145,10 +88,19 @@ def _inspect(fs: Any, src: SourceFile) -> dict[str, Any]:
         entry["reason"] = f"unsafe file name: {src.rel!r} is not a plain relative path"
     if entry["reason"]:
         return entry  # e.g. an S3 key holding '..': reading it would name another object
-    problem = _not_a_regular_file(fs, src.path)
+    problem, st = _not_a_regular_file(fs, src.path)
     if problem:
         entry["reason"] = problem
         return entry
+    if scan is not None:
+        key = local_key(st) if st is not None else listed_key(src.info)  # taken before any read
+        if key is not None:
+            scan.keys[src.rel] = key
+        known = scan.previous.entry_for(src.rel, key)
+        if known is not None:
+            scan.reused.add(src.rel)
+            return known
+        scan.read.add(src.rel)
     try:
         data = read_source(fs, src.path)  # transient S3 errors retried, then StorageUnavailable
     except (OSError, PermissionError) as exc:
@@ -168,12 +120,15 @@ def _inspect(fs: Any, src: SourceFile) -> dict[str, Any]:
 
 
 def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | None = None, workers: int = 4,
-                    exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+                    exclude: tuple[str, ...] = (), previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Scan, validate and join metadata; raise CollectionError when nothing is usable.
 
     ``exclude``: folders (paths on the images' filesystem) never listed: cviz's own outputs.
+    ``previous``: the last catalogue; files whose key is unchanged are not read again
+    (cviz.catalogue_reuse).
     """
     started = time.perf_counter()
+    scan_started_ns = time.time_ns()  # before any file is listed or stat'ed: the next scan's racy line
     table = read_metadata(config, storage_options)
     notes = check_templates(config, table)
     check_label_columns(config, table)
@@ -182,8 +137,9 @@ def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | 
     if not sources:
         raise CollectionError(f"collection {config.name}: no files found at {config.images}"
                               + (f" ({not_listed[-1]['reason']})" if not_listed else ""))
+    scan = _Scan(PreviousScan(previous, source_url(fs, base)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        entries = list(pool.map(lambda s: _inspect(fs, s), sources))
+        entries = list(pool.map(lambda s: _inspect(fs, s, scan), sources))
 
     usable, matched_rows = _join_rows(entries, table, config.filename_column)
     clashes = _flag_case_clashes(entries)
@@ -214,8 +170,15 @@ def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | 
         "skipped": skipped,
         "metadata": _metadata_summary(table, unmatched, no_row),
         "notes": notes,
+        **_scan_record(scan, scan_started_ns),
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _scan_record(scan: _Scan, started_ns: int) -> dict[str, Any]:
+    """What the next scan needs to reuse this one's entries, and how much this one reused."""
+    return {"reader": READER_VERSION, "scan_started_ns": started_ns, "file_keys": scan.keys,
+            "scan": {"reused": len(scan.reused), "read": len(scan.read), "previous_entries": len(scan.previous)}}
 
 
 def _join_rows(entries: list[dict[str, Any]], table: MetadataTable | None, filename_column: str) -> tuple[int, set[str]]:

@@ -107,10 +107,10 @@ def _result(context: dg.AssetExecutionContext, stage: str, report: StageReport, 
 @collection_asset(kinds={"python"})
 def images(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """The catalogue: every file found, which are usable, why the others are not; metadata rows joined.
-    Always scans; its data version is the catalogue's content, so an unchanged scan leaves the rest
-    unchanged."""
+    Always scans (reading only files changed since the last scan, every file on a forced run); its data
+    version is the catalogue's content, so an unchanged scan leaves the rest unchanged."""
     store = storage.get()
-    report = pipeline.stage_images(store, context.partition_key)
+    report = pipeline.stage_images(store, context.partition_key, reread=_forced(context))  # forced: read every file
     decision = stamps.Decision("images", None, None, "always scanned")
     return _result(context, "images", report, stamps.record(store, context.partition_key, decision, report.values))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from cviz.catalogue import build_catalogue
 from cviz.paths import CollectionPaths
@@ -10,19 +11,32 @@ from cviz.stages.common import StageReport, config_hash, load_config, output_fol
 from cviz.storage import Storage
 
 
-def stage_images(storage: Storage, name: str) -> StageReport:
+def _previous_catalogue(storage: Storage, paths: CollectionPaths) -> dict[str, Any] | None:
+    """The last catalogue, whose unchanged files need not be read again; None when absent or unreadable."""
+    try:
+        previous = storage.read_json(paths.catalogue)
+    except (FileNotFoundError, ValueError):
+        return None
+    return previous if isinstance(previous, dict) else None
+
+
+def stage_images(storage: Storage, name: str, reread: bool = False) -> StageReport:
+    """``reread``: read every file again, trusting nothing from the last catalogue (a forced run)."""
     started = time.perf_counter()
     config = load_config(storage, name)
     paths = CollectionPaths(name)
     for folder in (paths.base, paths.published, paths.item_images):  # left by runs killed mid-write
         storage.remove_stale_temp(folder)
-    catalogue = build_catalogue(config, storage.storage_options, exclude=output_folders(storage))
+    previous = None if reread else _previous_catalogue(storage, paths)
+    catalogue = build_catalogue(config, storage.storage_options, exclude=output_folders(storage), previous=previous)
     catalogue["config"] = config.to_dict()  # the run's snapshot (run_config): later stages read this
     catalogue["config_sha256"] = config_hash(config)
     storage.write_json(CollectionPaths(name).catalogue, catalogue)
     counts = catalogue["counts"]
     report = StageReport(values=dict(counts))
     report.values["config_sha256"] = catalogue["config_sha256"]
+    report.values["files_read"] = catalogue["scan"]["read"]  # bytes read, hashed and decoded in this scan
+    report.values["files_reused"] = catalogue["scan"]["reused"]  # unchanged since the last scan: not read
     report.values["metadata_encoding"] = (catalogue["metadata"] or {}).get("encoding", "no metadata CSV")
     report.tables["skipped_files"] = catalogue["skipped"][:200]
     if catalogue["metadata"]:
