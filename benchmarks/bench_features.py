@@ -354,6 +354,9 @@ def main() -> None:
         for k, v in table.items():
             print(f"{k:<32}" + "".join(f"{v[c]:>12}" for c in labels))
         return
+    import roofline
+
+    sgemm = roofline.sgemm_gmacs()  # before any model's thread pools exist
     source = load_folder(folder, max(args.thumbs, args.originals))
     results: dict = {"collection": str(folder), "load_start": os.getloadavg()[0], "sets": {}, "cpu": os.cpu_count()}
     extractors = {b: load_extractor(backend=b, cache_dir=os.path.join(tempfile.gettempdir(), "cviz-bench-models")) for b in args.backends.split(",")}
@@ -374,10 +377,8 @@ def main() -> None:
                 row["max_abs_diff"] = float(np.abs(feats["litert"] - feats["keras"]).max())
             results["sets"][name] = row
     if "litert" in extractors:  # how far the measured inference is from this CPU's ceiling
-        import roofline
-
         thumbs_row = results["sets"]["128px thumbnails"]["litert"]
-        results["roofline"] = roofline.report(extractors["litert"]._forward.model, thumbs_row["infer_per_s"])
+        results["roofline"] = roofline.report(extractors["litert"]._forward.model, thumbs_row["infer_per_s"], sgemm)
     results["cache_read_13000_1pct_new"] = cache_read()
     results["load_end"] = os.getloadavg()[0]
     results["peak_rss_mb"] = peak_rss_mb()
@@ -394,8 +395,6 @@ def main() -> None:
             print(f"{'':<22}litert/keras: {row['litert_over_keras']}x end to end, {row['litert_over_keras_infer']}x "
                   f"inference; max |diff| {row['max_abs_diff']:.2e}")
     if "roofline" in results:
-        import roofline
-
         roofline.print_report(results["roofline"])
     c = results["cache_read_13000_1pct_new"]
     print(f"\ncache read: {c['cached']:,} cached + {c['new']} new of {c['items']:,} items in {c['seconds']} s (load {c['load']})")

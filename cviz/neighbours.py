@@ -73,30 +73,45 @@ def feature_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None, block:
     if metric not in ("cosine", "euclidean"):
         raise ValueError(f"metric {metric!r}: cosine or euclidean")
     u = np.asarray(x, np.float32) if (normalised or metric == "euclidean") else unit_rows(x)
+    q = np.arange(len(u)) if queries is None else np.asarray(queries, dtype=np.int64)
+    out, dist = _blocked_knn(u, u[q], min(k, len(u) - 1), metric, q, block)
+    return (out, dist) if return_distance else out
+
+
+def knn_to(reference: np.ndarray, points: np.ndarray, k: int, block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, Euclidean distances) of the ``k`` nearest ``reference`` rows of each of ``points``
+    (points that are not in ``reference``: nothing is excluded), nearest first, exact."""
+    ref = np.asarray(reference, np.float32)
+    return _blocked_knn(ref, np.asarray(points, np.float32), min(k, len(ref)), "euclidean", None, block)
+
+
+def _blocked_knn(u: np.ndarray, queries: np.ndarray, k: int, metric: str, self_rows: np.ndarray | None,
+                 block: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The search behind feature_knn and knn_to; ``self_rows[i]``: the row of ``u`` that query ``i``
+    is (excluded from its own neighbours), or None."""
     n = len(u)
-    q = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
-    k = min(k, n - 1)
     block = block or int(max(64, min(2048, (1 << 25) // max(n, 1))))
-    out = np.empty((len(q), max(k, 0)), np.int64)
-    dist = np.empty((len(q), max(k, 0)), np.float32)
+    out = np.empty((len(queries), max(k, 0)), np.int64)
+    dist = np.empty((len(queries), max(k, 0)), np.float32)
     if k > 0:
         sq = (u * u).sum(axis=1) if metric == "euclidean" else None
-        for s in range(0, len(q), block):
-            rows = q[s:s + block]
-            sims = u[rows] @ u.T  # larger = nearer: cosine, or 2 a.b - |b|^2 (same order as -|a-b|^2)
+        for s in range(0, len(queries), block):
+            qv = queries[s:s + block]
+            sims = qv @ u.T  # larger = nearer: cosine, or 2 a.b - |b|^2 (same order as -|a-b|^2)
             if sq is not None:
                 sims = 2 * sims - sq[None, :]
-            sims[np.arange(len(rows)), rows] = -np.inf
+            if self_rows is not None:
+                sims[np.arange(len(qv)), self_rows[s:s + block]] = -np.inf
             part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
             top = np.take_along_axis(sims, part, axis=1)
             order = np.argsort(-top, axis=1, kind="stable")
             out[s:s + block] = np.take_along_axis(part, order, axis=1)
             top = np.take_along_axis(top, order, axis=1)
             if sq is not None:
-                dist[s:s + block] = np.sqrt(np.maximum(sq[rows, None] - top, 0))
+                dist[s:s + block] = np.sqrt(np.maximum((qv * qv).sum(axis=1)[:, None] - top, 0))
             else:
                 dist[s:s + block] = np.maximum(1 - top, 0)
-    return (out, dist) if return_distance else out
+    return out, dist
 
 
 def approximate_knn(x: np.ndarray, k: int, n_jobs: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,7 @@ initialised at the weighted mean of those neighbours), so the map a curator know
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +127,6 @@ def place_new(x: np.ndarray, old_rows: np.ndarray, old_embedding: np.ndarray,
     nothing from the previous run but its coordinates is needed.
     """
     from openTSNE import TSNEEmbedding
-    from openTSNE.affinity import PerplexityBasedNN
 
     n = x.shape[0]
     old_rows = np.asarray(old_rows, dtype=np.int64)
@@ -142,8 +142,7 @@ def place_new(x: np.ndarray, old_rows: np.ndarray, old_embedding: np.ndarray,
     xi = _input(x, dims)
     perp = _perplexity(perplexity, len(old_rows))
     n_jobs = _jobs(n, n_jobs)
-    affinities = PerplexityBasedNN(xi[old_rows], perplexity=perp, n_jobs=n_jobs, random_state=seed,
-                                   method="auto", verbose=False)
+    affinities = _affinities_to_kept(xi[old_rows], perp, n_jobs)
     embedding = TSNEEmbedding(np.ascontiguousarray(old_embedding, dtype=np.float64), affinities,
                               negative_gradient_method="fft" if len(old_rows) > 2000 else "bh",
                               n_jobs=n_jobs, random_state=seed)
@@ -151,3 +150,36 @@ def place_new(x: np.ndarray, old_rows: np.ndarray, old_embedding: np.ndarray,
     out[new_rows] = np.asarray(placed, dtype=np.float32)
     note = f"{len(new_rows)} new item(s) placed into the existing map; {len(old_rows)} kept their coordinates"
     return TsneResult(out, "openTSNE transform", perp, note, len(new_rows))
+
+
+def _affinities_to_kept(kept: np.ndarray, perplexity: float, n_jobs: int) -> Any:
+    """Affinities of new points to the kept ones: all ``TSNEEmbedding.transform`` reads.
+
+    Why not openTSNE's ``PerplexityBasedNN`` on the kept points: it builds an Annoy index over all of
+    them and the affinities among them (5-6 s at 13,000 points; transform never uses those) to
+    answer ~100 queries. Here the new points' neighbours are searched exactly
+    (``cviz.neighbours.knn_to``: 100 x 13,000 distances, milliseconds) and turned into affinities by
+    the function openTSNE's own ``to_new`` uses (point-wise normalised, 3 x perplexity neighbours,
+    the same perplexity check).
+    """
+    from openTSNE.affinity import Affinities, joint_probabilities_nn
+
+    from cviz.neighbours import knn_to
+
+    class ToKept(Affinities):
+        def to_new(self, data: np.ndarray, perplexity: float | None = None, return_distances: bool = False) -> Any:
+            perp = perplexity or self.perplexity
+            k = min(len(kept), int(3 * perp))
+            idx, dist = knn_to(kept, data, k)
+            dist = dist.astype(np.float64)
+            P = joint_probabilities_nn(idx, dist, [perp if perp <= k else k / 3], symmetrize=False,
+                                       normalization="point-wise", n_reference_samples=len(kept), n_jobs=n_jobs)
+            return (P, idx, dist) if return_distances else P
+
+    import scipy.sparse as sp
+
+    affinities = ToKept(verbose=False)
+    affinities.perplexity = perplexity
+    # TSNEEmbedding checks that P has one row per kept point; transform never reads it.
+    affinities.P = sp.csr_matrix((len(kept), len(kept)), dtype=np.float64)
+    return affinities

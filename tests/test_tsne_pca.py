@@ -233,3 +233,30 @@ def test_grid_ignores_a_stale_neighbour_file(tmp_path) -> None:
     fresh = pipeline.stage_grid(storage, "stable").values
     storage.write_npy(knn_path, good)
     assert pipeline.stage_grid(storage, "stable").values["knn16_grid"] == fresh["knn16_grid"]
+
+
+def test_place_new_affinities_equal_opentsne_exact_ones_without_an_index_over_the_kept_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The new points' affinities (all transform reads) equal, to 1e-3 on rows summing to 1, those of openTSNE's own
+    ``PerplexityBasedNN(method="exact").to_new``, and ``place_new`` builds no neighbour index or
+    affinity matrix over the kept points (5-6 s at 13,000 of them before)."""
+    import openTSNE.affinity as aff
+
+    from cviz import tsne
+
+    x, _ = _blobs(700, d=20)
+    kept, new = x[:660], x[660:]
+    ours = tsne._affinities_to_kept(kept, 15.0, 1).to_new(new, perplexity=5.0)
+    ref = aff.PerplexityBasedNN(kept, perplexity=15.0, method="exact", n_jobs=1, verbose=False).to_new(new, perplexity=5.0)
+    assert ours.shape == ref.shape == (40, 660)
+    assert ((ours.toarray() > 0) == (ref.toarray() > 0)).all()  # the same neighbours
+    # Float32 distances here against float64 there, through the perplexity search: 2e-4 at most seen.
+    np.testing.assert_allclose(ours.toarray(), ref.toarray(), rtol=0, atol=1e-3)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("place_new built affinities over the kept points")
+
+    monkeypatch.setattr(aff.PerplexityBasedNN, "__init__", refuse)
+    emb = run_tsne(kept, n_iter=50, early_iter=50).embedding
+    out = place_new(x, np.arange(660), emb)
+    np.testing.assert_array_equal(out.embedding[:660], emb)
+    assert out.placed == 40 and np.isfinite(out.embedding).all()
