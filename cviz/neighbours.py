@@ -74,34 +74,35 @@ def feature_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None, block:
         raise ValueError(f"metric {metric!r}: cosine or euclidean")
     u = np.asarray(x, np.float32) if (normalised or metric == "euclidean") else unit_rows(x)
     q = np.arange(len(u)) if queries is None else np.asarray(queries, dtype=np.int64)
-    out, dist = _blocked_knn(u, u[q], min(k, len(u) - 1), metric, q, block)
+    out, dist = _blocked_knn(u, u, q, min(k, len(u) - 1), metric, True, block)
     return (out, dist) if return_distance else out
 
 
 def knn_to(reference: np.ndarray, points: np.ndarray, k: int, block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(indices, Euclidean distances) of the ``k`` nearest ``reference`` rows of each of ``points``
     (points that are not in ``reference``: nothing is excluded), nearest first, exact."""
-    ref = np.asarray(reference, np.float32)
-    return _blocked_knn(ref, np.asarray(points, np.float32), min(k, len(ref)), "euclidean", None, block)
+    ref, pts = np.asarray(reference, np.float32), np.asarray(points, np.float32)
+    return _blocked_knn(ref, pts, np.arange(len(pts)), min(k, len(ref)), "euclidean", False, block)
 
 
-def _blocked_knn(u: np.ndarray, queries: np.ndarray, k: int, metric: str, self_rows: np.ndarray | None,
+def _blocked_knn(u: np.ndarray, source: np.ndarray, rows: np.ndarray, k: int, metric: str, exclude_self: bool,
                  block: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """The search behind feature_knn and knn_to; ``self_rows[i]``: the row of ``u`` that query ``i``
-    is (excluded from its own neighbours), or None."""
+    """The search behind feature_knn and knn_to: the ``k`` nearest rows of ``u`` to each query
+    ``source[rows[i]]``, a block of queries at a time (never all of them copied at once);
+    ``exclude_self``: ``source`` is ``u`` and a query row is not its own neighbour."""
     n = len(u)
     block = block or int(max(64, min(2048, (1 << 25) // max(n, 1))))
-    out = np.empty((len(queries), max(k, 0)), np.int64)
-    dist = np.empty((len(queries), max(k, 0)), np.float32)
+    out = np.empty((len(rows), max(k, 0)), np.int64)
+    dist = np.empty((len(rows), max(k, 0)), np.float32)
     if k > 0:
         sq = (u * u).sum(axis=1) if metric == "euclidean" else None
-        for s in range(0, len(queries), block):
-            qv = queries[s:s + block]
+        for s in range(0, len(rows), block):
+            qv = source[rows[s:s + block]]
             sims = qv @ u.T  # larger = nearer: cosine, or 2 a.b - |b|^2 (same order as -|a-b|^2)
             if sq is not None:
                 sims = 2 * sims - sq[None, :]
-            if self_rows is not None:
-                sims[np.arange(len(qv)), self_rows[s:s + block]] = -np.inf
+            if exclude_self:
+                sims[np.arange(len(qv)), rows[s:s + block]] = -np.inf
             part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
             top = np.take_along_axis(sims, part, axis=1)
             order = np.argsort(-top, axis=1, kind="stable")

@@ -162,6 +162,7 @@ def _affinities_to_kept(kept: np.ndarray, perplexity: float, n_jobs: int) -> Any
     the function openTSNE's own ``to_new`` uses (point-wise normalised, 3 x perplexity neighbours,
     the same perplexity check).
     """
+    import scipy.sparse as sp
     from openTSNE.affinity import Affinities, joint_probabilities_nn
 
     from cviz.neighbours import knn_to
@@ -175,8 +176,6 @@ def _affinities_to_kept(kept: np.ndarray, perplexity: float, n_jobs: int) -> Any
             P = joint_probabilities_nn(idx, dist, [perp if perp <= k else k / 3], symmetrize=False,
                                        normalization="point-wise", n_reference_samples=len(kept), n_jobs=n_jobs)
             return (P, idx, dist) if return_distances else P
-
-    import scipy.sparse as sp
 
     affinities = ToKept(verbose=False)
     affinities.perplexity = perplexity
