@@ -125,3 +125,19 @@ def approximate_knn(x: np.ndarray, k: int, n_jobs: int = 2, seed: int = 0) -> tu
     idx, dist = Annoy(np.ascontiguousarray(x, dtype=np.float32), k, metric="euclidean", n_jobs=n_jobs,
                       random_state=seed).build()
     return idx.astype(np.int64), dist.astype(np.float32)
+
+
+def knn_fits(knn: np.ndarray, features: np.ndarray, min_k: int, probes: int = 64) -> bool:
+    """Is ``knn`` (the tsne stage's ``knn.npy``) a neighbour list of these very ``features``? Shape
+    (at least ``min_k`` columns, or all other rows), and for a few random rows the exact 10 nearest
+    found in it (a run killed between writes, or pca re-run since, leaves a stale file: then the
+    reader searches again)."""
+    n = len(features)
+    if knn.ndim != 2 or knn.shape[0] != n or knn.shape[1] < min(min_k, n - 1):
+        return False
+    if n < 3:
+        return True
+    rows = np.random.default_rng(0).choice(n, size=min(probes, n), replace=False)
+    exact = feature_knn(features, min(10, n - 1), rows, metric="euclidean")
+    found = np.mean([np.isin(e, knn[r]).mean() for r, e in zip(rows, exact)])
+    return bool(found >= 0.5)

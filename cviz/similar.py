@@ -1,10 +1,14 @@
-""""More like this": each item's nearest neighbours by cosine on its PCA features, packed for the viewer.
+""""More like this": each item's nearest neighbours in feature space, packed for the viewer.
 
 The grid only approximates similarity (two alike photos can sit at opposite edges of the map), so
-the viewer's panel lists each item's ``k`` nearest neighbours in feature space. Exact below
-``EXACT_BELOW`` items (blocked matrix products, O(N^2 D) but a few seconds at 20,000); above it an
-approximate index: Annoy (random-projection forests, Bernhardsson 2015), the copy openTSNE vendors
-(``openTSNE.dependencies.annoy``), so no new package.
+the viewer's panel lists each item's ``k`` nearest neighbours. They are the pipeline's one
+neighbour definition: Euclidean distance between PCA rows of L2-normalised features, which ranks
+as cosine on the features does up to the variance PCA leaves out (cosine *between PCA rows* would
+not: PCA centres the data). The tsne stage has already searched exactly that (``knn.npy``, 50 per
+item) for t-SNE, the quality measures and the grid's refinement, so the viewer reuses its first
+``k`` when it fits these rows (:func:`cviz.neighbours.knn_fits`) instead of a second N x N pass;
+otherwise it searches: exact below ``EXACT_BELOW`` items (blocked matrix products), Annoy
+(random-projection forests, Bernhardsson 2015, the copy openTSNE vendors) above, as the tsne stage.
 
 Published as ``neighbours.bin`` (format in docs/outputs.md): a 16-byte header (magic ``CVNB``,
 format version, N, k as little-endian int32) then N x k little-endian int32 item indices, row i
@@ -17,6 +21,8 @@ import struct
 
 import numpy as np
 
+from cviz.neighbours import approximate_knn, feature_knn, knn_fits
+
 K = 12
 EXACT_BELOW = 20_000
 MAGIC = b"CVNB"
@@ -24,53 +30,37 @@ FORMAT_VERSION = 1
 HEADER = struct.Struct("<4siii")
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
+def first_k(knn: np.ndarray, k: int = K) -> np.ndarray:
+    """The first ``k`` columns of an N x m neighbour list as int32, padded with -1 when m < k."""
+    n = knn.shape[0]
+    out = np.full((n, k), -1, dtype=np.int32)
+    take = min(k, knn.shape[1])
+    out[:, :take] = knn[:, :take]
+    return out
+
+
+def exact_neighbours(x: np.ndarray, k: int = K, block: int | None = None) -> np.ndarray:
+    """N x k nearest rows by Euclidean distance (self excluded), nearest first; -1 pads."""
     x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    if len(x) < 2:
+        return np.full((len(x), k), -1, dtype=np.int32)
+    return first_k(feature_knn(x, min(k, len(x) - 1), block=block, metric="euclidean"), k)
 
 
-def exact_neighbours(x: np.ndarray, k: int = K, block: int = 2048) -> np.ndarray:
-    """N x k nearest rows by cosine similarity (self excluded), nearest first; ties by lower index."""
-    u = _unit_rows(x)
-    n = u.shape[0]
-    kk = min(k, n - 1)
-    out = np.full((n, k), -1, dtype=np.int32)
-    if kk <= 0:
-        return out
-    for start in range(0, n, block):
-        sims = u[start:start + block] @ u.T
-        rows = np.arange(sims.shape[0])
-        sims[rows, start + rows] = -np.inf
-        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < n - 1 else np.argsort(-sims, axis=1)[:, :kk]
-        # Order the k candidates: similarity descending, then index ascending (stable, deterministic).
-        cand_sims = np.take_along_axis(sims, part, axis=1)
-        order = np.lexsort((part, -cand_sims), axis=1)
-        out[start:start + block, :kk] = np.take_along_axis(part, order, axis=1)
-    return out
+def approximate_neighbours(x: np.ndarray, k: int = K, seed: int = 0) -> np.ndarray:
+    """N x k approximate nearest rows by Euclidean distance (Annoy), self excluded."""
+    return first_k(approximate_knn(np.asarray(x, dtype=np.float32), k, seed=seed)[0], k)
 
 
-def approximate_neighbours(x: np.ndarray, k: int = K, n_trees: int = 50, seed: int = 0) -> np.ndarray:
-    """N x k approximate nearest rows by cosine (Annoy "angular" distance), self excluded."""
-    from openTSNE.dependencies.annoy import AnnoyIndex
-
-    u = _unit_rows(x)
-    n, d = u.shape
-    index = AnnoyIndex(d, "angular")
-    index.set_seed(int(seed))
-    for i in range(n):
-        index.add_item(i, u[i])
-    index.build(n_trees)
-    out = np.full((n, k), -1, dtype=np.int32)
-    for i in range(n):
-        got = [j for j in index.get_nns_by_item(i, k + 1, search_k=-1) if j != i][:k]
-        out[i, :len(got)] = got
-    return out
-
-
-def nearest_neighbours(x: np.ndarray, k: int = K, exact_below: int = EXACT_BELOW, seed: int = 0) -> tuple[np.ndarray, str]:
-    """(N x k int32 neighbour indices, method name): exact below ``exact_below`` rows, Annoy above."""
+def nearest_neighbours(x: np.ndarray, k: int = K, exact_below: int = EXACT_BELOW, seed: int = 0,
+                       searched: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+    """(N x k int32 neighbour indices, method name). ``searched``: the tsne stage's neighbour list
+    of these rows (``knn.npy``), used when it fits them; else exact below ``exact_below`` rows,
+    Annoy above."""
     if x.ndim != 2:
         raise ValueError(f"features must be a 2-D array, got shape {x.shape}")
+    if searched is not None and knn_fits(searched, x, k):
+        return first_k(searched, k), "reused: the tsne stage's search"
     if x.shape[0] < exact_below:
         return exact_neighbours(x, k), "exact"
     return approximate_neighbours(x, k, seed=seed), "annoy"

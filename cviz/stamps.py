@@ -69,7 +69,7 @@ INPUTS: dict[str, tuple[str, ...]] = {
     "grid": ("tsne", "pca", "items", "labels"),
     "mosaic": ("grid", "images"),
     "dzi": ("mosaic",),
-    "metadata_json": ("mosaic", "grid", "pca", "images"),
+    "metadata_json": ("mosaic", "grid", "tsne", "pca", "images"),  # tsne: its knn.npy (the viewer's neighbours)
     "timeline_layout": ("tsne", "images"),  # the layout's own choices (column, on/off) are in the config snapshot
     "category_layout": ("tsne", "images"),
     "publish": ("dzi", "metadata_json", "timeline_layout", "category_layout"),

@@ -14,30 +14,42 @@ from cviz import regions, similar, vocabulary
 
 # ---------------------------------------------------------------- neighbours
 
-def _brute_cosine(x: np.ndarray, k: int) -> list[set[int]]:
-    """Independent reference: every pair's cosine in float64, sorted in plain Python."""
+def _brute_euclidean(x: np.ndarray, k: int) -> list[set[int]]:
+    """Independent reference: every pair's distance in float64, sorted in plain Python."""
     x = x.astype(np.float64)
     n = len(x)
     out = []
     for i in range(n):
-        sims = [(float(x[i] @ x[j] / (np.linalg.norm(x[i]) * np.linalg.norm(x[j]))), j) for j in range(n) if j != i]
-        sims.sort(key=lambda s: (-s[0], s[1]))
-        out.append({j for _, j in sims[:k]})
+        d = [(float(np.sqrt(((x[i] - x[j]) ** 2).sum())), j) for j in range(n) if j != i]
+        d.sort()
+        out.append({j for _, j in d[:k]})
     return out
 
 
-def test_exact_neighbours_match_brute_force_cosine():
+def test_exact_neighbours_match_brute_force_euclidean():
     rng = np.random.default_rng(1)
-    x = rng.normal(size=(150, 16)) * rng.uniform(0.1, 10, size=(150, 1))  # scale must not matter: cosine
+    x = rng.normal(size=(150, 16))
     got = similar.exact_neighbours(x, k=12, block=64)  # several blocks
     assert got.shape == (150, 12) and got.dtype == np.int32
-    ref = _brute_cosine(x, 12)
+    ref = _brute_euclidean(x, 12)
     assert all(set(got[i].tolist()) == ref[i] for i in range(150))
     assert not any(i in got[i] for i in range(150))  # never itself
     # Nearest first.
-    u = x / np.linalg.norm(x, axis=1, keepdims=True)
-    sims = np.take_along_axis(u @ u.T, got.astype(np.int64), axis=1)
-    assert np.all(np.diff(sims, axis=1) <= 1e-6)
+    d = np.linalg.norm(x[:, None, :] - x[got.astype(np.int64)], axis=2)
+    assert np.all(np.diff(d, axis=1) >= -1e-6)
+
+
+def test_the_tsne_stage_search_is_reused_only_when_it_fits_the_rows():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 8)).astype(np.float32)
+    exact = similar.exact_neighbours(x, 50)
+    got, method = similar.nearest_neighbours(x, 12, searched=exact)
+    assert method.startswith("reused") and got.tolist() == exact[:, :12].tolist()
+    stale = rng.permuted(exact, axis=0)  # right shape, other rows (pca re-run since)
+    got, method = similar.nearest_neighbours(x, 12, searched=stale)
+    assert method == "exact" and got.tolist() == exact[:, :12].tolist()
+    short = exact[:, :5]  # fewer neighbours than the viewer lists
+    assert similar.nearest_neighbours(x, 12, searched=short)[1] == "exact"
 
 
 def test_tiny_collections_pad_with_minus_one():

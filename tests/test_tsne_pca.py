@@ -10,6 +10,8 @@ from cviz.stages import grid as stage_grid_mod
 from cviz.collection import CollectionConfig
 from cviz.paths import CollectionPaths
 from cviz.pca import run_pca
+from cviz.grid_refine import REFINE_K
+from cviz.neighbours import knn_fits
 from cviz.storage import Storage
 from cviz.tsne import place_new, run_tsne
 
@@ -226,9 +228,9 @@ def test_grid_ignores_a_stale_neighbour_file(tmp_path) -> None:
     pipeline.stage_tsne(storage, "stable")
     knn_path = f"{CollectionPaths('stable').base}/knn.npy"
     good = storage.read_npy(knn_path)
-    assert stage_grid_mod._knn_fits(good.astype(np.int64), x[:200])
+    assert knn_fits(good.astype(np.int64), x[:200], REFINE_K)
     stale = np.random.default_rng(0).permuted(good, axis=0)  # right shape, wrong rows
-    assert not stage_grid_mod._knn_fits(stale.astype(np.int64), x[:200])
+    assert not knn_fits(stale.astype(np.int64), x[:200], REFINE_K)
     storage.write_npy(knn_path, stale)
     fresh = pipeline.stage_grid(storage, "stable").values
     storage.write_npy(knn_path, good)

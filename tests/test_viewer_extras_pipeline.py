@@ -26,15 +26,14 @@ def test_published_version_carries_regions_neighbours_and_vocabulary(met_sample_
     ver = _version_folder(met_sample_root)
     items = json.loads((ver / "items.json").read_text())
     n = items["count"]
-    # Neighbours: 12 per item, exact cosine on the PCA features, item order = items.json order.
+    # Neighbours: 12 per item, exact Euclidean between PCA rows, item order = items.json order.
     nn = similar.unpack_neighbours((ver / "neighbours.bin").read_bytes())
     assert nn.shape == (n, 12)
-    pca = np.load(met_sample_root / CollectionPaths("met-sample").pca)
-    u = pca / np.linalg.norm(pca, axis=1, keepdims=True)
+    pca = np.load(met_sample_root / CollectionPaths("met-sample").pca).astype(np.float64)
     for i in (0, n // 2, n - 1):
-        sims = u @ u[i]
-        sims[i] = -np.inf
-        assert set(nn[i].tolist()) == set(np.argsort(-sims)[:12].tolist())
+        d = np.linalg.norm(pca - pca[i], axis=1)
+        d[i] = np.inf
+        assert set(nn[i].tolist()) == set(np.argsort(d)[:12].tolist())
     # Regions: named (title words here: met-sample has no label_columns), one entry per item.
     regions = json.loads((ver / "regions.json").read_text())
     assert regions["format"] == "cviz-regions/1" and regions["scales"]

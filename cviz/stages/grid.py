@@ -10,30 +10,13 @@ from cviz.catalogue import usable_items
 from cviz.errors import CollectionError
 from cviz.grid import assign_grid
 from cviz.grid_refine import REFINE_K, KnnGraph
-from cviz.neighbours import approximate_knn
+from cviz.neighbours import approximate_knn, knn_fits
 from cviz.paths import CollectionPaths
 from cviz.dpq import layout_quality
 from cviz.quality import KNN_EXACT_MAX, FeatureNeighbours, feature_neighbours, neighbourhood_quality
 from cviz.stages.common import StageReport, label_values, read_catalogue, run_config, timed
 from cviz.stages.layout import knn_path
 from cviz.storage import Storage
-
-
-def _knn_fits(knn: np.ndarray, features: np.ndarray, probes: int = 64) -> bool:
-    """Is ``knn`` (from the tsne stage) a neighbour list of these very ``features``? Shape, and
-    for a few random rows the exact 10 nearest found in it (a run killed between writes, or pca
-    re-run since, leaves a stale file: then the grid stage searches again)."""
-    from cviz.neighbours import feature_knn
-
-    n = len(features)
-    if knn.ndim != 2 or knn.shape[0] != n or knn.shape[1] < min(REFINE_K, n - 1):
-        return False
-    if n < 3:
-        return True
-    rows = np.random.default_rng(0).choice(n, size=min(probes, n), replace=False)
-    exact = feature_knn(features, min(10, n - 1), rows, metric="euclidean")
-    found = np.mean([np.isin(e, knn[r]).mean() for r, e in zip(rows, exact)])
-    return bool(found >= 0.5)
 
 
 def _previous_cells(storage: Storage, paths: CollectionPaths, cell_size: tuple[int, int]) -> dict[str, tuple[int, int]]:
@@ -73,7 +56,7 @@ def stage_grid(storage: Storage, name: str, method: str = "auto", seed: int = 0,
         keep = {i: previous[sha] for i, sha in enumerate(shas) if sha in previous} or None
     try:  # the tsne stage's neighbour search, when it is of these rows
         knn = storage.read_npy(knn_path(paths)).astype(np.int64)
-        knn = knn if _knn_fits(knn, features) else None
+        knn = knn if knn_fits(knn, features, REFINE_K) else None
     except FileNotFoundError:
         knn = None
     if knn is not None and len(points) <= KNN_EXACT_MAX:

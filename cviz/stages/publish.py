@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from cviz.catalogue import usable_items
 from cviz.collection import CollectionConfig
 from cviz.errors import CollectionError
@@ -107,7 +109,11 @@ def stage_viewer_extras(storage: Storage, name: str) -> StageReport:
     titles = [config.title_template.render(r).strip() or e["file"].rsplit("/", 1)[-1] for e, r in zip(items, rows)]
 
     t0 = time.perf_counter()
-    neighbours, nn_method = similar.nearest_neighbours(features)
+    try:  # the tsne stage's search of these rows (checked to fit them), else a search here
+        searched = storage.read_npy(paths.knn).astype(np.int64)
+    except FileNotFoundError:
+        searched = None
+    neighbours, nn_method = similar.nearest_neighbours(features, searched=searched)
     nn_bytes = similar.pack_neighbours(neighbours)
     storage.write_bytes(paths.neighbours(version), nn_bytes)
     nn_seconds = time.perf_counter() - t0
