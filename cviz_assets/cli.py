@@ -288,6 +288,9 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     if not result.success:
         print(f"cviz: run {result.run_id} failed: {_first_error(result)}", file=sys.stderr)
         return 1
+    from cviz_assets.step_times import from_records
+
+    print(f"cviz: {from_records(instance.all_logs(result.run_id)).line()}")
     store = storage.get()
     print(f"cviz: {config.name} built in {time.perf_counter() - started:.1f} s (run {result.run_id})")
     paths = CollectionPaths(config.name)

@@ -91,6 +91,8 @@ def test_cli_matches_ui_path_and_is_recorded_in_the_instance(tmp_path: Path, met
     for stage in ("images", "features", "pca", "tsne", "grid", "mosaic", "dzi", "metadata_json"):
         assert f"{stage}" in proc.stdout
     assert "viewer: http://127.0.0.1" in proc.stdout
+    timing = next(line for line in proc.stdout.splitlines() if "time by step" in line)  # where the time went
+    assert "features" in timing and "checks" in timing and "outside steps" in timing
 
     # Same outputs as the asset path (the met_sample_root fixture materialized through dg.materialize).
     ui, cli = met_sample_root / "collections" / "met-sample", root / "collections" / "met-sample"
