@@ -48,7 +48,7 @@ def output_files(storage: Storage, name: str, stage: str) -> list[str] | None:
     if stage in ("features", "pca", "tsne", "grid"):
         return {
             "features": [paths.features],
-            "pca": [paths.pca],
+            "pca": [paths.pca, paths.pca_items],  # pca_items names the fit (a digest of pca_basis.npy)
             "tsne": [paths.tsne, paths.tsne_items, paths.knn],
             "grid": [paths.grid, paths.grid_items],
         }[stage]

@@ -141,3 +141,42 @@ def knn_fits(knn: np.ndarray, features: np.ndarray, min_k: int, probes: int = 64
     exact = feature_knn(features, min(10, n - 1), rows, metric="euclidean")
     found = np.mean([np.isin(e, knn[r]).mean() for r, e in zip(rows, exact)])
     return bool(found >= 0.5)
+
+
+def updated_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: int,
+                block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """The exact Euclidean kNN of every row of ``x`` (as :func:`feature_knn` finds it), from the
+    lists of a search made before items were added or removed, when the rows that were there are
+    unchanged (cviz.stages.stable_update keeps them).
+
+    ``previous``: for the rows ``old_rows`` of ``x``, their neighbour lists of that search, in
+    today's row numbers, -1 for an item gone since. An old row's new nearest ``k`` are among its
+    old list and the new rows, unless an item of its list is gone (or the list is short): those
+    rows, and the new rows, are searched against everything. Cost O(N (k + new) D) instead of N^2 D.
+    """
+    u = np.asarray(x, np.float32)
+    n = len(u)
+    k = min(k, n - 1)
+    old_rows = np.asarray(old_rows, np.int64)
+    is_old = np.zeros(n, bool)
+    is_old[old_rows] = True
+    new_rows = np.flatnonzero(~is_old)
+    prev = np.asarray(previous, np.int64)[:, :k]
+    whole = (prev.shape[1] >= k) & (prev >= 0).all(axis=1) if k > 0 else np.ones(len(old_rows), bool)
+    merge_rows, merge_prev = old_rows[whole], prev[whole]
+    search = np.concatenate([new_rows, old_rows[~whole]])
+    idx = np.empty((n, max(k, 0)), np.int64)
+    dist = np.empty((n, max(k, 0)), np.float32)
+    if len(search):
+        idx[search], dist[search] = _blocked_knn(u, u, search, k, "euclidean", True, None)
+    sq = (u * u).sum(axis=1)
+    for s in range(0, len(merge_rows), block):
+        rows, cand = merge_rows[s:s + block], merge_prev[s:s + block]
+        cand = np.concatenate([cand, np.broadcast_to(new_rows, (len(rows), len(new_rows)))], axis=1)
+        q = u[rows]
+        sims = 2 * np.einsum("ij,ikj->ik", q, u[cand]) - sq[cand]  # the same score as _blocked_knn
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        idx[rows] = np.take_along_axis(cand, order, axis=1)
+        top = np.take_along_axis(sims, order, axis=1)
+        dist[rows] = np.sqrt(np.maximum((q * q).sum(axis=1)[:, None] - top, 0))
+    return idx, dist

@@ -129,6 +129,16 @@ class CollectionPaths:
         return f"{self.base}/knn.npy"
 
     @property
+    def pca_basis(self) -> str:
+        """The fitted PCA (D x (1 + K): the mean, then the K directions) a stable update projects new items on."""
+        return f"{self.base}/pca_basis.npy"
+
+    @property
+    def pca_items(self) -> str:
+        """Which item (content hash) each row of pca.npy is, and the fit's id and size."""
+        return f"{self.base}/pca_items.json"
+
+    @property
     def tsne_items(self) -> str:
         return f"{self.base}/tsne_items.json"
 
@@ -242,6 +252,8 @@ DOCUMENTED: dict[str, Callable[[], str]] = {
     "collections/<name>/images.json": lambda: _C.catalogue,
     "collections/<name>/features.npy": lambda: _C.features,
     "collections/<name>/pca.npy": lambda: _C.pca,
+    "collections/<name>/pca_basis.npy": lambda: _C.pca_basis,
+    "collections/<name>/pca_items.json": lambda: _C.pca_items,
     "collections/<name>/tsne.npy": lambda: _C.tsne,
     "collections/<name>/grid.json": lambda: _C.grid,
     "collections/<name>/mosaic.json": lambda: _C.mosaic,

@@ -27,6 +27,18 @@ class PcaResult:
     explained_variance_ratio: np.ndarray  # K
     requested: int
     note: str | None  # why fewer components than requested, when that happened
+    mean: np.ndarray | None = None  # D float32: what was subtracted (None: nothing was fitted)
+    basis: np.ndarray | None = None  # D x K float32: the components' directions
+
+
+def project(features: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Rows of ``features`` on a fitted basis, computed as :func:`run_pca` does (float32, in row
+    chunks), so a row projected later is bit-identical to the same row projected by the fit."""
+    out = np.empty((len(features), basis.shape[1]), np.float32)
+    m32, w = mean.astype(np.float32), basis.astype(np.float32)
+    for s in range(0, len(features), CHUNK_ROWS):
+        out[s:s + CHUNK_ROWS] = (features[s:s + CHUNK_ROWS].astype(np.float32) - m32) @ w
+    return out
 
 
 def _covariance(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -59,14 +71,11 @@ def run_pca(features: np.ndarray, n_components: int = DEFAULT_COMPONENTS) -> Pca
     vecs = vecs * np.where(flip == 0, 1.0, flip)
     total = float(np.clip(eigvals, 0, None).sum())
     ratio = (vals / total if total > 0 else np.zeros(k)).astype(np.float32)
-    comps = np.empty((n, k), np.float32)
-    w = vecs.astype(np.float32)
-    m32 = mean.astype(np.float32)
-    for s in range(0, n, CHUNK_ROWS):
-        comps[s:s + CHUNK_ROWS] = (features[s:s + CHUNK_ROWS].astype(np.float32) - m32) @ w
+    w, m32 = vecs.astype(np.float32), mean.astype(np.float32)
+    comps = project(features, m32, w)
     note = None
     if k < n_components:
         note = f"{k} components instead of {n_components}: limited by " + (
             f"{n} items (at most N-1)" if k == n - 1 else f"feature dimension {d}"
         )
-    return PcaResult(comps, ratio, n_components, note)
+    return PcaResult(comps, ratio, n_components, note, m32, w)

@@ -46,6 +46,15 @@ class TsneConfig(dg.Config):
     backend: TsneBackend = "opentsne"
 
 
+class PcaConfig(dg.Config):
+    """``recompute`` (default): fit PCA afresh. ``place_new``: keep the previous fit and project only
+    images added since, so old items' rows stay exactly as they were and the tsne stage updates its
+    neighbour lists instead of searching again (refits, saying why, once the fit saw under 90% of
+    the items)."""
+
+    update: TsneUpdate = "recompute"
+
+
 class GridConfig(dg.Config):
     """Grid method: auto (lap up to 2,000 items, flas_tsne above), flas_tsne (FLAS on the t-SNE points), flas (FLAS on PCA), lap
     (exact, up to 4,000 items), rasterfairy, sorted. ``keep_previous``: items already on the map
@@ -129,10 +138,12 @@ def features(context: dg.AssetExecutionContext, storage: StorageResource, model:
 
 
 @collection_asset(deps=[features], kinds={"scikitlearn"})
-def pca(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+def pca(context: dg.AssetExecutionContext, config: PcaConfig, storage: StorageResource) -> dg.MaterializeResult:
     """Features projected on their first 256 principal components (fewer for small N or D)."""
     store = storage.get()
-    return _stage(context, store, "pca", {}, lambda: pipeline.stage_pca(store, context.partition_key))
+    settings = {} if config.update == "recompute" else {"update": config.update}  # the default keeps old fingerprints
+    return _stage(context, store, "pca", settings,
+                  lambda: pipeline.stage_pca(store, context.partition_key, update=config.update))
 
 
 @collection_asset(deps=[pca], kinds={"python"})

@@ -270,7 +270,8 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     keep = args.update == "place_new"
     run_config = {
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},  # progress comes from _Progress
-        "ops": {"tsne": {"config": {"update": args.update, "backend": args.tsne_backend}},
+        "ops": {"pca": {"config": {"update": args.update}},
+                "tsne": {"config": {"update": args.update, "backend": args.tsne_backend}},
                 "grid": {"config": {"method": args.grid_method, "keep_previous": keep}}},
     }
     from cviz import progress

@@ -11,29 +11,45 @@ from cviz.catalogue import usable_items
 from cviz.errors import CollectionError
 from cviz.neighbours import approximate_knn, unit_rows
 from cviz.paths import CollectionPaths
-from cviz.pca import run_pca
-from cviz.quality import feature_neighbours, neighbourhood_quality
+from cviz.pca import PcaResult, run_pca
+from cviz.quality import FeatureNeighbours, feature_neighbours, neighbourhood_quality
 from cviz.stages.common import StageReport, label_values, read_catalogue, timed
+from cviz.stages.stable_update import StableRows, current_fit_id, save_fit, stable_rows, updated_neighbours
 from cviz.storage import Storage
 from cviz.tsne import BACKENDS as TSNE_BACKENDS, DEFAULT_PERPLEXITY, MIN_TSNE, place_new, run_tsne
 
 
-def stage_pca(storage: Storage, name: str, n_components: int = 256, normalise: bool = True) -> StageReport:
+def stage_pca(storage: Storage, name: str, n_components: int = 256, normalise: bool = True,
+              update: str = "recompute") -> StageReport:
     """``normalise``: L2-normalise each feature vector first, so PCA, t-SNE and the grid work in the
-    cosine geometry the neighbour measures use (+0.006 grid label agreement measured)."""
+    cosine geometry the neighbour measures use (+0.006 grid label agreement measured).
+    ``update="place_new"``: keep the previous fit, project only new items (cviz.stages.stable_update)."""
+    if update not in TSNE_UPDATES:
+        raise CollectionError(f"PCA update {update!r}: choose one of {', '.join(TSNE_UPDATES)}")
     started = time.perf_counter()
     paths = CollectionPaths(name)
     features = storage.read_npy(paths.features)
-    result = run_pca(unit_rows(features) if normalise else features, n_components)
+    shas = [e["sha256"] for e in usable_items(read_catalogue(storage, name))]
+    if len(shas) != len(features):
+        raise CollectionError(f"collection {name}: features has {len(features)} rows for {len(shas)} items; re-materialize features")
+    x = unit_rows(features) if normalise else features
+    stable = stable_rows(storage, paths, x, shas) if update == "place_new" else "update: recompute"
+    values: dict = {"items": int(features.shape[0]), "input_dimension": int(features.shape[1]), "normalised": normalise,
+                    "update": update}
+    if isinstance(stable, StableRows):
+        storage.write_npy(paths.pca, stable.components)
+        save_fit(storage, paths, PcaResult(stable.components, np.zeros(0), n_components, None), shas,
+                 fitted_on=stable.fitted_on, fit_id=stable.fit_id)
+        values.update(components=int(stable.components.shape[1]), kept_rows=stable.kept, projected_new=stable.projected,
+                      fit_id=stable.fit_id, note=f"kept the fit on {stable.fitted_on} items; {stable.projected} new projected")
+        return timed(StageReport(values=values), started)
+    result = run_pca(x, n_components)
     storage.write_npy(paths.pca, result.components)
-    report = StageReport(values={
-        "items": int(features.shape[0]),
-        "input_dimension": int(features.shape[1]),
-        "components": int(result.components.shape[1]),
-        "explained_variance": round(float(result.explained_variance_ratio.sum()), 4),
-        "normalised": normalise,
-        "note": result.note or "",
-    })
+    values.update(components=int(result.components.shape[1]), kept_rows=0, projected_new=0,
+                  fit_id=save_fit(storage, paths, result, shas),
+                  explained_variance=round(float(result.explained_variance_ratio.sum()), 4),
+                  note="; ".join(t for t in (result.note, stable if update == "place_new" else "") if t))
+    report = StageReport(values=values)
     if len(result.explained_variance_ratio) > 1:
         report.pictures["explained_variance_plot"] = plots.explained_variance_png(result.explained_variance_ratio)
     return timed(report, started)
@@ -55,15 +71,39 @@ def _tsne_items_path(paths: CollectionPaths) -> str:
     return paths.tsne_items
 
 
-def _previous_embedding(storage: Storage, paths: CollectionPaths) -> dict[str, np.ndarray] | None:
+def _previous_items(storage: Storage, paths: CollectionPaths) -> dict:
+    """``{"items": [content hash per row of tsne.npy and knn.npy], "pca_fit": fit id the lists were
+    searched in}`` (a plain list in files of earlier versions), or {}."""
     try:
-        shas = storage.read_json(_tsne_items_path(paths))
+        got = storage.read_json(_tsne_items_path(paths))
+    except FileNotFoundError:
+        return {}
+    return {"items": got} if isinstance(got, list) else got
+
+
+def _previous_embedding(storage: Storage, paths: CollectionPaths, shas: list[str]) -> dict[str, np.ndarray] | None:
+    try:
         emb = storage.read_npy(paths.tsne)
     except FileNotFoundError:
         return None
-    if len(shas) != len(emb):
+    if not shas or len(shas) != len(emb):
         return None
     return {sha: emb[i] for i, sha in enumerate(shas)}
+
+
+def _neighbours(storage: Storage, paths: CollectionPaths, x: np.ndarray, shas: list[str], seed: int,
+                previous: dict | None) -> tuple[FeatureNeighbours, tuple[np.ndarray, np.ndarray], str]:
+    """One neighbour search for t-SNE, the measures and the grid's refinement (exact below
+    cviz.quality.KNN_EXACT_MAX items; above, Annoy for t-SNE and the grid, a sample for the
+    measures); on a stable update with the PCA fit kept, the previous lists updated instead."""
+    why = ""
+    if previous is not None:
+        got = updated_neighbours(storage, paths, x, shas, KNN_K, previous)
+        if isinstance(got, FeatureNeighbours):
+            return got, (got.knn, got.distances), "neighbour lists updated (PCA fit kept)"
+        why = got
+    fn = feature_neighbours(x, seed, metric="euclidean")
+    return fn, ((fn.knn, fn.distances) if fn.exact else approximate_knn(x, KNN_K)), why
 
 
 def stage_tsne(storage: Storage, name: str, perplexity: float = DEFAULT_PERPLEXITY, seed: int = 0,
@@ -82,15 +122,13 @@ def stage_tsne(storage: Storage, name: str, perplexity: float = DEFAULT_PERPLEXI
     shas = [e["sha256"] for e in usable_items(read_catalogue(storage, name))]
     if len(shas) != x.shape[0]:
         raise CollectionError(f"collection {name}: pca has {x.shape[0]} rows for {len(shas)} items; re-materialize pca")
-    # One neighbour search for t-SNE, the measures and the grid's refinement (exact below
-    # cviz.quality.KNN_EXACT_MAX items; above, Annoy for t-SNE and the grid, a sample for the measures).
-    fn = feature_neighbours(x, seed, metric="euclidean")
-    knn = (fn.knn, fn.distances) if fn.exact else approximate_knn(x, KNN_K)
+    before = _previous_items(storage, paths) if update == "place_new" else None
+    fn, knn, knn_note = _neighbours(storage, paths, x, shas, seed, before)
     storage.write_npy(knn_path(paths), knn[0].astype(np.int32))
     result = None
     fallback = ""
     if update == "place_new":
-        previous = _previous_embedding(storage, paths)
+        previous = _previous_embedding(storage, paths, (before or {}).get("items") or [])
         old_rows = [i for i, sha in enumerate(shas) if previous and sha in previous]
         if previous is None:
             fallback = "no previous embedding to keep: computed afresh"
@@ -103,8 +141,8 @@ def stage_tsne(storage: Storage, name: str, perplexity: float = DEFAULT_PERPLEXI
         result = run_tsne(x, perplexity=perplexity, seed=seed, backend=backend, neighbours=knn)
     layout_seconds = time.perf_counter() - started
     storage.write_npy(paths.tsne, result.embedding)
-    storage.write_json(_tsne_items_path(paths), shas, compact=True)
-    note = "; ".join(t for t in (result.note, fallback) if t)
+    storage.write_json(_tsne_items_path(paths), {"items": shas, "pca_fit": current_fit_id(storage, paths)}, compact=True)
+    note = "; ".join(t for t in (result.note, fallback, knn_note) if t)
     report = StageReport(values={
         "items": int(x.shape[0]), "method": result.method, "update": update, "placed_new": result.placed,
         "perplexity": result.perplexity if result.perplexity is not None else 0.0, "note": note,

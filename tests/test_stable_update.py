@@ -1,0 +1,112 @@
+"""Stable updates (update: place_new): PCA keeps its fit, the neighbour lists are updated, exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cviz import pipeline
+from cviz.collection import CollectionConfig
+from cviz.neighbours import feature_knn, unit_rows, updated_knn
+from cviz.paths import CollectionPaths
+from cviz.pca import project, run_pca
+from cviz.storage import Storage
+
+P = CollectionPaths("stable")
+
+
+def _same_sets(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean([set(r) == set(s) for r, s in zip(a.tolist(), b.tolist())]))
+
+
+def test_updated_lists_equal_a_full_search_with_items_added_and_removed() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 24)).astype(np.float32)
+    is_old = np.ones(2000, bool)
+    is_old[rng.choice(2000, 40, replace=False)] = False  # 40 added since the last search
+    old_rows = np.flatnonzero(is_old)
+    gone = rng.normal(size=(7, 24)).astype(np.float32)  # 7 that were there and are gone
+    before = feature_knn(np.concatenate([x[old_rows], gone]), 30, metric="euclidean")
+    today = np.concatenate([old_rows, -np.ones(7, np.int64)])  # previous row -> today's row (-1: gone)
+    previous = today[before[: len(old_rows)]]
+    assert (previous < 0).any(), "the test needs old lists that name removed items"
+    idx, dist = updated_knn(x, previous, old_rows, 30)
+    ref_idx, ref_dist = feature_knn(x, 30, metric="euclidean", return_distance=True)
+    assert _same_sets(idx, ref_idx) == 1.0
+    np.testing.assert_allclose(dist, ref_dist, atol=1e-4)
+    assert np.all(np.diff(dist, axis=1) >= -1e-6)  # nearest first
+    assert not (idx == np.arange(2000)[:, None]).any()
+
+
+def _collection(root: str, features: np.ndarray) -> Storage:
+    """A registered collection whose catalogue lists len(features) usable items and their features."""
+    storage = Storage(root)
+    pipeline.register(storage, CollectionConfig(name="stable", images=f"{root}/none"))
+    files = [{"file": f"{i}.jpg", "status": "usable", "sha256": f"{i:064x}"} for i in range(len(features))]
+    storage.write_json(P.catalogue, {"files": files, "base": f"{root}/none", "counts": {}, "skipped": [], "notes": []})
+    storage.write_npy(P.features, features)
+    return storage
+
+
+def _features(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, (6, 64))
+    return np.abs(centres[rng.integers(0, 6, n)] + rng.normal(0, 1, (n, 64))).astype(np.float32)
+
+
+def test_place_new_keeps_old_pca_rows_and_projects_new_items_on_the_same_fit(tmp_path) -> None:
+    f = _features(440)
+    storage = _collection(str(tmp_path), f[:400])
+    first = pipeline.stage_pca(storage, "stable", n_components=16)
+    before = storage.read_npy(P.pca)
+    assert first.values["update"] == "recompute" and first.values["kept_rows"] == 0
+
+    storage = _collection(str(tmp_path), f)  # 40 images added (10%: the fit saw 400 of 440 > 90%)
+    report = pipeline.stage_pca(storage, "stable", n_components=16, update="place_new")
+    after = storage.read_npy(P.pca)
+    assert report.values["kept_rows"] == 400 and report.values["projected_new"] == 40
+    assert report.values["fit_id"] == first.values["fit_id"]
+    assert np.array_equal(after[:400], before), "old rows changed"
+    fit = run_pca(unit_rows(f[:400]), 16)  # the fit, independently: new rows are its projection
+    np.testing.assert_allclose(after[400:], project(unit_rows(f[400:]), fit.mean, fit.basis), atol=1e-5)
+
+    refit = pipeline.stage_pca(storage, "stable", n_components=16)  # recompute: a new fit of all 440
+    assert refit.values["fit_id"] != first.values["fit_id"] and refit.values["kept_rows"] == 0
+
+
+def test_place_new_refits_when_the_fit_saw_too_few_items_or_other_features(tmp_path) -> None:
+    f = _features(600)
+    storage = _collection(str(tmp_path), f[:300])
+    pipeline.stage_pca(storage, "stable", n_components=16)
+    storage = _collection(str(tmp_path), f)  # doubled: the old fit saw half
+    report = pipeline.stage_pca(storage, "stable", n_components=16, update="place_new")
+    assert report.values["kept_rows"] == 0 and "300 of today's 600" in report.values["note"]
+
+    other = f.copy()
+    other[:, :8] += 5  # the same items, other features (another model): refit, never stale rows
+    storage = _collection(str(tmp_path), other)
+    report = pipeline.stage_pca(storage, "stable", n_components=16, update="place_new")
+    assert report.values["kept_rows"] == 0 and "no longer give their stored PCA rows" in report.values["note"]
+
+
+def test_tsne_place_new_updates_the_neighbour_lists_only_when_pca_kept_its_fit(tmp_path) -> None:
+    f = _features(330, seed=4)
+    storage = _collection(str(tmp_path), f[:300])
+    pipeline.stage_pca(storage, "stable", n_components=16)
+    pipeline.stage_tsne(storage, "stable")
+    storage = _collection(str(tmp_path), f)
+    pipeline.stage_pca(storage, "stable", n_components=16, update="place_new")
+    report = pipeline.stage_tsne(storage, "stable", update="place_new")
+    assert "neighbour lists updated" in report.values["note"]
+    knn = storage.read_npy(P.knn)
+    assert _same_sets(knn, feature_knn(storage.read_npy(P.pca), knn.shape[1], metric="euclidean")) == 1.0
+
+    pipeline.stage_pca(storage, "stable", n_components=16)  # refitted: the old lists are of other rows
+    report = pipeline.stage_tsne(storage, "stable", update="place_new")
+    assert "PCA was refitted" in report.values["note"]
+
+
+def test_an_unknown_pca_update_is_refused(tmp_path) -> None:
+    storage = _collection(str(tmp_path), _features(50))
+    with pytest.raises(Exception, match="choose one of recompute, place_new"):
+        pipeline.stage_pca(storage, "stable", update="sometimes")
