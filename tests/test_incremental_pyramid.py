@@ -24,11 +24,45 @@ from cviz.mosaic import Cell, render_mosaic
 from cviz.paths import CollectionPaths
 from cviz.pyramid_reuse import CellMap, find_previous, render_key
 from cviz.storage import Storage
-from tests.test_storage_backends import s3_endpoint, storage  # noqa: F401  (fixtures: local and S3 roots)
 
 BG = (17, 17, 17)
 SIDE = 64
 NAME = "incr"
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage(request, tmp_path: Path) -> Storage:
+    """A local root, and an S3 one (moto in server mode, as tests/test_storage_backends.py)."""
+    if request.param == "local":
+        return Storage(str(tmp_path / "root"))
+    from cviz_resources.storage import s3_options
+    from tests.test_storage_backends import BUCKET
+
+    endpoint = request.getfixturevalue("s3_endpoint")
+    return Storage(f"s3://{BUCKET}/incr-{tmp_path.name}", s3_options(endpoint))
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """moto in server mode on loopback, with the bucket (as tests/test_storage_backends.py)."""
+    from tests.test_s3 import MotoServer  # skips with its reason when moto[server] or s3fs is absent
+    from tests.test_storage_backends import BUCKET
+
+    import s3fs
+
+    keys = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(keys)
+    server = MotoServer()
+    server.start()
+    s3fs.S3FileSystem(endpoint_url=server.endpoint).mkdir(BUCKET)
+    yield server.endpoint
+    server.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def _jpeg(i: int) -> bytes:
