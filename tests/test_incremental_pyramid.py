@@ -208,3 +208,26 @@ def test_the_mosaic_stage_reuses_the_live_version(tmp_path: Path, met_sample_roo
     st.remove_file(paths.cells(live))
     report = pipeline.stage_mosaic(st, "met-sample").values
     assert report["tiles_reused"] == 0 and report["reused_from"].startswith("none: previous version")
+
+
+def test_a_previous_version_removed_mid_render_is_named(tmp_path: Path, met_sample_root: Path, monkeypatch) -> None:
+    """Its tiles vanish while they are linked: the stage says so (not "the images changed") and leaves no version."""
+    from cviz.errors import CollectionError
+    from cviz.storage import LocalStorage
+
+    root = tmp_path / "root"
+    shutil.copytree(met_sample_root, root)
+    st = Storage(str(root))
+    paths = CollectionPaths("met-sample")
+    live = st.read_json(paths.pointer)["dzi"].split("/")[0]
+    versions = set(st.list(paths.published))
+    real = LocalStorage.link_many
+
+    def retire_first(self, pairs, workers=8):  # noqa: ANN001
+        shutil.rmtree(st.path(paths.version(live)), ignore_errors=True)
+        return real(self, pairs, workers)
+
+    monkeypatch.setattr(LocalStorage, "link_many", retire_first)
+    with pytest.raises(CollectionError, match=f"version {live} was removed while this mosaic linked"):
+        pipeline.stage_mosaic(st, "met-sample")
+    assert set(st.list(paths.published)) == versions - {live}

@@ -56,7 +56,7 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2,
     except BaseException as exc:
         _discard_version(storage, paths, version)  # nothing names it yet; give the space back (disk full)
         if isinstance(exc, (ImageRejected, FileNotFoundError)):
-            raise changed_since_catalogue(name, exc) from exc
+            raise _vanished(storage, name, previous, exc) or changed_since_catalogue(name, exc) from exc
         raise
     storage.write_bytes(built.preview, stats.preview)
     storage.write_json(paths.cells(version), cells.to_json(), compact=True)  # what the next update may reuse
@@ -71,6 +71,14 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2,
     })
     report.pictures["mosaic_preview"] = stats.preview
     return timed(report, started)
+
+
+def _vanished(storage: Storage, name: str, previous: Previous | None, exc: BaseException) -> CollectionError | None:
+    """The error to report when the version whose tiles were being linked was removed meanwhile."""
+    if previous is None or not isinstance(exc, FileNotFoundError) or storage.exists(CollectionPaths(name).dzi(previous.version)):
+        return None
+    return CollectionError(f"collection {name}: version {previous.version} was removed while this mosaic linked its "
+                           "unchanged tiles (a publish at the same time?); re-materialize mosaic")
 
 
 def _reuse_values(stats: MosaicStats, previous: Previous | None, why: str) -> dict[str, object]:
