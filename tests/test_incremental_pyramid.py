@@ -28,6 +28,7 @@ from cviz.storage import Storage
 BG = (17, 17, 17)
 SIDE = 64
 NAME = "incr"
+BUCKET = "cviz-incremental"  # (not another module's: s3fs caches its listings per endpoint and process)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -36,7 +37,6 @@ def storage(request, tmp_path: Path) -> Storage:
     if request.param == "local":
         return Storage(str(tmp_path / "root"))
     from cviz_resources.storage import s3_options
-    from tests.test_storage_backends import BUCKET
 
     endpoint = request.getfixturevalue("s3_endpoint")
     return Storage(f"s3://{BUCKET}/incr-{tmp_path.name}", s3_options(endpoint))
@@ -46,7 +46,6 @@ def storage(request, tmp_path: Path) -> Storage:
 def s3_endpoint():
     """moto in server mode on loopback, with the bucket (as tests/test_storage_backends.py)."""
     from tests.test_s3 import MotoServer  # skips with its reason when moto[server] or s3fs is absent
-    from tests.test_storage_backends import BUCKET
 
     import s3fs
 
@@ -55,7 +54,7 @@ def s3_endpoint():
     os.environ.update(keys)
     server = MotoServer()
     server.start()
-    s3fs.S3FileSystem(endpoint_url=server.endpoint).mkdir(BUCKET)
+    s3fs.S3FileSystem(endpoint_url=server.endpoint, skip_instance_cache=True).mkdir(BUCKET)
     yield server.endpoint
     server.stop()
     for k, v in saved.items():
