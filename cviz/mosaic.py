@@ -8,6 +8,8 @@ size (JPEG DCT scaling), then make level max-1 too, so the `dzi` stage starts on
 Otherwise the cells are pasted into bands of ``tile_size`` pixel rows and cut. Either way one
 :class:`~cviz.tile_io.TileWriter` writes the tiles, with a bound on what is waiting to be written.
 The preview (whole mosaic, longest side 1024) is made from cells decoded at 1/8 scale.
+Square cells whose side is a multiple of 4 take the block path instead (cviz.mosaic_blocks: levels
+max..max-2, and reuse of the previous version's unchanged tiles).
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from PIL import Image
 
 from cviz.dzi import Pyramid, cut_band, decode_jpeg, encode_jpeg, tile_path
 from cviz.storage import Storage
 from cviz.tile_io import Tile, TileWriter
+
+if TYPE_CHECKING:
+    from cviz.pyramid_reuse import CellMap, Previous
 
 MOSAIC_BACKGROUND = (17, 17, 17)  # empty cells and letterbox bars: dark, as the viewer's page
 
@@ -52,6 +57,7 @@ class MosaicStats:
     tiles: int
     preview: bytes  # JPEG of the whole mosaic, longest side <= preview_side
     lowest_level: int  # levels lowest_level .. max_level are written (max-1 too on the cell-tile path)
+    reused: int = 0  # of ``tiles``: linked from the previous version (cviz.mosaic_blocks)
 
 
 def in_order(pool: ThreadPoolExecutor, fn: Callable, items: Sequence, window: int) -> Iterator:
@@ -202,6 +208,8 @@ def render_mosaic(
     workers: int = 2,
     preview_side: int = 1024,
     max_pending: int | None = None,
+    cells: "CellMap | None" = None,
+    previous: "Previous | None" = None,
 ) -> MosaicStats:
     """Write the top pyramid level under ``folder`` (``<folder>/<max_level>/c_r.jpg``), and level
     max-1 on the cell-tile path.
@@ -209,7 +217,14 @@ def render_mosaic(
     ``item_at_cell`` maps a flat cell index (row * cols + col) to an item; ``load_cell(item,
     preview_cell_size)`` returns that item's cell (called from ``workers`` threads).
     ``max_pending``: batches of tiles waiting to be written at most (TileWriter's default).
+    Square cells as large as a tile (a multiple of 4): levels max..max-2, block by block, tiles that
+    ``cells`` and ``previous`` show unchanged linked from ``previous`` (cviz.mosaic_blocks).
     """
+    from cviz import mosaic_blocks  # (it builds on this module)
+
+    if mosaic_blocks.applies(pyramid, cell_size):
+        return mosaic_blocks.render_top_levels(storage, folder, pyramid, cols, rows, item_at_cell, load_cell,
+                                               background, workers, preview_side, max_pending, cells, previous)
     plan = _Plan.make(pyramid, folder, cols, rows, cell_size, background, preview_side)
     scale = plan.scale
     preview = Image.new("RGB", (max(1, round(pyramid.width * scale)), max(1, round(pyramid.height * scale))), background)

@@ -184,6 +184,10 @@ class CollectionPaths:
     def tiles(self, version: str) -> str:
         return f"{self.version(version)}/map_files"
 
+    def cells(self, version: str) -> str:
+        """What each grid cell of the version's pyramid shows, and how its tiles were made (reuse)."""
+        return f"{self.version(version)}/cells.json"
+
     def items(self, version: str) -> str:
         return f"{self.version(version)}/items.json"
 
@@ -279,6 +283,7 @@ DOCUMENTED: dict[str, Callable[[], str]] = {
     "published/<name>/<ver>/map_files/<level>/<col>_<row>.jpg": lambda: tile(_C.tiles(_V), 7, 2, 3),
     "published/<name>/<ver>/items.json": lambda: _C.items(_V),
     "published/<name>/<ver>/preview.jpg": lambda: _C.preview(_V),
+    "published/<name>/<ver>/cells.json": lambda: _C.cells(_V),
     "published/<name>/<ver>/regions.json": lambda: _C.regions(_V),
     "published/<name>/<ver>/neighbours.bin": lambda: _C.neighbours(_V),
     "published/<name>/<ver>/vocabulary.json": lambda: _C.vocabulary(_V),

@@ -3,13 +3,15 @@
 :class:`TileWriter` is the one writer of pyramid tiles: encoding and writing run in a small
 thread pool (Pillow releases the GIL while it encodes), and at most ``max_pending`` batches are
 handed over and not yet written: a producer that outruns the storage (S3 writes lagging) waits
-instead of piling encoded tiles up in memory.
+instead of piling encoded tiles up in memory. A :class:`Link` tile is linked or copied from
+another version (``Storage.link_many``), not written.
 """
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Sequence
 
 from PIL import Image
@@ -17,7 +19,14 @@ from PIL import Image
 from cviz.dzi import encode_jpeg
 from cviz.storage import Storage
 
-Tile = tuple[str, bytes | Image.Image]
+
+@dataclass(frozen=True)
+class Link:
+    """A tile taken unchanged from another (immutable) version: ``src`` is that tile's path."""
+    src: str
+
+
+Tile = tuple[str, bytes | Image.Image | Link]
 
 
 class TileWriter:
@@ -32,7 +41,8 @@ class TileWriter:
         self.storage = storage
         self.max_pending = max_pending or 4 * max(1, workers)
         self.concurrency = concurrency  # parallel requests per batch on an object store
-        self.written = 0
+        self.written = 0  # tiles handed over (links included)
+        self.linked = 0
         self._slots = threading.BoundedSemaphore(self.max_pending)
         self._lock = threading.Lock()
         self._error: BaseException | None = None
@@ -40,7 +50,7 @@ class TileWriter:
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers))
 
     def put(self, tiles: Sequence[Tile], full_chroma: bool = False) -> None:
-        """Hand over one batch (paths with JPEG bytes or images to encode)."""
+        """Hand over one batch (paths with JPEG bytes, images to encode, or links)."""
         self._raise_error()
         if not tiles:
             return
@@ -52,13 +62,19 @@ class TileWriter:
             self._slots.release()
             raise
         self.written += len(tiles)
+        self.linked += sum(isinstance(t, Link) for _, t in tiles)
 
     def _write(self, tiles: list[Tile], full_chroma: bool) -> None:
         try:
             if self._error is not None:
                 return
-            out = [(p, t if isinstance(t, bytes) else encode_jpeg(t, full_chroma)) for p, t in tiles]
-            self.storage.write_batch(out, self.concurrency)  # local: in turn; object store: in parallel
+            links = [(t.src, p) for p, t in tiles if isinstance(t, Link)]
+            out = [(p, t if isinstance(t, bytes) else encode_jpeg(t, full_chroma))
+                   for p, t in tiles if not isinstance(t, Link)]
+            if links:
+                self.storage.link_many(links, self.concurrency)
+            if out:
+                self.storage.write_batch(out, self.concurrency)  # local: in turn; object store: in parallel
         except BaseException as exc:
             with self._lock:
                 self._error = self._error or exc

@@ -125,12 +125,15 @@ def test_second_mosaic_decodes_no_source_image(tmp_path: Path, met_sample_root: 
     root = tmp_path / "root"
     shutil.copytree(met_sample_root, root)
     storage = Storage(str(root))
+    paths = CollectionPaths("met-sample")
+    live = storage.read_json(paths.pointer)["dzi"].split("/")[0]
+    storage.remove_file(paths.cells(live))  # no tile reuse (tests/test_incremental_pyramid.py): every cell is read
     first = pipeline.stage_mosaic(storage, "met-sample")
+    assert first.values["tiles_reused"] == 0
     n = first.values["items"]
     assert first.values["cells_cached"] + first.values["cells_decoded"] == n
     second = pipeline.stage_mosaic(storage, "met-sample")
     assert (second.values["cells_cached"], second.values["cells_decoded"]) == (n, 0)
-    paths = CollectionPaths("met-sample")
     top = Pyramid(**storage.read_json(paths.mosaic)["pyramid"]).max_level
     v1, v2 = first.values["version"], second.values["version"]
     names = storage.list(f"{paths.version(v1)}/map_files/{top}")

@@ -12,9 +12,10 @@ from cviz.dzi import Pyramid, choose_tile_size
 from cviz.errors import CollectionError
 from cviz.imaging import ImageRejected, decode
 from cviz.levels import build_lower_levels
-from cviz.mosaic import MOSAIC_BACKGROUND, render_mosaic
+from cviz.mosaic import MOSAIC_BACKGROUND, MosaicStats, render_mosaic
 from cviz.paths import CollectionPaths
 from cviz.publish import Version, empty_trash
+from cviz.pyramid_reuse import CellMap, Previous, find_previous, render_key
 from cviz.stages.common import StageReport, changed_since_catalogue, read_catalogue, timed
 from cviz.stages.versions import built_version, rendered_from
 from cviz.storage import Storage, read_source
@@ -46,25 +47,46 @@ def stage_mosaic(storage: Storage, name: str, workers: int = 2,
                                                at_least=(0, side))[0],
         progress=progress)
     item_at_cell = {int(c): i for i, c in enumerate(grid["cells"])}
+    cells = CellMap.of(cols, rows, item_at_cell, [e["sha256"] for e in items],
+                       render_key(pyramid.tile_size, (cw, ch), MOSAIC_BACKGROUND))
+    previous, why = find_previous(storage, name, cells.render)
     try:
-        stats = render_mosaic(storage, folder, pyramid, cols, rows, (cw, ch), item_at_cell, load_cell, MOSAIC_BACKGROUND, workers)
+        stats = render_mosaic(storage, folder, pyramid, cols, rows, (cw, ch), item_at_cell, load_cell, MOSAIC_BACKGROUND,
+                              workers, cells=cells, previous=previous)
     except BaseException as exc:
         _discard_version(storage, paths, version)  # nothing names it yet; give the space back (disk full)
         if isinstance(exc, (ImageRejected, FileNotFoundError)):
-            raise changed_since_catalogue(name, exc) from exc
+            raise _vanished(storage, name, previous, exc) or changed_since_catalogue(name, exc) from exc
         raise
     storage.write_bytes(built.preview, stats.preview)
+    storage.write_json(paths.cells(version), cells.to_json(), compact=True)  # what the next update may reuse
     storage.write_json(paths.mosaic, {"version": version, "pyramid": pyramid.to_dict(), "cols": cols, "rows": rows,
                                       "cell_width": cw, "cell_height": ch, "items": len(items),
                                       "lowest_level": stats.lowest_level, **rendered_from(storage, name, catalogue)})
     report = StageReport(values={
         "items": len(items), "width": pyramid.width, "height": pyramid.height, "tile_size": pyramid.tile_size,
-        "tiles_written": stats.tiles, "levels_written": pyramid.max_level + 1 - stats.lowest_level,
+        **_reuse_values(stats, previous, why), "levels_written": pyramid.max_level + 1 - stats.lowest_level,
         **load_cell.counts, "originals_decoded": load_cell.counts["cells_decoded"],
         "version": version,
     })
     report.pictures["mosaic_preview"] = stats.preview
     return timed(report, started)
+
+
+def _vanished(storage: Storage, name: str, previous: Previous | None, exc: BaseException) -> CollectionError | None:
+    """The error to report when the version whose tiles were being linked was removed meanwhile."""
+    if previous is None or not isinstance(exc, FileNotFoundError) or storage.exists(CollectionPaths(name).dzi(previous.version)):
+        return None
+    return CollectionError(f"collection {name}: version {previous.version} was removed while this mosaic linked its "
+                           "unchanged tiles (a publish at the same time?); re-materialize mosaic")
+
+
+def _reuse_values(stats: MosaicStats, previous: Previous | None, why: str) -> dict[str, object]:
+    """``tiles_written`` (made), ``tiles_reused`` (linked) and from which version, or why none."""
+    if previous is not None and not stats.reused:
+        why = f"nothing reusable in version {previous.version} (no tile unchanged, or cells are not tiles)"
+    reused_from = previous.version if previous is not None and stats.reused else f"none: {why}"
+    return {"tiles_written": stats.tiles - stats.reused, "tiles_reused": stats.reused, "reused_from": reused_from}
 
 
 def _discard_version(storage: Storage, paths: CollectionPaths, version: str) -> None:
@@ -75,11 +97,11 @@ def _discard_version(storage: Storage, paths: CollectionPaths, version: str) -> 
 
 
 def stage_dzi(storage: Storage, name: str) -> StageReport:
-    """The lower pyramid levels and ``map.dzi`` of the version `mosaic` started (never a live one)."""
+    """The lower pyramid levels and ``map.dzi`` of the version `mosaic` started (never a live one).
+    On the cell-tile path `mosaic` wrote levels max..max-2 ("lowest_level"): a sixteenth of the tiles to read."""
     started = time.perf_counter()
     version, manifest = built_version(storage, name, "dzi")
     pyramid = Pyramid(**manifest["pyramid"])
-    # The mosaic stage writes the top level, and level max-1 too when cells are tiles ("lowest_level").
     stats = build_lower_levels(storage, version.tiles, pyramid, start_level=manifest.get("lowest_level"))
     storage.write_bytes(version.dzi, pyramid.xml().encode())
     return timed(StageReport(values={

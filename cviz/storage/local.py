@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from cviz.errors import StorageFull
 from cviz.storage.base import Storage
 
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_NO_LINK_ERRNOS = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
 
 
 class LocalStorage(Storage):
@@ -92,6 +93,36 @@ class LocalStorage(Storage):
         for rel, data in items:  # local writes are syscalls: threads only add overhead
             self.write_bytes(rel, data)
         return len(items)
+
+    def copy_file(self, src_rel: str, dst_rel: str) -> None:
+        """A hard link (about 20 us; versions are immutable and retired whole, so sharing the inode is
+        safe: every write replaces a file by rename, never in place); a copy across devices or where
+        links are refused."""
+        self._link(src_rel, dst_rel, set())
+
+    def link_many(self, pairs: Iterable[tuple[str, str]], workers: int = 8) -> int:
+        made: set[str] = set()  # folders known to exist (one makedirs per folder, not per file)
+        count = 0
+        for src, dst in pairs:  # syscalls: threads would only add overhead
+            self._link(src, dst, made)
+            count += 1
+        return count
+
+    def _link(self, src_rel: str, dst_rel: str, made: set[str]) -> None:
+        src, dst = self.path(src_rel), self.path(dst_rel)
+        folder = os.path.dirname(dst)
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        try:
+            os.link(src, dst)
+        except FileExistsError:
+            os.unlink(dst)
+            os.link(src, dst)
+        except OSError as exc:
+            if exc.errno not in _NO_LINK_ERRNOS:
+                raise
+            self.write_bytes(dst_rel, self.read_bytes(src_rel))
 
     def append_line(self, rel: str, line: bytes) -> None:
         """O_APPEND, one write per line: lines of concurrent writers never interleave."""

@@ -155,6 +155,10 @@ class ObjectStorage(Storage):
     def _write(self, rel: str, data: bytes) -> None:
         self._call("write", rel, self.fs.pipe_file, self.path(rel), data)  # a PUT replaces the object whole
 
+    def copy_file(self, src_rel: str, dst_rel: str) -> None:
+        """A server-side copy (S3 CopyObject): the bytes never travel through this process."""
+        self._call("copy", dst_rel, self.fs.cp_file, self.path(src_rel), self.path(dst_rel))
+
     def append_line(self, rel: str, line: bytes) -> None:
         """No append on object stores: read and rewrite (alerts are rare; concurrent appends may lose one)."""
         try:
