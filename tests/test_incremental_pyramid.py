@@ -230,3 +230,32 @@ def test_a_previous_version_removed_mid_render_is_named(tmp_path: Path, met_samp
     with pytest.raises(CollectionError, match=f"version {live} was removed while this mosaic linked"):
         pipeline.stage_mosaic(st, "met-sample")
     assert set(st.list(paths.published)) == versions - {live}
+
+
+def test_the_mosaic_stage_deletes_retired_versions_while_it_renders(tmp_path: Path, met_sample_root: Path,
+                                                                     monkeypatch) -> None:
+    """The trash is emptied in a thread beside the render (off the update's critical path) and is
+    gone when the stage returns, counted in its report."""
+    import threading
+
+    from cviz.stages import render
+
+    root = tmp_path / "root"
+    shutil.copytree(met_sample_root, root)
+    st = Storage(str(root))
+    paths = CollectionPaths("met-sample")
+    live = st.read_json(paths.pointer)["dzi"].split("/")[0]
+    for old in ("20200101T000000000000-aaaaaaaa", "20200102T000000000000-bbbbbbbb"):
+        shutil.copytree(root / paths.version(live), root / paths.published / f".trash-{old}")
+    seen: dict[str, str] = {}
+    real = render.empty_trash
+
+    def empty_trash(storage, name):  # noqa: ANN001, ANN202
+        seen["thread"] = threading.current_thread().name
+        return real(storage, name)
+
+    monkeypatch.setattr(render, "empty_trash", empty_trash)
+    report = pipeline.stage_mosaic(st, "met-sample").values
+    assert report["retired_versions_deleted"] == 2
+    assert not [v for v in st.list(paths.published) if v.startswith(".trash-")]
+    assert seen["thread"] != threading.main_thread().name and "trash" in seen["thread"]
