@@ -170,11 +170,13 @@ def updated_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: in
     if len(search):
         idx[search], dist[search] = _blocked_knn(u, u, search, k, "euclidean", True, None)
     sq = (u * u).sum(axis=1)
+    u_new, sq_new = u[new_rows], sq[new_rows]
     for s in range(0, len(merge_rows), block):
-        rows, cand = merge_rows[s:s + block], merge_prev[s:s + block]
-        cand = np.concatenate([cand, np.broadcast_to(new_rows, (len(rows), len(new_rows)))], axis=1)
+        rows, kept = merge_rows[s:s + block], merge_prev[s:s + block]
+        cand = np.concatenate([kept, np.broadcast_to(new_rows, (len(rows), len(new_rows)))], axis=1)
         q = u[rows]
-        sims = 2 * np.einsum("ij,ikj->ik", q, u[cand]) - sq[cand]  # the same score as _blocked_knn
+        sims = np.concatenate([2 * np.einsum("ij,ikj->ik", q, u[kept]) - sq[kept],  # the same score as
+                               2 * (q @ u_new.T) - sq_new[None, :]], axis=1)  # _blocked_knn's
         order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
         idx[rows] = np.take_along_axis(cand, order, axis=1)
         top = np.take_along_axis(sims, order, axis=1)
