@@ -24,6 +24,7 @@ from cviz.mosaic import Cell, render_mosaic
 from cviz.paths import CollectionPaths
 from cviz.pyramid_reuse import CellMap, find_previous, render_key
 from cviz.storage import Storage
+from tests.moto_s3 import moto_bucket
 
 BG = (17, 17, 17)
 SIDE = 64
@@ -45,23 +46,8 @@ def storage(request, tmp_path: Path) -> Storage:
 @pytest.fixture(scope="module")
 def s3_endpoint():
     """moto in server mode on loopback, with the bucket (as tests/test_storage_backends.py)."""
-    from tests.test_s3 import MotoServer  # skips with its reason when moto[server] or s3fs is absent
-
-    import s3fs
-
-    keys = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_DEFAULT_REGION": "us-east-1"}
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update(keys)
-    server = MotoServer()
-    server.start()
-    s3fs.S3FileSystem(endpoint_url=server.endpoint, skip_instance_cache=True).mkdir(BUCKET)
-    yield server.endpoint
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with moto_bucket(BUCKET) as endpoint:
+        yield endpoint
 
 
 def _jpeg(i: int) -> bytes:

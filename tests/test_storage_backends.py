@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from cviz.storage import LocalStorage, ObjectStorage, Storage, open_storage
-from tests.test_s3 import MotoServer  # skips with its reason when moto[server] or s3fs is absent
+from tests.moto_s3 import moto_bucket
 
 s3fs = pytest.importorskip("s3fs")
 BUCKET = "cviz-backends"
@@ -23,18 +23,8 @@ BUCKET = "cviz-backends"
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s", AWS_DEFAULT_REGION="us-east-1")
-    server = MotoServer()
-    server.start()
-    s3fs.S3FileSystem(endpoint_url=server.endpoint).mkdir(BUCKET)
-    yield server.endpoint
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with moto_bucket(BUCKET) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(params=["local", "s3"])
