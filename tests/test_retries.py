@@ -47,8 +47,10 @@ def _real_pca_run(tmp_path, monkeypatch, error: Exception) -> tuple[dg.ExecuteIn
     from cviz.paths import CollectionPaths
     from cviz.storage import Storage
     from cviz_assets.assets import pca
-    from tests.conftest import resources
+    from tests.conftest import resources, short_step_retry_waits
 
+    assert pca.op.retry_policy is STORAGE_RETRY  # the real policy; only its waits are shortened below
+    assert short_step_retry_waits(monkeypatch, [pca]) == 1
     calls: list[str] = []
     real = pipeline.stage_pca
 
