@@ -80,6 +80,22 @@ def module_leaves_nothing_behind():
         pytest.fail("this test module " + "; ".join(problems), pytrace=False)
 
 
+def short_step_retry_waits(monkeypatch: pytest.MonkeyPatch, defs: list, delay: float = 0.05) -> int:
+    """Keep each op's retry policy (retries, backoff, jitter) but wait ``delay`` s instead of the 5 s and
+    10 s of cviz_assets/retries.py: a test of what a retry does need not sit through the waits (the
+    policy is fixed when cviz_assets is imported, so CVIZ_STEP_RETRY_DELAY_S cannot change it here).
+    Returns how many policies were shortened."""
+    shortened = 0
+    for d in defs:
+        op = getattr(d, "op", None)
+        policy = getattr(op, "retry_policy", None)
+        if policy is not None:
+            monkeypatch.setattr(op, "_retry_policy", dg.RetryPolicy(max_retries=policy.max_retries, delay=delay,
+                                                                    backoff=policy.backoff, jitter=policy.jitter))
+            shortened += 1
+    return shortened
+
+
 def resources(root: str | os.PathLike, model: str = MODEL, weights: str = WEIGHTS) -> dict:
     from cviz_resources import FeatureModelResource, StorageResource
 

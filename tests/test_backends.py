@@ -27,8 +27,10 @@ def _real_photos() -> list[bytes]:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("models")
+def cache_dir(shared_model_cache: str) -> Path:
+    """The session's model cache (conftest): the 224 conversion these tests load is the one every
+    pipeline test uses, made once; the tests of the cache itself use their own folders."""
+    return Path(shared_model_cache)
 
 
 @pytest.fixture(scope="module")

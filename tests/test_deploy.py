@@ -88,6 +88,11 @@ def test_webserver_and_daemon_processes_run_a_materialization(tmp_path: Path, me
     dep._start("webserver", [*unit_command("cviz-webserver.service")[:-1], str(dep.port)])
     dep._start("daemon", unit_command("cviz-daemon.service"))
     readonly = Deployment(home, storage, env=env, log_dir=tmp_path)
+    ro_cmd = unit_command("cviz-webserver-readonly.service")
+    port_at = ro_cmd.index("-p") + 1
+    # Started now, so that it loads its code location while the other one does and the run goes:
+    # nothing below asks it anything before the run has finished.
+    readonly._start("webserver", [*ro_cmd[:port_at], str(readonly.port), *ro_cmd[port_at + 1:]])
     try:
         dep.wait_ready()
         answer = dep.launch("build_collection", partition="six")
@@ -97,9 +102,6 @@ def test_webserver_and_daemon_processes_run_a_materialization(tmp_path: Path, me
         assert run["stats"]["stepsFailed"] == 0 and run["stats"]["stepsSucceeded"] >= 8
         assert (storage / "published" / "six" / "current.json").exists()
 
-        ro_cmd = unit_command("cviz-webserver-readonly.service")
-        port_at = ro_cmd.index("-p") + 1
-        readonly._start("webserver", [*ro_cmd[:port_at], str(readonly.port), *ro_cmd[port_at + 1:]])
         readonly.wait_ready()
         refused = readonly.launch("build_collection", partition="six")
         assert refused["__typename"] == "UnauthorizedError", refused

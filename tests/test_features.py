@@ -19,8 +19,10 @@ from tests.conftest import MODEL, WEIGHTS
 
 
 @pytest.fixture(scope="module")
-def extractor():
-    return load_extractor(MODEL, WEIGHTS)
+def extractor(shared_model_cache: str):
+    """From the session's model cache (conftest): without a cache_dir, load_extractor converts to
+    LiteRT again (about 10 s)."""
+    return load_extractor(MODEL, WEIGHTS, cache_dir=shared_model_cache)
 
 
 def items_for(folder: Path) -> list[dict]:

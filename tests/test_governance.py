@@ -70,7 +70,7 @@ def test_cli_runs_are_tagged(tmp_path: Path, met_sample_dir: Path) -> None:
     import os
     import subprocess
 
-    from tests.conftest import REPO, child_env
+    from tests.conftest import REPO, WEIGHTS, child_env
 
     src = tmp_path / "three"
     src.mkdir()
@@ -79,8 +79,10 @@ def test_cli_runs_are_tagged(tmp_path: Path, met_sample_dir: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     env = child_env(DAGSTER_HOME=str(home), PYTHONPATH=str(REPO))
+    # --weights given (the flag reaches the run) as the suite's weights: their LiteRT conversion is
+    # in the shared model cache, where random weights were converted again in the child (~15 s).
     out = subprocess.run([str(REPO / ".venv" / "bin" / "cviz"), "run", "-id", "three", "-imagedir", str(src),
-                          "--storage", str(tmp_path / "storage"), "--weights", "random", "--grid-method", "sorted"],
+                          "--storage", str(tmp_path / "storage"), "--weights", WEIGHTS, "--grid-method", "sorted"],
                          env=env, capture_output=True, text=True, timeout=540)
     assert out.returncode == 0, out.stderr[-3000:]
     with dg.DagsterInstance.from_config(str(home)) as instance:

@@ -75,8 +75,9 @@ def state_dict() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("models-cache")
+def cache_dir(shared_model_cache: str) -> Path:
+    """The session's model cache (conftest): lite0 at 224 is converted there once for the whole suite."""
+    return Path(shared_model_cache)
 
 
 @pytest.fixture(scope="module")

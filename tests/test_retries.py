@@ -47,8 +47,10 @@ def _real_pca_run(tmp_path, monkeypatch, error: Exception) -> tuple[dg.ExecuteIn
     from cviz.paths import CollectionPaths
     from cviz.storage import Storage
     from cviz_assets.assets import pca
-    from tests.conftest import resources
+    from tests.conftest import resources, short_step_retry_waits
 
+    assert pca.op.retry_policy is STORAGE_RETRY  # the real policy; only its waits are shortened below
+    assert short_step_retry_waits(monkeypatch, [pca]) == 1
     calls: list[str] = []
     real = pipeline.stage_pca
 
@@ -73,7 +75,10 @@ def test_the_assets_retry_a_transient_error_then_succeed(tmp_path, monkeypatch) 
     result, calls = _real_pca_run(tmp_path, monkeypatch, OSError(5, "Input/output error"))
     assert result.success and calls == ["retry", "retry"]
     assert result.asset_materializations_for_node("pca")[0].metadata["components"].value == 8
-    assert any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert retries
+    # The real policy's 5 s wait, shortened by short_step_retry_waits (a guard of that helper).
+    assert all(e.event_specific_data.seconds_to_wait < 1 for e in retries)
 
 
 def test_the_assets_fail_a_user_error_at_once(tmp_path, monkeypatch) -> None:  # noqa: ANN001

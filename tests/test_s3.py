@@ -20,7 +20,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from tests.conftest import materialize_collection
+from tests.conftest import materialize_collection, short_step_retry_waits
 
 pytest.importorskip("moto.server", reason="moto[server] is a test dependency (pip install -e '.[test]')")
 s3fs = pytest.importorskip("s3fs")
@@ -215,6 +215,12 @@ def test_server_stopping_mid_run_retries_then_fails_naming_the_key_and_keeps_out
         return real_grid(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "stage_grid", server_dies_then_grid)
+    from cviz_assets.assets import collection_assets
+
+    assert short_step_retry_waits(monkeypatch, collection_assets) >= 1  # the grid step's re-runs, without 5 s + 10 s waits
+    # One try per call inside s3fs (its own 5, with 1.9 s of sleeps, made each of cviz's attempts on
+    # the stopped server take 2 s): the retries under test are cviz's, counted and logged below.
+    monkeypatch.setattr(s3fs.S3FileSystem, "retries", 1)
     handler = _Collect()
     logging.getLogger("cviz.storage").addHandler(handler)
     try:
