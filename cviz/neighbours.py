@@ -144,7 +144,7 @@ def knn_fits(knn: np.ndarray, features: np.ndarray, min_k: int, probes: int = 64
 
 
 def updated_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: int,
-                block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+                block: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """The exact Euclidean kNN of every row of ``x`` (as :func:`feature_knn` finds it), from the
     lists of a search made before items were added or removed, when the rows that were there are
     unchanged (cviz.stages.stable_update keeps them).
