@@ -62,7 +62,10 @@ def _real_pca_run(tmp_path, monkeypatch, error: Exception) -> tuple[dg.ExecuteIn
 
     monkeypatch.setattr(pipeline, "stage_pca", stage_pca)
     features = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
-    Storage(str(tmp_path)).write_npy(CollectionPaths("retry").features, features)
+    storage = Storage(str(tmp_path))
+    storage.write_npy(CollectionPaths("retry").features, features)
+    files = [{"file": f"{i}.jpg", "status": "usable", "sha256": f"{i:064x}"} for i in range(len(features))]
+    storage.write_json(CollectionPaths("retry").catalogue, {"files": files})  # pca names its rows by content hash
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("collections", ["retry"])
     result = dg.materialize([pca], partition_key="retry", instance=instance, resources=resources(tmp_path),
