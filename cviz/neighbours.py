@@ -127,11 +127,12 @@ def approximate_knn(x: np.ndarray, k: int, n_jobs: int = 2, seed: int = 0) -> tu
     return idx.astype(np.int64), dist.astype(np.float32)
 
 
-def knn_fits(knn: np.ndarray, features: np.ndarray, min_k: int, probes: int = 64) -> bool:
+def knn_fits(knn: np.ndarray, features: np.ndarray, min_k: int, probes: int = 64, min_share: float = 0.5) -> bool:
     """Is ``knn`` (the tsne stage's ``knn.npy``) a neighbour list of these very ``features``? Shape
     (at least ``min_k`` columns, or all other rows), and for a few random rows the exact 10 nearest
-    found in it (a run killed between writes, or pca re-run since, leaves a stale file: then the
-    reader searches again)."""
+    found in it, at least ``min_share`` of them (0.5 admits Annoy's approximate lists; 1.0 asks an
+    exact list to be exact). A run killed between writes, or pca re-run since, leaves a stale file:
+    then the reader searches again."""
     n = len(features)
     if knn.ndim != 2 or knn.shape[0] != n or knn.shape[1] < min(min_k, n - 1):
         return False
@@ -140,7 +141,7 @@ def knn_fits(knn: np.ndarray, features: np.ndarray, min_k: int, probes: int = 64
     rows = np.random.default_rng(0).choice(n, size=min(probes, n), replace=False)
     exact = feature_knn(features, min(10, n - 1), rows, metric="euclidean")
     found = np.mean([np.isin(e, knn[r]).mean() for r, e in zip(rows, exact)])
-    return bool(found >= 0.5)
+    return bool(found >= min_share)
 
 
 def updated_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: int,

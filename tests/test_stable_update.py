@@ -110,3 +110,62 @@ def test_an_unknown_pca_update_is_refused(tmp_path) -> None:
     storage = _collection(str(tmp_path), _features(50))
     with pytest.raises(Exception, match="choose one of recompute, place_new"):
         pipeline.stage_pca(storage, "stable", update="sometimes")
+
+
+def _updated_once(tmp_path) -> Storage:  # noqa: ANN001
+    """A 300-item map (pca + tsne), then 30 images added: the state before a place_new update."""
+    f = _features(330, seed=6)
+    storage = _collection(str(tmp_path), f[:300])
+    pipeline.stage_pca(storage, "stable", n_components=16)
+    pipeline.stage_tsne(storage, "stable")
+    return _collection(str(tmp_path), f)
+
+
+def test_a_damaged_fit_is_refitted_and_said_so(tmp_path) -> None:
+    storage = _updated_once(tmp_path)
+    storage.write_bytes(P.pca_items, b'{"fit_id": "x", "items": [')  # cut short
+    report = pipeline.stage_pca(storage, "stable", n_components=16, update="place_new")
+    assert report.values["kept_rows"] == 0 and "unreadable" in report.values["note"]
+    assert P.pca_items in report.values["note"]
+    assert len(storage.read_json(P.pca_items)["items"]) == 330  # a whole record again
+
+
+def test_a_pca_run_cut_short_leaves_no_fit_to_keep(tmp_path, monkeypatch) -> None:
+    storage = _updated_once(tmp_path)
+    real = Storage.write_npy
+
+    def full_disk(self, rel, array):  # noqa: ANN001, ANN202
+        if rel == P.pca:
+            raise OSError(28, "No space left on device")
+        return real(self, rel, array)
+
+    monkeypatch.setattr(type(storage), "write_npy", full_disk)
+    with pytest.raises(OSError):
+        pipeline.stage_pca(storage, "stable", n_components=16)
+    monkeypatch.undo()
+    assert not storage.exists(P.pca_items), "a fit record would name rows that were never written"
+    report = pipeline.stage_pca(storage, "stable", n_components=16, update="place_new")
+    assert report.values["kept_rows"] == 0 and "no previous PCA fit" in report.values["note"]
+
+
+def test_neighbour_lists_of_other_rows_are_never_passed_on(tmp_path) -> None:
+    """Same fit id, right shape, wrong rows (a tsne run cut short between its writes): searched afresh."""
+    storage = _updated_once(tmp_path)
+    pipeline.stage_pca(storage, "stable", n_components=16, update="place_new")
+    knn = storage.read_npy(P.knn)
+    storage.write_npy(P.knn, np.random.default_rng(1).permuted(knn, axis=0))
+    report = pipeline.stage_tsne(storage, "stable", update="place_new")
+    assert "do not fit the previous rows" in report.values["note"]
+    got = storage.read_npy(P.knn)
+    assert _same_sets(got, feature_knn(storage.read_npy(P.pca), got.shape[1], metric="euclidean")) == 1.0
+
+
+def test_a_damaged_item_list_of_the_map_is_an_error_naming_it(tmp_path) -> None:
+    """tsne_items.json says where every item sits: a damaged one is not silently replaced by a new map."""
+    storage = _updated_once(tmp_path)
+    pipeline.stage_pca(storage, "stable", n_components=16, update="place_new")
+    before = storage.read_npy(P.tsne)
+    storage.write_bytes(P.tsne_items, b"[not json")
+    with pytest.raises(Exception, match="tsne_items.json is unreadable.*update: recompute"):
+        pipeline.stage_tsne(storage, "stable", update="place_new")
+    assert np.array_equal(storage.read_npy(P.tsne), before)  # the previous map is untouched

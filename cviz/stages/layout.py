@@ -34,6 +34,7 @@ def stage_pca(storage: Storage, name: str, n_components: int = 256, normalise: b
         raise CollectionError(f"collection {name}: features has {len(features)} rows for {len(shas)} items; re-materialize features")
     x = unit_rows(features) if normalise else features
     stable = stable_rows(storage, paths, x, shas) if update == "place_new" else "update: recompute"
+    storage.remove_file(paths.pca_items)  # written last: a run cut short leaves no fit to keep, never a stale one
     values: dict = {"items": int(features.shape[0]), "input_dimension": int(features.shape[1]), "normalised": normalise,
                     "update": update}
     if isinstance(stable, StableRows):
@@ -78,7 +79,15 @@ def _previous_items(storage: Storage, paths: CollectionPaths) -> dict:
         got = storage.read_json(_tsne_items_path(paths))
     except FileNotFoundError:
         return {}
-    return {"items": got} if isinstance(got, list) else got
+    except ValueError as exc:  # the previous map's positions: never silently dropped (that would move every item)
+        raise CollectionError(f"{_tsne_items_path(paths)} is unreadable ({exc}); to lay the map out afresh, "
+                              "materialize tsne with update: recompute") from exc
+    if isinstance(got, list):
+        return {"items": got}
+    if not isinstance(got, dict) or not isinstance(got.get("items", []), list):
+        raise CollectionError(f"{_tsne_items_path(paths)} is not a list of items; to lay the map out afresh, "
+                              "materialize tsne with update: recompute")
+    return got
 
 
 def _previous_embedding(storage: Storage, paths: CollectionPaths, shas: list[str]) -> dict[str, np.ndarray] | None:
@@ -92,13 +101,13 @@ def _previous_embedding(storage: Storage, paths: CollectionPaths, shas: list[str
 
 
 def _neighbours(storage: Storage, paths: CollectionPaths, x: np.ndarray, shas: list[str], seed: int,
-                previous: dict | None) -> tuple[FeatureNeighbours, tuple[np.ndarray, np.ndarray], str]:
+                previous: dict | None, fit: str) -> tuple[FeatureNeighbours, tuple[np.ndarray, np.ndarray], str]:
     """One neighbour search for t-SNE, the measures and the grid's refinement (exact below
     cviz.quality.KNN_EXACT_MAX items; above, Annoy for t-SNE and the grid, a sample for the
     measures); on a stable update with the PCA fit kept, the previous lists updated instead."""
     why = ""
     if previous is not None:
-        got = updated_neighbours(storage, paths, x, shas, KNN_K, previous)
+        got = updated_neighbours(storage, paths, x, shas, KNN_K, previous, fit)
         if isinstance(got, FeatureNeighbours):
             return got, (got.knn, got.distances), "neighbour lists updated (PCA fit kept)"
         why = got
@@ -123,7 +132,8 @@ def stage_tsne(storage: Storage, name: str, perplexity: float = DEFAULT_PERPLEXI
     if len(shas) != x.shape[0]:
         raise CollectionError(f"collection {name}: pca has {x.shape[0]} rows for {len(shas)} items; re-materialize pca")
     before = _previous_items(storage, paths) if update == "place_new" else None
-    fn, knn, knn_note = _neighbours(storage, paths, x, shas, seed, before)
+    fit = current_fit_id(storage, paths)  # the PCA fit these rows are on
+    fn, knn, knn_note = _neighbours(storage, paths, x, shas, seed, before, fit)
     storage.write_npy(knn_path(paths), knn[0].astype(np.int32))
     result = None
     fallback = ""
@@ -141,7 +151,7 @@ def stage_tsne(storage: Storage, name: str, perplexity: float = DEFAULT_PERPLEXI
         result = run_tsne(x, perplexity=perplexity, seed=seed, backend=backend, neighbours=knn)
     layout_seconds = time.perf_counter() - started
     storage.write_npy(paths.tsne, result.embedding)
-    storage.write_json(_tsne_items_path(paths), {"items": shas, "pca_fit": current_fit_id(storage, paths)}, compact=True)
+    storage.write_json(_tsne_items_path(paths), {"items": shas, "pca_fit": fit}, compact=True)
     note = "; ".join(t for t in (result.note, fallback, knn_note) if t)
     report = StageReport(values={
         "items": int(x.shape[0]), "method": result.method, "update": update, "placed_new": result.placed,

@@ -111,7 +111,7 @@ def stage_viewer_extras(storage: Storage, name: str) -> StageReport:
     t0 = time.perf_counter()
     try:  # the tsne stage's search of these rows (checked to fit them), else a search here
         searched = storage.read_npy(paths.knn).astype(np.int64)
-    except FileNotFoundError:
+    except (FileNotFoundError, ValueError, OSError, EOFError):  # missing or damaged: only a shortcut
         searched = None
     neighbours, nn_method = similar.nearest_neighbours(features, searched=searched)
     nn_bytes = similar.pack_neighbours(neighbours)

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from cviz.paths import CollectionPaths
-from cviz.neighbours import updated_knn
+from cviz.neighbours import knn_fits, updated_knn
 from cviz.pca import PcaResult, project
 from cviz.quality import KNN_EXACT_MAX, FeatureNeighbours
 from cviz.storage import Storage
 
 REFIT_SHARE = 0.9
 PROBES = 64  # old rows re-projected to check that they are still what is stored
+UNREADABLE = (ValueError, OSError, EOFError, KeyError, TypeError, AttributeError)  # a damaged file, not a missing one
 
 
 @dataclass
@@ -55,9 +56,11 @@ def stable_rows(storage: Storage, paths: CollectionPaths, features: np.ndarray, 
         meta = storage.read_json(paths.pca_items)
         basis = storage.read_npy(paths.pca_basis)
         previous = storage.read_npy(paths.pca)
+        old_shas = list(meta.get("items") or [])
     except FileNotFoundError:
         return "no previous PCA fit to keep: fitted afresh"
-    old_shas = meta.get("items") or []
+    except UNREADABLE as exc:  # the fit is only a shortcut: a damaged one is refitted, and said so
+        return f"the previous PCA fit ({paths.pca_items}, {paths.pca_basis}) is unreadable ({exc}): fitted afresh"
     if len(old_shas) != len(previous) or basis.shape[0] != features.shape[1] or basis.shape[1] - 1 != previous.shape[1]:
         return "the previous PCA fit does not match today's features: fitted afresh"
     if meta.get("fitted_on", 0) < REFIT_SHARE * len(shas):
@@ -79,17 +82,21 @@ def stable_rows(storage: Storage, paths: CollectionPaths, features: np.ndarray, 
 
 
 def current_fit_id(storage: Storage, paths: CollectionPaths) -> str:
+    """The id of the fit pca.npy's rows are on ("" when none is recorded or the record is damaged)."""
     try:
         return str(storage.read_json(paths.pca_items).get("fit_id", ""))
     except FileNotFoundError:
         return ""
+    except UNREADABLE:
+        return ""
 
 
 def updated_neighbours(storage: Storage, paths: CollectionPaths, x: np.ndarray, shas: list[str], k: int,
-                       previous_items: dict) -> FeatureNeighbours | str:
+                       previous_items: dict, fit: str) -> FeatureNeighbours | str:
     """The exact kNN of today's PCA rows from the previous ``knn.npy``, when the pca stage kept the
-    fit those lists were searched in (so old rows are unchanged); else why not (then search)."""
-    fit = current_fit_id(storage, paths)
+    fit ``fit`` those lists were searched in (so old rows are unchanged); else why not (then search).
+    The result is checked against an exact search of a few rows, so lists that are not of these
+    rows (a run cut short between writes) are never passed on."""
     if len(x) > KNN_EXACT_MAX:
         return f"above {KNN_EXACT_MAX} items the neighbour lists are approximate: searched afresh"
     if not fit or previous_items.get("pca_fit") != fit:
@@ -98,12 +105,16 @@ def updated_neighbours(storage: Storage, paths: CollectionPaths, x: np.ndarray, 
         knn = storage.read_npy(paths.knn).astype(np.int64)
     except FileNotFoundError:
         return "no previous neighbour search: searched afresh"
+    except UNREADABLE as exc:
+        return f"the previous neighbour lists ({paths.knn}) are unreadable ({exc}): searched afresh"
     old_shas = previous_items.get("items") or []
-    if knn.shape[0] != len(old_shas):
+    if knn.ndim != 2 or knn.shape[0] != len(old_shas) or (knn.size and knn.max() >= len(old_shas)):
         return "the previous neighbour lists are not of the previous rows: searched afresh"
     today = {sha: i for i, sha in enumerate(shas)}
     to_today = np.array([today.get(sha, -1) for sha in old_shas] + [-1], np.int64)  # [-1]: padding stays -1
     still = to_today[:-1] >= 0
     previous = to_today[np.where(knn[still] >= 0, knn[still], len(old_shas))]
     idx, dist = updated_knn(x, previous, to_today[:-1][still], k)
+    if not knn_fits(idx, x, k, min_share=1.0):
+        return "the previous neighbour lists do not fit the previous rows: searched afresh"
     return FeatureNeighbours(np.arange(len(x)), idx, True, np.asarray(x, np.float32), "euclidean", dist)
