@@ -21,7 +21,7 @@ VERSION = re.compile(r"\d{8}T\d{6,}-[0-9a-f]{8}")
 SKIP_PARTS = {"cache", "stamps", "lock-steps", "ops"}
 SKIP_NAMES = {"lock.json", "lock.json.mutex", ".mutex"}
 # Keys whose values name a moment, a run, a duration, or the code that wrote them.
-VOLATILE = re.compile(r"(_at$|^updated$|time|seconds|^run_id$|^run$|fingerprint|code_version|_ms$)")
+VOLATILE = re.compile(r"(_at$|_ns$|^updated$|time|seconds|^run_id$|^run$|fingerprint|code_version|_ms$)")
 
 
 def _scrub(value: Any) -> Any:
