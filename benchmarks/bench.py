@@ -1,6 +1,6 @@
 """Benchmark: materialize one collection through the real stage functions and measure each stage.
 
-Every stage runs ``cviz.pipeline.stage_<name>`` (the code the Dagster assets call) in a fresh
+Every stage runs ``cviz.stages.registry.stage_<name>`` (the code the Dagster assets call) in a fresh
 process, so its peak RSS is its own (read from ``getrusage(RUSAGE_SELF)`` in that process, as
 the Dagster multiprocess executor would see it); wall seconds are measured around the call.
 
@@ -58,10 +58,10 @@ def _cpu_s() -> float:
 
 def _run_stage(stage: str, root: str, name: str, opts: dict[str, Any]) -> dict[str, Any]:
     """Child process body: import, run one stage, report wall time and this process's peak RSS."""
-    from cviz import pipeline
-    from cviz.storage import Storage
+    from cviz.stages import registry
+    from cviz.storage import open_storage
 
-    storage = Storage(root)
+    storage = open_storage(root)
     rss_before = _maxrss_mb()
     cpu_before = _cpu_s()
     started = time.perf_counter()
@@ -69,23 +69,23 @@ def _run_stage(stage: str, root: str, name: str, opts: dict[str, Any]) -> dict[s
         if opts.get("synthetic"):
             values = _synthetic_features(storage, name, opts["synthetic"], opts["seed"])
         else:
-            from cviz.models import load_extractor
+            from cviz.embed.models import load_extractor
 
-            extractor = load_extractor(opts["model"], "imagenet", None, pipeline.model_cache_dir(storage))
-            values = pipeline.stage_features(storage, name, extractor).values
+            extractor = load_extractor(opts["model"], "imagenet", None, registry.model_cache_dir(storage))
+            values = registry.stage_features(storage, name, extractor).values
     elif stage == "cells_prefill":
         values = _prefill_cells(storage, name)
     elif stage in ("mosaic", "mosaic_cold"):
         if stage == "mosaic_cold":  # forget this collection's cached cells and item images (only its own)
             _forget_cells(storage, name)
             started = time.perf_counter()
-        values = pipeline.stage_mosaic(storage, name).values
+        values = registry.stage_mosaic(storage, name).values
     elif stage == "grid":
-        values = pipeline.stage_grid(storage, name, method=opts["grid_method"]).values
+        values = registry.stage_grid(storage, name, method=opts["grid_method"]).values
     elif stage == "tsne":
-        values = pipeline.stage_tsne(storage, name).values
+        values = registry.stage_tsne(storage, name).values
     else:
-        values = getattr(pipeline, f"stage_{stage}")(storage, name).values
+        values = getattr(registry, f"stage_{stage}")(storage, name).values
     wall = time.perf_counter() - started
     return {"wall_s": round(wall, 3), "cpu_s": round(_cpu_s() - cpu_before, 3), "peak_rss_mb": round(_maxrss_mb(), 1),
             "rss_before_mb": round(rss_before, 1), "values": _plain(values)}
@@ -105,7 +105,7 @@ def _synthetic_features(storage: Any, name: str, n: int, seed: int) -> dict[str,
     """N x 1280 float32: 40 clusters x 8 sub-clusters of varied size on a 48-d subspace, + noise."""
     import numpy as np
 
-    from cviz.catalogue import usable_items
+    from cviz.ingest.catalogue import usable_items
     from cviz.paths import CollectionPaths
 
     paths = CollectionPaths(name)
@@ -129,14 +129,14 @@ def _synthetic_features(storage: Any, name: str, n: int, seed: int) -> dict[str,
 
 
 def _forget_cells(storage: Any, name: str) -> None:
-    from cviz import thumbs
-    from cviz.catalogue import usable_items
+    from cviz.ingest.catalogue import usable_items
     from cviz.paths import CollectionPaths
+    from cviz.render import cells
     from cviz.stages.common import load_config
 
     size = load_config(storage, name).tile_size
     for e in usable_items(storage.read_json(CollectionPaths(name).catalogue)):
-        path = storage.os_path(thumbs.cell_key(e["sha256"], size))
+        path = storage.os_path(cells.cell_key(e["sha256"], size))
         if path and os.path.exists(path):
             os.unlink(path)
     storage.remove_tree(f"published/{name}/images")
@@ -147,16 +147,16 @@ def _prefill_cells(storage: Any, name: str) -> dict[str, Any]:
 
     Synthetic items are copies of the source paintings, so each distinct painting is decoded once
     and its cell / item image bytes are written under every copy's content hash. This stands in
-    for ``cviz.thumbs.derive_from_decoded`` called from the features stage (which decodes every
+    for ``cviz.render.cells.derive_from_decoded`` called from the features stage (which decodes every
     image anyway); ``mosaic_cold`` measures the full cost of doing it inside the mosaic instead.
     """
-    from cviz import thumbs
-    from cviz.catalogue import open_source, usable_items
-    from cviz.imaging import decode
+    from cviz.ingest.catalogue import open_source, usable_items
+    from cviz.ingest.decode import decode
     from cviz.paths import CollectionPaths
+    from cviz.render import cells
+    from cviz.render.cells import item_image_rel
+    from cviz.render.mosaic import MOSAIC_BACKGROUND
     from cviz.stages.common import load_config
-    from cviz.mosaic import MOSAIC_BACKGROUND
-    from cviz.thumbs import item_image_rel
 
     paths = CollectionPaths(name)
     size = load_config(storage, name).tile_size
@@ -168,10 +168,10 @@ def _prefill_cells(storage: Any, name: str) -> dict[str, Any]:
         data = fs.cat_file(f"{base}/{e['file']}")
         body = data[:2] + data[data.index(b"\xff", 2) + 4 + int.from_bytes(data[4:6], "big") - 2:]
         if body not in made:
-            img, _ = decode(data, max_side=max(thumbs.ITEM_IMAGE_SIDE, *size))
-            made[body] = (thumbs.encode(thumbs.make_cell(img, size, MOSAIC_BACKGROUND)), thumbs.item_image(img))
+            img, _ = decode(data, max_side=max(cells.ITEM_IMAGE_SIDE, *size))
+            made[body] = (cells.encode(cells.make_cell(img, size, MOSAIC_BACKGROUND)), cells.item_image(img))
         cell, item = made[body]
-        writes.append((thumbs.cell_key(e["sha256"], size), cell))
+        writes.append((cells.cell_key(e["sha256"], size), cell))
         writes.append((f"{paths.published}/{item_image_rel(e['sha256'])}", item))
     storage.write_many(writes, 8)
     return {"items": len(writes) // 2, "distinct_images_decoded": len(made)}
@@ -236,14 +236,14 @@ def synthetic_collection(n: int, source: Path, workers: int = 2) -> Path:
 
 # -- the run -------------------------------------------------------------------------------------
 def register(root: Path, name: str, images: Path, metadata: Path | None, tile: str) -> None:
-    from cviz.collection import CollectionConfig
+    from cviz.ingest.collection import CollectionConfig
     from cviz.stages.common import register as write_config
-    from cviz.storage import Storage
+    from cviz.storage import open_storage
 
     spec: dict[str, Any] = {"name": name, "images": str(images), "tile": tile}
     if metadata and metadata.exists():
         spec["metadata"] = str(metadata)
-    write_config(Storage(str(root)), CollectionConfig.from_dict(spec))
+    write_config(open_storage(str(root)), CollectionConfig.from_dict(spec))
 
 
 def loadavg() -> list[float]:

@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from cviz.metadata_csv import parse_metadata
+from cviz.ingest.metadata_csv import parse_metadata
 
 IMAGEPLOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "imageplot" / "metadata.csv"
 

@@ -2,7 +2,7 @@
 
 Prints a table and writes JSON (benchmarks/results/, not in git). For each backend (LiteRT with
 XNNPACK, and the Keras reference) and each image set:
-- ``images/s``: ``cviz.features.compute_features`` as the stage runs it (no cache; decode in two
+- ``images/s``: ``cviz.embed.features.compute_features`` as the stage runs it (no cache; decode in two
   threads overlapped with inference; each image decoded once at the size the CNN, the 128 px cell
   and the 512 px item image need, cell and item JPEGs encoded in memory);
 - ``decode/s``: that decode (and cell/item derivation) alone, two threads;
@@ -45,17 +45,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from cviz import thumbs  # noqa: E402
-from cviz.feature_store import FeatureStore  # noqa: E402
-from cviz.features import cnn_input, compute_features, read_cached  # noqa: E402
-from cviz.imaging import decode  # noqa: E402
-from cviz.models import load_extractor  # noqa: E402
-from cviz.sample import sample_source  # noqa: E402
-from cviz.storage import Storage  # noqa: E402
+from cviz.embed.feature_store import FeatureStore  # noqa: E402
+from cviz.embed.features import cnn_input, compute_features, read_cached  # noqa: E402
+from cviz.embed.models import load_extractor  # noqa: E402
+from cviz.ingest.decode import decode  # noqa: E402
+from cviz.ingest.sample import sample_source  # noqa: E402
+from cviz.render import cells  # noqa: E402
+from cviz.storage import open_storage  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CELL = (128, 128)
-DECODE_AT = (0, max(thumbs.ITEM_IMAGE_SIDE, *CELL))  # what the features stage asks (plus the CNN's short side)
+DECODE_AT = (0, max(cells.ITEM_IMAGE_SIDE, *CELL))  # what the features stage asks (plus the CNN's short side)
 
 
 def peak_rss_mb() -> float:
@@ -93,9 +93,9 @@ def originals(dataset: list[tuple[dict, bytes]], folder: Path, size: tuple[int, 
 def derive(_item: dict, img: Image.Image) -> None:
     """What the stage's hook costs (cell + item image encoded), without the disk writes."""
     small = img.copy()
-    small.thumbnail((thumbs.ITEM_IMAGE_SIDE,) * 2, Image.Resampling.LANCZOS, reducing_gap=2.0)
-    thumbs.encode(small)
-    thumbs.encode(thumbs.make_cell(small, CELL, (17, 17, 17)))
+    small.thumbnail((cells.ITEM_IMAGE_SIDE,) * 2, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    cells.encode(small)
+    cells.encode(cells.make_cell(small, CELL, (17, 17, 17)))
 
 
 def decode_only(dataset, side: int) -> tuple[float, list[np.ndarray]]:
@@ -134,7 +134,7 @@ def cache_read(n: int = 13_000, new: float = 0.01, dim: int = 1280) -> dict:
     """read_cached over n items of which ``new`` are not in the store (a fresh temp root)."""
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="cviz-bench-cache-") as root:
-        storage = Storage(root)
+        storage = open_storage(root)
         shas = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n)]
         store = FeatureStore(storage, "bench-1280", dim)
         old = int(n * (1 - new))
@@ -289,7 +289,7 @@ def quality(collection: Path, labels: list[str], sizes: list[int]) -> dict:
     random weights (a floor) and an RGB colour histogram; chance level last."""
     import csv
 
-    from cviz.neighbours import neighbour_agreement
+    from cviz.measure.knn import neighbour_agreement
 
     with open(collection / "metadata.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))

@@ -37,17 +37,16 @@ TARGET_RSS_MB = 1024.0
 
 def _run_layout(layout: str, root: str, name: str) -> dict[str, Any]:
     """Child process body: one layout stage (or the similarity mosaic + dzi, for comparison)."""
-    from cviz.storage import Storage
+    from cviz.storage import open_storage
 
-    storage = Storage(root)
+    storage = open_storage(root)
     cpu0 = bench._cpu_s()
     started = time.perf_counter()
     if layout == "similarity":
-        from cviz import pipeline
-
-        values = {**pipeline.stage_mosaic(storage, name).values, **pipeline.stage_dzi(storage, name).values}
+        from cviz.stages import registry
+        values = {**registry.stage_mosaic(storage, name).values, **registry.stage_dzi(storage, name).values}
     else:
-        from cviz.layout_stage import stage_layout
+        from cviz.stages.layouts import stage_layout
 
         values = stage_layout(storage, name, layout).values
     return {"wall_s": round(time.perf_counter() - started, 3), "cpu_s": round(bench._cpu_s() - cpu0, 3),

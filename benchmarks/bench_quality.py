@@ -1,8 +1,8 @@
 """Quality benchmark: which layout choices keep an item's neighbours next to it on the grid.
 
-Runs the layout stages' own functions (cviz.pca, cviz.tsne, cviz.grid, cviz.grid_refine) with
+Runs the layout stages' own functions (cviz.embed.pca, cviz.arrange.tsne, cviz.arrange.grid, cviz.arrange.refine) with
 method choices forced (``auto`` never picks for a row) and prints, per collection, a table of
-the measures of cviz.quality with the seconds per stage:
+the measures of cviz.measure.quality with the seconds per stage:
 
 - kNN16 / kNN50: share of an item's 8 grid neighbours (t-SNE: 8 nearest in 2-D) that are among
   its 16 / 50 nearest neighbours in feature space (cosine on the L2-normalised features, computed
@@ -52,13 +52,13 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from quality_data import RESULTS, real_collection, synthetic_clusters  # noqa: E402
 
-from cviz.grid import LAP_MAX, assign_grid  # noqa: E402
-from cviz.grid_refine import REFINE_K, KnnGraph  # noqa: E402
-from cviz.neighbours import approximate_knn, unit_rows  # noqa: E402
-from cviz.pca import project, run_pca  # noqa: E402
-from cviz.dpq import dpq  # noqa: E402
-from cviz.quality import feature_neighbours, neighbourhood_quality  # noqa: E402
-from cviz.tsne import DEFAULT_PERPLEXITY, place_new, run_tsne  # noqa: E402
+from cviz.arrange.grid import LAP_MAX, assign_grid  # noqa: E402
+from cviz.arrange.refine import REFINE_K, KnnGraph  # noqa: E402
+from cviz.arrange.tsne import DEFAULT_PERPLEXITY, place_new, run_tsne  # noqa: E402
+from cviz.embed.pca import project, run_pca  # noqa: E402
+from cviz.measure.dpq import dpq  # noqa: E402
+from cviz.measure.knn import approximate_knn, unit_rows  # noqa: E402
+from cviz.measure.quality import feature_neighbours, neighbourhood_quality  # noqa: E402
 
 CELL = (128, 128)
 GRID_METHODS = ("flas_tsne", "flas", "lap", "rasterfairy", "sorted")

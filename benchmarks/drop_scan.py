@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from cviz import drop
+from cviz.ingest import drop
 
 
 def make_root(root: Path, folders: int, files: int) -> None:

@@ -28,7 +28,7 @@ def _collection_folder(name: str) -> Path:
     if name == "imageplot":
         return IMAGEPLOT
     if name == "met-sample":
-        from cviz.sample import write_met_sample
+        from cviz.ingest.sample import write_met_sample
 
         folder = RESULTS / "met-sample"
         if not (folder / "metadata.csv").exists():
@@ -43,21 +43,21 @@ def real_collection(name: str) -> tuple[np.ndarray, dict[str, list[str]]]:
     if cache.exists():
         data = np.load(cache, allow_pickle=False)
         return data["features"], {c: [str(v) for v in data[f"label_{c}"]] for c in LABELS[name]}
-    from cviz import pipeline
-    from cviz.catalogue import usable_items
-    from cviz.collection import CollectionConfig
-    from cviz.models import load_extractor
+    from cviz.embed.models import load_extractor
+    from cviz.ingest.catalogue import usable_items
+    from cviz.ingest.collection import CollectionConfig
     from cviz.paths import CollectionPaths
-    from cviz.storage import Storage
+    from cviz.stages import registry
+    from cviz.storage import open_storage
 
     folder = _collection_folder(name)
-    storage = Storage(str(RESULTS / "quality-root"))
-    pipeline.register(storage, CollectionConfig.from_dict({
+    storage = open_storage(str(RESULTS / "quality-root"))
+    registry.register(storage, CollectionConfig.from_dict({
         "name": name, "images": str(folder / "images"), "metadata": str(folder / "metadata.csv"),
         "label_columns": LABELS[name]}))
-    pipeline.stage_images(storage, name)
-    extractor = load_extractor("efficientnet_lite0", "imagenet", None, pipeline.model_cache_dir(storage))
-    report = pipeline.stage_features(storage, name, extractor)
+    registry.stage_images(storage, name)
+    extractor = load_extractor("efficientnet_lite0", "imagenet", None, registry.model_cache_dir(storage))
+    report = registry.stage_features(storage, name, extractor)
     print(f"{name}: features {report.values.get('images_per_s')} img/s", flush=True)
     features = storage.read_npy(CollectionPaths(name).features)
     items = usable_items(storage.read_json(CollectionPaths(name).catalogue))

@@ -127,7 +127,7 @@ if __name__ == "__main__":
     import tempfile
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from cviz.models import load_extractor
+    from cviz.embed.models import load_extractor
 
     fx = load_extractor(backend="litert", cache_dir=os.path.join(tempfile.gettempdir(), "cviz-bench-models"))
     x = np.random.default_rng(0).uniform(0, 255, (64, fx.input_size, fx.input_size, 3)).astype(np.float32)

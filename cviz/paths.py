@@ -1,4 +1,5 @@
-"""The one place that says where each output lives under the storage root.
+"""The one place that says where each output lives under the storage root, and the names and
+relative paths that can never escape it.
 
 Documented in docs/outputs.md; :data:`DOCUMENTED` maps each path pattern of that file's listing
 to the builder here that makes it, and ``tests/test_output_paths.py`` checks both ways (every
@@ -8,10 +9,49 @@ under the root matches a documented pattern).
 
 from __future__ import annotations
 
+import posixpath
+import re
 from dataclasses import dataclass
 from typing import Callable
 
-from cviz.names import validate_collection_name
+from cviz.errors import InvalidName
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def validate_collection_name(name: str) -> str:
+    """Return ``name`` if it is a valid collection (partition) name, else raise InvalidName.
+
+    Lowercase letters, digits, ``-`` and ``_``, 1 to 64 characters, starting with a letter or digit:
+    the name becomes a path component and a URL segment, so nothing else is allowed.
+    """
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise InvalidName(
+            f"invalid collection name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def safe_relpath(path: str) -> str:
+    """Normalise a relative path (``/`` separated) and refuse one that leaves its base.
+
+    Refuses absolute paths, ``..`` components, backslashes used as separators, NUL bytes and empty paths.
+    """
+    if not isinstance(path, str) or not path:
+        raise InvalidName("empty path")
+    if "\x00" in path:
+        raise InvalidName(f"path {path!r} contains a NUL byte")
+    if path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path) or "://" in path:
+        raise InvalidName(f"path {path!r} must be relative")
+    parts = path.replace("\\", "/").split("/")
+    if any(p == ".." for p in parts):
+        raise InvalidName(f"path {path!r} must not contain '..'")
+    norm = posixpath.normpath("/".join(p for p in parts if p not in ("", ".")))
+    if norm in ("", "."):
+        raise InvalidName(f"path {path!r} is empty")
+    return norm
+
 
 PUBLISHED = "published"
 INDEX = f"{PUBLISHED}/index.json"
@@ -35,7 +75,7 @@ def index_entry(name: str) -> str:
 
 
 def feature_packs(model_id: str) -> str:
-    """Folder of the packed feature store of one model (cviz/feature_store.py)."""
+    """Folder of the packed feature store of one model (cviz/embed/feature_store.py)."""
     return f"{FEATURE_CACHE}/{model_id}/packs"
 
 
@@ -121,7 +161,7 @@ class CollectionPaths:
         return f"{self.base}/mosaic.json"
 
     def stamp(self, stage: str) -> str:
-        """What a stage's outputs were built from (cviz.stamps): written after them, removed before."""
+        """What a stage's outputs were built from (cviz.stages.stamps): written after them, removed before."""
         return f"{self.base}/stamps/{stage}.json"
 
     @property
@@ -211,7 +251,7 @@ class CollectionPaths:
     def vocabulary(self, version: str) -> str:
         return f"{self.version(version)}/vocabulary.json"
 
-    # The extra layouts (issue 16, cviz/layout_stage.py): each in version folders of its own.
+    # The extra layouts (issue 16, cviz/stages/layouts.py): each in version folders of its own.
     @property
     def layouts(self) -> str:
         return f"{self.published}/layouts"

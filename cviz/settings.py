@@ -161,7 +161,7 @@ def reset() -> None:
     _cached.cache_clear()
 
 
-# Variables whose values are secrets: redacted from every alert (cviz.alerts.redact).
+# Variables whose values are secrets: redacted from every alert (cviz.stages.alerts.redact).
 SECRET_VARIABLES = ("CVIZ_PG_PASSWORD", "CVIZ_SMTP_PASSWORD", "CVIZ_ALERT_WEBHOOK_URL")
 
 # Read outside Python: (variable, meaning, default as shown).

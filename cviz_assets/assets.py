@@ -1,10 +1,10 @@
-"""One asset per intermediate, each partitioned by collection, each a call into ``cviz.pipeline``.
+"""One asset per intermediate, each partitioned by collection, each a call into ``cviz.stages.registry``.
 
 Large outputs (features, tiles, JSON) are written by the stages through the storage resource at
 the paths in docs/outputs.md; assets are linked with ``deps`` rather than passing data through an
 IO manager, so nothing big is ever pickled.
 
-Every stage has a code version and returns a data version (cviz.stamps): a stage whose inputs,
+Every stage has a code version and returns a data version (cviz.stages.stamps): a stage whose inputs,
 settings and code are unchanged since its outputs were written is skipped (metadata ``skipped``),
 so the UI's stale markers are true and "Materialize changed and missing" rebuilds only what changed.
 """
@@ -14,13 +14,13 @@ from typing import Any, Callable, Iterable, Literal
 
 import dagster as dg
 
-from cviz import pipeline, stamps
-from cviz.grid import METHODS as GRID_METHODS
+from cviz.arrange.grid import METHODS as GRID_METHODS
+from cviz.arrange.tsne import BACKENDS as TSNE_BACKENDS
+from cviz.stages import registry, stamps
 from cviz.stages.common import StageReport
-from cviz.stages.layout import TSNE_UPDATES
-from cviz.progress import Progress
+from cviz.stages.pca_tsne import TSNE_UPDATES
+from cviz.stages.progress import Progress
 from cviz.storage import Storage
-from cviz.tsne import BACKENDS as TSNE_BACKENDS
 from cviz_assets.collection_lock import one_run_at_a_time
 from cviz_assets.metadata import report_metadata, summary
 from cviz_assets.partitions import collection_partitions as collections
@@ -59,7 +59,7 @@ class GridConfig(dg.Config):
     """Grid method: auto (lap up to 2,000 items, flas_tsne above), flas_tsne (FLAS on the t-SNE points), flas (FLAS on PCA), lap
     (exact, up to 4,000 items), rasterfairy, sorted. ``keep_previous``: items already on the map
     keep their cells (stable update). ``refine``: swap cells afterwards to keep feature-space
-    neighbours adjacent (cviz.grid_refine)."""
+    neighbours adjacent (cviz.arrange.refine)."""
 
     method: GridMethod = "auto"
     keep_previous: bool = False
@@ -70,7 +70,7 @@ def collection_asset(*, deps: Iterable[Any] = (), kinds: set[str], pool: str | N
                      description: str | None = None) -> Callable[[Callable[..., dg.MaterializeResult]], dg.AssetsDefinition]:
     """One collection stage as an asset: partitioned by collection, in the map's group, retried on
     transient I/O but failing at once on user errors, under the collection's run lock, with the
-    stage's code version (cviz.stamps.CODE_VERSIONS; the asset's name is the stage's)."""
+    stage's code version (cviz.stages.stamps.CODE_VERSIONS; the asset's name is the stage's)."""
 
     def decorate(fn: Callable[..., dg.MaterializeResult]) -> dg.AssetsDefinition:
         return dg.asset(partitions_def=collections, group_name=GROUP, retry_policy=STORAGE_RETRY, deps=list(deps),
@@ -87,7 +87,7 @@ def _forced(context: dg.AssetExecutionContext) -> bool:
 def _stage(context: dg.AssetExecutionContext, store: Storage, stage: str, settings: dict[str, Any],
            run: Callable[[], StageReport], **extra: Any) -> dg.MaterializeResult:
     """Run ``stage`` unless its inputs, settings and code are those its outputs were built from
-    (cviz.stamps): then it writes nothing and returns the same data version, saying so."""
+    (cviz.stages.stamps): then it writes nothing and returns the same data version, saying so."""
     name = context.partition_key
     decision = stamps.check(store, name, stage, settings)
     if decision.skip and not _forced(context):
@@ -119,7 +119,7 @@ def images(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Ma
     Always scans (reading only files changed since the last scan, every file on a forced run); its data
     version is the catalogue's content, so an unchanged scan leaves the rest unchanged."""
     store = storage.get()
-    report = pipeline.stage_images(store, context.partition_key, reread=_forced(context))  # forced: read every file
+    report = registry.stage_images(store, context.partition_key, reread=_forced(context))  # forced: read every file
     decision = stamps.Decision("images", None, None, "always scanned")
     return _result(context, "images", report, stamps.record(store, context.partition_key, decision, report.values))
 
@@ -128,12 +128,12 @@ def images(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Ma
 def features(context: dg.AssetExecutionContext, storage: StorageResource, model: FeatureModelResource) -> dg.MaterializeResult:
     """N x D CNN features, one row per usable image, computed once per image content (cached)."""
     store = storage.get()
-    extractor = model.get(pipeline.model_cache_dir(store))
+    extractor = model.get(registry.model_cache_dir(store))
     progress = Progress("features", log=context.log.info)  # a log line every ~10%
     # The model's identity, not its runtime: backends agree within 1e-4 (tests/test_backends.py).
     settings = {"model_id": extractor.model_id, "dim": int(extractor.dim)}
     return _stage(context, store, "features", settings,
-                  lambda: pipeline.stage_features(store, context.partition_key, extractor, model.batch_size,
+                  lambda: registry.stage_features(store, context.partition_key, extractor, model.batch_size,
                                                   progress=progress))
 
 
@@ -143,7 +143,7 @@ def pca(context: dg.AssetExecutionContext, config: PcaConfig, storage: StorageRe
     store = storage.get()
     settings = {} if config.update == "recompute" else {"update": config.update}  # the default keeps old fingerprints
     return _stage(context, store, "pca", settings,
-                  lambda: pipeline.stage_pca(store, context.partition_key, update=config.update))
+                  lambda: registry.stage_pca(store, context.partition_key, update=config.update))
 
 
 @collection_asset(deps=[pca], kinds={"python"})
@@ -151,7 +151,7 @@ def tsne(context: dg.AssetExecutionContext, config: TsneConfig, storage: Storage
     """The 2-D t-SNE embedding (openTSNE); ``update: place_new`` keeps the existing map's points."""
     store = storage.get()
     return _stage(context, store, "tsne", {"update": config.update, "backend": config.backend},
-                  lambda: pipeline.stage_tsne(store, context.partition_key, update=config.update, backend=config.backend))
+                  lambda: registry.stage_tsne(store, context.partition_key, update=config.update, backend=config.backend))
 
 
 @collection_asset(deps=[tsne], kinds={"python"})
@@ -161,9 +161,9 @@ def grid(context: dg.AssetExecutionContext, config: GridConfig, storage: Storage
     store = storage.get()
     name = context.partition_key
     settings = {"method": config.method, "keep_previous": config.keep_previous, "refine": config.refine,
-                "tile_size": list(pipeline.run_config(store, name).tile_size)}
+                "tile_size": list(registry.run_config(store, name).tile_size)}
     return _stage(context, store, "grid", settings,
-                  lambda: pipeline.stage_grid(store, name, method=config.method, keep_previous=config.keep_previous,
+                  lambda: registry.stage_grid(store, name, method=config.method, keep_previous=config.keep_previous,
                                               refine=config.refine))
 
 
@@ -173,14 +173,14 @@ def mosaic(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Ma
     store = storage.get()
     progress = Progress("mosaic", log=context.log.info, unit="cells")
     return _stage(context, store, "mosaic", {},
-                  lambda: pipeline.stage_mosaic(store, context.partition_key, progress=progress))
+                  lambda: registry.stage_mosaic(store, context.partition_key, progress=progress))
 
 
 @collection_asset(deps=[mosaic], kinds={"python"})
 def dzi(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """The Deep Zoom pyramid (.dzi + _files) OpenSeadragon reads, in the version `mosaic` started."""
     store = storage.get()
-    return _stage(context, store, "dzi", {}, lambda: pipeline.stage_dzi(store, context.partition_key))
+    return _stage(context, store, "dzi", {}, lambda: registry.stage_dzi(store, context.partition_key))
 
 
 @collection_asset(deps=[mosaic, grid], kinds={"json"})
@@ -192,9 +192,9 @@ def metadata_json(context: dg.AssetExecutionContext, storage: StorageResource) -
     name = context.partition_key
 
     def run() -> StageReport:
-        extras = pipeline.stage_viewer_extras(store, name)
+        extras = registry.stage_viewer_extras(store, name)
         context.log.info(f"viewer extras [{name}]: {summary(extras)}")
-        report = pipeline.stage_metadata_json(store, name)
+        report = registry.stage_metadata_json(store, name)
         report.values.update({f"extras_{k}": v for k, v in extras.values.items()})
         report.tables.update({f"extras_{k}": v for k, v in extras.tables.items()})
         return report
@@ -207,7 +207,7 @@ def publish(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.M
     """Switches current.json to the version this run built, behind the blocking checks (checks.py)."""
     store = storage.get()
     name = context.partition_key
-    return _stage(context, store, "publish", {}, lambda: pipeline.stage_publish(store, name),
+    return _stage(context, store, "publish", {}, lambda: registry.stage_publish(store, name),
                   viewer=dg.MetadataValue.url(storage.viewer_link(name)))
 
 

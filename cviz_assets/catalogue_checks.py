@@ -14,9 +14,9 @@ from typing import Any, Callable
 
 import dagster as dg
 
-from cviz import locking
 from cviz.paths import CollectionPaths
-from cviz.verify import MAX_OFFENDING
+from cviz.publish.verify import MAX_OFFENDING
+from cviz.stages import run_lock
 from cviz_assets.assets import images
 from cviz_assets.collection_lock import lock_owner, run_steps
 from cviz_assets.partitions import collection_partitions
@@ -42,7 +42,7 @@ def _under_run_lock(check: Callable[..., dg.AssetCheckResult]) -> Callable[..., 
     @functools.wraps(check)
     def wrapper(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
         op = context.op_execution_context
-        with locking.hold(storage.get(), op.partition_key, lock_owner(op), op.op.name, run_steps(op)):
+        with run_lock.hold(storage.get(), op.partition_key, lock_owner(op), op.op.name, run_steps(op)):
             return check(context, storage)
 
     return wrapper

@@ -1,6 +1,6 @@
 """Asset checks on every collection partition: the properties the viewer relies on.
 
-Each check is a thin call into ``cviz.verify``; a failure carries the offending items (file, cell,
+Each check is a thin call into ``cviz.publish.verify``; a failure carries the offending items (file, cell,
 tile, field) in its metadata, so the UI says which image or tile is wrong, not only that one is.
 All are ``blocking=True``: a failed check (severity ERROR) skips everything downstream of its
 asset in the run, `publish` included, so the previous map stays live. The pyramid and items
@@ -13,12 +13,12 @@ from typing import Callable
 
 import dagster as dg
 
-from cviz import locking, stamps, verify
-from cviz_assets.collection_lock import lock_owner, run_steps
+from cviz.publish import verify
+from cviz.stages import run_lock, stamps
 from cviz_assets.assets import dzi, features, grid, metadata_json
+from cviz_assets.collection_lock import lock_owner, run_steps
 from cviz_assets.partitions import collection_partitions
 from cviz_resources import StorageResource
-
 
 # Partitioned asset checks are a Dagster "preview" feature in 1.13 and warn once per process; every
 # run step is a process, so the warning would fill every run's log. Silence exactly that one.
@@ -41,11 +41,11 @@ def _under_run_lock(check: Callable[..., dg.AssetCheckResult]) -> Callable[..., 
         op = context.op_execution_context
         store = storage.get()
         steps = run_steps(op)
-        with locking.hold(store, op.partition_key, lock_owner(op), op.op.name, steps) as lock:
+        with run_lock.hold(store, op.partition_key, lock_owner(op), op.op.name, steps) as lock:
             result = check(context, storage)
             if not result.passed:
                 # Its stage (and, for a version's files, the mosaic that started the version) must run
-                # again next time, even with unchanged inputs: its stamps go (cviz.stamps).
+                # again next time, even with unchanged inputs: its stamps go (cviz.stages.stamps).
                 for key in op.selected_asset_check_keys:
                     stamps.invalidate_from(store, op.partition_key, REBUILD_FROM.get(key.asset_key.to_user_string(), "features"))
                 # A blocking failure skips every step downstream of the asset (publish among them): count
@@ -102,11 +102,11 @@ def check_from(asset: dg.AssetsDefinition, name: str, description: str,
 
 
 def _on_storage(verifier: str) -> Callable[[StorageResource, str], verify.Verdict]:
-    """``cviz.verify.<verifier>`` on the storage, looked up at each call (tests replace a verifier)."""
+    """``cviz.publish.verify.<verifier>`` on the storage, looked up at each call (tests replace a verifier)."""
     return lambda storage, name: getattr(verify, verifier)(storage.get(), name)
 
 
-# The similarity map's checks: (asset, check name, what it promises, the verifier in cviz.verify).
+# The similarity map's checks: (asset, check name, what it promises, the verifier in cviz.publish.verify).
 CHECKS = (
     (grid, "one_cell_per_image", "Every usable image has exactly one grid cell; no cell holds two images.",
      "verify_grid"),

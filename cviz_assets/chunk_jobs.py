@@ -2,7 +2,7 @@
 
 For a collection too large for one features step: launch this job for the collection's partition;
 its ``CVIZ_FEATURE_WORKERS`` worker steps (default 2; fixed when the code location loads) each
-compute every N-th chunk (cviz/chunks.py) and write the chunk files. The executor (dask, celery,
+compute every N-th chunk (cviz/embed/chunks.py) and write the chunk files. The executor (dask, celery,
 k8s) places those steps on different machines. Then materialize the collection as usual: the
 ``features`` asset finds every chunk already written and only assembles them.
 
@@ -16,11 +16,11 @@ import time
 
 import dagster as dg
 
-from cviz import pipeline
-from cviz.catalogue import open_source, usable_items
-from cviz.chunks import chunk_rel, compute_chunk, load_chunk, plan_chunks, worker_chunks
+from cviz.embed.chunks import chunk_rel, compute_chunk, load_chunk, plan_chunks, worker_chunks
+from cviz.ingest.catalogue import open_source, usable_items
 from cviz.paths import CollectionPaths
 from cviz.settings import settings
+from cviz.stages import registry
 from cviz.storage import read_source
 from cviz_assets.partitions import collection_partitions
 from cviz_resources import FeatureModelResource, StorageResource
@@ -39,11 +39,11 @@ def _worker_op(worker: int, workers: int) -> dg.OpDefinition:
         store = storage.get()
         catalogue = store.read_json(CollectionPaths(name).catalogue)
         items = usable_items(catalogue)
-        extractor = model.get(pipeline.model_cache_dir(store))
+        extractor = model.get(registry.model_cache_dir(store))
         fs, base = open_source(catalogue, store.storage_options)
         mine = worker_chunks(plan_chunks(items, extractor.model_id), worker, workers)
         # One decode per original here too: it also fills the cell and item-image caches the mosaic copies.
-        decode_at, derive = pipeline.derive_outputs(store, name, tuple(pipeline.run_config(store, name).tile_size))
+        decode_at, derive = registry.derive_outputs(store, name, tuple(registry.run_config(store, name).tile_size))
         computed = reused = images = 0
         for chunk in mine:
             if load_chunk(store, chunk_rel(name, extractor.model_id, chunk), chunk.size, int(extractor.dim)) is not None:

@@ -15,16 +15,15 @@ import time
 import uuid
 from typing import Sequence
 
-from cviz.collection import LAYOUTS, CollectionConfig, config_fields, field_default
 from cviz.errors import CvizError
+from cviz.ingest.collection import LAYOUTS, CollectionConfig, config_fields, field_default
 from cviz.paths import CollectionPaths
 from cviz.settings import env_name, settings
-
 
 CLI_RUN_TAGS = {"cviz/source": "cli"}  # as drop runs carry cviz/source=drop: filter runs by origin in the UI
 
 
-# The original tool's flags for each collection field (cviz.collection declares the fields, their
+# The original tool's flags for each collection field (cviz.ingest.collection declares the fields, their
 # defaults and help): a field without flags here fails the parser's construction, so a new field
 # cannot be forgotten on the command line.
 CLI_FLAGS = {
@@ -209,7 +208,7 @@ class _Progress:
             if event.event_type_value == "ASSET_MATERIALIZATION":
                 mat = event.step_materialization_data.materialization
                 meta = mat.metadata
-                if isinstance(getattr(meta.get("skipped"), "value", None), str):  # cviz.stamps: unchanged
+                if isinstance(getattr(meta.get("skipped"), "value", None), str):  # cviz.stages.stamps: unchanged
                     print(f"cviz:   {mat.asset_key.to_user_string():<14} skipped ({meta['skipped'].value})", flush=True)
                     continue
                 bits = [f"{k}={meta[k].value}" for k in ("items", "usable", "skipped", "cache_hits", "images_per_s", "seconds") if k in meta]
@@ -220,7 +219,7 @@ class _Progress:
 
 
 class _Bars:
-    """Live progress of the long stages (cviz.progress): a tqdm bar per stage on a terminal, one
+    """Live progress of the long stages (cviz.stages.progress): a tqdm bar per stage on a terminal, one
     line per ~10% otherwise (logs, CI), so a 2-minute features step is never silent."""
 
     def __init__(self, stream=None) -> None:  # noqa: ANN001
@@ -229,7 +228,7 @@ class _Bars:
         self.bars: dict[str, object] = {}
         self.steps: dict[str, int] = {}
 
-    def __call__(self, u) -> None:  # noqa: ANN001 - a cviz.progress.Update
+    def __call__(self, u) -> None:  # noqa: ANN001 - a cviz.stages.progress.Update
         if self.tty:
             from tqdm import tqdm
 
@@ -274,8 +273,7 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
                 "tsne": {"config": {"update": args.update, "backend": args.tsne_backend}},
                 "grid": {"config": {"method": args.grid_method, "keep_previous": keep}}},
     }
-    from cviz import progress
-
+    from cviz.stages import progress
     bars = _Bars()
     progress.add_listener(bars)
     try:
@@ -301,7 +299,7 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from cviz.sample import write_met_sample
+    from cviz.ingest.sample import write_met_sample
 
     _apply_env(args)
     from cviz_resources.storage import default_root

@@ -1,4 +1,4 @@
-"""Dagster glue for ``cviz.locking``: every collection stage runs under its collection's run lock.
+"""Dagster glue for ``cviz.stages.run_lock``: every collection stage runs under its collection's run lock.
 
 The owner is the Dagster (root) run id, so the stages of one run (even in separate step processes) share
 the lock, and a second run of the same collection waits ($CVIZ_LOCK_WAIT_S, 30 s by default) and
@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import dagster as dg
 
-from cviz import locking
+from cviz.stages import run_lock
 
 
 def run_steps(context: dg.AssetExecutionContext) -> list[str]:
@@ -31,7 +31,7 @@ def one_run_at_a_time(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Any:
         store = kwargs["storage"].get()
-        with locking.hold(store, context.partition_key, lock_owner(context), context.op.name, run_steps(context)):
+        with run_lock.hold(store, context.partition_key, lock_owner(context), context.op.name, run_steps(context)):
             return fn(context, *args, **kwargs)
 
     return wrapper

@@ -5,7 +5,7 @@ collection partition; the ``daily_recheck`` schedule (cviz_assets/schedules.py) 
 every published map, so storage drift (a deleted tile, an edited items.json) raises a check-failure
 alert without anyone rebuilding anything.
 
-``retire_collection`` does what ``cviz/retire.py`` does from Python, from the Launchpad: unlist the
+``retire_collection`` does what ``cviz/publish/retire.py`` does from Python, from the Launchpad: unlist the
 map, optionally delete its outputs, and remove the Dagster partition. Its config must repeat the
 collection's name in ``confirm``, and it refuses while a run of that collection is in progress.
 """
@@ -14,8 +14,8 @@ import warnings
 
 import dagster as dg
 
-from cviz import retire
 from cviz.errors import CvizError
+from cviz.publish import retire
 from cviz_assets.executors import collection_job_executor
 from cviz_assets.partitions import collection_partitions
 from cviz_resources import StorageResource

@@ -3,14 +3,14 @@
 ``timeline_layout`` and ``category_layout`` each read the catalogue (dates, categories) and the
 t-SNE points (similarity order inside a bin or block) and build their own version folder
 (arrangement, mosaic from the cell cache, Deep Zoom pyramid, layout.json) in one step, through
-cviz.layout_stage; `publish` (downstream of both) names them in current.json. Why one asset per
+cviz.stages.layouts; `publish` (downstream of both) names them in current.json. Why one asset per
 layout rather than a layout x collection ``MultiPartitionsDefinition``: Dagster runs only assets of
 one partitions definition in one run, so the CLI's and the drop sensor's single run per collection
 could not build them; one asset each gives each layout its own lineage, metadata and checks, and
 "materialize timeline_layout + publish" rebuilds that layout alone.
 
 Each has the similarity map's three checks (blocking: a failure skips `publish`), through the same
-cviz.verify functions given the layout's grid, pyramid and layout.json. A layout the collection
+cviz.publish.verify functions given the layout's grid, pyramid and layout.json. A layout the collection
 does not have passes them with a note saying why.
 """
 
@@ -18,10 +18,11 @@ from typing import Callable
 
 import dagster as dg
 
-from cviz import layout_stage, layout_versions, verify
 from cviz.paths import CollectionPaths
+from cviz.publish import layout_versions, verify
+from cviz.stages import layouts as layout_stages
+from cviz.stages.progress import Progress
 from cviz.storage import Storage
-from cviz.progress import Progress
 from cviz_assets.assets import _stage, collection_asset, images, tsne
 from cviz_assets.checks import check_from
 from cviz_resources import StorageResource
@@ -40,11 +41,11 @@ CATEGORY = ("Items by category: one block per value of a column (first value of 
 
 
 def _build(context: dg.AssetExecutionContext, storage: StorageResource, layout: str) -> dg.MaterializeResult:
-    """One layout step, skipped like the other stages when its inputs are unchanged (cviz.stamps)."""
+    """One layout step, skipped like the other stages when its inputs are unchanged (cviz.stages.stamps)."""
     progress = Progress(f"{layout}_layout", log=context.log.info, unit="cells")
     store = storage.get()
     return _stage(context, store, f"{layout}_layout", {},
-                  lambda: layout_stage.stage_layout(store, context.partition_key, layout, progress=progress))
+                  lambda: layout_stages.stage_layout(store, context.partition_key, layout, progress=progress))
 
 
 @collection_asset(deps=[tsne, images], kinds={"python"}, description=TIMELINE)

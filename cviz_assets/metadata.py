@@ -11,8 +11,8 @@ from typing import Any
 
 import dagster as dg
 
+from cviz.measure.plots import data_uri_markdown
 from cviz.stages.common import StageReport
-from cviz.plots import data_uri_markdown
 
 
 def _mime(data: bytes) -> str:
@@ -77,7 +77,7 @@ METADATA_MEANING: dict[str, str] = {
 }
 
 
-# Every stage but `images` (which always scans) may be skipped (cviz.stamps).
+# Every stage but `images` (which always scans) may be skipped (cviz.stages.stamps).
 VERSIONING_MEANING = ("skipped: set when inputs, settings and code were unchanged, so nothing was written (the other "
                       "figures are those of the run that wrote the outputs); run_reason: why it ran; input_fingerprint: "
                       "what its outputs are built from.")

@@ -13,8 +13,8 @@ import typing
 import dagster as dg
 import pydantic
 
-from cviz.collection_metadata import check_label_columns, check_templates, read_metadata
-from cviz.collection import CollectionConfig, config_fields, field_default
+from cviz.ingest.collection import CollectionConfig, config_fields, field_default
+from cviz.ingest.collection_metadata import check_label_columns, check_templates, read_metadata
 from cviz.stages.common import register
 from cviz_assets.partitions import collection_partitions
 from cviz_resources import StorageResource
@@ -22,10 +22,10 @@ from cviz_resources import StorageResource
 
 def spec_model(config_cls: type = CollectionConfig) -> type[dg.Config]:
     """The register job's run config, derived from the collection's fields (names, types, defaults
-    and help, shown in the Launchpad): one declaration in cviz.collection."""
+    and help, shown in the Launchpad): one declaration in cviz.ingest.collection."""
     hints = typing.get_type_hints(config_cls)
     namespace: dict = {"__module__": __name__, "__annotations__": {},
-                       "__doc__": "A collection to register (see cviz.collection.CollectionConfig)."}
+                       "__doc__": "A collection to register (see cviz.ingest.collection.CollectionConfig)."}
     for f in config_fields(config_cls):
         namespace["__annotations__"][f.name] = hints[f.name]
         default = field_default(f)

@@ -1,7 +1,7 @@
 """Sensors: the drop folder (new or changed collection folders become runs), and alerts for failed
 runs and failed asset checks (file, webhook, email).
 
-The drop sensor only turns ``cviz.drop`` decisions into Dagster objects: a dynamic partition per
+The drop sensor only turns ``cviz.ingest.drop`` decisions into Dagster objects: a dynamic partition per
 new collection, a run request per settled change (run key = name + content fingerprint +
 generation), the cursor, and one log line per decision. Both sensors start RUNNING, so an operator
 never has to touch the UI for the loop to work.
@@ -19,10 +19,12 @@ from typing import Callable
 
 import dagster as dg
 
-from cviz import alerts, drop, retire
 from cviz.errors import CollectionBusy, CvizError
+from cviz.ingest import drop
 from cviz.paths import DROP, CollectionPaths
+from cviz.publish import retire
 from cviz.settings import settings
+from cviz.stages import alerts
 from cviz.stages.common import register
 from cviz.storage import Storage
 from cviz_assets.partitions import collection_partitions
@@ -85,6 +87,21 @@ def finished_drop_runs_report(instance: dg.DagsterInstance, limit: int = 20) -> 
     return lines
 
 
+def _register_requests(store: Storage, tick: drop.Tick) -> None:
+    """Register each requested folder's collection (what the run's stages read; the drop folder owns
+    it), rejecting a folder that conflicts with a collection registered another way and deferring one
+    whose collection is being built (never wait on a run's lock in a sensor)."""
+    for request in list(tick.requests):
+        conflict = _registration_conflict(store, request)
+        if conflict:
+            tick.reject(request.name, conflict)
+    for request in list(tick.requests):
+        try:
+            register(store, request.config, wait_s=0)
+        except CollectionBusy as exc:
+            tick.defer(request.name, str(exc))
+
+
 def build_drop_sensor(
     name: str = "drop_folder_sensor",
     *,
@@ -114,15 +131,7 @@ def build_drop_sensor(
             max_folders=max_folders or settings().drop_max_folders,
             storage_options=storage.storage_options,
         )
-        for request in list(tick.requests):
-            conflict = _registration_conflict(store, request)
-            if conflict:
-                tick.reject(request.name, conflict)
-        for request in list(tick.requests):
-            try:  # what the run's stages read; the drop folder owns it. Never wait on a run's lock here.
-                register(store, request.config, wait_s=0)
-            except CollectionBusy as exc:
-                tick.defer(request.name, str(exc))
+        _register_requests(store, tick)
         for problem in tick.new_problems:
             alerts.send(alerts.alerts_path(store.url()),
                         alerts.alert_record("drop_rejected", problem["collection"], problem["error"], drop_root=root),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import PrivateAttr
 
-from cviz.models import FeatureExtractor, load_extractor
+from cviz.embed.models import FeatureExtractor, load_extractor
 
 
 class FeatureModelResource(dg.ConfigurableResource):

@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cviz.sample import write_met_sample
+from cviz.ingest.sample import write_met_sample
 from tests.leftovers import mark_session, stop_leftovers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def missing_prerequisite(reason: str) -> None:
 def shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One LiteRT conversion per test session (about 20 s each) instead of one per storage root: every
     test's root, in-process runs and `cviz` child processes alike, use this model cache
-    (cviz.models.cache_dir). Tests of the conversion cache itself pass their own folders."""
+    (cviz.embed.models.cache_dir). Tests of the conversion cache itself pass their own folders."""
     os.environ.setdefault("CVIZ_MODEL_CACHE", str(tmp_path_factory.mktemp("models")))
     return os.environ["CVIZ_MODEL_CACHE"]
 

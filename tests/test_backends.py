@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cviz.features import model_input
-from cviz.models import litert, load_extractor
+from cviz.embed.features import model_input
+from cviz.embed.models import litert, load_extractor
 from tests.conftest import IMAGEPLOT
 
 
@@ -75,7 +75,7 @@ def test_empty_and_odd_batches(both):
 def test_grouped_batches_give_the_same_rows(both):
     """``LiteRTRunner(batch=4)``: full groups through a batch-4 interpreter, the rest one at a time;
     the rows equal batch 1's (what bench_features --profile compares)."""
-    from cviz.models.litert import LiteRTRunner
+    from cviz.embed.models.litert import LiteRTRunner
 
     _, lite_fx = both
     x = np.random.default_rng(2).uniform(0, 255, (7, 224, 224, 3)).astype(np.float32)
@@ -143,7 +143,7 @@ def test_backend_choice_and_errors(monkeypatch, tmp_path):
 NO_TF = """
 import json, sys
 import numpy as np
-from cviz.models import load_extractor
+from cviz.embed.models import load_extractor
 fx = load_extractor(cache_dir=sys.argv[1], convert_in_child=True)
 x = np.random.default_rng(3).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
 out = fx(x)
@@ -201,7 +201,7 @@ def test_parallel_calls_use_one_interpreter_per_thread_and_match_serial(both):
     the row a single caller computes."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from cviz.models.litert import LiteRTRunner
+    from cviz.embed.models.litert import LiteRTRunner
 
     _, lite_fx = both
     assert lite_fx.parallel_calls == 2 and "2 parallel calls x 1 thread" in lite_fx.backend_version

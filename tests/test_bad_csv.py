@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cviz import catalogue as catalogue_mod
-from cviz.catalogue import build_catalogue
-from cviz.collection import CollectionConfig
 from cviz.errors import CvizError, MetadataError, TemplateError
-from cviz.metadata_csv import parse_metadata
-from cviz.storage import Storage
+from cviz.ingest import catalogue as catalogue_mod
+from cviz.ingest.catalogue import build_catalogue
+from cviz.ingest.collection import CollectionConfig
+from cviz.ingest.metadata_csv import parse_metadata
+from cviz.storage import open_storage
 from tests.bad_input import images as corpus
 from tests.bad_input.stages import published, register, run_all, run_stage
 
@@ -99,7 +99,7 @@ def test_header_only_csv_gives_every_image_no_row(folder: Path) -> None:
 def test_rows_without_images_and_images_without_rows_are_counted_and_reported(tmp_path: Path, folder: Path) -> None:
     data = csv_bytes([["filename", "title"], ["a.jpg", "A"], ["gone.jpg", "Gone"], ["../../etc/passwd", "X"]])
     (tmp_path / "metadata.csv").write_bytes(data)
-    storage = Storage(str(tmp_path / "root"))
+    storage = open_storage(str(tmp_path / "root"))
     register(storage, {"name": "rows", "images": str(folder), "metadata": str(tmp_path / "metadata.csv")})
     report = run_stage(storage, "rows", "images")
     assert report.values["images_without_row"] == 2 and report.tables["images_without_row"] == ["b.jpg", "c.jpg"]
@@ -186,7 +186,7 @@ def test_template_naming_a_missing_column_is_refused_at_registration(tmp_path: P
 def test_empty_template_values_fall_back(tmp_path: Path, folder: Path) -> None:
     data = csv_bytes([["filename", "Name", "Id"], ["a.jpg", "", ""], ["b.jpg", "Bee", "7"], ["c.jpg", "  ", ""]])
     (tmp_path / "m.csv").write_bytes(data)
-    storage = Storage(str(tmp_path / "root"))
+    storage = open_storage(str(tmp_path / "root"))
     register(storage, {"name": "empty-values", "images": str(folder), "metadata": str(tmp_path / "m.csv"),
                        "title": "{Name}", "url": "https://example.org/{Id}"})
     reports = run_all(storage, "empty-values")

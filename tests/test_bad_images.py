@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageFile
 
-from cviz import catalogue as catalogue_mod
-from cviz import pipeline
-from cviz.mosaic import MOSAIC_BACKGROUND
 from cviz.errors import CollectionError
-from cviz.imaging import ImageRejected, decode
-from cviz.storage import Storage
+from cviz.ingest import catalogue as catalogue_mod
+from cviz.ingest.decode import ImageRejected, decode
+from cviz.render.mosaic import MOSAIC_BACKGROUND
+from cviz.stages import registry
+from cviz.storage import open_storage
 from tests.bad_input import images as corpus
 from tests.bad_input.stages import FakeExtractor, published, register, run_all, run_stage
 
@@ -41,8 +41,8 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def corpus_catalogue(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> tuple[dict, pipeline.StageReport]:
-    storage = Storage(str(tmp_path_factory.mktemp("bad-corpus-root")))
+def corpus_catalogue(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> tuple[dict, registry.StageReport]:
+    storage = open_storage(str(tmp_path_factory.mktemp("bad-corpus-root")))
     register(storage, {"name": "bad-corpus", "images": str(corpus_dir)})
     report = run_stage(storage, "bad-corpus", "images")
     return storage.read_json("collections/bad-corpus/images.json"), report
@@ -192,7 +192,7 @@ def test_unreadable_file_is_skipped_with_reason(tmp_path: Path, monkeypatch: pyt
         return real_read(fs, path)
 
     monkeypatch.setattr(catalogue_mod, "read_source", read)
-    storage = Storage(str(tmp_path / "root"))
+    storage = open_storage(str(tmp_path / "root"))
     register(storage, {"name": "perm", "images": str(folder)})
     report = run_stage(storage, "perm", "images")
     assert report.tables["skipped_files"] == [{"file": "progressive.jpg", "reason": "cannot read: Permission denied"}]
@@ -204,7 +204,7 @@ def test_chmod_000_file_is_skipped(tmp_path: Path) -> None:
     folder = tmp_path / "images"
     corpus.write_images(folder, ["with space.jpg", "progressive.jpg"])
     os.chmod(folder / "progressive.jpg", 0)
-    storage = Storage(str(tmp_path / "root"))
+    storage = open_storage(str(tmp_path / "root"))
     register(storage, {"name": "perm", "images": str(folder)})
     report = run_stage(storage, "perm", "images")
     assert report.tables["skipped_files"] == [{"file": "progressive.jpg", "reason": "cannot read: Permission denied"}]
@@ -226,7 +226,7 @@ def odd_collection(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Fake
         for n in names:
             w.writerow([n, f"Title of {n}"])
     root = tmp_path_factory.mktemp("odd-root")
-    storage = Storage(str(root))
+    storage = open_storage(str(root))
     register(storage, {"name": "odd", "images": str(src / "images"), "metadata": str(src / "metadata.csv")})
     extractor = FakeExtractor()
     reports = run_all(storage, "odd", extractor)
@@ -286,7 +286,7 @@ def test_exif_rotated_photo_is_upright_in_features_mosaic_and_viewer(odd_collect
 def test_tiny_collections_complete_and_say_what_was_done(tmp_path: Path, n: int) -> None:
     folder = tmp_path / "images"
     corpus.write_images(folder, ["with space.jpg", "progressive.jpg", "cmyk.jpg"][:n])
-    storage = Storage(str(tmp_path / "root"))
+    storage = open_storage(str(tmp_path / "root"))
     register(storage, {"name": f"tiny-{n}", "images": str(folder)})
     reports = run_all(storage, f"tiny-{n}")
     assert reports["tsne"].values["method"] != "openTSNE"
@@ -315,7 +315,7 @@ def test_all_bad_collection_fails_clearly_and_keeps_previous_outputs(tmp_path: P
     folder = tmp_path / "images"
     corpus.write_images(folder, ["with space.jpg", "progressive.jpg", "cmyk.jpg"])
     root = tmp_path / "root"
-    storage = Storage(str(root))
+    storage = open_storage(str(root))
     register(storage, {"name": "allbad", "images": str(folder)})
     run_all(storage, "allbad")
     before = _snapshot(root, "allbad")
@@ -335,7 +335,7 @@ def test_all_bad_collection_through_dagster_keeps_previous_outputs(tmp_path: Pat
     folder = tmp_path / "images"
     corpus.write_images(folder, ["with space.jpg", "progressive.jpg", "cmyk.jpg"])
     root = tmp_path / "root"
-    storage = Storage(str(root))
+    storage = open_storage(str(root))
     spec = {"name": "allbad-dg", "images": str(folder)}
     register(storage, spec)
     run_all(storage, "allbad-dg")
@@ -388,7 +388,7 @@ def test_file_corrupted_after_the_catalogue_fails_the_stage_naming_it(tmp_path: 
     folder = tmp_path / "images"
     corpus.write_images(folder, ["with space.jpg", "progressive.jpg", "cmyk.jpg"])
     root = tmp_path / "root"
-    storage = Storage(str(root))
+    storage = open_storage(str(root))
     register(storage, {"name": "changed", "images": str(folder)})
     run_all(storage, "changed")
     before = {k: v for k, v in _snapshot(root, "changed").items() if "/published/" in k}

@@ -1,4 +1,4 @@
-"""A rescan reads only what changed (cviz.catalogue_reuse): unchanged files keep their entry unread;
+"""A rescan reads only what changed (cviz.ingest.catalogue_reuse): unchanged files keep their entry unread;
 rewritten, replaced and "racy" files are read again; the result is the catalogue a full read gives."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import cviz.catalogue as catalogue_mod
-from cviz.catalogue import build_catalogue
-from cviz.catalogue_reuse import RACY_MARGIN_NS
-from cviz.collection import CollectionConfig
-from cviz.data_versions import catalogue_version
+import cviz.ingest.catalogue as catalogue_mod
+from cviz.ingest.catalogue import build_catalogue
+from cviz.ingest.catalogue_reuse import RACY_MARGIN_NS
+from cviz.ingest.collection import CollectionConfig
+from cviz.stages.data_versions import catalogue_version
 
 WHOLE_READ = ("file", "status", "reason", "bytes", "sha256", "width", "height", "format", "mode", "note",
               "duplicate_of", "row")

@@ -11,10 +11,10 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from cviz import verify
-from cviz.storage import Storage
+from cviz.publish import verify
+from cviz.storage import open_storage
 from cviz_assets.assets import collection_assets
-from cviz_assets.checks import collection_checks, items_resolved, one_cell_per_image, pyramid_complete, features_finite
+from cviz_assets.checks import collection_checks, features_finite, items_resolved, one_cell_per_image, pyramid_complete
 from cviz_assets.partitions import collection_partitions
 from tests.conftest import resources
 
@@ -55,7 +55,7 @@ def run_checks(root: Path, *checks: dg.AssetChecksDefinition) -> dict[str, dg.As
 
 
 def test_all_checks_pass_on_a_good_collection(met_sample_root: Path) -> None:
-    store = Storage(str(met_sample_root))
+    store = open_storage(str(met_sample_root))
     for fn in (verify.verify_grid, verify.verify_pyramid, verify.verify_items, verify.verify_features):
         v = fn(store, NAME)
         passed, offending = v.passed, v.offending
@@ -82,7 +82,7 @@ def test_declared_size_mismatch_fails_the_pyramid_check(corruptible: Path) -> No
     pub, pointer = published(corruptible)
     dzi = pub / pointer["dzi"]
     dzi.write_text(dzi.read_text().replace('Width="', 'Width="1'))
-    v = verify.verify_pyramid(Storage(str(corruptible)), NAME)
+    v = verify.verify_pyramid(open_storage(str(corruptible)), NAME)
     passed, offending = v.passed, v.offending
     assert not passed
     assert offending[0]["problem"] == "declared size differs from the grid"
@@ -116,7 +116,7 @@ def test_unresolved_url_and_missing_item_fail_the_items_check(corruptible: Path)
         values.pop()
     doc["count"] -= 1
     items_path.write_text(json.dumps(doc))
-    v = verify.verify_items(Storage(str(corruptible)), NAME)
+    v = verify.verify_items(open_storage(str(corruptible)), NAME)
     passed, offending = v.passed, v.offending
     assert not passed
     assert {"problem": "image missing from items.json", "id": dropped} in offending

@@ -1,4 +1,4 @@
-"""Features in chunks (cviz/chunks.py): the chunk files are the join between workers and the
+"""Features in chunks (cviz/embed/chunks.py): the chunk files are the join between workers and the
 ``features`` asset; a chunk whose content or model changed is never reused."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import hashlib
 import numpy as np
 import pytest
 
-from cviz.catalogue import build_catalogue, usable_items
-from cviz.chunks import chunk_rel, compute_chunk, features_by_chunks, plan_chunks, worker_chunks
-from cviz.collection import CollectionConfig
-from cviz.storage import Storage
+from cviz.embed.chunks import chunk_rel, compute_chunk, features_by_chunks, plan_chunks, worker_chunks
+from cviz.ingest.catalogue import build_catalogue, usable_items
+from cviz.ingest.collection import CollectionConfig
+from cviz.storage import open_storage
 
 
 class FakeExtractor:
@@ -56,7 +56,7 @@ def test_plan_covers_every_item_once_and_fingerprints_content_and_model(ten_item
 def test_asset_reuses_chunks_workers_wrote_and_recomputes_stale_ones(ten_items, tmp_path, monkeypatch):
     monkeypatch.setenv("CVIZ_FEATURE_CHUNK", "4")
     items, read = ten_items
-    storage = Storage(str(tmp_path))
+    storage = open_storage(str(tmp_path))
     extractor = FakeExtractor()
     # "workers": each computes its share of the chunks (no per-image cache shared: separate roots
     # would be separate machines; here one root, so the asset below must not recompute anything)
@@ -68,7 +68,7 @@ def test_asset_reuses_chunks_workers_wrote_and_recomputes_stale_ones(ten_items, 
     assert (done.chunks, done.chunks_reused, done.run.computed) == (3, 3, 0)
     assert extractor.images == 10  # nothing recomputed
     whole = FakeExtractor()
-    reference = features_by_chunks(Storage(str(tmp_path / "fresh")), "ten", items, read, whole).run.features
+    reference = features_by_chunks(open_storage(str(tmp_path / "fresh")), "ten", items, read, whole).run.features
     np.testing.assert_allclose(done.run.features, reference, rtol=1e-6)
 
     # A damaged chunk file is not used: recomputed (from the per-image cache) and rewritten.

@@ -1,4 +1,4 @@
-"""The collection's fields are declared once (cviz.collection.CollectionConfig); the CLI's flags,
+"""The collection's fields are declared once (cviz.ingest.collection.CollectionConfig); the CLI's flags,
 the register job's Launchpad config and the fields a drop folder may set are derived from them
 (issue 13, point 6). A field added to the config reaches all three, with its default and help."""
 
@@ -8,8 +8,8 @@ import dataclasses
 
 import pytest
 
-from cviz import drop, drop_folder
-from cviz.collection import FOLDER_FIELDS, CollectionConfig, config_fields, drop_fields, field_default
+from cviz.ingest import drop_folder
+from cviz.ingest.collection import FOLDER_FIELDS, CollectionConfig, config_fields, drop_fields, field_default
 from cviz_assets import cli
 from cviz_assets.register import CollectionSpec, spec_model
 

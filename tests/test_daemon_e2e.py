@@ -89,10 +89,10 @@ def test_drop_to_published_map_with_passing_checks(tmp_path: Path, met_sample_di
         assert sorted(e.check_name for e in checks) == sorted(c.check_key.name for c in [*collection_checks, *layout_checks])
         assert all(e.passed for e in checks), [(e.check_name, e.metadata.get("offending_items")) for e in checks]
         # The run (checks included) has released the collection's run lock: the next run need not wait.
-        from cviz import locking
-        from cviz.storage import Storage
+        from cviz.stages import run_lock
+        from cviz.storage import open_storage
 
-        assert locking.describe(Storage(str(root)), NAME) == "free"
+        assert run_lock.describe(open_storage(str(root)), NAME) == "free"
         # Every stage reports numbers the Plots tab can chart across partitions.
         for m in result.get_asset_materialization_events():
             meta = m.materialization.metadata

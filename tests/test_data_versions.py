@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cviz import stamps
+from cviz.stages import stamps
 from tests.conftest import resources
 
 NAME = "dv"
@@ -243,17 +243,17 @@ def test_a_deleted_output_unskips_its_stage(fresh) -> None:
 
 
 def test_outputs_rewritten_outside_a_run_are_noticed(fresh) -> None:
-    """A stage run directly (cviz.pipeline, another job) changes its outputs: versions are read from
+    """A stage run directly (cviz.stages.registry, another job) changes its outputs: versions are read from
     the files, not trusted from the stamps, so the stages that read them run."""
-    from cviz import pipeline
+    from cviz.stages import registry
+    from cviz.stages.versions import rendered_from
+    from cviz.storage import open_storage
     from cviz_assets import assets
     from cviz_assets.checks import collection_checks
-    from cviz.stages.versions import rendered_from
-    from cviz.storage import Storage
 
     root, _, instance = fresh
-    store = Storage(str(root))
-    pipeline.stage_grid(store, NAME, method="sorted")  # no stamp, no Dagster
+    store = open_storage(str(root))
+    registry.stage_grid(store, NAME, method="sorted")  # no stamp, no Dagster
     grid = json.loads((root / f"collections/{NAME}/grid.json").read_text())
     selected = [assets.mosaic, assets.dzi, assets.metadata_json, assets.publish]
     result = dg.materialize([*assets.collection_assets, *collection_checks], selection=dg.AssetSelection.assets(*selected),
@@ -274,7 +274,6 @@ def test_outputs_rewritten_outside_a_run_are_noticed(fresh) -> None:
 
 def test_an_interrupted_stage_runs_again(fresh, monkeypatch: pytest.MonkeyPatch) -> None:
     from cviz.stages import grid as stage_grid_module
-
     root, _, instance = fresh
     stamp = root / f"collections/{NAME}/stamps/grid.json"
     assert stamp.is_file()
@@ -307,8 +306,8 @@ def test_force_tag_runs_every_stage(fresh) -> None:
 
 
 def test_launchpad_offers_the_methods_as_choices() -> None:
-    from cviz.grid import METHODS
-    from cviz.tsne import BACKENDS
+    from cviz.arrange.grid import METHODS
+    from cviz.arrange.tsne import BACKENDS
     from cviz_assets.assets import GridConfig, TsneConfig
 
     def choices(config: type[dg.Config], field: str) -> list[str]:
@@ -322,7 +321,7 @@ def test_launchpad_offers_the_methods_as_choices() -> None:
 
 def test_stamp_logic_unit(tmp_path: Path) -> None:
     """The images version ignores the scan's timing but not a row; a stamp without its outputs holds nothing."""
-    from cviz.storage import Storage
+    from cviz.storage import open_storage
 
     catalogue = {"files": [{"file": "a.jpg", "status": "usable", "sha256": "x" * 64, "row": {"title": "A"}},
                            {"file": "b.txt", "status": "skipped", "reason": "not an image"}],
@@ -332,7 +331,7 @@ def test_stamp_logic_unit(tmp_path: Path) -> None:
     edited = json.loads(json.dumps(catalogue))
     edited["files"][0]["row"]["title"] = "B"
     assert stamps.catalogue_version(edited) != v
-    store = Storage(str(tmp_path))
+    store = open_storage(str(tmp_path))
     store.write_json(f"collections/{NAME}/images.json", catalogue)
     store.write_bytes(f"collections/{NAME}/features.npy", b"1")
     decision = stamps.check(store, NAME, "features", {"model_id": "m"})

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cviz import pipeline, thumbs
-from cviz.collection import CollectionConfig
-from cviz.features import cnn_input, model_input
-from cviz.imaging import ImageRejected, decode
-from cviz.storage import Storage
+from cviz.embed.features import cnn_input, model_input
+from cviz.ingest.collection import CollectionConfig
+from cviz.ingest.decode import ImageRejected, decode
+from cviz.render import cells
+from cviz.stages import registry
+from cviz.storage import open_storage
 from tests.conftest import REPO
 from tests.test_chunks import FakeExtractor
 
@@ -36,26 +37,26 @@ def test_features_decode_once_and_the_mosaic_decodes_nothing(tmp_path: Path, met
     for n in names:
         (src / n).write_bytes((met_sample_dir / "images" / n).read_bytes())
     (src / "big.jpg").write_bytes(_big_jpeg(3000, 2000, 1))  # an "original": decoded at 1/4 (750x500)
-    storage = Storage(str(tmp_path / "root"))
-    pipeline.register(storage, CollectionConfig(name="once", images=str(src)))
-    pipeline.stage_images(storage, "once")
+    storage = open_storage(str(tmp_path / "root"))
+    registry.register(storage, CollectionConfig(name="once", images=str(src)))
+    registry.stage_images(storage, "once")
     fx = FakeExtractor()
-    first = pipeline.stage_features(storage, "once", fx).values
+    first = registry.stage_features(storage, "once", fx).values
     assert first["originals_decoded"] == first["computed"] == 31 and fx.images == 31
     assert "images_per_s" in first and first["backend"] == "unknown"
-    for stage in (pipeline.stage_pca, pipeline.stage_tsne, pipeline.stage_grid):
+    for stage in (registry.stage_pca, registry.stage_tsne, registry.stage_grid):
         stage(storage, "once")
-    mosaic = pipeline.stage_mosaic(storage, "once").values
+    mosaic = registry.stage_mosaic(storage, "once").values
     assert (mosaic["originals_decoded"], mosaic["cells_cached"], mosaic["new_item_images"]) == (0, 31, 31)  # copied
     # The item image of the big original kept the 512 px the viewer wants.
     sha = next(e["sha256"] for e in storage.read_json("collections/once/images.json")["files"] if e["file"] == "big.jpg")
-    with Image.open(io.BytesIO(storage.read_bytes(f"published/once/{thumbs.item_image_rel(sha)}"))) as item:
+    with Image.open(io.BytesIO(storage.read_bytes(f"published/once/{cells.item_image_rel(sha)}"))) as item:
         assert max(item.size) == 512
     # A re-run with everything cached decodes nothing and reports no images/s (not 0.0).
-    again = pipeline.stage_features(storage, "once", fx).values
+    again = registry.stage_features(storage, "once", fx).values
     assert (again["computed"], again["originals_decoded"], again["cache_hits"]) == (0, 0, 31)
     assert "images_per_s" not in again and again["cached_per_s"] > 0
-    assert thumbs.read_cell(storage, sha, (128, 128)) is not None
+    assert cells.read_cell(storage, sha, (128, 128)) is not None
 
 
 def test_one_decode_gives_the_cnn_input_model_input_gives() -> None:
@@ -79,7 +80,7 @@ def _big_png(path: Path, w: int, h: int) -> None:
 MEASURE = """
 import json, resource, sys
 from pathlib import Path
-from cviz.imaging import decode
+from cviz.ingest.decode import decode
 data = Path(sys.argv[1]).read_bytes()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 img, info = decode(data, at_least=(224, 512))
@@ -114,7 +115,7 @@ def test_a_truncated_big_png_is_rejected_with_a_reason(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", ["RGBA", "LA", "I;16", "P", "CMYK"])
 def test_big_non_jpeg_modes_reduce_like_small_ones(tmp_path: Path, mode: str) -> None:
     """libvips (big images) and Pillow (small ones) give the same picture for every colour mode."""
-    import cviz.imaging as imaging
+    import cviz.ingest.decode as imaging
 
     yy, xx = np.mgrid[0:4000, 0:5000]
     rgb = np.stack([xx * 255 // 5000, yy * 255 // 4000, (xx + yy) * 127 // 9000], axis=2).astype(np.uint8)

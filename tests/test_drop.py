@@ -10,7 +10,7 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from cviz import drop
+from cviz.ingest import drop
 
 T0 = 1_800_000_000.0  # a fixed "now" for the scans
 QUIET = 30.0
@@ -234,10 +234,10 @@ def test_unreadable_cursor_starts_over(text: str | None) -> None:
 
 
 def test_retiring_is_explicit_unlist_keeps_files_delete_removes_them(tmp_path: Path) -> None:
-    from cviz import retire
-    from cviz.storage import Storage
+    from cviz.publish import retire
+    from cviz.storage import open_storage
 
-    store = Storage(str(tmp_path))
+    store = open_storage(str(tmp_path))
     store.write_json("published/index.json", {"format": "cviz-index/1",
                                               "collections": [{"name": "old"}, {"name": "kept"}]})
     for name in ("old", "kept"):

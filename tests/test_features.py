@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cviz.feature_store import FeatureStore, packs_folder
-from cviz.features import cache_key, compute_features, model_input
-from cviz.models import load_extractor
-from cviz.neighbours import neighbour_agreement
-from cviz.storage import Storage
+from cviz.embed.feature_store import FeatureStore, packs_folder
+from cviz.embed.features import cache_key, compute_features, model_input
+from cviz.embed.models import load_extractor
+from cviz.measure.knn import neighbour_agreement
+from cviz.storage import open_storage
 from tests.conftest import MODEL, WEIGHTS
 
 
@@ -41,7 +41,7 @@ def test_adding_ten_images_computes_only_ten(tmp_path: Path, met_sample_dir: Pat
     names = sorted(p.name for p in (met_sample_dir / "images").iterdir())[:30]
     folder = tmp_path / "imgs"
     copy_images(met_sample_dir / "images", folder, names[:20])
-    storage = Storage(str(tmp_path / "root"))
+    storage = open_storage(str(tmp_path / "root"))
     read = lambda rel: (folder / rel).read_bytes()  # noqa: E731
     first = compute_features(items_for(folder), read, extractor, storage)
     assert (first.computed, first.cache_hits) == (20, 0)
@@ -72,7 +72,7 @@ def test_damaged_store_segment_is_recomputed(tmp_path: Path, met_sample_dir: Pat
                                              rejected: int) -> None:
     folder = tmp_path / "imgs"
     copy_images(met_sample_dir / "images", folder, sorted(p.name for p in (met_sample_dir / "images").iterdir())[:3])
-    storage = Storage(str(tmp_path / "root"))
+    storage = open_storage(str(tmp_path / "root"))
     items = items_for(folder)
     read = lambda rel: (folder / rel).read_bytes()  # noqa: E731
     good = compute_features(items, read, extractor, storage).features
@@ -105,7 +105,7 @@ def test_per_image_files_of_earlier_versions_are_read_and_checked(tmp_path: Path
     items = items_for(folder)
     read = lambda rel: (folder / rel).read_bytes()  # noqa: E731
     good = compute_features(items, read, extractor, None).features
-    storage = Storage(str(tmp_path / "root"))
+    storage = open_storage(str(tmp_path / "root"))
     for it, vec in zip(items, good):  # the layout an earlier cviz wrote: one .npy per image
         buf = io.BytesIO()
         np.save(buf, vec)
@@ -131,9 +131,8 @@ def test_per_image_files_of_earlier_versions_are_read_and_checked(tmp_path: Path
 def test_store_reads_in_bulk_and_merges_segments(tmp_path: Path, monkeypatch) -> None:
     import hashlib
 
-    from cviz import feature_store
-
-    storage = Storage(str(tmp_path))
+    from cviz.embed import feature_store
+    storage = open_storage(str(tmp_path))
     store = FeatureStore(storage, "m-4", 4)
     shas = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(40)]
     vecs = np.arange(160, dtype=np.float32).reshape(40, 4)

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from cviz import grid as grid_mod
-from cviz.grid import assign_grid, assign_lap, assign_sorted, grid_shape
-from cviz.dpq import dpq
+from cviz.arrange import grid as grid_mod
+from cviz.arrange.grid import assign_grid, assign_lap, assign_sorted, grid_shape
+from cviz.measure.dpq import dpq
 
 METHODS = ["sorted", "lap", "flas", "flas_tsne", "rasterfairy"]
 
@@ -92,7 +92,7 @@ def test_unknown_method_names_the_choices() -> None:
 def test_rasterfairy_shim_stays_local() -> None:
     """The old numpy aliases exist for rasterfairy's module only, never for numpy itself."""
     pytest.importorskip("rasterfairy")
-    from cviz.rasterfairy_compat import rasterfairy_module, transform_point_cloud
+    from cviz.arrange.rasterfairy_compat import rasterfairy_module, transform_point_cloud
 
     xy = transform_point_cloud(np.random.default_rng(0).normal(size=(30, 2)), 6, 5)
     assert len({tuple(p) for p in xy}) == 30
@@ -163,8 +163,8 @@ def test_keep_leaves_old_items_in_place_and_puts_new_ones_near_their_twins() -> 
 
 
 # -- refinement ----------------------------------------------------------------------------------
-from cviz.grid_refine import KnnGraph, objective, refine  # noqa: E402
-from cviz.quality import feature_neighbours, grid_neighbours, knn_preservation  # noqa: E402
+from cviz.arrange.refine import KnnGraph, objective, refine  # noqa: E402
+from cviz.measure.quality import feature_neighbours, grid_neighbours, knn_preservation  # noqa: E402
 
 
 def _lattice_features(cols: int, rows: int) -> np.ndarray:

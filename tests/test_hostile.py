@@ -11,20 +11,18 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import missing_prerequisite
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cviz.catalogue import SourceFile, _inspect
-from cviz.collection import CollectionConfig
 from cviz.errors import CvizError, InvalidName, TemplateError
-from cviz.names import safe_relpath, validate_collection_name
-from cviz.paths import CollectionPaths
-from cviz.plots import data_uri_markdown
-from cviz.storage import Storage
-from cviz.templates import parse_template
+from cviz.ingest.catalogue import SourceFile, _inspect
+from cviz.ingest.collection import CollectionConfig
+from cviz.ingest.templates import parse_template
+from cviz.measure.plots import data_uri_markdown
+from cviz.paths import CollectionPaths, safe_relpath, validate_collection_name
+from cviz.storage import open_storage
 from tests.bad_input import images as corpus
+from tests.conftest import missing_prerequisite
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,7 +136,7 @@ def test_unsafe_relative_paths_are_refused(rel: str) -> None:
 @pytest.mark.parametrize("root", ["local", "memory://cviz-hostile-test/root"])
 def test_storage_refuses_paths_that_leave_the_root(tmp_path: Path, root: str) -> None:
     """Local and object-store (memory:// stands in for s3://: the same non-local code path)."""
-    storage = Storage(str(tmp_path / "root") if root == "local" else root)
+    storage = open_storage(str(tmp_path / "root") if root == "local" else root)
     for rel in ["../escape.txt", "published/../../escape.txt", "/tmp/escape.txt", "x\x00.txt", "a/../../b"]:
         with pytest.raises(InvalidName):
             storage.write_bytes(rel, b"x")

@@ -18,13 +18,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cviz import catalogue as cat
-from cviz import pipeline
-from cviz.collection import CollectionConfig
-from cviz.errors import CvizError, MetadataError
-from cviz.metadata_csv import decode_text, parse_metadata, read_metadata_bytes
-from cviz.storage import Storage
-from cviz.viewer_data import ITEMS_FORMAT, MAX_COLUMNS, OWN_FIELDS, build_items
+from cviz.errors import MetadataError
+from cviz.ingest import catalogue as cat
+from cviz.ingest.collection import CollectionConfig
+from cviz.ingest.metadata_csv import decode_text, parse_metadata, read_metadata_bytes
+from cviz.publish.items import ITEMS_FORMAT, MAX_COLUMNS, OWN_FIELDS, build_items
+from cviz.storage import open_storage
 from tests.bad_input import images as corpus
 from tests.bad_input.stages import register, run_all
 from tests.conftest import MODEL, REPO, WEIGHTS, child_env
@@ -98,11 +97,10 @@ def test_columns_named_like_own_fields_stay_columns() -> None:
 
 
 def test_a_collection_with_hostile_columns_builds_and_passes_its_checks(tmp_path: Path) -> None:
-    from cviz import verify
-
+    from cviz.publish import verify
     names = write_images(tmp_path / "images", 6)
     meta = write_csv(tmp_path / "metadata.csv", HOSTILE_HEADER, hostile_rows(names))
-    store = Storage(str(tmp_path / "root"))
+    store = open_storage(str(tmp_path / "root"))
     register(store, {"name": "cols", "images": str(tmp_path / "images"), "metadata": str(meta)})
     run_all(store, "cols")
     assert verify.verify_items(store, "cols").passed
@@ -127,7 +125,7 @@ def test_e2e_hostile_columns_through_cviz_run(tmp_path: Path) -> None:
 
 
 FORCE_ITEMS_FAILURE = """
-from cviz import verify
+from cviz.publish import verify
 verify.verify_items = lambda storage, name: verify._verdict(
     [{"problem": "forced by the test", "id": "img-000.jpg"}], {"items": 0}, "")
 """
@@ -157,7 +155,7 @@ def test_e2e_failed_check_exits_non_zero_naming_it_and_keeps_the_previous_map(tm
 def test_outputs_under_the_image_folder_are_never_catalogued(tmp_path: Path) -> None:
     folder = tmp_path / "photos"
     write_images(folder, 6)
-    store = Storage(str(folder / "cviz_data"))
+    store = open_storage(str(folder / "cviz_data"))
     register(store, {"name": "self", "images": str(folder)})
     run_all(store, "self")
     run_all(store, "self")
@@ -238,8 +236,7 @@ def test_slow_metadata_read_times_out(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_a_drop_folder_whose_metadata_is_a_pipe_is_that_folders_problem(tmp_path: Path) -> None:
-    from cviz import drop_folder
-
+    from cviz.ingest import drop_folder
     write_images(tmp_path / "drop" / "good", 3)
     write_images(tmp_path / "drop" / "piped", 3)
     os.mkfifo(tmp_path / "drop" / "piped" / "metadata.csv")

@@ -1,7 +1,7 @@
 """An update's pyramid links the previous version's unchanged tiles and is byte for byte a full render.
 
 Small grids of synthetic 64-pixel cells (some empty, sizes not multiples of 4), rendered through
-cviz.mosaic + cviz.levels into version folders the way the `mosaic` and `dzi` stages do; then a
+cviz.render.mosaic + cviz.render.levels into version folders the way the `mosaic` and `dzi` stages do; then a
 few cells change (new items in empty cells, one item moved, one removed, the grid one column and
 one row larger) and the new grid is rendered twice: reusing the first version, and from scratch.
 """
@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cviz import pipeline
-from cviz.dzi import Pyramid, decode_jpeg, encode_jpeg, expected_tiles
-from cviz.levels import build_lower_levels
-from cviz.mosaic import Cell, render_mosaic
 from cviz.paths import CollectionPaths
-from cviz.pyramid_reuse import CellMap, find_previous, render_key
-from cviz.storage import Storage
+from cviz.publish.versions import live_version
+from cviz.render.dzi import Pyramid, decode_jpeg, encode_jpeg, expected_tiles
+from cviz.render.levels import build_lower_levels
+from cviz.render.mosaic import Cell, render_mosaic
+from cviz.render.tile_reuse import CellMap, find_previous, render_key
+from cviz.stages import registry
+from cviz.storage import Storage, open_storage
 from tests.moto_s3 import moto_bucket
 
 BG = (17, 17, 17)
@@ -36,11 +37,11 @@ BUCKET = "cviz-incremental"  # (not another module's: s3fs caches its listings p
 def storage(request, tmp_path: Path) -> Storage:
     """A local root, and an S3 one (moto in server mode, as tests/test_storage_backends.py)."""
     if request.param == "local":
-        return Storage(str(tmp_path / "root"))
+        return open_storage(str(tmp_path / "root"))
     from cviz_resources.storage import s3_options
 
     endpoint = request.getfixturevalue("s3_endpoint")
-    return Storage(f"s3://{BUCKET}/incr-{tmp_path.name}", s3_options(endpoint))
+    return open_storage(f"s3://{BUCKET}/incr-{tmp_path.name}", s3_options(endpoint))
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ JPEGS = {i: _jpeg(i) for i in range(200)}
 
 
 def _load(i: int, half: tuple[int, int]) -> Cell:
-    """Like cviz.thumbs.CellLoader: cached cells come with their half-size decode, fresh ones without."""
+    """Like cviz.render.cells.CellLoader: cached cells come with their half-size decode, fresh ones without."""
     data = JPEGS[i]
     return Cell(data=data, small=decode_jpeg(data, half)) if i % 3 else Cell(data=data, image=decode_jpeg(data))
 
@@ -74,7 +75,7 @@ def _render(storage: Storage, version: str, cols: int, rows: int, at: dict[int, 
     paths = CollectionPaths(NAME)
     pyramid = Pyramid(cols * SIDE, rows * SIDE, SIDE)
     cells = CellMap.of(cols, rows, at, [f"{i:064x}" for i in range(200)], render_key(SIDE, (SIDE, SIDE), background))
-    previous, why = find_previous(storage, NAME, cells.render) if reuse else (None, "not asked")
+    previous, why = find_previous(storage, NAME, live_version(storage, NAME), cells.render) if reuse else (None, "not asked")
     stats = render_mosaic(storage, paths.tiles(version), pyramid, cols, rows, (SIDE, SIDE), at, _load, background,
                           cells=cells, previous=previous)
     assert stats.lowest_level == pyramid.max_level - 2
@@ -112,14 +113,14 @@ def _update(old: dict[int, int], old_cols: int, cols: int, rows: int) -> dict[in
 
 @pytest.mark.parametrize("cols, rows", [(11, 10), (12, 11)])  # same size; one column and one row more
 def test_an_update_is_byte_identical_to_a_full_render_and_reuses_tiles(tmp_path: Path, cols: int, rows: int) -> None:
-    st = Storage(str(tmp_path / "root"))
+    st = open_storage(str(tmp_path / "root"))
     old = _old_grid()
     _render(st, "v1", 11, 10, old, reuse=False)
     new = _update(old, 11, cols, rows)
     stats, previous, why, pyramid = _render(st, "v2", cols, rows, new, reuse=True)
     assert previous is not None and previous.version == "v1", why
-    _render(Storage(str(tmp_path / "fresh")), "v2", cols, rows, new, reuse=False)
-    got, want = _files(st, "v2"), _files(Storage(str(tmp_path / "fresh")), "v2")
+    _render(open_storage(str(tmp_path / "fresh")), "v2", cols, rows, new, reuse=False)
+    got, want = _files(st, "v2"), _files(open_storage(str(tmp_path / "fresh")), "v2")
     assert sorted(got) == sorted(want)
     assert {f"map_files/{t}" for t in expected_tiles(pyramid)} <= set(got)
     differ = [rel for rel in want if got[rel] != want[rel]]
@@ -129,7 +130,7 @@ def test_an_update_is_byte_identical_to_a_full_render_and_reuses_tiles(tmp_path:
 
 
 def test_an_unchanged_grid_links_every_top_tile(tmp_path: Path) -> None:
-    st = Storage(str(tmp_path))
+    st = open_storage(str(tmp_path))
     old = _old_grid()
     _render(st, "v1", 11, 10, old, reuse=False)
     stats, _, _, pyramid = _render(st, "v2", 11, 10, old, reuse=True)
@@ -140,18 +141,18 @@ def test_an_unchanged_grid_links_every_top_tile(tmp_path: Path) -> None:
 
 
 def test_no_reuse_without_a_matching_previous_version(tmp_path: Path) -> None:
-    st = Storage(str(tmp_path))
+    st = open_storage(str(tmp_path))
     key = render_key(SIDE, (SIDE, SIDE), BG)
-    assert find_previous(st, NAME, key) == (None, "no previous version")
+    assert find_previous(st, NAME, live_version(st, NAME), key) == (None, "no previous version")
     old = _old_grid()
     _render(st, "v1", 11, 10, old, reuse=False)
-    assert find_previous(st, NAME, key)[0] is not None
+    assert find_previous(st, NAME, live_version(st, NAME), key)[0] is not None
     other = render_key(SIDE, (SIDE, SIDE), (0, 0, 0))
-    assert other != key and find_previous(st, NAME, other)[1] == "render key changed since version v1"
+    assert other != key and find_previous(st, NAME, live_version(st, NAME), other)[1] == "render key changed since version v1"
     stats, previous, _, _ = _render(st, "v2", 11, 10, old, reuse=True, background=(0, 0, 0))
     assert previous is None and stats.reused == 0
     st.remove_file(CollectionPaths(NAME).cells("v2"))
-    assert find_previous(st, NAME, other) == (None, "previous version v2 has no map.dzi or cells.json")
+    assert find_previous(st, NAME, live_version(st, NAME), other) == (None, "previous version v2 has no map.dzi or cells.json")
 
 
 def test_deleting_the_old_version_leaves_the_new_one_whole(storage: Storage) -> None:  # noqa: F811
@@ -167,7 +168,7 @@ def test_deleting_the_old_version_leaves_the_new_one_whole(storage: Storage) -> 
 
 
 def test_copy_file_falls_back_to_a_copy_where_links_are_refused(tmp_path: Path, monkeypatch) -> None:
-    st = Storage(str(tmp_path))
+    st = open_storage(str(tmp_path))
     st.write_bytes("a/x.jpg", b"one")
 
     def refuse(src: str, dst: str) -> None:
@@ -184,14 +185,14 @@ def test_the_mosaic_stage_reuses_the_live_version(tmp_path: Path, met_sample_roo
     every tile of the three top levels and says from where."""
     root = tmp_path / "root"
     shutil.copytree(met_sample_root, root)
-    st = Storage(str(root))
+    st = open_storage(str(root))
     paths = CollectionPaths("met-sample")
     live = st.read_json(paths.pointer)["dzi"].split("/")[0]
-    report = pipeline.stage_mosaic(st, "met-sample").values
+    report = registry.stage_mosaic(st, "met-sample").values
     assert (report["reused_from"], report["tiles_written"], report["cells_cached"]) == (live, 0, 0)
     assert report["tiles_reused"] > 0
     st.remove_file(paths.cells(live))
-    report = pipeline.stage_mosaic(st, "met-sample").values
+    report = registry.stage_mosaic(st, "met-sample").values
     assert report["tiles_reused"] == 0 and report["reused_from"].startswith("none: previous version")
 
 
@@ -202,7 +203,7 @@ def test_a_previous_version_removed_mid_render_is_named(tmp_path: Path, met_samp
 
     root = tmp_path / "root"
     shutil.copytree(met_sample_root, root)
-    st = Storage(str(root))
+    st = open_storage(str(root))
     paths = CollectionPaths("met-sample")
     live = st.read_json(paths.pointer)["dzi"].split("/")[0]
     versions = set(st.list(paths.published))
@@ -214,7 +215,7 @@ def test_a_previous_version_removed_mid_render_is_named(tmp_path: Path, met_samp
 
     monkeypatch.setattr(LocalStorage, "link_many", retire_first)
     with pytest.raises(CollectionError, match=f"version {live} was removed while this mosaic linked"):
-        pipeline.stage_mosaic(st, "met-sample")
+        registry.stage_mosaic(st, "met-sample")
     assert set(st.list(paths.published)) == versions - {live}
 
 
@@ -225,10 +226,9 @@ def test_the_mosaic_stage_deletes_retired_versions_while_it_renders(tmp_path: Pa
     import threading
 
     from cviz.stages import render
-
     root = tmp_path / "root"
     shutil.copytree(met_sample_root, root)
-    st = Storage(str(root))
+    st = open_storage(str(root))
     paths = CollectionPaths("met-sample")
     live = st.read_json(paths.pointer)["dzi"].split("/")[0]
     for old in ("20200101T000000000000-aaaaaaaa", "20200102T000000000000-bbbbbbbb"):
@@ -241,7 +241,7 @@ def test_the_mosaic_stage_deletes_retired_versions_while_it_renders(tmp_path: Pa
         return real(storage, name)
 
     monkeypatch.setattr(render, "empty_trash", empty_trash)
-    report = pipeline.stage_mosaic(st, "met-sample").values
+    report = registry.stage_mosaic(st, "met-sample").values
     assert report["retired_versions_deleted"] == 2
     assert not [v for v in st.list(paths.published) if v.startswith(".trash-")]
     assert seen["thread"] != threading.main_thread().name and "trash" in seen["thread"]

@@ -28,8 +28,8 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch):
 
 @pytest.mark.slow
 def test_two_writers_on_s3_lose_no_index_entry(s3_endpoint: str) -> None:
-    from cviz.publish import update_index
-    from cviz.storage import Storage
+    from cviz.publish.versions import update_index
+    from cviz.storage import open_storage
     from cviz_resources.storage import s3_options
 
     root = f"s3://{BUCKET}/cviz"
@@ -37,7 +37,7 @@ def test_two_writers_on_s3_lose_no_index_entry(s3_endpoint: str) -> None:
 
     def publish_many(prefix: str) -> None:
         try:
-            store = Storage(root, s3_options(s3_endpoint))  # one client per writer, as two processes would have
+            store = open_storage(root, s3_options(s3_endpoint))  # one client per writer, as two processes would have
             for i in range(15):
                 update_index(store, f"{prefix}-{i:02d}", i)
         except BaseException as exc:  # noqa: BLE001 - reported by the test
@@ -49,5 +49,5 @@ def test_two_writers_on_s3_lose_no_index_entry(s3_endpoint: str) -> None:
     for t in threads:
         t.join(timeout=300)
     assert not errors, errors
-    index = Storage(root, s3_options(s3_endpoint)).read_json("published/index.json")
+    index = open_storage(root, s3_options(s3_endpoint)).read_json("published/index.json")
     assert len(index["collections"]) == 30

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cviz import locking
 from cviz.errors import CollectionBusy, StorageFull
-from cviz.storage import Storage
+from cviz.stages import run_lock
+from cviz.storage import Storage, open_storage
 from tests.bad_input import images as corpus
 from tests.bad_input.stages import STAGES, register, run_all
 
@@ -70,8 +70,8 @@ def published_v1(tmp_path: Path) -> tuple[Path, Path, dict]:
     folder = tmp_path / "images"
     write_images(folder, 0, 6)
     root = tmp_path / "root"
-    register(Storage(str(root)), {"name": NAME, "images": str(folder)})
-    run_all(Storage(str(root)), NAME)
+    register(open_storage(str(root)), {"name": NAME, "images": str(folder)})
+    run_all(open_storage(str(root)), NAME)
     return root, folder, viewer_state(root, NAME)
 
 
@@ -124,7 +124,7 @@ def test_kill_9_mid_stage_keeps_the_published_map_and_a_rerun_succeeds(published
     for p in leftovers:  # age them past the clean-up threshold
         os.utime(p, (time.time() - 7200, time.time() - 7200))
 
-    run_all(Storage(str(root)), NAME)
+    run_all(open_storage(str(root)), NAME)
     rerun = viewer_state(root, NAME)
     assert rerun["items"]["count"] == 8 and rerun["pointer"]["items"] != before["pointer"]["items"]
     assert [p for p in (root / "collections" / NAME).glob(".tmp-*")] == []  # stale temporaries cleaned
@@ -142,7 +142,7 @@ def test_kill_9_in_dagster_run_then_lock_expires_and_rerun_succeeds(published_v1
 
     root, folder, before = published_v1
     write_images(folder, 6, 2)
-    storage = Storage(str(root))
+    storage = open_storage(str(root))
     run_all(storage, NAME, stages=STAGES[:5])  # images..grid for 8 items; the child runs the rest
     marker = tmp_path / "blocked"
     env = {"CVIZ_LOCK_STALE_S": "3"}
@@ -155,7 +155,7 @@ def test_kill_9_in_dagster_run_then_lock_expires_and_rerun_succeeds(published_v1
 
     monkeypatch.setenv("CVIZ_LOCK_STALE_S", "3")
     monkeypatch.setenv("CVIZ_LOCK_WAIT_S", "0")
-    holder = locking.CollectionLock(storage, NAME, "-").read()
+    holder = run_lock.CollectionLock(storage, NAME, "-").read()
     assert holder and holder["pid"] == proc.pid  # the dead run's lock is still there
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("collections", [NAME])
@@ -171,7 +171,7 @@ def test_kill_9_in_dagster_run_then_lock_expires_and_rerun_succeeds(published_v1
     rerun = dg.materialize(selected, partition_key=NAME, instance=instance, resources=resources(root))
     assert rerun.success
     assert viewer_state(root, NAME)["items"]["count"] == 8
-    assert locking.CollectionLock(storage, NAME, "-").read() is None  # released by the run's last step
+    assert run_lock.CollectionLock(storage, NAME, "-").read() is None  # released by the run's last step
 
 
 # -- disk full -------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ class FullDisk:
 def test_disk_full_while_writing_tiles(published_v1, stage: str, monkeypatch: pytest.MonkeyPatch) -> None:
     root, folder, before = published_v1
     write_images(folder, 6, 2)
-    storage = Storage(str(root))
+    storage = open_storage(str(root))
     stages_before = STAGES[: STAGES.index(stage)]
     run_all(storage, NAME, stages=stages_before)
     versions_before = sorted(p.name for p in (root / "published" / NAME).iterdir() if p.is_dir())
@@ -247,14 +247,14 @@ def test_disk_full_through_dagster_names_the_problem(published_v1, monkeypatch: 
     assert [e.step_key for e in failures] == ["mosaic"]
     assert "storage full: no space left" in failures[0].step_failure_data.error.message
     assert viewer_state(root, NAME) == before
-    assert locking.CollectionLock(Storage(str(root)), NAME, "-").read() is None  # a failed step frees the lock
+    assert run_lock.CollectionLock(open_storage(str(root)), NAME, "-").read() is None  # a failed step frees the lock
 
 
 # -- two runs of one collection at once ----------------------------------------------------------
 def test_lock_basics(tmp_path: Path) -> None:
-    storage = Storage(str(tmp_path))
-    a = locking.CollectionLock(storage, "two", "run-a", stale_s=30)
-    b = locking.CollectionLock(storage, "two", "run-b", stale_s=30)
+    storage = open_storage(str(tmp_path))
+    a = run_lock.CollectionLock(storage, "two", "run-a", stale_s=30)
+    b = run_lock.CollectionLock(storage, "two", "run-b", stale_s=30)
     a.acquire(wait_s=0)
     a.acquire(wait_s=0)  # re-entrant for the same run (its next stage)
     with pytest.raises(CollectionBusy) as err:
@@ -269,10 +269,10 @@ def test_lock_basics(tmp_path: Path) -> None:
 
 
 def test_stale_lock_is_taken_over(tmp_path: Path) -> None:
-    storage = Storage(str(tmp_path))
-    dead = locking.CollectionLock(storage, "two", "dead-run", stale_s=0.5)
+    storage = open_storage(str(tmp_path))
+    dead = run_lock.CollectionLock(storage, "two", "dead-run", stale_s=0.5)
     dead.acquire(wait_s=0)
-    alive = locking.CollectionLock(storage, "two", "new-run", stale_s=0.5)
+    alive = run_lock.CollectionLock(storage, "two", "new-run", stale_s=0.5)
     with pytest.raises(CollectionBusy):
         alive.acquire(wait_s=0)
     time.sleep(0.7)
@@ -281,10 +281,10 @@ def test_stale_lock_is_taken_over(tmp_path: Path) -> None:
 
 
 def test_heartbeat_keeps_a_long_stage_alive(tmp_path: Path) -> None:
-    storage = Storage(str(tmp_path))
-    holder = locking.CollectionLock(storage, "two", "slow-run", stale_s=0.6)
+    storage = open_storage(str(tmp_path))
+    holder = run_lock.CollectionLock(storage, "two", "slow-run", stale_s=0.6)
     holder.acquire(wait_s=0)
-    other = locking.CollectionLock(storage, "two", "other-run", stale_s=0.6)
+    other = run_lock.CollectionLock(storage, "two", "other-run", stale_s=0.6)
     with holder.heartbeat():
         time.sleep(1.2)  # twice the stale time: only the heartbeat keeps it held
         assert other.try_acquire() is not None
@@ -293,7 +293,7 @@ def test_heartbeat_keeps_a_long_stage_alive(tmp_path: Path) -> None:
 def test_many_processes_one_winner(tmp_path: Path) -> None:
     """Eight processes claim the same free lock at once: exactly one gets it (flock'ed claim)."""
     code = ("import sys; from cviz.storage import Storage; from cviz import locking;"
-            "l = locking.CollectionLock(Storage(sys.argv[1]), 'race', sys.argv[2], stale_s=60);"
+            "l = run_lock.CollectionLock(open_storage(sys.argv[1]), 'race', sys.argv[2], stale_s=60);"
             "print('won' if l.try_acquire() is None else 'lost')")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), f"run-{i}"], cwd=REPO, stdout=subprocess.PIPE,
                               text=True) for i in range(8)]
@@ -306,7 +306,7 @@ def test_two_dagster_runs_of_one_collection(published_v1, tmp_path: Path) -> Non
     run C started with a wait gets the lock after A finishes. The published version is consistent."""
     root, folder, _ = published_v1
     write_images(folder, 6, 2)
-    run_all(Storage(str(root)), NAME, stages=STAGES[:5])
+    run_all(open_storage(str(root)), NAME, stages=STAGES[:5])
     marker, go = tmp_path / "a-blocked", tmp_path / "a-go"
     stages = ["mosaic", "dzi", "metadata_json", "publish"]
     a = start_child(root, "dagster", stages, {"stage": "mosaic", "match": "/map_files/", "nth": 2, "marker": marker,
@@ -333,13 +333,13 @@ def test_two_dagster_runs_of_one_collection(published_v1, tmp_path: Path) -> Non
     usable = [e["file"] for e in catalogue["files"] if e["status"] == "usable"]
     # Each item at the cell the grid gave it (an item-to-cell mix-up between runs fails here).
     assert dict(zip(state["items"]["fields"]["id"], state["items"]["fields"]["cell"])) == dict(zip(usable, grid["cells"]))
-    assert locking.CollectionLock(Storage(str(root)), NAME, "-").read() is None
+    assert run_lock.CollectionLock(open_storage(str(root)), NAME, "-").read() is None
 
 
 def test_lock_bookkeeping_failure_never_hides_the_stage_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Storage failing after a stage's work (e.g. S3 gone): a finished stage stays finished, a failed
     stage reports its own error, not the lock's."""
-    storage = Storage(str(tmp_path))
+    storage = open_storage(str(tmp_path))
     real_write = Storage.write_bytes
 
     def flaky(self, rel, data):
@@ -348,9 +348,9 @@ def test_lock_bookkeeping_failure_never_hides_the_stage_result(tmp_path: Path, m
         return real_write(self, rel, data)
 
     monkeypatch.setattr(Storage, "write_bytes", flaky)
-    with locking.hold(storage, "flaky", "run-1", "images", ["images", "features"]):
+    with run_lock.hold(storage, "flaky", "run-1", "images", ["images", "features"]):
         pass  # finish_step fails to write its marker: logged, not raised
-    monkeypatch.setattr(locking.CollectionLock, "release", lambda self: (_ for _ in ()).throw(OSError("gone")))
+    monkeypatch.setattr(run_lock.CollectionLock, "release", lambda self: (_ for _ in ()).throw(OSError("gone")))
     with pytest.raises(ValueError, match="the stage's own error"):
-        with locking.hold(storage, "flaky", "run-1", "features", ["images", "features"]):
+        with run_lock.hold(storage, "flaky", "run-1", "features", ["images", "features"]):
             raise ValueError("the stage's own error")

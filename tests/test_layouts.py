@@ -1,4 +1,4 @@
-"""The arrangements of cviz/layouts.py (issue 16), checked against the inputs, not the code's output:
+"""The arrangements of cviz/arrange/layouts.py (issue 16), checked against the inputs, not the code's output:
 every dated item inside the bin of its own year, bins left to right in year order, every category
 item in the block of its first value, and collection.json's ``layouts`` validated."""
 
@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from cviz import layouts as L
-from cviz.collection import CollectionConfig
+from cviz.arrange import layouts as L
 from cviz.errors import CvizError
+from cviz.ingest.collection import CollectionConfig
 
 CELL = (128, 128)
 
@@ -154,10 +154,10 @@ def test_cli_layouts_option() -> None:
 
 
 def test_layout_versions_retire_like_similarity_versions(tmp_path) -> None:
-    from cviz.publish import KEEP_VERSIONS, switch_pointer
-    from cviz.storage import Storage
+    from cviz.publish.versions import KEEP_VERSIONS, switch_pointer
+    from cviz.storage import open_storage
 
-    storage = Storage(str(tmp_path))
+    storage = open_storage(str(tmp_path))
     sims = [f"2026010{i}T000000000000-abc" for i in range(1, 4)]
     for v in sims:
         storage.write_bytes(f"published/c1/{v}/map.dzi", b"x")

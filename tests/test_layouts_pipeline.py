@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cviz.layouts import items_sha256
+from cviz.arrange.layouts import items_sha256
 from cviz_assets.assets import FORCE_TAG, collection_assets
 from cviz_assets.checks import collection_checks
 from cviz_assets.layout_assets import category_layout, layout_assets, layout_checks, timeline_layout
@@ -55,7 +55,7 @@ def build(root: Path, instance: dg.DagsterInstance, spec: dict, selection: list 
           force: bool = False) -> dg.ExecuteInProcessResult:
     """Register ``spec`` and materialize its partition: everything (as build_collection runs it,
     with the blocking checks), or only the ``selection`` assets and their checks. ``force``: run
-    stages whose inputs are unchanged too (cviz.stamps would skip them), as an operator rebuilding one does."""
+    stages whose inputs are unchanged too (cviz.stages.stamps would skip them), as an operator rebuilding one does."""
     res = resources(root)
     register_spec(instance, res["storage"], spec)
     return dg.materialize(ALL, partition_key=spec["name"], instance=instance, resources=res,
@@ -181,7 +181,7 @@ def test_rebuilding_one_layout_alone_leaves_the_similarity_version_untouched(env
 
 
 def test_an_unchanged_rebuild_skips_the_layouts_and_publish(env: dict) -> None:
-    """cviz.stamps: the layout steps are stages like the others; nothing changed, nothing rebuilt."""
+    """cviz.stages.stamps: the layout steps are stages like the others; nothing changed, nothing rebuilt."""
     root = env["root"]
     before = pointer(root, "dated")
     result = build(root, env["instance"], spec_for("dated", env["folder"]))

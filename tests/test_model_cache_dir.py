@@ -1,4 +1,4 @@
-"""The converted model is kept where every storage root of a machine finds it (cviz.models.cache_dir)."""
+"""The converted model is kept where every storage root of a machine finds it (cviz.embed.models.cache_dir)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from cviz import pipeline
-from cviz.models.cache_dir import model_cache_dir
-from cviz.storage import Storage
+from cviz.embed.models.cache_dir import model_cache_dir
+from cviz.stages import registry
+from cviz.storage import open_storage
 
 ENV = "CVIZ_MODEL_CACHE"
 
@@ -16,12 +16,12 @@ ENV = "CVIZ_MODEL_CACHE"
 def test_the_setting_wins_over_the_storage_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(ENV, str(tmp_path / "shared"))
     assert model_cache_dir(str(tmp_path / "root" / "cache" / "models")) == str(tmp_path / "shared")
-    assert pipeline.model_cache_dir(Storage(str(tmp_path / "root"))) == str(tmp_path / "shared")
+    assert registry.model_cache_dir(open_storage(str(tmp_path / "root"))) == str(tmp_path / "shared")
 
 
 def test_a_local_root_keeps_it_under_cache_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(ENV, raising=False)
-    got = Path(pipeline.model_cache_dir(Storage(str(tmp_path / "root"))))
+    got = Path(registry.model_cache_dir(open_storage(str(tmp_path / "root"))))
     assert got == (tmp_path / "root" / "cache" / "models").resolve() or got == tmp_path / "root" / "cache" / "models"
 
 

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cviz.models import FeatureExtractor, WeightsUnavailable, load_extractor, sha256_file
-from cviz.models import efficientnet_lite as el
-from cviz.models.torch_legacy import LEGACY_MAGIC, PROTOCOL_VERSION, load_legacy_state_dict
+from cviz.embed.models import FeatureExtractor, WeightsUnavailable, load_extractor, sha256_file
+from cviz.embed.models import efficientnet_lite as el
+from cviz.embed.models.torch_legacy import LEGACY_MAGIC, PROTOCOL_VERSION, load_legacy_state_dict
 
 SIZE = 224
 

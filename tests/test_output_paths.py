@@ -84,13 +84,13 @@ def test_republishing_writes_only_documented_files(tmp_path: Path) -> None:
     index rebuilt, item images pruned: still nothing undocumented."""
     from PIL import Image
 
-    from cviz.storage import Storage
+    from cviz.storage import open_storage
     from tests.bad_input.stages import STAGES, register, run_all
 
     folder = tmp_path / "images"
     folder.mkdir()
     root = tmp_path / "root"
-    storage = Storage(str(root))
+    storage = open_storage(str(root))
     register(storage, {"name": "paths", "images": str(folder)})
     for build in range(3):
         for i in range(4 + build):

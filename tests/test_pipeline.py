@@ -117,7 +117,7 @@ def test_materialization_metadata_is_informative(met_sample_root: Path) -> None:
 
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("collections", ["met-sample"])
-    # Forced: the fixture built them already, and unchanged stages are otherwise skipped (cviz.stamps).
+    # Forced: the fixture built them already, and unchanged stages are otherwise skipped (cviz.stages.stamps).
     result = dg.materialize([pca, tsne], partition_key="met-sample", instance=instance, resources=resources(met_sample_root),
                             tags={"cviz/force": "true"})
     pca_meta = result.asset_materializations_for_node("pca")[0].metadata

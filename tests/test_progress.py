@@ -9,9 +9,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from cviz import progress
+from cviz.stages import progress
+from cviz.stages.progress import Progress, Update
 from cviz_assets.cli import _Bars
-from cviz.progress import Progress, Update
 from tests.conftest import materialize_collection
 from tests.test_cli import run_cli
 

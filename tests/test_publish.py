@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cviz.publish import KEEP_VERSIONS, empty_trash, switch_pointer
-from cviz.storage import Storage
+from cviz.publish.versions import KEEP_VERSIONS, empty_trash, switch_pointer
+from cviz.storage import Storage, open_storage
 
 
 def test_stale_versions_are_set_aside_then_deleted(tmp_path: Path) -> None:
-    storage = Storage(str(tmp_path))
+    storage = open_storage(str(tmp_path))
     versions = [f"2026010{i}T000000-abc" for i in range(1, 6)]
     for v in versions:
         storage.write_bytes(f"published/c1/{v}/map_files/0/0_0.jpg", b"x")
@@ -28,15 +28,14 @@ def test_stale_versions_are_set_aside_then_deleted(tmp_path: Path) -> None:
 import hashlib
 import json
 import multiprocessing
-import os
 import time
 
 import dagster as dg
 import pytest
 
-from cviz import pipeline
 from cviz.errors import CollectionBusy, CollectionError
-from cviz.publish import Version, read_pointer, update_index
+from cviz.publish.versions import Version, read_pointer, update_index
+from cviz.stages import registry
 from tests.bad_input import images as corpus
 from tests.bad_input.stages import STAGES, register, run_all
 
@@ -59,7 +58,7 @@ def built(tmp_path: Path) -> tuple[Path, Path, Storage]:
     folder = tmp_path / "images"
     write_images(folder, 0, 6)
     root = tmp_path / "root"
-    store = Storage(str(root))
+    store = open_storage(str(root))
     register(store, {"name": NAME, "images": str(folder)})
     run_all(store, NAME)
     return root, folder, store
@@ -84,7 +83,7 @@ def test_metadata_json_alone_leaves_every_byte_of_the_live_version_unchanged(bui
     before = tree_bytes(root / live.folder)
     for stage in ("metadata_json", "dzi"):
         with pytest.raises(CollectionError, match=f"version {live.id} is the live map, and `{stage}` never writes"):
-            getattr(pipeline, f"stage_{stage}")(store, NAME)
+            getattr(registry, f"stage_{stage}")(store, NAME)
     assert tree_bytes(root / live.folder) == before
 
 
@@ -107,34 +106,33 @@ def test_metadata_json_alone_through_dagster_fails_and_keeps_the_live_version(bu
 
 def test_a_mosaic_drawn_from_another_grid_is_refused(built) -> None:
     root, folder, store = built
-    pipeline.stage_mosaic(store, NAME)  # a new, unpublished version for the current grid
-    pipeline.stage_grid(store, NAME, method="sorted")  # the grid changes; the mosaic is not re-rendered
+    registry.stage_mosaic(store, NAME)  # a new, unpublished version for the current grid
+    registry.stage_grid(store, NAME, method="sorted")  # the grid changes; the mosaic is not re-rendered
     with pytest.raises(CollectionError, match="drawn from another grid"):
-        pipeline.stage_metadata_json(store, NAME)
+        registry.stage_metadata_json(store, NAME)
     with pytest.raises(CollectionError, match="drawn from another grid"):
-        pipeline.stage_publish(store, NAME)
+        registry.stage_publish(store, NAME)
 
 
 def test_publish_refuses_an_incomplete_version(built) -> None:
     _, _, store = built
     before = read_pointer(store, NAME)
-    pipeline.stage_mosaic(store, NAME)
-    pipeline.stage_dzi(store, NAME)  # no items.json yet
+    registry.stage_mosaic(store, NAME)
+    registry.stage_dzi(store, NAME)  # no items.json yet
     with pytest.raises(CollectionError, match="incomplete .*items.json"):
-        pipeline.stage_publish(store, NAME)
+        registry.stage_publish(store, NAME)
     assert read_pointer(store, NAME) == before
 
 
 def _forced_failure(storage, name):
-    from cviz import verify
-
+    from cviz.publish import verify
     return verify._verdict([{"problem": "forced by the test", "id": "img-000.jpg"}], {"items": 0}, "")
 
 
 @pytest.mark.parametrize("check", ["items_resolved", "pyramid_complete"])
 def test_failed_blocking_check_skips_publish_and_keeps_the_previous_map(built, monkeypatch, check: str) -> None:
     """The checks verify the version this run built (not the pointer), and a failure leaves the pointer alone."""
-    from cviz import verify
+    from cviz.publish import verify
     from cviz_assets import assets
     from cviz_assets.checks import collection_checks
     from tests.conftest import resources
@@ -165,8 +163,8 @@ def test_failed_blocking_check_skips_publish_and_keeps_the_previous_map(built, m
     assert "publish" not in {m.asset_key.to_user_string() for m in result.get_asset_materialization_events() and
                              [e.step_materialization_data.materialization for e in result.get_asset_materialization_events()]}
     assert read_pointer(store, NAME) == before  # the previous map stays live
-    from cviz import locking
-    assert locking.CollectionLock(store, NAME, "-").read() is None  # the failed run freed the collection
+    from cviz.stages import run_lock
+    assert run_lock.CollectionLock(store, NAME, "-").read() is None  # the failed run freed the collection
     monkeypatch.setattr(verify, real.__name__, real)
     again = dg.materialize([*selected, *collection_checks], partition_key=NAME, instance=instance,
                            resources=resources(root), selection=dg.AssetSelection.assets(*selected))
@@ -175,7 +173,7 @@ def test_failed_blocking_check_skips_publish_and_keeps_the_previous_map(built, m
 
 # -- issue 12 class 7: index updates safe under concurrency ----------------------------------
 def _publish_many(root: str, prefix: str, count: int) -> None:
-    store = Storage(root)
+    store = open_storage(root)
     for i in range(count):
         update_index(store, f"{prefix}-{i:03d}", i)
 
@@ -194,9 +192,8 @@ def test_two_processes_publishing_150_collections_each_lose_no_entry(tmp_path: P
 
 
 def test_an_index_written_before_entry_files_keeps_its_collections(tmp_path: Path) -> None:
-    from cviz import retire
-
-    store = Storage(str(tmp_path))
+    from cviz.publish import retire
+    store = open_storage(str(tmp_path))
     store.write_json("published/index.json", {"format": "cviz-index/1", "collections": [
         {"name": "old", "items": 3, "preview": None, "current": "old/current.json", "updated": None}]})
     update_index(store, "new", 5)
@@ -210,7 +207,7 @@ def test_an_index_written_before_entry_files_keeps_its_collections(tmp_path: Pat
 def test_each_run_builds_from_the_config_its_images_step_read(built) -> None:
     root, folder, store = built
     spec = {"name": NAME, "images": str(folder)}
-    pipeline.stage_images(store, NAME)
+    registry.stage_images(store, NAME)
     register(store, {**spec, "tile": "32x32", "title": "changed {title}"})  # another run's registration
     for stage in STAGES[1:]:
         run_all(store, NAME, stages=[stage])
@@ -221,16 +218,16 @@ def test_each_run_builds_from_the_config_its_images_step_read(built) -> None:
 
 
 def test_registering_a_changed_config_while_a_run_holds_the_lock_fails_clearly(built) -> None:
-    from cviz import locking
-    from cviz.collection import CollectionConfig
+    from cviz.ingest.collection import CollectionConfig
+    from cviz.stages import run_lock
 
     _, folder, store = built
-    lock = locking.CollectionLock(store, NAME, "run-a")
+    lock = run_lock.CollectionLock(store, NAME, "run-a")
     lock.acquire(0)
     try:
-        pipeline.register(store, CollectionConfig(name=NAME, images=str(folder)))  # unchanged: no wait
+        registry.register(store, CollectionConfig(name=NAME, images=str(folder)))  # unchanged: no wait
         with pytest.raises(CollectionBusy, match="run-a"):
-            pipeline.register(store, CollectionConfig(name=NAME, images=str(folder), tile="64x64"), wait_s=0)
+            registry.register(store, CollectionConfig(name=NAME, images=str(folder), tile="64x64"), wait_s=0)
     finally:
         lock.release()
     assert store.read_json(f"collections/{NAME}/collection.json")["tile"] == "128x128"
@@ -248,11 +245,10 @@ def multiprocess_build_collection() -> dg.JobDefinition:
 @pytest.mark.slow
 def test_checks_under_the_multiprocess_executor_verify_the_version_their_run_built(built, tmp_path: Path,
                                                                                   monkeypatch) -> None:
-    from tests.conftest import MODEL, WEIGHTS
-
     import importlib
 
     import cviz_assets.definitions as definitions
+    from tests.conftest import MODEL, WEIGHTS
 
     root, folder, store = built
     old = live_version(store)
@@ -299,10 +295,9 @@ def test_item_images_no_kept_version_names_are_removed(built) -> None:
 
 def test_removing_the_last_collection_empties_the_index(tmp_path) -> None:
     """With no entry file left, the index built from entries is not mistaken for a legacy one."""
-    from cviz.publish import INDEX_FORMAT, remove_from_index
-    from cviz.storage import Storage
+    from cviz.publish.versions import INDEX_FORMAT, remove_from_index
 
-    store = Storage(str(tmp_path))
+    store = open_storage(str(tmp_path))
     store.write_json("published/index.json", {"collections": [{"name": "only", "items": 3}]})  # legacy index
     assert remove_from_index(store, "only")
     index = store.read_json("published/index.json")
@@ -313,7 +308,7 @@ def test_removing_the_last_collection_empties_the_index(tmp_path) -> None:
 
 def test_versions_started_within_one_second_sort_in_creation_order(tmp_path: Path) -> None:
     """Versions retire oldest first by name, so ids made in the same second must still sort by time."""
-    store = Storage(str(tmp_path))
+    store = open_storage(str(tmp_path))
     made = []
     for _ in range(50):
         made.append(store.new_version())

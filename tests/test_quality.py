@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from vc_flas import metrics
 
-from cviz import quality
-from cviz import dpq as dpq_mod
-from cviz.dpq import dpq, dpq_sampled, layout_quality, mean_neighbour_distance, sorted_grid
+from cviz.measure import dpq as dpq_mod
+from cviz.measure import quality
+from cviz.measure.dpq import dpq, dpq_sampled, layout_quality, mean_neighbour_distance, sorted_grid
 
 
 def _reference(features: np.ndarray, cells: np.ndarray, cols: int, rows: int) -> float:
@@ -75,9 +75,16 @@ def test_degenerate_collections_score_one_not_nan() -> None:
 
 
 # -- kNN preservation and label agreement -------------------------------------------------------
-from cviz.neighbours import feature_knn  # noqa: E402
-from cviz.quality import (LabelSets, feature_neighbours, grid_neighbours, knn_preservation,  # noqa: E402
-                          label_agreement, neighbourhood_quality, with_chance)
+from cviz.measure.knn import feature_knn  # noqa: E402
+from cviz.measure.quality import (  # noqa: E402
+    LabelSets,
+    feature_neighbours,
+    grid_neighbours,
+    knn_preservation,
+    label_agreement,
+    neighbourhood_quality,
+    with_chance,
+)
 
 
 def _lattice(cols: int, rows: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,10 +9,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from cviz import regions, similar, vocabulary
+from cviz.publish import (
+    regions,
+    similar,
+    vocabulary,  # ---------------------------------------------------------------- neighbours
+)
 
-
-# ---------------------------------------------------------------- neighbours
 
 def _brute_euclidean(x: np.ndarray, k: int) -> list[set[int]]:
     """Independent reference: every pair's distance in float64, sorted in plain Python."""

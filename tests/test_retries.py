@@ -43,16 +43,16 @@ def _real_pca_run(tmp_path, monkeypatch, error: Exception) -> tuple[dg.ExecuteIn
     """The real `pca` asset (its retry policy and decorators) in a real run; its stage fails once."""
     import numpy as np
 
-    from cviz import pipeline
     from cviz.paths import CollectionPaths
-    from cviz.storage import Storage
+    from cviz.stages import registry
+    from cviz.storage import open_storage
     from cviz_assets.assets import pca
     from tests.conftest import resources, short_step_retry_waits
 
     assert pca.op.retry_policy is STORAGE_RETRY  # the real policy; only its waits are shortened below
     assert short_step_retry_waits(monkeypatch, [pca]) == 1
     calls: list[str] = []
-    real = pipeline.stage_pca
+    real = registry.stage_pca
 
     def stage_pca(storage, name: str, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
         calls.append(name)
@@ -60,9 +60,9 @@ def _real_pca_run(tmp_path, monkeypatch, error: Exception) -> tuple[dg.ExecuteIn
             raise error
         return real(storage, name, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "stage_pca", stage_pca)
+    monkeypatch.setattr(registry, "stage_pca", stage_pca)
     features = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
-    storage = Storage(str(tmp_path))
+    storage = open_storage(str(tmp_path))
     storage.write_npy(CollectionPaths("retry").features, features)
     files = [{"file": f"{i}.jpg", "status": "usable", "sha256": f"{i:064x}"} for i in range(len(features))]
     storage.write_json(CollectionPaths("retry").catalogue, {"files": files})  # pca names its rows by content hash

@@ -199,8 +199,7 @@ class _Collect(logging.Handler):
 
 def test_server_stopping_mid_run_retries_then_fails_naming_the_key_and_keeps_outputs(
         s3_server, s3_collection, monkeypatch):
-    from cviz import pipeline
-
+    from cviz.stages import registry
     fs = _fs(s3_server)
     pointer_key = f"{BUCKET}/cviz/published/{NAME}/current.json"
     pointer_before = fs.cat_file(pointer_key)
@@ -208,13 +207,13 @@ def test_server_stopping_mid_run_retries_then_fails_naming_the_key_and_keeps_out
     published_before = _listing(s3_server, f"cviz/published/{NAME}")
     grid_before = fs.cat_file(f"{BUCKET}/cviz/collections/{NAME}/grid.json")
 
-    real_grid = pipeline.stage_grid
+    real_grid = registry.stage_grid
 
     def server_dies_then_grid(*args, **kwargs):
         s3_server.stop()  # mid-run: images..tsne are written; the grid step finds no server
         return real_grid(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "stage_grid", server_dies_then_grid)
+    monkeypatch.setattr(registry, "stage_grid", server_dies_then_grid)
     from cviz_assets.assets import collection_assets
 
     assert short_step_retry_waits(monkeypatch, collection_assets) >= 1  # the grid step's re-runs, without 5 s + 10 s waits

@@ -96,10 +96,11 @@ def test_the_accessor_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -
 
 def test_code_sees_the_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Two readers converted from their own env parsing: the lock and the chunk size."""
-    from cviz import chunks, locking
-    from cviz.storage import Storage
+    from cviz.embed import chunks
+    from cviz.stages import run_lock
+    from cviz.storage import open_storage
 
     monkeypatch.setenv("CVIZ_LOCK_STALE_S", "3")
     monkeypatch.setenv("CVIZ_FEATURE_CHUNK", "17")
-    assert locking.CollectionLock(Storage(str(tmp_path)), "c", "run").stale_s == 3.0
+    assert run_lock.CollectionLock(open_storage(str(tmp_path)), "c", "run").stale_s == 3.0
     assert chunks.chunk_items() == 17

@@ -30,19 +30,19 @@ def s3_endpoint():
 @pytest.fixture(params=["local", "s3"])
 def storage(request, tmp_path: Path) -> Storage:
     if request.param == "local":
-        return Storage(str(tmp_path / "root"))
+        return open_storage(str(tmp_path / "root"))
     from cviz_resources.storage import s3_options
 
     endpoint = request.getfixturevalue("s3_endpoint")
-    return Storage(f"s3://{BUCKET}/{tmp_path.name}", s3_options(endpoint))
+    return open_storage(f"s3://{BUCKET}/{tmp_path.name}", s3_options(endpoint))
 
 
 def test_the_root_picks_the_backend(tmp_path: Path) -> None:
-    assert type(Storage(str(tmp_path))) is LocalStorage
+    assert type(open_storage(str(tmp_path))) is LocalStorage
     assert type(open_storage(f"file://{tmp_path}")) is LocalStorage
-    assert type(Storage("s3://bucket/prefix")) is ObjectStorage
+    assert type(open_storage("s3://bucket/prefix")) is ObjectStorage
     assert open_storage(str(tmp_path)).url("a/b.json") == f"{tmp_path}/a/b.json"
-    assert Storage("s3://bucket/prefix").url("a/b.json") == "s3://bucket/prefix/a/b.json"
+    assert open_storage("s3://bucket/prefix").url("a/b.json") == "s3://bucket/prefix/a/b.json"
 
 
 def test_the_resource_picks_the_backend_from_its_root(tmp_path: Path) -> None:
@@ -97,14 +97,14 @@ def test_retire_folder_takes_it_out_of_use(storage: Storage) -> None:
 
 
 def test_local_mutex_excludes_other_holders(tmp_path: Path) -> None:
-    storage = Storage(str(tmp_path))
+    storage = open_storage(str(tmp_path))
     assert storage.exclusive_mutex
     order: list[str] = []
     inside = threading.Event()
 
     def second() -> None:
         inside.wait(5)
-        with Storage(str(tmp_path)).mutex("locks/m"):  # a second open file: flock excludes it
+        with open_storage(str(tmp_path)).mutex("locks/m"):  # a second open file: flock excludes it
             order.append("second")
 
     t = threading.Thread(target=second)
@@ -118,14 +118,14 @@ def test_local_mutex_excludes_other_holders(tmp_path: Path) -> None:
 
 
 def test_object_storage_has_no_mutex_and_says_so() -> None:
-    storage = Storage("s3://bucket/prefix")
+    storage = open_storage("s3://bucket/prefix")
     assert not storage.exclusive_mutex
     with storage.mutex("locks/m"), storage.mutex("locks/m"):  # a no-op: callers write a claim and read it back
         pass
 
 
 def test_local_writes_leave_no_temporaries_and_stale_ones_are_swept(tmp_path: Path) -> None:
-    storage = Storage(str(tmp_path))
+    storage = open_storage(str(tmp_path))
     storage.write_bytes("f/a.bin", b"1")
     assert sorted(os.listdir(tmp_path / "f")) == ["a.bin"]
     stale = tmp_path / "f" / ".tmp-dead"
@@ -133,12 +133,12 @@ def test_local_writes_leave_no_temporaries_and_stale_ones_are_swept(tmp_path: Pa
     os.utime(stale, (1, 1))
     assert storage.remove_stale_temp("f", older_than_s=60) == 1
     assert sorted(os.listdir(tmp_path / "f")) == ["a.bin"]
-    assert Storage("s3://bucket/prefix").remove_stale_temp("f") == 0  # a PUT leaves nothing behind
+    assert open_storage("s3://bucket/prefix").remove_stale_temp("f") == 0  # a PUT leaves nothing behind
 
 
 def test_os_path_only_where_open_works(tmp_path: Path) -> None:
-    assert Storage(str(tmp_path)).os_path("a/b") == f"{tmp_path}/a/b"
-    assert Storage("s3://bucket/prefix").os_path("a/b") is None
+    assert open_storage(str(tmp_path)).os_path("a/b") == f"{tmp_path}/a/b"
+    assert open_storage("s3://bucket/prefix").os_path("a/b") is None
 
 
 def test_paths_cannot_leave_the_root(storage: Storage) -> None:
@@ -152,7 +152,7 @@ def test_a_storage_survives_pickling(tmp_path: Path) -> None:
     """Executors that send objects to other processes (multiprocess, dask) may pickle one."""
     import pickle
 
-    local = pickle.loads(pickle.dumps(Storage(str(tmp_path))))
+    local = pickle.loads(pickle.dumps(open_storage(str(tmp_path))))
     assert type(local) is LocalStorage and local.base == str(tmp_path)
     local.write_bytes("a.bin", b"1")
     assert local.read_bytes("a.bin") == b"1"

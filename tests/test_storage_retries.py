@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from cviz.storage import Storage, StorageUnavailable, filesystem_for, is_transient, with_retries
+from cviz.storage import StorageUnavailable, filesystem_for, is_transient, open_storage, with_retries
 from cviz_resources.storage import s3_options
 
 
@@ -82,7 +82,7 @@ def test_s3_options_carry_the_endpoint_to_s3fs_and_nothing_to_local_paths(monkey
 
 
 def test_write_many_keeps_a_bounded_number_of_items_in_flight(tmp_path):
-    storage = Storage(str(tmp_path))
+    storage = open_storage(str(tmp_path))
     lock = threading.Lock()
     state = {"taken": 0, "written": 0, "max_ahead": 0}
     real_write = storage.write_bytes

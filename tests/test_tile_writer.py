@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cviz.dzi import Pyramid, choose_tile_size, encode_jpeg, tile_path
-from cviz.levels import build_lower_levels
-from cviz.mosaic import Cell, render_mosaic
-from cviz.storage import LocalStorage, Storage
-from cviz.tile_io import TileWriter
+from cviz.render.dzi import Pyramid, choose_tile_size, encode_jpeg, tile_path
+from cviz.render.levels import build_lower_levels
+from cviz.render.mosaic import Cell, render_mosaic
+from cviz.render.tile_writer import TileWriter
+from cviz.storage import LocalStorage, open_storage
 
 
 class SlowStorage(LocalStorage):
@@ -105,7 +105,7 @@ def test_slow_storage_keeps_the_mosaic_backlog_bounded(tmp_path: Path, cell: tup
 
 
 def test_slow_storage_keeps_the_lower_levels_backlog_bounded(tmp_path: Path) -> None:
-    fast = Storage(str(tmp_path))
+    fast = open_storage(str(tmp_path))
     pyramid = Pyramid(64 * 32, 64 * 32, 64)
     tile = encode_jpeg(Image.fromarray(np.full((64, 64, 3), 120, np.uint8)))
     for r in range(32):

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cviz import pipeline, thumbs
 from cviz.paths import CollectionPaths
-from cviz.storage import Storage
-from cviz.dzi import Pyramid, choose_tile_size, encode_jpeg, expected_tiles, tile_path
-from cviz.levels import FULL_CHROMA_BELOW, build_lower_levels
-from cviz.mosaic import Cell, render_mosaic
+from cviz.render import cells
+from cviz.render.dzi import Pyramid, choose_tile_size, encode_jpeg, expected_tiles, tile_path
+from cviz.render.levels import FULL_CHROMA_BELOW, build_lower_levels
+from cviz.render.mosaic import Cell, render_mosaic
+from cviz.stages import registry
+from cviz.storage import Storage, open_storage
 
 BG = (17, 17, 17)
 
@@ -32,7 +33,7 @@ def _cell_image(i: int, size: tuple[int, int]) -> Image.Image:
 
 
 def _build(tmp_path: Path, n: int, cols: int, cell: tuple[int, int], cached: bool):
-    storage = Storage(str(tmp_path / "root"))
+    storage = open_storage(str(tmp_path / "root"))
     cw, ch = cell
     rows = math.ceil(n / cols)
     pyramid = Pyramid(cols * cw, rows * ch, choose_tile_size(cw, ch))
@@ -108,15 +109,15 @@ def test_cached_cells_are_copied_byte_for_byte(tmp_path: Path) -> None:
 
 
 def test_cell_cache_rejects_broken_or_wrong_size_entries(tmp_path: Path) -> None:
-    storage = Storage(str(tmp_path))
+    storage = open_storage(str(tmp_path))
     sha = "ab" * 32
-    assert thumbs.read_cell(storage, sha, (64, 64)) is None
-    storage.write_bytes(thumbs.cell_key(sha, (64, 64)), b"not a jpeg")
-    assert thumbs.read_cell(storage, sha, (64, 64)) is None
-    storage.write_bytes(thumbs.cell_key(sha, (64, 64)), encode_jpeg(Image.new("RGB", (32, 64))))
-    assert thumbs.read_cell(storage, sha, (64, 64)) is None
-    good = thumbs.write_cell(storage, sha, (64, 64), Image.new("RGB", (64, 64), (200, 10, 10)))
-    data, small = thumbs.read_cell(storage, sha, (64, 64), decode_at=(8, 8))
+    assert cells.read_cell(storage, sha, (64, 64)) is None
+    storage.write_bytes(cells.cell_key(sha, (64, 64)), b"not a jpeg")
+    assert cells.read_cell(storage, sha, (64, 64)) is None
+    storage.write_bytes(cells.cell_key(sha, (64, 64)), encode_jpeg(Image.new("RGB", (32, 64))))
+    assert cells.read_cell(storage, sha, (64, 64)) is None
+    good = cells.write_cell(storage, sha, (64, 64), Image.new("RGB", (64, 64), (200, 10, 10)))
+    data, small = cells.read_cell(storage, sha, (64, 64), decode_at=(8, 8))
     assert data == good and small.size == (8, 8)
 
 
@@ -124,15 +125,15 @@ def test_second_mosaic_decodes_no_source_image(tmp_path: Path, met_sample_root: 
     """The cell cache: a re-run reads cells, never the original images, and gives the same top level."""
     root = tmp_path / "root"
     shutil.copytree(met_sample_root, root)
-    storage = Storage(str(root))
+    storage = open_storage(str(root))
     paths = CollectionPaths("met-sample")
     live = storage.read_json(paths.pointer)["dzi"].split("/")[0]
     storage.remove_file(paths.cells(live))  # no tile reuse (tests/test_incremental_pyramid.py): every cell is read
-    first = pipeline.stage_mosaic(storage, "met-sample")
+    first = registry.stage_mosaic(storage, "met-sample")
     assert first.values["tiles_reused"] == 0
     n = first.values["items"]
     assert first.values["cells_cached"] + first.values["cells_decoded"] == n
-    second = pipeline.stage_mosaic(storage, "met-sample")
+    second = registry.stage_mosaic(storage, "met-sample")
     assert (second.values["cells_cached"], second.values["cells_decoded"]) == (n, 0)
     top = Pyramid(**storage.read_json(paths.mosaic)["pyramid"]).max_level
     v1, v2 = first.values["version"], second.values["version"]
@@ -146,14 +147,14 @@ def test_second_mosaic_decodes_no_source_image(tmp_path: Path, met_sample_root: 
 def test_features_hook_fills_what_the_mosaic_reads(tmp_path: Path) -> None:
     """derive_from_decoded (to be called where features decode each image) writes the cached cell
     and item image; the mosaic's cache lookup then finds a whole, correctly sized cell."""
-    storage = Storage(str(tmp_path))
+    storage = open_storage(str(tmp_path))
     sha = "cd" * 32
     img = _cell_image(3, (300, 200))
-    thumbs.derive_from_decoded(storage, sha, img, (64, 64), BG, item_image_path="pub/images/x.jpg")
-    data, cell = thumbs.read_cell(storage, sha, (64, 64))
+    cells.derive_from_decoded(storage, sha, img, (64, 64), BG, item_image_path="pub/images/x.jpg")
+    data, cell = cells.read_cell(storage, sha, (64, 64))
     assert cell.size == (64, 64)
     assert cell.getpixel((32, 5)) == pytest.approx(BG, abs=6)  # letterboxed: 300x200 in a square cell
     with Image.open(io.BytesIO(storage.read_bytes("pub/images/x.jpg"))) as item:
         assert item.size == (300, 200)  # already below 512: not enlarged
-    thumbs.derive_from_decoded(storage, sha, _cell_image(9, (64, 64)), (64, 64), BG)
-    assert thumbs.read_cell(storage, sha, (64, 64))[0] == data, "an existing entry was rewritten"
+    cells.derive_from_decoded(storage, sha, _cell_image(9, (64, 64)), (64, 64), BG)
+    assert cells.read_cell(storage, sha, (64, 64))[0] == data, "an existing entry was rewritten"

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cviz import pipeline
-from cviz.stages import grid as stage_grid_mod
-from cviz.collection import CollectionConfig
+from cviz.arrange.refine import REFINE_K
+from cviz.arrange.tsne import place_new, run_tsne
+from cviz.embed.pca import run_pca
+from cviz.ingest.collection import CollectionConfig
+from cviz.measure.knn import knn_fits
 from cviz.paths import CollectionPaths
-from cviz.pca import run_pca
-from cviz.grid_refine import REFINE_K
-from cviz.neighbours import knn_fits
-from cviz.storage import Storage
-from cviz.tsne import place_new, run_tsne
+from cviz.stages import grid as stage_grid_mod
+from cviz.stages import registry
+from cviz.storage import Storage, open_storage
 
 
 def _blobs(n: int, d: int = 40, k: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -67,9 +67,9 @@ def test_place_new_keeps_old_points_and_puts_new_ones_by_their_neighbours() -> N
 
 def _fake_collection(root: str, n: int, x: np.ndarray) -> Storage:
     """A registered collection with a catalogue of n usable items and its pca.npy (no images needed)."""
-    storage = Storage(root)
+    storage = open_storage(root)
     paths = CollectionPaths("stable")
-    pipeline.register(storage, CollectionConfig(name="stable", images=f"{root}/none"))
+    registry.register(storage, CollectionConfig(name="stable", images=f"{root}/none"))
     files = [{"file": f"{i}.jpg", "status": "usable", "sha256": f"{i:064x}"} for i in range(n)]
     storage.write_json(paths.catalogue, {"files": files, "base": f"{root}/none", "counts": {}, "skipped": [], "notes": []})
     storage.write_npy(paths.pca, x[:n])
@@ -79,35 +79,35 @@ def _fake_collection(root: str, n: int, x: np.ndarray) -> Storage:
 def test_stage_tsne_place_new_after_images_are_added(tmp_path) -> None:
     x, _ = _blobs(230, seed=2)
     storage = _fake_collection(str(tmp_path), 200, x)
-    first = pipeline.stage_tsne(storage, "stable")
+    first = registry.stage_tsne(storage, "stable")
     before = storage.read_npy(CollectionPaths("stable").tsne)
     assert first.values["update"] == "recompute"
 
     # Thirty images added (and pca re-run: here the same rows plus thirty).
     storage = _fake_collection(str(tmp_path), 230, x)
-    report = pipeline.stage_tsne(storage, "stable", update="place_new")
+    report = registry.stage_tsne(storage, "stable", update="place_new")
     after = storage.read_npy(CollectionPaths("stable").tsne)
     assert report.values["placed_new"] == 30 and "30 new item(s) placed" in report.values["note"]
     assert np.array_equal(after[:200], before)
 
-    again = pipeline.stage_tsne(storage, "stable", update="place_new")
+    again = registry.stage_tsne(storage, "stable", update="place_new")
     assert again.values["placed_new"] == 0
     assert np.array_equal(storage.read_npy(CollectionPaths("stable").tsne), after)
 
     with pytest.raises(Exception, match="choose one of recompute, place_new"):
-        pipeline.stage_tsne(storage, "stable", update="sometimes")
+        registry.stage_tsne(storage, "stable", update="sometimes")
 
 
 def test_stable_update_keeps_grid_cells_too(tmp_path) -> None:
     """tsne place_new then grid keep_previous: the mosaic positions of old items do not change."""
     x, _ = _blobs(230, seed=3)
     storage = _fake_collection(str(tmp_path), 200, x)
-    pipeline.stage_tsne(storage, "stable")
-    pipeline.stage_grid(storage, "stable")
+    registry.stage_tsne(storage, "stable")
+    registry.stage_grid(storage, "stable")
     before = storage.read_json(CollectionPaths("stable").grid)
     storage = _fake_collection(str(tmp_path), 230, x)
-    pipeline.stage_tsne(storage, "stable", update="place_new")
-    report = pipeline.stage_grid(storage, "stable", keep_previous=True)
+    registry.stage_tsne(storage, "stable", update="place_new")
+    report = registry.stage_grid(storage, "stable", keep_previous=True)
     after = storage.read_json(CollectionPaths("stable").grid)
     xy = lambda g, c: (c % g["cols"], c // g["cols"])  # noqa: E731
     assert [xy(after, c) for c in after["cells"][:200]] == [xy(before, c) for c in before["cells"]]
@@ -118,7 +118,7 @@ def test_stable_update_keeps_grid_cells_too(tmp_path) -> None:
 # -- quality levers: L2-normalised PCA, exact neighbours, MulticoreTSNE ----------------------------
 import os  # noqa: E402
 
-from cviz.quality import feature_neighbours, neighbourhood_quality  # noqa: E402
+from cviz.measure.quality import feature_neighbours, neighbourhood_quality  # noqa: E402
 
 
 def _layout_quality(emb: np.ndarray, x: np.ndarray, label: np.ndarray) -> dict:
@@ -142,9 +142,9 @@ def test_stage_pca_normalises_features_first(tmp_path) -> None:
     scaled = x * np.random.default_rng(0).uniform(0.1, 10, (60, 1)).astype(np.float32)  # lengths vary, directions not
     storage = _fake_collection(str(tmp_path), 60, x)
     storage.write_npy(CollectionPaths("stable").features, scaled)
-    report = pipeline.stage_pca(storage, "stable")
+    report = registry.stage_pca(storage, "stable")
     assert report.values["normalised"] is True
-    from cviz.neighbours import unit_rows
+    from cviz.measure.knn import unit_rows
 
     expected = run_pca(unit_rows(scaled), 256).components
     np.testing.assert_allclose(storage.read_npy(CollectionPaths("stable").pca), expected, atol=1e-5)
@@ -153,7 +153,7 @@ def test_stage_pca_normalises_features_first(tmp_path) -> None:
 def test_stage_tsne_reports_how_many_neighbours_the_layout_keeps(tmp_path) -> None:
     x, _ = _blobs(200, seed=6)
     storage = _fake_collection(str(tmp_path), 200, x)
-    values = pipeline.stage_tsne(storage, "stable").values
+    values = registry.stage_tsne(storage, "stable").values
     assert 0.2 < values["knn16_tsne"] <= 1 and 0.2 < values["knn50_tsne"] <= 1
     assert values["knn_method"] == "exact, euclidean" and "kNN16 preserved: tsne" in values["quality_line"]
 
@@ -177,7 +177,7 @@ def test_multicore_backend_runs_and_keeps_neighbours(tmp_path) -> None:
     assert values["knn16_tsne"] > 0.3 and values["label_blob_tsne"] > 0.9
     # Through the stage (the tsne asset's `backend: multicore`): method and quality reported.
     storage = _fake_collection(str(tmp_path), 300, x)
-    report = pipeline.stage_tsne(storage, "stable", backend="multicore")
+    report = registry.stage_tsne(storage, "stable", backend="multicore")
     assert report.values["method"] == "MulticoreTSNE" and report.values["knn16_tsne"] > 0.3
 
 
@@ -204,18 +204,17 @@ def test_cli_passes_the_tsne_backend_to_the_asset_config() -> None:
 
 def test_large_collections_use_approximate_neighbours_and_sampled_measures(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Above KNN_EXACT_MAX: Annoy neighbours for t-SNE and the refinement, measures on a fixed sample."""
-    from cviz import quality
-
+    from cviz.measure import quality
     monkeypatch.setattr(quality, "KNN_EXACT_MAX", 100)
     monkeypatch.setattr(quality, "KNN_SAMPLE", 60)
     monkeypatch.setattr(stage_grid_mod, "KNN_EXACT_MAX", 100)
     x, _ = _blobs(240, seed=8)
     storage = _fake_collection(str(tmp_path), 240, x)
-    tsne_values = pipeline.stage_tsne(storage, "stable").values
+    tsne_values = registry.stage_tsne(storage, "stable").values
     knn = storage.read_npy(f"{CollectionPaths('stable').base}/knn.npy")
     assert knn.shape == (240, 50) and tsne_values["method"] == "openTSNE (given kNN)"  # Annoy's, given to openTSNE
     assert tsne_values["knn_method"] == "sampled: 60 items, seed 0, euclidean"
-    values = pipeline.stage_grid(storage, "stable").values
+    values = registry.stage_grid(storage, "stable").values
     assert values["knn_method"] == "sampled: 60 items, seed 0, euclidean" and values["refined"] is True
     cells = storage.read_json(CollectionPaths("stable").grid)["cells"]
     assert len(set(cells)) == 240
@@ -225,16 +224,16 @@ def test_grid_ignores_a_stale_neighbour_file(tmp_path) -> None:
     """knn.npy left from other rows (a killed run, pca re-run since): grid searches again."""
     x, _ = _blobs(200, seed=9)
     storage = _fake_collection(str(tmp_path), 200, x)
-    pipeline.stage_tsne(storage, "stable")
+    registry.stage_tsne(storage, "stable")
     knn_path = f"{CollectionPaths('stable').base}/knn.npy"
     good = storage.read_npy(knn_path)
     assert knn_fits(good.astype(np.int64), x[:200], REFINE_K)
     stale = np.random.default_rng(0).permuted(good, axis=0)  # right shape, wrong rows
     assert not knn_fits(stale.astype(np.int64), x[:200], REFINE_K)
     storage.write_npy(knn_path, stale)
-    fresh = pipeline.stage_grid(storage, "stable").values
+    fresh = registry.stage_grid(storage, "stable").values
     storage.write_npy(knn_path, good)
-    assert pipeline.stage_grid(storage, "stable").values["knn16_grid"] == fresh["knn16_grid"]
+    assert registry.stage_grid(storage, "stable").values["knn16_grid"] == fresh["knn16_grid"]
 
 
 def test_place_new_affinities_equal_opentsne_exact_ones_without_an_index_over_the_kept_points(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -243,8 +242,7 @@ def test_place_new_affinities_equal_opentsne_exact_ones_without_an_index_over_th
     affinity matrix over the kept points (5-6 s at 13,000 of them before)."""
     import openTSNE.affinity as aff
 
-    from cviz import tsne
-
+    from cviz.arrange import tsne
     x, _ = _blobs(700, d=20)
     kept, new = x[:660], x[660:]
     ours = tsne._affinities_to_kept(kept, 15.0, 1).to_new(new, perplexity=5.0)

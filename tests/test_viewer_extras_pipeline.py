@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cviz import pipeline, similar
 from cviz.paths import CollectionPaths
-from cviz.storage import Storage
+from cviz.publish import similar
+from cviz.stages import registry
+from cviz.storage import open_storage
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def test_published_version_carries_regions_neighbours_and_vocabulary(met_sample_
 def test_label_columns_name_the_regions_and_are_always_filters(met_sample_root: Path, tmp_path: Path):
     root = tmp_path / "copy"
     shutil.copytree(met_sample_root, root)
-    storage = Storage(str(root))
+    storage = open_storage(str(root))
     paths = CollectionPaths("met-sample")
     config = storage.read_json(paths.config)
     config["label_columns"] = ["department"]
@@ -55,16 +56,16 @@ def test_label_columns_name_the_regions_and_are_always_filters(met_sample_root: 
     live = _version_folder(root)
     live_vocabulary = (live / "vocabulary.json").read_bytes()
     with pytest.raises(Exception, match="never writes into a live version"):
-        pipeline.stage_viewer_extras(storage, "met-sample")  # the published version is immutable
-    pipeline.stage_images(storage, "met-sample")  # the run's config snapshot
-    pipeline.stage_mosaic(storage, "met-sample")  # a new version to complete
-    report = pipeline.stage_viewer_extras(storage, "met-sample")
+        registry.stage_viewer_extras(storage, "met-sample")  # the published version is immutable
+    registry.stage_images(storage, "met-sample")  # the run's config snapshot
+    registry.stage_mosaic(storage, "met-sample")  # a new version to complete
+    report = registry.stage_viewer_extras(storage, "met-sample")
     assert report.values["regions_source"] == "department"
     # the tsne stage's own search of these rows (knn.npy), not a second one
     assert report.values["neighbours_method"].startswith("reused") and report.values["neighbours_k"] == 12
     ver = root / "published" / "met-sample" / storage.read_json(paths.mosaic)["version"]
     assert ver != live and (live / "vocabulary.json").read_bytes() == live_vocabulary
-    pipeline.stage_metadata_json(storage, "met-sample")
+    registry.stage_metadata_json(storage, "met-sample")
     vocab = json.loads((ver / "vocabulary.json").read_text())
     assert vocab["filter_columns"][0] == "department" and vocab["label_columns"] == ["department"]
     regions = json.loads((ver / "regions.json").read_text())

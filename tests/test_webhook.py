@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cviz import alerts
+from cviz.stages import alerts
 
 
 class Receiver:

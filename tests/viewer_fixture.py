@@ -7,7 +7,7 @@ Writes exactly the layout of docs/outputs.md under a storage root:
     published/<name>/<ver>/map.dzi + map_files/<level>/<col>_<row>.jpg
     published/<name>/<ver>/items.json
     published/<name>/<ver>/preview.jpg
-    published/<name>/<ver>/regions.json, neighbours.bin, vocabulary.json   (cviz.regions/similar)
+    published/<name>/<ver>/regions.json, neighbours.bin, vocabulary.json   (cviz.publish.regions/similar)
     published/<name>/images/<sha256[:16]>.jpg
     published/<name>/layouts/<layout>/<lver>/map.dzi + map_files/, layout.json   (layouts=True)
 
@@ -27,7 +27,7 @@ their own block after the last bin and a one-column gap, labelled ``"kind": "blo
 row above the blocks and a one-cell gutter between them; the label is the block itself), as
 /work/notes/r3/layout-contract-changes.md describes the pipeline's output, each with its own real pyramid drawn the same way (the item's colour in its new
 cell) and listed in current.json, in the cviz-layout/1 format of docs/outputs.md.
-The regions and neighbours come from the real pipeline modules (cviz.regions, cviz.similar)
+The regions and neighbours come from the real pipeline modules (cviz.publish.regions, cviz.publish.similar)
 run on the fixture's grid and on a 3-d colour feature per item (hue on a circle plus value).
 
 Usage::
@@ -242,8 +242,7 @@ def item_features(items: list[dict]):
 
 
 def _write_extras(ver: Path, items: list[dict], cells: list[int], cols: int, rows: int, fields: dict) -> None:
-    from cviz import regions, similar
-
+    from cviz.publish import regions, similar
     found = regions.find_regions(cells, cols, rows, {"subjects": fields["subjects"]}, fields["title"])
     (ver / "regions.json").write_text(json.dumps(found.to_dict(cols, rows), ensure_ascii=False), encoding="utf-8")
     nn, _ = similar.nearest_neighbours(item_features(items))

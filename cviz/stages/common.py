@@ -15,10 +15,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from cviz.catalogue import usable_items
-from cviz.collection import CollectionConfig
+from cviz.embed.models.cache_dir import model_cache_dir as models_cache_dir
 from cviz.errors import CollectionError
-from cviz.models.cache_dir import model_cache_dir as models_cache_dir
+from cviz.ingest.catalogue import usable_items
+from cviz.ingest.collection import CollectionConfig
 from cviz.paths import MODEL_CACHE, OUTPUT_FOLDERS, CollectionPaths
 from cviz.storage import Storage
 
@@ -45,15 +45,14 @@ def register(storage: Storage, config: CollectionConfig, wait_s: float | None = 
     """Write ``collection.json``. A changed config waits for a run that holds the collection's lock
     (then fails naming it, after ``wait_s``, default $CVIZ_LOCK_WAIT_S): a run never sees its
     settings change under it (it builds from the snapshot its `images` step took, see run_config)."""
-    from cviz import locking
-
+    from cviz.stages import run_lock
     paths = CollectionPaths(config.name)
     try:
         if storage.read_json(paths.config) == config.to_dict():
             return
     except (FileNotFoundError, ValueError):
         pass
-    lock = locking.CollectionLock(storage, config.name, f"register-{uuid.uuid4().hex[:12]}")
+    lock = run_lock.CollectionLock(storage, config.name, f"register-{uuid.uuid4().hex[:12]}")
     lock.acquire(wait_s)
     try:
         storage.write_json(paths.config, config.to_dict())
@@ -111,5 +110,5 @@ def changed_since_catalogue(name: str, exc: BaseException) -> CollectionError:
 
 
 def model_cache_dir(storage: Storage) -> str:
-    """Where the converted model is kept (cviz.models.cache_dir: ``$CVIZ_MODEL_CACHE`` first)."""
+    """Where the converted model is kept (cviz.embed.models.cache_dir: ``$CVIZ_MODEL_CACHE`` first)."""
     return models_cache_dir(storage.os_path(MODEL_CACHE))

@@ -1,21 +1,21 @@
-"""The `features` stage: one CNN feature vector per usable image, chunk by chunk (cviz.chunks)."""
+"""The `features` stage: one CNN feature vector per usable image, chunk by chunk (cviz.embed.chunks)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any, Callable
 
-from cviz import thumbs
-from cviz.catalogue import open_source, usable_items
-from cviz.chunks import features_by_chunks
-from cviz.features import Extractor
-from cviz.imaging import ImageRejected
-from cviz.mosaic import MOSAIC_BACKGROUND
-from cviz.neighbours import neighbour_agreement
+from cviz.embed.chunks import features_by_chunks
+from cviz.embed.features import Extractor
+from cviz.ingest.catalogue import open_source, usable_items
+from cviz.ingest.decode import ImageRejected
+from cviz.measure.knn import neighbour_agreement
 from cviz.paths import CollectionPaths
+from cviz.render import cells
+from cviz.render.cells import ITEM_IMAGE_SIDE, item_image_rel
+from cviz.render.mosaic import MOSAIC_BACKGROUND
 from cviz.stages.common import StageReport, changed_since_catalogue, load_config, read_catalogue, timed
 from cviz.storage import Storage, read_source
-from cviz.thumbs import ITEM_IMAGE_SIDE, item_image_rel
 
 
 def derive_outputs(storage: Storage, name: str, cell: tuple[int, int]) -> tuple[tuple[int, int], Callable]:
@@ -26,8 +26,8 @@ def derive_outputs(storage: Storage, name: str, cell: tuple[int, int]) -> tuple[
     def derive(e: dict[str, Any], img: Any) -> None:  # called only for images the features decode
         sha = e["sha256"]
         have = item_image_rel(sha).rsplit("/", 1)[1] in existing
-        thumbs.derive_from_decoded(storage, sha, img, cell, MOSAIC_BACKGROUND,
-                                   item_image_path=None if have else thumbs.item_key(sha, ITEM_IMAGE_SIDE))
+        cells.derive_from_decoded(storage, sha, img, cell, MOSAIC_BACKGROUND,
+                                   item_image_path=None if have else cells.item_key(sha, ITEM_IMAGE_SIDE))
 
     # The item image wants ITEM_IMAGE_SIDE on the long side, the cell its own size; the CNN adds its
     # short side in compute_features.
@@ -42,7 +42,7 @@ def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size
     config = load_config(storage, name)
     fs, base = open_source(catalogue, storage.storage_options)
     decode_at, derive = derive_outputs(storage, name, tuple(config.tile_size))
-    # Chunk by chunk (cviz/chunks.py): chunks other workers computed are read, the rest computed here.
+    # Chunk by chunk (cviz/embed/chunks.py): chunks other workers computed are read, the rest computed here.
     try:
         chunked = features_by_chunks(storage, name, items, lambda rel: read_source(fs, f"{base}/{rel}"), extractor,
                                      batch_size, progress=progress, decode_at=decode_at, derive=derive)

@@ -1,4 +1,4 @@
-"""The `grid` stage: one cell per item (cviz.grid), refined and measured (cviz.quality)."""
+"""The `grid` stage: one cell per item (cviz.arrange.grid), refined and measured (cviz.measure.quality)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import time
 
 import numpy as np
 
-from cviz.catalogue import usable_items
+from cviz.arrange.grid import assign_grid
+from cviz.arrange.refine import REFINE_K, KnnGraph
 from cviz.errors import CollectionError
-from cviz.grid import assign_grid
-from cviz.grid_refine import REFINE_K, KnnGraph
-from cviz.neighbours import approximate_knn, knn_fits
+from cviz.ingest.catalogue import usable_items
+from cviz.measure.dpq import layout_quality
+from cviz.measure.knn import approximate_knn, knn_fits
+from cviz.measure.quality import KNN_EXACT_MAX, FeatureNeighbours, feature_neighbours, neighbourhood_quality
 from cviz.paths import CollectionPaths
-from cviz.dpq import layout_quality
-from cviz.quality import KNN_EXACT_MAX, FeatureNeighbours, feature_neighbours, neighbourhood_quality
 from cviz.stages.common import StageReport, label_values, read_catalogue, run_config, timed
-from cviz.stages.layout import knn_path
+from cviz.stages.pca_tsne import knn_path
 from cviz.storage import Storage
 
 
@@ -33,11 +33,11 @@ def _previous_cells(storage: Storage, paths: CollectionPaths, cell_size: tuple[i
 
 def stage_grid(storage: Storage, name: str, method: str = "auto", seed: int = 0,
                keep_previous: bool = False, refine: bool = True) -> StageReport:
-    """Assign cells (cviz.grid), then measure the arrangement on the PCA features (cviz.quality).
+    """Assign cells (cviz.arrange.grid), then measure the arrangement on the PCA features (cviz.measure.quality).
 
     ``keep_previous``: items already on the previous grid keep their cells and only new items are
     placed (pairs with the tsne stage's ``place_new``), so the mosaic a curator knows stays put.
-    ``refine``: the cell-swap pass of cviz.grid_refine after the method (new items only on a
+    ``refine``: the cell-swap pass of cviz.arrange.refine after the method (new items only on a
     stable update). The feature-space neighbours are computed once, for the refinement and the
     measures; ``quality_line`` shows features -> t-SNE -> grid on one line.
     """

@@ -1,11 +1,11 @@
-"""The `images` stage: catalogue the collection's files (cviz.catalogue) into this run's snapshot."""
+"""The `images` stage: catalogue the collection's files (cviz.ingest.catalogue) into this run's snapshot."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from cviz.catalogue import build_catalogue
+from cviz.ingest.catalogue import build_catalogue
 from cviz.paths import CollectionPaths
 from cviz.stages.common import StageReport, config_hash, load_config, output_folders, timed
 from cviz.storage import Storage

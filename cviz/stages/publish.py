@@ -9,16 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from cviz.catalogue import usable_items
-from cviz.collection import CollectionConfig
 from cviz.errors import CollectionError
+from cviz.ingest.catalogue import usable_items
+from cviz.ingest.collection import CollectionConfig
 from cviz.paths import CollectionPaths
-from cviz.publish import Version, publish_version
+from cviz.publish.items import build_items
+from cviz.publish.versions import Version, publish_version
+from cviz.render.cells import item_image_rel
 from cviz.stages.common import StageReport, read_catalogue, run_config, timed
-from cviz.thumbs import item_image_rel
 from cviz.stages.versions import built_version, mosaic_manifest
 from cviz.storage import Storage
-from cviz.viewer_data import build_items
 
 
 def stage_publish(storage: Storage, name: str) -> StageReport:
@@ -37,7 +37,7 @@ def stage_publish(storage: Storage, name: str) -> StageReport:
     was_live = version.is_live(storage)
     if not was_live:
         built_version(storage, name, "publish")  # same grid, items and config as the mosaic
-    from cviz.layout_versions import pair_layouts  # the extra layouts built from this item list (issue 16)
+    from cviz.publish.layout_versions import pair_layouts  # the extra layouts built from this item list (issue 16)
 
     pairing = pair_layouts(storage, version)
     publish_version(storage, version, int(manifest["items"]), layouts=pairing.entries)
@@ -91,9 +91,9 @@ def stage_viewer_extras(storage: Storage, name: str) -> StageReport:
     before ``publish`` can switch to it, so a published version always has its extras. Item order
     is items.json's (usable items = PCA rows = grid cells).
     """
-    from cviz import regions as regions_mod
-    from cviz import similar, vocabulary
-    from cviz.viewer_data import DATE_COLUMNS
+    from cviz.publish import regions as regions_mod
+    from cviz.publish import similar, vocabulary
+    from cviz.publish.items import DATE_COLUMNS
 
     started = time.perf_counter()
     b = built_inputs(storage, name, "metadata_json")  # never into a live version

@@ -1,5 +1,5 @@
-"""The `mosaic` and `dzi` stages: the pyramid's top level (cviz.mosaic), then its lower levels
-(cviz.levels) and ``map.dzi``, into a new version folder that nothing names yet."""
+"""The `mosaic` and `dzi` stages: the pyramid's top level (cviz.render.mosaic), then its lower levels
+(cviz.render.levels) and ``map.dzi``, into a new version folder that nothing names yet."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from cviz import thumbs
-from cviz.catalogue import open_source, usable_items
-from cviz.dzi import Pyramid, choose_tile_size
 from cviz.errors import CollectionError
-from cviz.imaging import ImageRejected, decode
-from cviz.levels import build_lower_levels
-from cviz.mosaic import MOSAIC_BACKGROUND, MosaicStats, render_mosaic
+from cviz.ingest.catalogue import open_source, usable_items
+from cviz.ingest.decode import ImageRejected, decode
 from cviz.paths import CollectionPaths
-from cviz.publish import Version, empty_trash
-from cviz.pyramid_reuse import CellMap, Previous, find_previous, render_key
+from cviz.publish.versions import Version, empty_trash, live_version
+from cviz.render import cells
+from cviz.render.dzi import Pyramid, choose_tile_size
+from cviz.render.levels import build_lower_levels
+from cviz.render.mosaic import MOSAIC_BACKGROUND, MosaicStats, render_mosaic
+from cviz.render.tile_reuse import CellMap, Previous, find_previous, render_key
 from cviz.stages.common import StageReport, changed_since_catalogue, read_catalogue, timed
 from cviz.stages.versions import built_version, rendered_from
 from cviz.storage import Storage, read_source
@@ -51,26 +51,26 @@ def _render_version(storage: Storage, name: str, workers: int,
     version = built.id
     folder = built.tiles
     fs, base = open_source(catalogue, storage.storage_options)
-    load_cell = thumbs.CellLoader(
+    load_cell = cells.CellLoader(
         storage, items, (cw, ch), published=paths.published, existing=set(storage.list(paths.item_images)),
         background=MOSAIC_BACKGROUND,
         decode_original=lambda e, side: decode(read_source(fs, f"{base}/{e['file']}"), name=e["file"],
                                                at_least=(0, side))[0],
         progress=progress)
     item_at_cell = {int(c): i for i, c in enumerate(grid["cells"])}
-    cells = CellMap.of(cols, rows, item_at_cell, [e["sha256"] for e in items],
+    cell_map = CellMap.of(cols, rows, item_at_cell, [e["sha256"] for e in items],
                        render_key(pyramid.tile_size, (cw, ch), MOSAIC_BACKGROUND))
-    previous, why = find_previous(storage, name, cells.render)
+    previous, why = find_previous(storage, name, live_version(storage, name), cell_map.render)
     try:
         stats = render_mosaic(storage, folder, pyramid, cols, rows, (cw, ch), item_at_cell, load_cell, MOSAIC_BACKGROUND,
-                              workers, cells=cells, previous=previous)
+                              workers, cells=cell_map, previous=previous)
     except BaseException as exc:
         _discard_version(storage, paths, version)  # nothing names it yet; give the space back (disk full)
         if isinstance(exc, (ImageRejected, FileNotFoundError)):
             raise _vanished(storage, name, previous, exc) or changed_since_catalogue(name, exc) from exc
         raise
     storage.write_bytes(built.preview, stats.preview)
-    storage.write_json(paths.cells(version), cells.to_json(), compact=True)  # what the next update may reuse
+    storage.write_json(paths.cells(version), cell_map.to_json(), compact=True)  # what the next update may reuse
     storage.write_json(paths.mosaic, {"version": version, "pyramid": pyramid.to_dict(), "cols": cols, "rows": rows,
                                       "cell_width": cw, "cell_height": ch, "items": len(items),
                                       "lowest_level": stats.lowest_level, **rendered_from(storage, name, catalogue)})

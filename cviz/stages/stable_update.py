@@ -3,8 +3,8 @@
 Refitting PCA when 1% of the items are new moves every item's components a little, so nothing
 computed from them before (the tsne stage's neighbour lists) can be reused, though the map keeps
 its points anyway. Keeping the fit instead keeps an old item's row exactly as it was (copied; new
-items are projected with :func:`cviz.pca.project`), which is what lets the tsne stage update its
-neighbour lists exactly instead of searching N x N again (:func:`cviz.neighbours.updated_knn`).
+items are projected with :func:`cviz.embed.pca.project`), which is what lets the tsne stage update its
+neighbour lists exactly instead of searching N x N again (:func:`cviz.measure.knn.updated_knn`).
 
 The fit is refitted (and the report says why) when there is none, when it was fitted on fewer than
 ``REFIT_SHARE`` of today's items (the basis should describe the collection, not its first tenth),
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cviz.embed.pca import PcaResult, project
+from cviz.measure.knn import knn_fits, updated_knn
+from cviz.measure.quality import KNN_EXACT_MAX, FeatureNeighbours
 from cviz.paths import CollectionPaths
-from cviz.neighbours import knn_fits, updated_knn
-from cviz.pca import PcaResult, project
-from cviz.quality import KNN_EXACT_MAX, FeatureNeighbours
 from cviz.storage import Storage
 
 REFIT_SHARE = 0.9

@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from cviz.catalogue import usable_items
 from cviz.errors import CollectionError
+from cviz.ingest.catalogue import usable_items
 from cviz.paths import CollectionPaths
-from cviz.publish import Version
+from cviz.publish.versions import Version
 from cviz.stages.common import read_catalogue
 from cviz.storage import Storage
 

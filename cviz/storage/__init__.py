@@ -1,7 +1,7 @@
 """One storage root (local folder or ``s3://bucket/prefix``) behind one small interface.
 
-- :mod:`cviz.storage.base`: :class:`Storage`, the interface every stage uses; ``Storage(root)``
-  returns the backend the root names.
+- :mod:`cviz.storage.base`: :class:`Storage`, the interface every stage uses.
+- :func:`open_storage` (here): the one factory; it returns the backend the root names.
 - :mod:`cviz.storage.local`: :class:`LocalStorage` (a folder: temp file + rename, flock, mmap).
 - :mod:`cviz.storage.objects`: :class:`ObjectStorage` (fsspec: S3 today, GCS/Azure by URL) and
   everything particular to object stores (retries of transient errors, source reads).
@@ -15,8 +15,15 @@ from typing import Any
 
 from cviz.storage.base import Storage, is_url
 from cviz.storage.local import LocalStorage
-from cviz.storage.objects import (ObjectStorage, StorageUnavailable, filesystem_for, is_local, is_transient,
-                                  read_source, with_retries)
+from cviz.storage.objects import (
+    ObjectStorage,
+    StorageUnavailable,
+    filesystem_for,
+    is_local,
+    is_transient,
+    read_source,
+    with_retries,
+)
 
 __all__ = ["Storage", "LocalStorage", "ObjectStorage", "StorageUnavailable", "filesystem_for", "is_local",
            "is_transient", "is_url", "open_storage", "read_source", "with_retries"]
@@ -24,4 +31,5 @@ __all__ = ["Storage", "LocalStorage", "ObjectStorage", "StorageUnavailable", "fi
 
 def open_storage(root: str, storage_options: dict[str, Any] | None = None) -> Storage:
     """The backend for ``root``: :class:`ObjectStorage` for a URL (``s3://...``), else :class:`LocalStorage`."""
-    return Storage(root, storage_options)
+    backend = ObjectStorage if is_url(root) else LocalStorage
+    return backend(root, storage_options)

@@ -1,7 +1,7 @@
 """The storage root's interface: what every stage may do under it, whatever the backend.
 
 Every output of every stage is read and written through a :class:`Storage`, by ``/``-separated
-paths relative to the root. ``Storage(root)`` picks the implementation from the root:
+paths relative to the root. ``cviz.storage.open_storage(root)`` picks the implementation from the root:
 :class:`~cviz.storage.local.LocalStorage` for a folder, :class:`~cviz.storage.objects.ObjectStorage`
 for a URL (``s3://`` today; any fsspec protocol, e.g. ``gs://`` or ``az://``, through the same class).
 Code outside this package never asks which one it has: it calls the operations below, and each
@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from cviz.names import safe_relpath
+from cviz.paths import safe_relpath
 
 
 def is_url(root: str) -> bool:
@@ -34,20 +34,12 @@ def is_url(root: str) -> bool:
 class Storage(ABC):
     """The storage root. ``rel`` arguments are ``/``-separated paths that may not leave the root.
 
-    ``Storage(root, storage_options)`` returns the backend the root names (see the module docstring).
+    ``open_storage(root, storage_options)`` returns the backend the root names (see the module docstring).
     """
 
     root_url: str
     storage_options: dict[str, Any]
     base: str
-
-    def __new__(cls, root: str = "", *args: Any, **kwargs: Any) -> "Storage":
-        if cls is Storage:  # (a subclass, or unpickling, gets that class as it is)
-            from cviz.storage.local import LocalStorage
-            from cviz.storage.objects import ObjectStorage
-
-            cls = ObjectStorage if is_url(root) else LocalStorage
-        return super().__new__(cls)
 
     def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
         self.root_url = str(root)

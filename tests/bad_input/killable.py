@@ -2,7 +2,7 @@
 
     python -m tests.bad_input.killable ROOT NAME MODE STAGES...
 
-MODE is ``stages`` (cviz.pipeline stage functions with the fake extractor) or ``dagster``
+MODE is ``stages`` (cviz.stages.registry stage functions with the fake extractor) or ``dagster``
 (``dg.materialize`` of those assets, as the UI would run them). The child stops when, during stage
 ``$BLOCK_STAGE``, it is about to write the ``$BLOCK_NTH``-th file whose path contains
 ``$BLOCK_MATCH``: it leaves half of that file in a temporary file (as a real write cut short by
@@ -20,8 +20,8 @@ import threading
 import time
 from pathlib import Path
 
-from cviz import pipeline
-from cviz.storage import Storage
+from cviz.stages import registry
+from cviz.storage import Storage, open_storage
 
 
 def install_hook() -> None:
@@ -30,7 +30,7 @@ def install_hook() -> None:
     state = {"active": False, "count": 0}
     lock = threading.Lock()
 
-    real_stage = getattr(pipeline, f"stage_{stage}")
+    real_stage = getattr(registry, f"stage_{stage}")
 
     def stage_wrapper(*args, **kwargs):
         state["active"] = True
@@ -39,7 +39,7 @@ def install_hook() -> None:
         finally:
             state["active"] = False
 
-    setattr(pipeline, f"stage_{stage}", stage_wrapper)
+    setattr(registry, f"stage_{stage}", stage_wrapper)
     real_write = Storage.write_bytes
 
     def write_bytes(self: Storage, rel: str, data: bytes) -> None:
@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
     if mode == "stages":
         from tests.bad_input.stages import run_all
 
-        run_all(Storage(root), name, stages=stages)
+        run_all(open_storage(root), name, stages=stages)
         return 0
     import dagster as dg
 

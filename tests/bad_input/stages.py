@@ -1,4 +1,4 @@
-"""Run a collection through ``cviz.pipeline`` stage by stage with a tiny fake feature extractor.
+"""Run a collection through ``cviz.stages.registry`` stage by stage with a tiny fake feature extractor.
 
 The fake extractor has the interface of the real one (name, dim, input_size, model_id, weights
 source/hash, ``__call__(uint8 batch) -> float32 (B, dim)``) and records every batch it is given,
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from cviz import pipeline
-from cviz.collection import CollectionConfig
+from cviz.ingest.collection import CollectionConfig
+from cviz.stages import registry
 from cviz.storage import Storage
 
 STAGES = ["images", "features", "pca", "tsne", "grid", "mosaic", "dzi", "metadata_json", "publish"]
@@ -46,19 +46,19 @@ class FakeExtractor:
 
 def register(storage: Storage, spec: dict[str, Any]) -> CollectionConfig:
     config = CollectionConfig.from_dict(spec)
-    pipeline.register(storage, config)
+    registry.register(storage, config)
     return config
 
 
-def run_stage(storage: Storage, name: str, stage: str, extractor: FakeExtractor | None = None) -> pipeline.StageReport:
-    fn = getattr(pipeline, f"stage_{stage}")
+def run_stage(storage: Storage, name: str, stage: str, extractor: FakeExtractor | None = None) -> registry.StageReport:
+    fn = getattr(registry, f"stage_{stage}")
     if stage == "features":
         return fn(storage, name, extractor or FakeExtractor())
     return fn(storage, name)
 
 
 def run_all(storage: Storage, name: str, extractor: FakeExtractor | None = None,
-            stages: list[str] | None = None) -> dict[str, pipeline.StageReport]:
+            stages: list[str] | None = None) -> dict[str, registry.StageReport]:
     extractor = extractor or FakeExtractor()
     return {s: run_stage(storage, name, s, extractor) for s in (stages or STAGES)}
 

@@ -1,0 +1,184 @@
+"""2-D embedding with t-SNE (van der Maaten & Hinton 2008) through openTSNE (Policar et al. 2024).
+
+openTSNE's FFT-accelerated gradients (Linderman et al. 2019) are linear in N, so 100,000 points
+stay practical; MulticoreTSNE (the original tool's choice) is used instead only when asked for and
+importable. Settings, and why:
+
+- input: the first ``TSNE_DIMS`` (50) PCA components: the neighbour search (Annoy above 1,000
+  points, exact below) costs linear in the dimension, and the components past 50 carry little
+  of the neighbourhood structure (the usual openTSNE recommendation).
+- 250 early-exaggeration iterations, then ``N_ITER`` (300) more at ``learning_rate="auto"``
+  (N / 12, Belkina et al. 2019): the late iterations are the expensive ones (the embedding has
+  spread, so the FFT grid is large) and add little to a layout that is then snapped to a grid.
+- PCA initialisation and a fixed seed: the same input gives the same map, and the global layout
+  stays stable across runs.
+
+Tiny collections (fewer than ``MIN_TSNE`` items) are laid out from their first two principal
+components instead, and the result says so.
+
+Stable maps (:func:`place_new`): when images are added to a collection whose embedding exists,
+the old points keep their coordinates exactly and only the new ones are optimised against them
+(openTSNE ``TSNEEmbedding.transform``: affinities of each new point to its nearest old points,
+initialised at the weighted mean of those neighbours), so the map a curator knows does not move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MIN_TSNE = 5
+DEFAULT_PERPLEXITY = 15.0
+TSNE_DIMS = 256
+EARLY_EXAGGERATION_ITER = 250
+N_ITER = 300
+SMALL_N = 5000
+BACKENDS = ("opentsne", "multicore")
+
+
+@dataclass
+class TsneResult:
+    embedding: np.ndarray  # N x 2 float32
+    method: str
+    perplexity: float | None
+    note: str | None
+    placed: int = 0  # stable update: points placed into an existing embedding
+
+
+def _perplexity(perplexity: float, n: int) -> float:
+    return float(min(perplexity, max(1.0, (n - 1) / 3.0)))
+
+
+def _jobs(n: int, n_jobs: int) -> int:
+    """One thread below ``SMALL_N``: thread start-up and synchronisation cost more than they save
+    there (3x slower with two threads at 250 points on a busy machine)."""
+    return 1 if n < SMALL_N else n_jobs
+
+
+def _input(x: np.ndarray, dims: int) -> np.ndarray:
+    return np.ascontiguousarray(x[:, :dims], dtype=np.float32)
+
+
+def run_tsne(x: np.ndarray, perplexity: float = DEFAULT_PERPLEXITY, seed: int = 0, n_jobs: int = 2,
+             backend: str = "opentsne", n_iter: int = N_ITER, dims: int = TSNE_DIMS,
+             early_iter: int = EARLY_EXAGGERATION_ITER, exaggeration: float | None = None,
+             angle: float | None = None,
+             neighbours: tuple[np.ndarray, np.ndarray] | None = None) -> TsneResult:
+    """``exaggeration``: openTSNE's late exaggeration (None: 1). ``angle`` (Barnes-Hut trade-off, the original's 0.1) forces Barnes-Hut gradients in openTSNE;
+    ``n_iter`` counts the iterations after the early-exaggeration phase (openTSNE's convention; for
+    MulticoreTSNE, which counts both, ``early_iter + n_iter`` are run). ``neighbours``: precomputed
+    exact (indices, distances) of every row, at least 3 x perplexity of them (openTSNE's own
+    search is approximate, Annoy); used by openTSNE instead of searching again."""
+    n = x.shape[0]
+    if n < MIN_TSNE:
+        emb = np.zeros((n, 2), np.float32)
+        k = min(2, x.shape[1])
+        emb[:, :k] = x[:, :k]
+        return TsneResult(emb, "pca", None, f"{n} item(s): t-SNE needs at least {MIN_TSNE}; used the first two PCA components")
+    perp = _perplexity(perplexity, n)
+    note = None if perp == perplexity else f"perplexity lowered to {perp:.1f} for {n} items"
+    if backend not in BACKENDS:
+        raise ValueError(f"t-SNE backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend == "multicore":
+        try:
+            from MulticoreTSNE import MulticoreTSNE  # type: ignore[import-not-found]
+        except ImportError:
+            note = ((note + "; ") if note else "") + ("MulticoreTSNE is not importable (make multicore-tsne "
+                                                      "builds it): used openTSNE")
+        else:
+            emb = MulticoreTSNE(n_components=2, perplexity=perp, n_jobs=n_jobs, random_state=seed,
+                                n_iter=early_iter + n_iter, angle=0.5 if angle is None else angle
+                                ).fit_transform(_input(x, dims).astype(np.float64))
+            return TsneResult(emb.astype(np.float32), "MulticoreTSNE", perp, note)
+    from openTSNE import TSNE
+
+    gradient = "bh" if angle is not None or n <= 2000 else "fft"
+    affinities = init = None
+    if neighbours is not None and neighbours[0].shape == (n, neighbours[0].shape[1]) \
+            and neighbours[0].shape[1] >= min(3 * perp, n - 1):
+        from openTSNE import initialization
+        from openTSNE.affinity import PerplexityBasedNN
+        from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+        idx, dist = neighbours
+        affinities = PerplexityBasedNN(perplexity=perp, n_jobs=_jobs(n, n_jobs), random_state=seed, verbose=False,
+                                       knn_index=PrecomputedNeighbors(np.ascontiguousarray(idx),
+                                                                      np.ascontiguousarray(dist, dtype=np.float64)))
+        init = initialization.pca(_input(x, dims), random_state=seed)
+    tsne = TSNE(n_components=2, perplexity=perp, n_jobs=_jobs(n, n_jobs), random_state=seed, initialization="pca",
+                n_iter=n_iter, early_exaggeration_iter=early_iter, learning_rate="auto",
+                exaggeration=exaggeration, theta=0.5 if angle is None else angle,
+                negative_gradient_method=gradient, verbose=False)
+    if affinities is not None:
+        emb = np.asarray(tsne.fit(affinities=affinities, initialization=init), dtype=np.float32)
+        return TsneResult(emb, "openTSNE (given kNN)", perp, note)
+    emb = np.asarray(tsne.fit(_input(x, dims)), dtype=np.float32)
+    return TsneResult(emb, "openTSNE", perp, note)
+
+
+def place_new(x: np.ndarray, old_rows: np.ndarray, old_embedding: np.ndarray,
+              perplexity: float = DEFAULT_PERPLEXITY, seed: int = 0, n_jobs: int = 2,
+              dims: int = TSNE_DIMS) -> TsneResult:
+    """Embed all rows of ``x``: rows ``old_rows`` keep ``old_embedding``; the others are placed.
+
+    Affinities are rebuilt on the old rows of the current ``x`` (features of a re-run PCA), so
+    nothing from the previous run but its coordinates is needed.
+    """
+    from openTSNE import TSNEEmbedding
+
+    n = x.shape[0]
+    old_rows = np.asarray(old_rows, dtype=np.int64)
+    is_old = np.zeros(n, bool)
+    is_old[old_rows] = True
+    new_rows = np.flatnonzero(~is_old)
+    out = np.empty((n, 2), np.float32)
+    out[old_rows] = old_embedding
+    if len(new_rows) == 0:
+        return TsneResult(out, "openTSNE (kept)", None, "no new items: previous coordinates kept", 0)
+    if len(old_rows) < MIN_TSNE:
+        raise ValueError(f"only {len(old_rows)} items in the previous embedding: recompute it")
+    xi = _input(x, dims)
+    perp = _perplexity(perplexity, len(old_rows))
+    n_jobs = _jobs(n, n_jobs)
+    affinities = _affinities_to_kept(xi[old_rows], perp, n_jobs)
+    embedding = TSNEEmbedding(np.ascontiguousarray(old_embedding, dtype=np.float64), affinities,
+                              negative_gradient_method="fft" if len(old_rows) > 2000 else "bh",
+                              n_jobs=n_jobs, random_state=seed)
+    placed = embedding.transform(xi[new_rows], perplexity=min(5.0, perp))
+    out[new_rows] = np.asarray(placed, dtype=np.float32)
+    note = f"{len(new_rows)} new item(s) placed into the existing map; {len(old_rows)} kept their coordinates"
+    return TsneResult(out, "openTSNE transform", perp, note, len(new_rows))
+
+
+def _affinities_to_kept(kept: np.ndarray, perplexity: float, n_jobs: int) -> Any:
+    """Affinities of new points to the kept ones: all ``TSNEEmbedding.transform`` reads.
+
+    Why not openTSNE's ``PerplexityBasedNN`` on the kept points: it builds an Annoy index over all of
+    them and the affinities among them (5-6 s at 13,000 points; transform never uses those) to
+    answer ~100 queries. Here the new points' neighbours are searched exactly
+    (``cviz.measure.knn.knn_to``: 100 x 13,000 distances, milliseconds) and turned into affinities by
+    the function openTSNE's own ``to_new`` uses (point-wise normalised, 3 x perplexity neighbours,
+    the same perplexity check).
+    """
+    import scipy.sparse as sp
+    from openTSNE.affinity import Affinities, joint_probabilities_nn
+
+    from cviz.measure.knn import knn_to
+
+    class ToKept(Affinities):
+        def to_new(self, data: np.ndarray, perplexity: float | None = None, return_distances: bool = False) -> Any:
+            perp = perplexity or self.perplexity
+            k = min(len(kept), int(3 * perp))
+            idx, dist = knn_to(kept, data, k)
+            dist = dist.astype(np.float64)
+            P = joint_probabilities_nn(idx, dist, [perp if perp <= k else k / 3], symmetrize=False,
+                                       normalization="point-wise", n_reference_samples=len(kept), n_jobs=n_jobs)
+            return (P, idx, dist) if return_distances else P
+
+    affinities = ToKept(verbose=False)
+    affinities.perplexity = perplexity
+    # TSNEEmbedding checks that P has one row per kept point; transform never reads it.
+    affinities.P = sp.csr_matrix((len(kept), len(kept)), dtype=np.float64)
+    return affinities

@@ -1,0 +1,141 @@
+"""What a collection is: a name, where its images are, its metadata CSV and display options.
+
+A collection is registered by writing its config to ``collections/<name>/collection.json`` in the
+storage root; the Dagster partition of the same name then materializes it. Everything a run needs
+is validated here, before any work starts: the name, the tile size, and the templates (syntax
+now; the columns they name as soon as the CSV header is read).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cviz.errors import CvizError
+from cviz.ingest.templates import Template, parse_template
+from cviz.paths import validate_collection_name
+
+DEFAULT_TITLE = "{title}"
+DEFAULT_URL = "{url}"
+DEFAULT_TILE = "128x128"
+FOLDER_FIELDS = ("name", "images", "metadata")  # what a drop folder sets from itself (cviz.ingest.drop)
+LAYOUTS = ("timeline", "category")  # besides the similarity map (cviz/arrange/layouts.py)
+
+
+def default_layouts() -> dict[str, Any]:
+    """Both extra layouts on, each with its default column (README, "Layouts")."""
+    return {layout: {"column": None} for layout in LAYOUTS}
+
+
+def validate_layouts(value: Any, name: str) -> dict[str, Any]:
+    """``layouts`` of collection.json: ``{"timeline": false}`` turns one off, ``{"category": {"column":
+    "department"}}`` chooses its column; a layout not named keeps its default (on, default column)."""
+    if value is None:
+        return default_layouts()
+    if not isinstance(value, dict):
+        raise CvizError(f"collection {name}: 'layouts' must be an object such as "
+                        '{"timeline": false, "category": {"column": "department"}}, not ' + repr(value))
+    unknown = sorted(set(value) - set(LAYOUTS))
+    if unknown:
+        raise CvizError(f"collection {name}: layouts has unknown layout(s) {unknown}; known: {list(LAYOUTS)}")
+    out = default_layouts()
+    for layout, setting in value.items():
+        if setting is False:
+            out[layout] = False
+        elif setting is True or setting is None:
+            out[layout] = {"column": None}
+        elif isinstance(setting, dict):
+            extra = sorted(set(setting) - {"column"})
+            column = setting.get("column")
+            if extra or not (column is None or (isinstance(column, str) and column.strip())):
+                raise CvizError(f"collection {name}: layouts.{layout} takes only 'column' (a CSV column name "
+                                f"or null), got {setting!r}")
+            out[layout] = {"column": column.strip() if column else None}
+        else:
+            raise CvizError(f"collection {name}: layouts.{layout} must be false, true or "
+                            f'{{"column": "<CSV column>"}}, not {setting!r}')
+    return out
+
+
+def parse_tile(tile: str) -> tuple[int, int]:
+    """``"128x96"`` -> (128, 96). Sides from 16 to 1024 pixels."""
+    m = re.fullmatch(r"\s*(\d{1,4})\s*[xX]\s*(\d{1,4})\s*", str(tile))
+    if not m:
+        raise CvizError(f"tile size {tile!r} must look like WIDTHxHEIGHT, e.g. 128x128")
+    w, h = int(m.group(1)), int(m.group(2))
+    if not (16 <= w <= 1024 and 16 <= h <= 1024):
+        raise CvizError(f"tile size {tile!r}: each side must be between 16 and 1024 pixels")
+    return w, h
+
+
+def _field(help: str, **kw: Any) -> Any:
+    """A config field with its help text: the CLI, the Launchpad's register job and drop folders
+    derive their field lists (names, defaults, help) from these declarations."""
+    return field(metadata={"help": help}, **kw)
+
+
+@dataclass
+class CollectionConfig:
+    name: str = _field("collection name (partition key)")
+    images: str = _field("image folder or glob, e.g. 'photos/*.jpg' (local path or URL, s3://...)")
+    metadata: str | None = _field("metadata CSV (path or URL); none: no metadata", default=None)
+    filename_column: str = _field("CSV column with file names", default="filename")
+    title: str = _field("title template, e.g. '{Name} ({Year})'", default=DEFAULT_TITLE)
+    url: str = _field("record link template, e.g. 'https://example.org/{Id}/'", default=DEFAULT_URL)
+    tile: str = _field("cell size WxH (default 128x128)", default=DEFAULT_TILE)
+    label_columns: list[str] = _field("label columns for the neighbour-agreement score", default_factory=list)
+    layouts: dict[str, Any] = _field("extra layouts besides the similarity map: false turns one off, {\"column\": ...} chooses its column",
+                                     default_factory=default_layouts)
+
+    def __post_init__(self) -> None:
+        validate_collection_name(self.name)
+        if not self.images or not isinstance(self.images, str):
+            raise CvizError(f"collection {self.name}: 'images' (a folder or glob) is required")
+        parse_tile(self.tile)
+        self.layouts = validate_layouts(self.layouts, self.name)
+        self.title_template
+        self.url_template
+
+    @property
+    def tile_size(self) -> tuple[int, int]:
+        return parse_tile(self.tile)
+
+    @property
+    def title_template(self) -> Template:
+        return parse_template(self.title, "title template")
+
+    @property
+    def url_template(self) -> Template:
+        return parse_template(self.url, "url template")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CollectionConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise CvizError(f"collection config has unknown field(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def config_fields(config_cls: type = CollectionConfig) -> tuple[dataclasses.Field, ...]:
+    """The collection's fields, in declaration order (name, type, default, ``metadata["help"]``)."""
+    return dataclasses.fields(config_cls)
+
+
+def drop_fields(config_cls: type = CollectionConfig) -> tuple[str, ...]:
+    """What a drop folder's ``collection.json`` may set: every field but ``FOLDER_FIELDS``."""
+    return tuple(f.name for f in config_fields(config_cls) if f.name not in FOLDER_FIELDS)
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    """A field's default value (a fresh one for a factory); ``dataclasses.MISSING`` when required."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING

@@ -1,0 +1,185 @@
+"""Neighbour agreement: how often an item's nearest neighbours in feature space share its label.
+
+For each item with a label, the fraction of its ``k`` nearest neighbours (cosine distance, the item
+itself excluded, neighbours without a label skipped) that carry the same label, averaged over
+items. It answers "do similar-looking images end up together?" with the collection's own
+metadata (e.g. artist, period, department); chance level is the summed squared label frequency.
+Multi-valued labels (``a|b``) count as shared when any value is shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass
+class Agreement:
+    score: float
+    chance: float
+    items: int  # items with a label that were scored
+    k: int
+
+
+def _label_sets(labels: Sequence[str]) -> list[frozenset[str]]:
+    return [frozenset(p.strip() for p in (v or "").split("|") if p.strip()) for v in labels]
+
+
+def neighbour_agreement(features: np.ndarray, labels: Sequence[str], k: int = 10, block: int = 2048) -> Agreement | None:
+    """Mean fraction of each labelled item's ``k`` nearest neighbours sharing a label; None if < k+1 labelled."""
+    sets = _label_sets(labels)
+    keep = np.array([bool(s) for s in sets])
+    if keep.sum() <= k:
+        return None
+    x = features[keep].astype(np.float32)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    kept = [s for s in sets if s]
+    n = len(kept)
+    hits = 0.0
+    for start in range(0, n, block):
+        sims = x[start : start + block] @ x.T
+        rows = np.arange(sims.shape[0])
+        sims[rows, start + rows] = -np.inf
+        nearest = np.argpartition(-sims, k, axis=1)[:, :k]
+        for r, neigh in enumerate(nearest):
+            mine = kept[start + r]
+            hits += sum(1 for j in neigh if mine & kept[j]) / k
+    counts: dict[str, int] = {}
+    for s in kept:
+        for v in s:
+            counts[v] = counts.get(v, 0) + 1
+    chance = float(sum((c / n) ** 2 for c in counts.values()))
+    return Agreement(hits / n, min(1.0, chance), n, k)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """float32 copy of ``x`` with every row scaled to length 1 (cosine = dot product)."""
+    y = np.asarray(x, dtype=np.float32).copy()
+    y /= np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+    return y
+
+
+def feature_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None, block: int | None = None,
+                normalised: bool = False, metric: str = "cosine",
+                return_distance: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Indices of the ``k`` nearest rows of ``x`` for each query row (all rows when ``queries`` is
+    None), nearest first, the row itself excluded: a blocked matrix product (``block`` query rows
+    at a time, so memory is block x N floats: by default about 2**25 of them, 128 MB) and a partial sort. ``metric``: ``cosine`` (rows
+    L2-normalised here unless ``normalised``) or ``euclidean``; ``return_distance`` adds the
+    distances (1 - cosine, or Euclidean).
+    """
+    if metric not in ("cosine", "euclidean"):
+        raise ValueError(f"metric {metric!r}: cosine or euclidean")
+    u = np.asarray(x, np.float32) if (normalised or metric == "euclidean") else unit_rows(x)
+    q = np.arange(len(u)) if queries is None else np.asarray(queries, dtype=np.int64)
+    out, dist = _blocked_knn(u, u, q, min(k, len(u) - 1), metric, True, block)
+    return (out, dist) if return_distance else out
+
+
+def knn_to(reference: np.ndarray, points: np.ndarray, k: int, block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, Euclidean distances) of the ``k`` nearest ``reference`` rows of each of ``points``
+    (points that are not in ``reference``: nothing is excluded), nearest first, exact."""
+    ref, pts = np.asarray(reference, np.float32), np.asarray(points, np.float32)
+    return _blocked_knn(ref, pts, np.arange(len(pts)), min(k, len(ref)), "euclidean", False, block)
+
+
+def _blocked_knn(u: np.ndarray, source: np.ndarray, rows: np.ndarray, k: int, metric: str, exclude_self: bool,
+                 block: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The search behind feature_knn and knn_to: the ``k`` nearest rows of ``u`` to each query
+    ``source[rows[i]]``, a block of queries at a time (never all of them copied at once);
+    ``exclude_self``: ``source`` is ``u`` and a query row is not its own neighbour."""
+    n = len(u)
+    block = block or int(max(64, min(2048, (1 << 25) // max(n, 1))))
+    out = np.empty((len(rows), max(k, 0)), np.int64)
+    dist = np.empty((len(rows), max(k, 0)), np.float32)
+    if k > 0:
+        sq = (u * u).sum(axis=1) if metric == "euclidean" else None
+        for s in range(0, len(rows), block):
+            qv = source[rows[s:s + block]]
+            sims = qv @ u.T  # larger = nearer: cosine, or 2 a.b - |b|^2 (same order as -|a-b|^2)
+            if sq is not None:
+                sims = 2 * sims - sq[None, :]
+            if exclude_self:
+                sims[np.arange(len(qv)), rows[s:s + block]] = -np.inf
+            part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            top = np.take_along_axis(sims, part, axis=1)
+            order = np.argsort(-top, axis=1, kind="stable")
+            out[s:s + block] = np.take_along_axis(part, order, axis=1)
+            top = np.take_along_axis(top, order, axis=1)
+            if sq is not None:
+                dist[s:s + block] = np.sqrt(np.maximum((qv * qv).sum(axis=1)[:, None] - top, 0))
+            else:
+                dist[s:s + block] = np.maximum(1 - top, 0)
+    return out, dist
+
+
+def approximate_knn(x: np.ndarray, k: int, n_jobs: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, Euclidean distances) of every row's ``k`` nearest others by Annoy (random
+    projection trees, the search openTSNE itself uses above 1,000 points): for collections where
+    the exact N x N pass costs minutes (cviz.measure.quality.KNN_EXACT_MAX and above)."""
+    from openTSNE.nearest_neighbors import Annoy
+
+    k = min(k, len(x) - 1)
+    idx, dist = Annoy(np.ascontiguousarray(x, dtype=np.float32), k, metric="euclidean", n_jobs=n_jobs,
+                      random_state=seed).build()
+    return idx.astype(np.int64), dist.astype(np.float32)
+
+
+def knn_fits(knn: np.ndarray, features: np.ndarray, min_k: int, probes: int = 64, min_share: float = 0.5) -> bool:
+    """Is ``knn`` (the tsne stage's ``knn.npy``) a neighbour list of these very ``features``? Shape
+    (at least ``min_k`` columns, or all other rows), and for a few random rows the exact 10 nearest
+    found in it, at least ``min_share`` of them (0.5 admits Annoy's approximate lists; 1.0 asks an
+    exact list to be exact). A run killed between writes, or pca re-run since, leaves a stale file:
+    then the reader searches again."""
+    n = len(features)
+    if knn.ndim != 2 or knn.shape[0] != n or knn.shape[1] < min(min_k, n - 1):
+        return False
+    if n < 3:
+        return True
+    rows = np.random.default_rng(0).choice(n, size=min(probes, n), replace=False)
+    exact = feature_knn(features, min(10, n - 1), rows, metric="euclidean")
+    found = np.mean([np.isin(e, knn[r]).mean() for r, e in zip(rows, exact)])
+    return bool(found >= min_share)
+
+
+def updated_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: int,
+                block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """The exact Euclidean kNN of every row of ``x`` (as :func:`feature_knn` finds it), from the
+    lists of a search made before items were added or removed, when the rows that were there are
+    unchanged (cviz.stages.stable_update keeps them).
+
+    ``previous``: for the rows ``old_rows`` of ``x``, their neighbour lists of that search, in
+    today's row numbers, -1 for an item gone since. An old row's new nearest ``k`` are among its
+    old list and the new rows, unless an item of its list is gone (or the list is short): those
+    rows, and the new rows, are searched against everything. Cost O(N (k + new) D) instead of N^2 D.
+    """
+    u = np.asarray(x, np.float32)
+    n = len(u)
+    k = min(k, n - 1)
+    old_rows = np.asarray(old_rows, np.int64)
+    is_old = np.zeros(n, bool)
+    is_old[old_rows] = True
+    new_rows = np.flatnonzero(~is_old)
+    prev = np.asarray(previous, np.int64)[:, :k]
+    whole = (prev.shape[1] >= k) & (prev >= 0).all(axis=1) if k > 0 else np.ones(len(old_rows), bool)
+    merge_rows, merge_prev = old_rows[whole], prev[whole]
+    search = np.concatenate([new_rows, old_rows[~whole]])
+    idx = np.empty((n, max(k, 0)), np.int64)
+    dist = np.empty((n, max(k, 0)), np.float32)
+    if len(search):
+        idx[search], dist[search] = _blocked_knn(u, u, search, k, "euclidean", True, None)
+    sq = (u * u).sum(axis=1)
+    u_new, sq_new = u[new_rows], sq[new_rows]
+    for s in range(0, len(merge_rows), block):
+        rows, kept = merge_rows[s:s + block], merge_prev[s:s + block]
+        cand = np.concatenate([kept, np.broadcast_to(new_rows, (len(rows), len(new_rows)))], axis=1)
+        q = u[rows]
+        sims = np.concatenate([2 * np.einsum("ij,ikj->ik", q, u[kept]) - sq[kept],  # the same score as
+                               2 * (q @ u_new.T) - sq_new[None, :]], axis=1)  # _blocked_knn's
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        idx[rows] = np.take_along_axis(cand, order, axis=1)
+        top = np.take_along_axis(sims, order, axis=1)
+        dist[rows] = np.sqrt(np.maximum((q * q).sum(axis=1)[:, None] - top, 0))
+    return idx, dist
