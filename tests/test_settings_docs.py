@@ -1,5 +1,5 @@
 """One settings module (issue 13 point 2): every ``CVIZ_*`` variable declared once, read through it,
-and the README's table generated from it."""
+and the table in docs/configuration.md generated from it."""
 
 from __future__ import annotations
 
@@ -31,13 +31,13 @@ def _files(*roots: str) -> list[Path]:
 
 
 def _readme_table() -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     start, end = text.index(settings_mod.BEGIN) + len(settings_mod.BEGIN) + 1, text.index(settings_mod.END)
     return text[start:end]
 
 
 def test_readme_table_is_the_generated_one() -> None:
-    assert _readme_table() == markdown_table(), "README.md is stale: run `python -m cviz.settings --update README.md`"
+    assert _readme_table() == markdown_table(), "docs/configuration.md is stale: run `python -m cviz.settings --update docs/configuration.md`"
 
 
 def test_every_variable_the_code_names_is_documented() -> None:
@@ -54,7 +54,7 @@ def test_no_row_is_stale() -> None:
     """Each Settings field is read by some code; each EXTERNAL variable is used outside Python."""
     code = "\n".join(f.read_text(encoding="utf-8") for f in _files(*PY_PACKAGES) if f.name != "settings.py")
     unread = [f.name for f in dataclasses.fields(Settings) if not re.search(rf"\.{f.name}\b", code)]
-    assert not unread, f"settings nothing reads (remove them, and their README rows): {unread}"
+    assert not unread, f"settings nothing reads (remove them, and their rows in docs/configuration.md): {unread}"
     outside = "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in _files(*OUTSIDE_PYTHON))
     unused = [name for name, _, _ in EXTERNAL if name not in outside]
     assert not unused, f"EXTERNAL variables no script, deploy file or server uses: {unused}"
