@@ -17,13 +17,16 @@ import dagster as dg
 from cviz.arrange.grid import METHODS as GRID_METHODS
 from cviz.arrange.tsne import BACKENDS as TSNE_BACKENDS
 from cviz.stages import registry, stamps
-from cviz.stages.common import StageReport
+from cviz.paths import CollectionPaths
+from cviz.stages.common import StageReport, read_catalogue
 from cviz.stages.pca_tsne import TSNE_UPDATES
 from cviz.stages.progress import Progress
+from cviz.stages.versions import mosaic_manifest
 from cviz.storage import Storage
 from cviz_assets.collection_lock import one_run_at_a_time
 from cviz_assets.metadata import report_metadata, summary
 from cviz_assets.partitions import collection_partitions as collections
+from cviz_assets.tables import catalogue_frame, items_frame, table_metadata
 from cviz_assets.retries import FEATURES_POOL, STORAGE_RETRY, fail_fast_on_user_error
 from cviz_resources import FeatureModelResource, StorageResource
 
@@ -85,9 +88,11 @@ def _forced(context: dg.AssetExecutionContext) -> bool:
 
 
 def _stage(context: dg.AssetExecutionContext, store: Storage, stage: str, settings: dict[str, Any],
-           run: Callable[[], StageReport], **extra: Any) -> dg.MaterializeResult:
+           run: Callable[[], StageReport], tables: Callable[[], dict[str, Any]] = dict,
+           **extra: Any) -> dg.MaterializeResult:
     """Run ``stage`` unless its inputs, settings and code are those its outputs were built from
-    (cviz.stages.stamps): then it writes nothing and returns the same data version, saying so."""
+    (cviz.stages.stamps): then it writes nothing and returns the same data version, saying so.
+    ``tables``: metadata made from the outputs once they are there (a column schema and preview)."""
     name = context.partition_key
     decision = stamps.check(store, name, stage, settings)
     if decision.skip and not _forced(context):
@@ -96,7 +101,7 @@ def _stage(context: dg.AssetExecutionContext, store: Storage, stage: str, settin
         text = decision.skipped_text()
         context.log.info(f"{stage} [{name}]: skipped: {text}")
         values = {**stamps.previous_values(previous), "skipped": text, "input_fingerprint": decision.fingerprint[:16]}
-        return dg.MaterializeResult(metadata=report_metadata(StageReport(values=values), **extra),
+        return dg.MaterializeResult(metadata=report_metadata(StageReport(values=values), **extra, **tables()),
                                     data_version=dg.DataVersion(previous.data_version))
     stamps.remove_stamps(store, name, [stage])  # a run cut short leaves no stamp: the next one runs
     report = run()
@@ -104,7 +109,7 @@ def _stage(context: dg.AssetExecutionContext, store: Storage, stage: str, settin
     report.values["run_reason"] = "forced (cviz/force tag)" if decision.skip else decision.reason
     if decision.fingerprint:
         report.values["input_fingerprint"] = decision.fingerprint[:16]
-    return _result(context, stage, report, version, **extra)
+    return _result(context, stage, report, version, **extra, **tables())
 
 
 def _result(context: dg.AssetExecutionContext, stage: str, report: StageReport, version: str,
@@ -119,9 +124,11 @@ def images(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.Ma
     Always scans (reading only files changed since the last scan, every file on a forced run); its data
     version is the catalogue's content, so an unchanged scan leaves the rest unchanged."""
     store = storage.get()
-    report = registry.stage_images(store, context.partition_key, reread=_forced(context))  # forced: read every file
+    name = context.partition_key
+    report = registry.stage_images(store, name, reread=_forced(context))  # forced: read every file
     decision = stamps.Decision("images", None, None, "always scanned")
-    return _result(context, "images", report, stamps.record(store, context.partition_key, decision, report.values))
+    table = table_metadata(catalogue_frame(read_catalogue(store, name)))
+    return _result(context, "images", report, stamps.record(store, name, decision, report.values), **table)
 
 
 @collection_asset(deps=[images], kinds={"tensorflow"}, pool=FEATURES_POOL)
@@ -199,7 +206,12 @@ def metadata_json(context: dg.AssetExecutionContext, storage: StorageResource) -
         report.tables.update({f"extras_{k}": v for k, v in extras.tables.items()})
         return report
 
-    return _stage(context, store, "metadata_json", {}, run, viewer=dg.MetadataValue.url(storage.viewer_link(name)))
+    def tables() -> dict[str, Any]:  # the item table the viewer loads, as the version holds it
+        version = mosaic_manifest(store, name)["version"]
+        return table_metadata(items_frame(store.read_json(CollectionPaths(name).items(version))))
+
+    return _stage(context, store, "metadata_json", {}, run, tables,
+                  viewer=dg.MetadataValue.url(storage.viewer_link(name)))
 
 
 @collection_asset(deps=[dzi, metadata_json, "timeline_layout", "category_layout"], kinds={"json"})  # cviz_assets/layout_assets.py

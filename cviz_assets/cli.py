@@ -18,7 +18,7 @@ from typing import Sequence
 from cviz.errors import CvizError
 from cviz.ingest.collection import LAYOUTS, CollectionConfig, config_fields, field_default
 from cviz.paths import CollectionPaths
-from cviz.settings import env_name, settings
+from cviz.settings import Settings, settings
 
 CLI_RUN_TAGS = {"cviz/source": "cli"}  # as drop runs carry cviz/source=drop: filter runs by origin in the UI
 
@@ -97,13 +97,13 @@ def _check_storage(root: str | None) -> None:
         raise CvizError(f"storage root {root}: {path} is a file, not a folder (give --storage a folder or s3:// URL)")
 
 
-def _apply_env(args: argparse.Namespace) -> None:
-    # The Dagster definitions read their resource settings from the environment, so the CLI and
-    # `dagster dev` build the very same definitions.
-    for attr, field_name in (("storage", "storage_root"), ("model", "model"), ("weights", "weights")):
-        value = getattr(args, attr, None)
-        if value:
-            os.environ[env_name(field_name)] = value  # cviz.settings.settings() sees it at its next call
+def cli_settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings with this command's ``--storage``, ``--model`` and ``--weights``
+    applied: the CLI builds its definitions from them (``build_defs``), as ``dg dev`` builds its own
+    from the environment alone, so the same graph runs either way and nothing is written to os.environ."""
+    flags = {field_name: getattr(args, attr, None)
+             for attr, field_name in (("storage", "storage_root"), ("model", "model"), ("weights", "weights"))}
+    return dataclasses.replace(settings(), **{k: v for k, v in flags.items() if v})
 
 
 def _spec(args: argparse.Namespace, config_cls: type = CollectionConfig) -> dict:
@@ -251,11 +251,13 @@ class _Bars:
 
 
 def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
-    _apply_env(args)
-    _check_storage(settings().storage_root)
+    run_settings = cli_settings(args)
+    _check_storage(run_settings.storage_root)
     CollectionConfig.from_dict(_spec(args))  # fail fast on name/tile/template syntax, before any import cost
-    from cviz_assets.definitions import defs
+    from cviz_assets.definitions import build_defs
     from cviz_assets.register import register_spec
+
+    defs = build_defs(run_settings)
 
     instance = _instance()
     storage = defs.resources["storage"]
@@ -301,10 +303,7 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from cviz.ingest.sample import write_met_sample
 
-    _apply_env(args)
-    from cviz_resources.storage import default_root
-
-    out = args.out or os.path.join(default_root(), "samples", "met-sample")
+    out = args.out or os.path.join(cli_settings(args).storage_root, "samples", "met-sample")
     count = write_met_sample(out)
     print(f"cviz: wrote {count} images and metadata.csv to {out}")
     return 0

@@ -22,7 +22,7 @@ def run_steps(context: dg.AssetExecutionContext) -> list[str]:
 def lock_owner(context: dg.AssetExecutionContext) -> str:
     """The root run id: a retry of a crashed run (dagster.yaml ``run_retries``) takes over its own
     lock at once instead of waiting for the dead run's heartbeat to go stale."""
-    return context.run.tags.get("dagster/root_run_id") or context.run_id
+    return context.run.tags.get("dagster/root_run_id") or context.run.run_id
 
 
 def one_run_at_a_time(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -31,7 +31,7 @@ def one_run_at_a_time(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Any:
         store = kwargs["storage"].get()
-        with run_lock.hold(store, context.partition_key, lock_owner(context), context.op.name, run_steps(context)):
+        with run_lock.hold(store, context.partition_key, lock_owner(context), context.op_execution_context.op.name, run_steps(context)):
             return fn(context, *args, **kwargs)
 
     return wrapper

@@ -1,4 +1,10 @@
-"""The cviz code location: assets, jobs and resources (``dagster dev -m cviz_assets.definitions``)."""
+"""The cviz code location: assets, jobs and resources, built from one :class:`~cviz.settings.Settings`.
+
+``build_defs(settings)`` is the whole code location as a function of its settings; the module-level
+``defs`` (what ``dg dev``, ``dg check defs``, the webserver and the daemon load) is
+``build_defs(settings())``, the settings of the environment. The CLI builds its own from the same
+settings with its flags applied, so a flag never has to travel through ``os.environ``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,6 @@ import dagster as dg
 from cviz_assets.catalogue_checks import catalogue_checks
 from cviz_assets.chunk_jobs import features_chunks
 from cviz_assets.executors import collection_job_executor, executor_from_env
-from cviz_assets.partitions import collection_partitions
 from cviz_assets.metadata import governed, parse_tags
 from cviz_assets.jobs_ops import recheck_published, retire_collection
 from cviz_assets.graph import graph_assets, graph_checks
@@ -15,40 +20,44 @@ from cviz_assets.register import register_collection
 from cviz_assets.schedules import daily_recheck
 from cviz_assets.sensors import sensors
 from cviz_resources import FeatureModelResource, StorageResource
-from cviz.settings import settings
-from cviz_resources.storage import default_root
+from cviz.settings import Settings, settings
 
 build_collection = dg.define_asset_job(
     "build_collection",
     selection=dg.AssetSelection.assets(*graph_assets),  # all layouts by default (CLI, drop sensor)
-    partitions_def=collection_partitions,
     description="Materialize every stage of one collection, images to viewer files.",
     executor_def=collection_job_executor(),  # in-process unless CVIZ_EXECUTOR says otherwise
 )
 
 
-def default_resources() -> dict:
-    s = settings()
+def default_resources(s: Settings | None = None) -> dict:
+    """The storage and model resources the settings name (default: the environment's)."""
+    s = s or settings()
     return {
-        "storage": StorageResource(root=default_root(), endpoint_url=s.s3_endpoint_url, viewer_url=s.viewer_url),
+        "storage": StorageResource(root=s.storage_root, endpoint_url=s.s3_endpoint_url, viewer_url=s.viewer_url),
         "model": FeatureModelResource(name=s.model, weights=s.weights, backend=s.backend),
     }
 
 
-def asset_owners() -> list[str]:
+def asset_owners(s: Settings) -> list[str]:
     """``CVIZ_ASSET_OWNERS``: comma-separated e-mail addresses or ``team:name`` (Dagster's owner forms)."""
-    return [o.strip() for o in settings().asset_owners.split(",") if o.strip()]
+    return [o.strip() for o in s.asset_owners.split(",") if o.strip()]
 
 
-defs = dg.Definitions(
-    assets=governed(graph_assets, asset_owners(), parse_tags(settings().asset_tags)),
-    asset_checks=[*graph_checks, *catalogue_checks],
-    jobs=[build_collection, register_collection, features_chunks, recheck_published, retire_collection],
-    sensors=sensors,
-    schedules=[daily_recheck],
-    resources=default_resources(),
-    executor=executor_from_env(),  # $CVIZ_EXECUTOR: auto (default), multiprocess, dask, in_process, ...
-)
+def build_defs(s: Settings) -> dg.Definitions:
+    """Every definition of the code location, its resources and governance taken from ``s``."""
+    return dg.Definitions(
+        assets=governed(graph_assets, asset_owners(s), parse_tags(s.asset_tags)),
+        asset_checks=[*graph_checks, *catalogue_checks],
+        jobs=[build_collection, register_collection, features_chunks, recheck_published, retire_collection],
+        sensors=sensors,
+        schedules=[daily_recheck],
+        resources=default_resources(s),
+        executor=executor_from_env(),  # $CVIZ_EXECUTOR: auto (default), multiprocess, dask, in_process, ...
+    )
+
+
+defs = build_defs(settings())
 
 
 def get_job(name: str = "build_collection") -> dg.JobDefinition:

@@ -24,10 +24,6 @@ DEFAULT_ROOT = Settings.storage_root  # the dataclass default
 BOTO_CONFIG = {"retries": {"max_attempts": 2, "mode": "standard"}, "connect_timeout": 5, "read_timeout": 60}
 
 
-def default_root() -> str:
-    return settings().storage_root
-
-
 def s3_options(endpoint_url: str | None = None) -> dict[str, Any]:
     """s3fs options: the endpoint (argument, else ``$CVIZ_S3_ENDPOINT_URL``) and timeouts; no secrets."""
     endpoint = endpoint_url or settings().s3_endpoint_url

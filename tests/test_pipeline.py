@@ -106,6 +106,18 @@ def test_imageplot_subset_titles_fall_back_to_filename(tmp_path: Path, imageplot
     assert len(untitled) == 20
     meta = result.asset_materializations_for_node("metadata_json")[0].metadata
     assert meta["title_fallbacks"].value == 20
+    # Both tables are on the asset pages: the CSV as joined (images) and the viewer's items (metadata_json).
+    csv_columns = list(next(iter(rows.values())).keys())
+    images_meta = result.asset_materializations_for_node("images")[0].metadata
+    assert [c.name for c in images_meta["dagster/column_schema"].schema.columns] == \
+        ["file"] + [c for c in csv_columns if c != "filename"]
+    assert images_meta["dagster/row_count"].value == 120
+    year = {c.name: c.type for c in images_meta["dagster/column_schema"].schema.columns}["year"]
+    assert year == "int"
+    preview = images_meta["preview"].records
+    assert preview[0].data["file"] in rows and preview[0].data["title"] == rows[preview[0].data["file"]]["title"]
+    item_columns = [c.name for c in meta["dagster/column_schema"].schema.columns]
+    assert {"id", "title", "cell"} <= set(item_columns) and meta["dagster/row_count"].value == 120
 
 
 def test_materialization_metadata_is_informative(met_sample_root: Path) -> None:

@@ -8,4 +8,5 @@ import sys
 
 from cviz.embed.models import load_extractor
 
-load_extractor(input_size=int(sys.argv[1]), weights=sys.argv[2], cache_dir=sys.argv[3], backend="litert")
+if __name__ == "__main__":  # (importing the module, as the purity test does, runs nothing)
+    load_extractor(input_size=int(sys.argv[1]), weights=sys.argv[2], cache_dir=sys.argv[3], backend="litert")
