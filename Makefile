@@ -43,7 +43,7 @@ postgresql:
 multicore-tsne: $(STAMP)
 	@bash scripts/build_multicore_tsne.sh $(VENV)
 
-# The code location from workspace.yaml against the repo's dagster.yaml; every shipped instance file.
+# The code location from workspace.yaml against deploy/dagster.yaml; every shipped instance file.
 validate: $(STAMP)
 	@bash scripts/validate.sh
 
@@ -52,6 +52,7 @@ deploy-config: $(STAMP)
 	$(PY) deploy/merge_config.py
 
 test: install chromium postgresql multicore-tsne
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg check defs
 	$(PY) -m pytest -q
 	cd viewer && npm test
 

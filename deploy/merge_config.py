@@ -20,7 +20,7 @@ HEADER = """\
 
 
 def merged() -> dict:
-    base = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    base = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
     storage = yaml.safe_load((REPO / "deploy" / "dagster.postgres.yaml").read_text())
     return {**base, **storage}
 

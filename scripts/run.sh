@@ -11,7 +11,7 @@ export CVIZ_UI_URL="${CVIZ_UI_URL:-http://127.0.0.1:${CVIZ_UI_PORT}}"
 # The daily re-check of every published map runs here (tests and bare deployments leave it off).
 export CVIZ_RECHECK_SCHEDULE="${CVIZ_RECHECK_SCHEDULE:-on}"
 mkdir -p "$DAGSTER_HOME"
-cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+cp deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
 sample="$CVIZ_STORAGE_ROOT/samples/met-sample"
 .venv/bin/cviz sample --out "$sample"
@@ -31,8 +31,7 @@ ui="http://127.0.0.1:${CVIZ_UI_PORT}"
   done
   printf '\n  Dagster UI: %s\n  Viewer:     %s/?c=met-sample\n  (Ctrl-C stops both)\n\n' "$ui" "$CVIZ_VIEWER_URL"
 ) &
-# Started from DAGSTER_HOME so the repo's dagster.yaml template is not mistaken for the instance's.
-repo=$PWD
-cd "$DAGSTER_HOME"
-# workspace.yaml names the code location `cviz`, as production (deploy/) does.
-"$repo/.venv/bin/dagster" dev -w "$repo/workspace.yaml" -h 127.0.0.1 -p "$CVIZ_UI_PORT"
+# `dg dev` (the project is a dg project: pyproject.toml's [tool.dg]) loads the code location
+# cviz_assets.definitions, named `cviz` as in workspace.yaml and production (deploy/).
+export VIRTUAL_ENV="$PWD/.venv"
+exec .venv/bin/dg dev -h 127.0.0.1 -p "$CVIZ_UI_PORT"

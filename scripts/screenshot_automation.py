@@ -50,7 +50,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cviz-shot-") as tmp:
         home, storage = Path(tmp) / "home", Path(tmp) / "storage"
         home.mkdir()
-        shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+        shutil.copyfile(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
         dep = Deployment(home, storage, env={"CVIZ_RECHECK_SCHEDULE": "on"}).start()
         try:
             dep.wait_ready()

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 home=$(mktemp -d)
 trap 'rm -rf "$home"' EXIT
-cp dagster.yaml "$home/dagster.yaml"
+cp deploy/dagster.yaml "$home/dagster.yaml"
 for f in dagster.yaml deploy/dagster.postgres.yaml deploy/dagster.production.yaml; do
   check=$(mktemp -d "$home/check.XXXX")
   cp "$f" "$check/dagster.yaml"

@@ -41,7 +41,7 @@ def test_drop_to_published_map_with_passing_checks(tmp_path: Path, met_sample_di
 
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
     root = tmp_path / "storage"
     drop_folder = root / "drop" / NAME
     with open(met_sample_dir / "metadata.csv", newline="", encoding="utf-8") as f:

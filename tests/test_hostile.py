@@ -253,7 +253,8 @@ def test_viewer_links_only_http_and_https() -> None:
 def test_run_script_binds_loopback_only() -> None:
     script = (REPO / "scripts/run.sh").read_text()
     lines = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
-    dagster = [line for line in lines if re.search(r"dagster\S*\s+dev\b", line)]
+    assert not [line for line in lines if re.search(r"\bdagster\s+dev\b", line)], "dagster dev is superseded by dg dev"
+    dagster = [line for line in lines if re.search(r"\bdg\s+dev\b", line)]
     assert dagster and all(re.search(r"(-h|--host)[ =]127\.0\.0\.1\b", line) for line in dagster), dagster
     node = [m for line in lines for m in re.findall(r"\bnode\s+(\S+\.m?js)\b", line)]
     assert node, "run.sh starts no node server?"

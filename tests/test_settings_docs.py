@@ -15,7 +15,7 @@ from cviz.settings import EXTERNAL, Settings, SettingsError, markdown_table, row
 REPO = Path(__file__).resolve().parents[1]
 NAME = re.compile(r"\bCVIZ_[A-Z][A-Z0-9_]*[A-Z0-9]\b")
 PY_PACKAGES = ("cviz", "cviz_assets", "cviz_resources")
-OUTSIDE_PYTHON = ("scripts", "deploy", "viewer/server.js", "Makefile", "dagster.yaml")
+OUTSIDE_PYTHON = ("scripts", "deploy", "viewer/server.js", "Makefile")  # deploy/ holds dagster.yaml
 
 
 def _files(*roots: str) -> list[Path]:
