@@ -134,7 +134,7 @@ def _forget_cells(storage: Any, name: str) -> None:
     from cviz.render import cells
     from cviz.stages.common import load_config
 
-    size = load_config(storage, name).tile_size
+    size = load_config(storage, name).cell_size
     for e in usable_items(storage.read_json(CollectionPaths(name).catalogue)):
         path = storage.os_path(cells.cell_key(e["sha256"], size))
         if path and os.path.exists(path):
@@ -159,7 +159,7 @@ def _prefill_cells(storage: Any, name: str) -> dict[str, Any]:
     from cviz.stages.common import load_config
 
     paths = CollectionPaths(name)
-    size = load_config(storage, name).tile_size
+    size = load_config(storage, name).cell_size
     catalogue = storage.read_json(paths.catalogue)
     fs, base = open_source(catalogue, storage.storage_options)
     made: dict[bytes, tuple[bytes, bytes]] = {}
@@ -240,7 +240,7 @@ def register(root: Path, name: str, images: Path, metadata: Path | None, tile: s
     from cviz.stages.common import register as write_config
     from cviz.storage import open_storage
 
-    spec: dict[str, Any] = {"name": name, "images": str(images), "tile": tile}
+    spec: dict[str, Any] = {"name": name, "images": str(images), "cell": tile}
     if metadata and metadata.exists():
         spec["metadata"] = str(metadata)
     write_config(open_storage(str(root)), CollectionConfig.from_dict(spec))

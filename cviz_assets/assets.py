@@ -13,16 +13,15 @@ so the UI's stale markers are true and "Materialize changed and missing" rebuild
 from typing import Any, Callable, Iterable, Literal
 
 import dagster as dg
+from pydantic import Field
 
-from cviz.arrange.grid import METHODS as GRID_METHODS
-from cviz.arrange.tsne import BACKENDS as TSNE_BACKENDS
 from cviz.stages import registry, stamps
 from cviz.paths import CollectionPaths
 from cviz.stages.common import StageReport, read_catalogue
-from cviz.stages.pca_tsne import TSNE_UPDATES
 from cviz.stages.progress import Progress
 from cviz.stages.versions import mosaic_manifest
 from cviz.storage import Storage
+from cviz_assets.choices import CHOICES, describe
 from cviz_assets.collection_lock import one_run_at_a_time
 from cviz_assets.metadata import report_metadata, summary
 from cviz_assets.partitions import collection_partitions as collections
@@ -33,38 +32,36 @@ from cviz_resources import FeatureModelResource, StorageResource
 GROUP = "collection_map"
 FORCE_TAG = "cviz/force"  # a run tagged cviz/force=true runs every stage, unchanged or not
 
-# The Launchpad offers these as choices (Dagster turns a Literal into an enum).
-GridMethod = Literal[GRID_METHODS]  # type: ignore[valid-type]
-TsneUpdate = Literal[TSNE_UPDATES]  # type: ignore[valid-type]
-TsneBackend = Literal[TSNE_BACKENDS]  # type: ignore[valid-type]
+# The Launchpad offers these as choices (Dagster turns a Literal into an enum), from their one
+# declaration (cviz_assets.choices), with what each does as the field's description.
+_GRID, _TSNE, _UPDATE = (CHOICES[k] for k in ("grid method", "t-SNE implementation", "update mode"))
+GridMethod = Literal[tuple(_GRID.options)]  # type: ignore[valid-type]
+UpdateMode = Literal[tuple(_UPDATE.options)]  # type: ignore[valid-type]
+TsneBackend = Literal[tuple(_TSNE.options)]  # type: ignore[valid-type]
 
 
 class TsneConfig(dg.Config):
-    """``recompute`` (default): a fresh layout. ``place_new``: items already on the map keep their
-    coordinates; only images added since are placed (openTSNE transform), so the map stays familiar.
-    ``backend``: ``opentsne`` (default) or ``multicore`` (the original's MulticoreTSNE, built by
-    ``make multicore-tsne``; openTSNE is used, and the note says so, when it is not importable)."""
+    """How the 2-D layout is made: afresh or keeping the map, and by which t-SNE implementation
+    (openTSNE is used, and the note says so, when MulticoreTSNE is not importable)."""
 
-    update: TsneUpdate = "recompute"
-    backend: TsneBackend = "opentsne"
+    update: UpdateMode = Field(default=_UPDATE.default, description=describe(_UPDATE.options))
+    backend: TsneBackend = Field(default=_TSNE.default, description=describe(_TSNE.options))
 
 
 class PcaConfig(dg.Config):
-    """``recompute`` (default): fit PCA afresh. ``place_new``: keep the previous fit and project only
-    images added since, so old items' rows stay exactly as they were and the tsne stage updates its
-    neighbour lists instead of searching again (refits, saying why, once the fit saw under 90% of
-    the items)."""
+    """``place_new`` keeps the previous fit and projects only images added since, so old items' rows
+    stay exactly as they were and the tsne stage updates its neighbour lists instead of searching
+    again (refits, saying why, once the fit saw under 90% of the items)."""
 
-    update: TsneUpdate = "recompute"
+    update: UpdateMode = Field(default=_UPDATE.default, description=describe(_UPDATE.options))
 
 
 class GridConfig(dg.Config):
-    """Grid method: auto (lap up to 2,000 items, flas_tsne above), flas_tsne (FLAS on the t-SNE points), flas (FLAS on PCA), lap
-    (exact, up to 4,000 items), rasterfairy, sorted. ``keep_previous``: items already on the map
-    keep their cells (stable update). ``refine``: swap cells afterwards to keep feature-space
-    neighbours adjacent (cviz.arrange.refine)."""
+    """How items are put into cells. ``keep_previous``: items already on the map keep their cells
+    (stable update). ``refine``: swap cells afterwards to keep feature-space neighbours adjacent
+    (cviz.arrange.refine)."""
 
-    method: GridMethod = "auto"
+    method: GridMethod = Field(default=_GRID.default, description=describe(_GRID.options))
     keep_previous: bool = False
     refine: bool = True
 
@@ -168,7 +165,7 @@ def grid(context: dg.AssetExecutionContext, config: GridConfig, storage: Storage
     store = storage.get()
     name = context.partition_key
     settings = {"method": config.method, "keep_previous": config.keep_previous, "refine": config.refine,
-                "tile_size": list(registry.run_config(store, name).tile_size)}
+                "cell_size": list(registry.run_config(store, name).cell_size)}
     return _stage(context, store, "grid", settings,
                   lambda: registry.stage_grid(store, name, method=config.method, keep_previous=config.keep_previous,
                                               refine=config.refine))

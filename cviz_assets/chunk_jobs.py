@@ -43,7 +43,7 @@ def _worker_op(worker: int, workers: int) -> dg.OpDefinition:
         fs, base = open_source(catalogue, store.storage_options)
         mine = worker_chunks(plan_chunks(items, extractor.model_id), worker, workers)
         # One decode per original here too: it also fills the cell and item-image caches the mosaic copies.
-        decode_at, derive = registry.derive_outputs(store, name, tuple(registry.run_config(store, name).tile_size))
+        decode_at, derive = registry.derive_outputs(store, name, tuple(registry.run_config(store, name).cell_size))
         computed = reused = images = 0
         for chunk in mine:
             if load_chunk(store, chunk_rel(name, extractor.model_id, chunk), chunk.size, int(extractor.dim)) is not None:

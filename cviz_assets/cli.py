@@ -19,6 +19,7 @@ from cviz.errors import CvizError
 from cviz.ingest.collection import LAYOUTS, CollectionConfig, config_fields, field_default
 from cviz.paths import CollectionPaths
 from cviz.settings import Settings, settings
+from cviz_assets.choices import CHOICES, describe
 
 CLI_RUN_TAGS = {"cviz/source": "cli"}  # as drop runs carry cviz/source=drop: filter runs by origin in the UI
 
@@ -33,7 +34,7 @@ CLI_FLAGS = {
     "filename_column": ("-fn", "--filename-column"),
     "title": ("-title", "--title"),
     "url": ("-url", "--url"),
-    "tile": ("-tile", "--tile"),
+    "cell": ("-tile", "--tile", "--cell"),  # -tile: the original scripts' flag
     "label_columns": ("--labels",),
     "layouts": ("--layouts",),
 }
@@ -66,12 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="register a collection and build its map", allow_abbrev=False)
     _collection_args(run)
     _env_args(run)
-    run.add_argument("--grid-method", default="auto", choices=["auto", "flas_tsne", "flas", "lap", "rasterfairy", "sorted"],
-                     help="grid assignment (default auto: lap up to 2,000 items, flas_tsne (FLAS on the t-SNE points) above; then refined)")
-    run.add_argument("--tsne", dest="tsne_backend", default="opentsne", choices=["opentsne", "multicore"],
-                     help="t-SNE implementation (multicore: MulticoreTSNE, built by `make multicore-tsne`)")
-    run.add_argument("--update", default="recompute", choices=["recompute", "place_new"],
-                     help="place_new: items already on the map keep their place; only new images are placed")
+    for dest, choice in (("grid_method", CHOICES["grid method"]), ("tsne_backend", CHOICES["t-SNE implementation"]),
+                         ("update", CHOICES["update mode"])):
+        run.add_argument(choice.flag, dest=dest, default=choice.default, choices=list(choice.options),
+                         help=f"{describe(choice.options)} (default {choice.default})")
     run.add_argument("--force", action="store_true",
                      help="run every stage, even those whose inputs and code are unchanged since they last ran")
     add = sub.add_parser("add", help="register a collection (adds its partition) without building it", allow_abbrev=False)
@@ -253,7 +252,8 @@ class _Bars:
 def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     run_settings = cli_settings(args)
     _check_storage(run_settings.storage_root)
-    CollectionConfig.from_dict(_spec(args))  # fail fast on name/tile/template syntax, before any import cost
+    CollectionConfig.from_dict(_spec(args))  # fail fast on name/cell size/template syntax, before any import cost
+    from cviz_assets.assets import FORCE_TAG
     from cviz_assets.definitions import build_defs
     from cviz_assets.register import register_spec
 
@@ -282,7 +282,7 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
         with _Progress(instance, run_id):
             result = job.execute_in_process(partition_key=config.name, instance=instance, raise_on_error=False,
                                             run_id=run_id, run_config=run_config,
-                                            tags={**CLI_RUN_TAGS, **({"cviz/force": "true"} if args.force else {})})
+                                            tags={**CLI_RUN_TAGS, **({FORCE_TAG: "true"} if args.force else {})})
     finally:
         progress.remove_listener(bars)
         bars.close()

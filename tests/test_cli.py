@@ -28,7 +28,7 @@ def test_original_flags_are_accepted() -> None:
     args = build_parser().parse_args(
         ["run", "-id", "c1", "-imagedir", "imgs/*.jpg", "-tile", "64x48", "-metdata", "m.csv", "-fn", "file",
          "-title", "{Name} ({Year})", "-url", "http://www.website.com/{Id}/"])
-    assert (args.name, args.images, args.tile, args.metadata, args.filename_column) == ("c1", "imgs/*.jpg", "64x48", "m.csv", "file")
+    assert (args.name, args.images, args.cell, args.metadata, args.filename_column) == ("c1", "imgs/*.jpg", "64x48", "m.csv", "file")
     assert (args.title, args.url) == ("{Name} ({Year})", "http://www.website.com/{Id}/")
     long = build_parser().parse_args(["run", "--id", "c1", "--images", "d", "--metadata", "m.csv"])
     assert (long.name, long.images, long.metadata) == ("c1", "d", "m.csv")

@@ -67,4 +67,4 @@ def test_cli_spec_round_trips_through_the_config() -> None:
     args = _parser(CollectionConfig).parse_args(["-id", "c", "-imagedir", "/x", "-tile", "64x64",
                                                  "-metdata", "/m.csv"])
     config = CollectionConfig.from_dict(cli._spec(args))
-    assert (config.tile_size, config.metadata, config.label_columns) == ((64, 64), "/m.csv", [])
+    assert (config.cell_size, config.metadata, config.label_columns) == ((64, 64), "/m.csv", [])

@@ -51,7 +51,7 @@ def test_drop_to_published_map_with_passing_checks(tmp_path: Path, met_sample_di
     chosen = sorted(rows)[:15]
     clock = [1_900_000_000.0]
     _copy_items(met_sample_dir, drop_folder, chosen[:12], rows, columns, clock[0] - 600)
-    (drop_folder / "collection.json").write_text(json.dumps({"title": "{title} ({date})", "tile": "64x64"}))
+    (drop_folder / "collection.json").write_text(json.dumps({"title": "{title} ({date})", "cell": "64x64"}))
 
     sensor = build_drop_sensor(quiet_seconds=QUIET, clock=lambda: clock[0])
     defs = dg.Definitions(assets=[*collection_assets, *layout_assets], asset_checks=[*collection_checks, *layout_checks],

@@ -109,7 +109,7 @@ def test_added_files_fire_exactly_one_new_request_and_reverting_is_new_work(tmp_
 def test_metadata_and_config_changes_fire(tmp_path: Path) -> None:
     csv = b"filename,title,url\nimg000.jpg,First,https://example.org/1\n"
     folder = make_collection(tmp_path, "prints", metadata_csv=csv,
-                             collection_json=json.dumps({"title": "{title}", "tile": "64x64"}).encode())
+                             collection_json=json.dumps({"title": "{title}", "cell": "64x64"}).encode())
     t = tick(tmp_path, tick(tmp_path, drop.DropCursor(), T0).cursor, T0 + QUIET)
     cfg = t.requests[0].config
     assert cfg.metadata.endswith("/prints/metadata.csv") and cfg.tile == "64x64"
@@ -121,7 +121,7 @@ def test_metadata_and_config_changes_fire(tmp_path: Path) -> None:
     assert p.stat().st_size == st.st_size
     t = tick(tmp_path, tick(tmp_path, t.cursor, T0 + 500).cursor, T0 + 500 + QUIET)
     assert [r.name for r in t.requests] == ["prints"]
-    put(folder, "collection.json", json.dumps({"title": "{title}", "tile": "96x96"}).encode(), mtime=T0)
+    put(folder, "collection.json", json.dumps({"title": "{title}", "cell": "96x96"}).encode(), mtime=T0)
     t = tick(tmp_path, tick(tmp_path, t.cursor, T0 + 900).cursor, T0 + 900 + QUIET)
     assert [r.config.tile for r in t.requests] == ["96x96"]
 

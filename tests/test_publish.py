@@ -208,7 +208,7 @@ def test_each_run_builds_from_the_config_its_images_step_read(built) -> None:
     root, folder, store = built
     spec = {"name": NAME, "images": str(folder)}
     registry.stage_images(store, NAME)
-    register(store, {**spec, "tile": "32x32", "title": "changed {title}"})  # another run's registration
+    register(store, {**spec, "cell": "32x32", "title": "changed {title}"})  # another run's registration
     for stage in STAGES[1:]:
         run_all(store, NAME, stages=[stage])
     grid = store.read_json(f"collections/{NAME}/grid.json")
@@ -227,10 +227,10 @@ def test_registering_a_changed_config_while_a_run_holds_the_lock_fails_clearly(b
     try:
         registry.register(store, CollectionConfig(name=NAME, images=str(folder)))  # unchanged: no wait
         with pytest.raises(CollectionBusy, match="run-a"):
-            registry.register(store, CollectionConfig(name=NAME, images=str(folder), tile="64x64"), wait_s=0)
+            registry.register(store, CollectionConfig(name=NAME, images=str(folder), cell="64x64"), wait_s=0)
     finally:
         lock.release()
-    assert store.read_json(f"collections/{NAME}/collection.json")["tile"] == "128x128"
+    assert store.read_json(f"collections/{NAME}/collection.json")["cell"] == "128x128"
 
 
 # -- the checks verify the version their run built, under the multiprocess executor ----------

@@ -112,7 +112,7 @@ def test_added_files_fire_exactly_one_request_and_unchanged_fires_nothing(instan
 def test_bad_collection_name_reported_while_others_fire(instance, env) -> None:
     make_collection(env["drop"], "Not Valid!", n=2)
     make_collection(env["drop"], "fine", n=2)
-    make_collection(env["drop"], "broken", n=2, collection_json=b'{"tile": "huge"}')
+    make_collection(env["drop"], "broken", n=2, collection_json=b'{"cell": "huge"}')
     d = Driver(instance, env["storage"], Clock())
     d.evaluate()
     result = d.evaluate(QUIET)

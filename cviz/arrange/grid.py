@@ -36,8 +36,17 @@ from cviz.arrange.refine import refine as refine_cells
 LAP_MAX = 4000
 LAP_AUTO = 2000  # auto uses lap up to here: a few seconds (cost grows as N^2 memory, ~N^3 time)
 FLAS_DIMS = 64  # leading PCA components FLAS sorts on (PCA is ordered: these carry most variance)
-METHODS = ("auto", "flas_tsne", "flas", "lap", "rasterfairy", "sorted")
 AUTO_METHOD = "flas_tsne"
+#: The grid methods and what each does: the one declaration that the CLI's ``--grid-method``, the
+#: Launchpad's enum and the table in docs/configuration.md derive from (cviz_assets.choices).
+METHODS: dict[str, str] = {
+    "auto": f"lap up to {LAP_AUTO:,} items, {AUTO_METHOD} above",
+    "flas_tsne": "FLAS (Barthel et al. 2023) sorting the t-SNE points onto the grid",
+    "flas": f"FLAS on the {FLAS_DIMS} leading PCA components (ignores the t-SNE)",
+    "lap": f"exact linear assignment of the t-SNE points to cells (up to {LAP_MAX:,} items: N^2 memory)",
+    "rasterfairy": "RasterFairy (Klingemann), the original tool's grid, on the t-SNE points",
+    "sorted": "rows by t-SNE y, each row by x: a baseline",
+}
 
 
 @dataclass
@@ -173,11 +182,37 @@ def assign_grid(points: np.ndarray, cell_w: int, cell_h: int, method: str = "aut
                 features: np.ndarray | None = None, seed: int = 0,
                 keep: dict[int, tuple[int, int]] | None = None, refine: bool = True,
                 graph: KnnGraph | None = None) -> GridResult:
-    """Assign the N items (t-SNE ``points``, optional N x K ``features``) to distinct cells.
+    """Assign the N items to distinct cells of a grid about as wide as tall in pixels.
 
-    ``keep`` (item -> (col, row) of the previous map): a stable update, see :func:`assign_keeping`;
-    with ``refine`` the new items are then refined among themselves, the kept ones frozen.
-    ``refine`` needs ``features`` (or a prebuilt kNN ``graph`` of them).
+    Parameters
+    ----------
+    points : (N, 2) array
+        The t-SNE points; every method but ``flas`` sorts them onto the grid.
+    cell_w, cell_h : int
+        The cell size in pixels: the grid has :func:`grid_shape` columns and rows, at least N cells.
+    method : str
+        One of :data:`METHODS`. ``auto`` is exact (``lap``) where that is cheap, FLAS above.
+    features : (N, K) array, optional
+        The PCA rows: ``flas`` sorts on their leading :data:`FLAS_DIMS` components, and the
+        refinement keeps their nearest neighbours adjacent. Needed by ``refine`` unless ``graph`` is given.
+    seed : int
+        Seeds FLAS's random start: the same inputs give the same grid.
+    keep : dict of item -> (col, row), optional
+        A stable update: those items keep their cells (:func:`assign_keeping`); with ``refine`` the
+        new items are then refined among themselves, the kept ones frozen.
+    refine : bool
+        Swap cells afterwards to keep feature-space neighbours adjacent (:mod:`cviz.arrange.refine`).
+    graph : KnnGraph, optional
+        A prebuilt kNN graph of ``features`` (the tsne stage's search, reused).
+
+    Returns
+    -------
+    GridResult
+        The grid's shape, each item's flat cell index (``row * cols + col``), the method used and a
+        note when it differs from the one asked for.
+
+    Cost: ``lap`` O(N^3) time and N^2 memory (bounded by :data:`LAP_MAX`); FLAS and the
+    refinement about linear in N per pass.
     """
     n = len(points)
     cols, rows = grid_shape(n, cell_w, cell_h)

@@ -35,7 +35,12 @@ TSNE_DIMS = 256
 EARLY_EXAGGERATION_ITER = 250
 N_ITER = 300
 SMALL_N = 5000
-BACKENDS = ("opentsne", "multicore")
+#: The t-SNE implementations: the one declaration that the CLI's ``--tsne``, the Launchpad's enum and
+#: docs/configuration.md derive from (cviz_assets.choices).
+BACKENDS: dict[str, str] = {
+    "opentsne": "openTSNE (Policar et al. 2024), FFT-accelerated interpolation: about linear in N",
+    "multicore": "MulticoreTSNE, the original tool's Barnes-Hut t-SNE (built by `make multicore-tsne`)",
+}
 
 
 @dataclass
@@ -66,11 +71,45 @@ def run_tsne(x: np.ndarray, perplexity: float = DEFAULT_PERPLEXITY, seed: int = 
              early_iter: int = EARLY_EXAGGERATION_ITER, exaggeration: float | None = None,
              angle: float | None = None,
              neighbours: tuple[np.ndarray, np.ndarray] | None = None) -> TsneResult:
-    """``exaggeration``: openTSNE's late exaggeration (None: 1). ``angle`` (Barnes-Hut trade-off, the original's 0.1) forces Barnes-Hut gradients in openTSNE;
-    ``n_iter`` counts the iterations after the early-exaggeration phase (openTSNE's convention; for
-    MulticoreTSNE, which counts both, ``early_iter + n_iter`` are run). ``neighbours``: precomputed
-    exact (indices, distances) of every row, at least 3 x perplexity of them (openTSNE's own
-    search is approximate, Annoy); used by openTSNE instead of searching again."""
+    """Embed the N rows of ``x`` in 2-D with t-SNE (van der Maaten & Hinton 2008).
+
+    Parameters
+    ----------
+    x : (N, D) array
+        The PCA rows; the first ``dims`` columns are used.
+    perplexity : float
+        The effective number of neighbours each point's affinities spread over (lowered for small N,
+        said in the note). Lower keeps tighter local groups; the neighbour lists hold 3 x perplexity.
+    seed : int
+        Seeds the initialisation: the same inputs give the same map.
+    n_jobs : int
+        Threads for the affinities and the gradient.
+    backend : str
+        One of :data:`BACKENDS`.
+    n_iter : int
+        Iterations after the early-exaggeration phase (openTSNE's convention; MulticoreTSNE, which
+        counts both phases, runs ``early_iter + n_iter``).
+    dims : int
+        PCA components used (:data:`TSNE_DIMS`; more keep more neighbourhood structure, cost linear in it).
+    early_iter : int
+        Iterations of early exaggeration, which lets clusters form before they settle.
+    exaggeration : float, optional
+        openTSNE's late exaggeration (None: 1); above 1 it tightens clusters at the cost of local order.
+    angle : float, optional
+        The Barnes-Hut accuracy trade-off (the original tool's 0.1); setting it forces Barnes-Hut
+        gradients in openTSNE instead of the FFT interpolation.
+    neighbours : (indices, distances), optional
+        Exact neighbours of every row, at least 3 x perplexity of them, used by openTSNE instead of
+        its own approximate (Annoy) search.
+
+    Returns
+    -------
+    TsneResult
+        The N x 2 float32 embedding, the method and perplexity used, and a note when either differs
+        from the one asked for.
+
+    Cost: affinities O(N k log N) with k = 3 x perplexity; each FFT gradient iteration about O(N).
+    """
     n = x.shape[0]
     if n < MIN_TSNE:
         emb = np.zeros((n, 2), np.float32)

@@ -2,7 +2,7 @@
 
 A collection is registered by writing its config to ``collections/<name>/collection.json`` in the
 storage root; the Dagster partition of the same name then materializes it. Everything a run needs
-is validated here, before any work starts: the name, the tile size, and the templates (syntax
+is validated here, before any work starts: the name, the cell size, and the templates (syntax
 now; the columns they name as soon as the CSV header is read).
 """
 
@@ -19,7 +19,7 @@ from cviz.paths import validate_collection_name
 
 DEFAULT_TITLE = "{title}"
 DEFAULT_URL = "{url}"
-DEFAULT_TILE = "128x128"
+DEFAULT_CELL = "128x128"
 FOLDER_FIELDS = ("name", "images", "metadata")  # what a drop folder sets from itself (cviz.ingest.drop)
 LAYOUTS = ("timeline", "category")  # besides the similarity map (cviz/arrange/layouts.py)
 
@@ -59,14 +59,17 @@ def validate_layouts(value: Any, name: str) -> dict[str, Any]:
     return out
 
 
-def parse_tile(tile: str) -> tuple[int, int]:
-    """``"128x96"`` -> (128, 96). Sides from 16 to 1024 pixels."""
-    m = re.fullmatch(r"\s*(\d{1,4})\s*[xX]\s*(\d{1,4})\s*", str(tile))
+def parse_cell_size(cell: str) -> tuple[int, int]:
+    """``"128x96"`` -> (128, 96): the size of one item's cell on the map. Sides from 16 to 1024 pixels.
+
+    (Not the Deep Zoom tile size, which the pyramid chooses: :func:`cviz.render.dzi.choose_tile_size`.)
+    """
+    m = re.fullmatch(r"\s*(\d{1,4})\s*[xX]\s*(\d{1,4})\s*", str(cell))
     if not m:
-        raise CvizError(f"tile size {tile!r} must look like WIDTHxHEIGHT, e.g. 128x128")
+        raise CvizError(f"cell size {cell!r} must look like WIDTHxHEIGHT, e.g. 128x128")
     w, h = int(m.group(1)), int(m.group(2))
     if not (16 <= w <= 1024 and 16 <= h <= 1024):
-        raise CvizError(f"tile size {tile!r}: each side must be between 16 and 1024 pixels")
+        raise CvizError(f"cell size {cell!r}: each side must be between 16 and 1024 pixels")
     return w, h
 
 
@@ -84,7 +87,7 @@ class CollectionConfig:
     filename_column: str = _field("CSV column with file names", default="filename")
     title: str = _field("title template, e.g. '{Name} ({Year})'", default=DEFAULT_TITLE)
     url: str = _field("record link template, e.g. 'https://example.org/{Id}/'", default=DEFAULT_URL)
-    tile: str = _field("cell size WxH (default 128x128)", default=DEFAULT_TILE)
+    cell: str = _field("cell size WxH, one item's square on the map (default 128x128)", default=DEFAULT_CELL)
     label_columns: list[str] = _field("label columns for the neighbour-agreement score", default_factory=list)
     layouts: dict[str, Any] = _field("extra layouts besides the similarity map: false turns one off, {\"column\": ...} chooses its column",
                                      default_factory=default_layouts)
@@ -93,14 +96,14 @@ class CollectionConfig:
         validate_collection_name(self.name)
         if not self.images or not isinstance(self.images, str):
             raise CvizError(f"collection {self.name}: 'images' (a folder or glob) is required")
-        parse_tile(self.tile)
+        parse_cell_size(self.cell)
         self.layouts = validate_layouts(self.layouts, self.name)
         self.title_template
         self.url_template
 
     @property
-    def tile_size(self) -> tuple[int, int]:
-        return parse_tile(self.tile)
+    def cell_size(self) -> tuple[int, int]:
+        return parse_cell_size(self.cell)
 
     @property
     def title_template(self) -> Template:
@@ -115,6 +118,10 @@ class CollectionConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CollectionConfig":
+        """A config from its JSON form; ``tile``, the cell size's name before ``cell`` (and the original
+        scripts' flag), is read as ``cell``, so collection.json files written earlier stay valid."""
+        if "tile" in data:
+            data = {k: v for k, v in data.items() if k != "tile"} | {"cell": data.get("cell", data["tile"])}
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(data) - known)
         if unknown:

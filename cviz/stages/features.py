@@ -41,7 +41,7 @@ def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size
     items = usable_items(catalogue)
     config = load_config(storage, name)
     fs, base = open_source(catalogue, storage.storage_options)
-    decode_at, derive = derive_outputs(storage, name, tuple(config.tile_size))
+    decode_at, derive = derive_outputs(storage, name, tuple(config.cell_size))
     # Chunk by chunk (cviz/embed/chunks.py): chunks other workers computed are read, the rest computed here.
     try:
         chunked = features_by_chunks(storage, name, items, lambda rel: read_source(fs, f"{base}/{rel}"), extractor,

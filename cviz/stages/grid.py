@@ -49,7 +49,7 @@ def stage_grid(storage: Storage, name: str, method: str = "auto", seed: int = 0,
     shas = [e["sha256"] for e in usable_items(read_catalogue(storage, name))]
     if len(shas) != len(points):
         raise CollectionError(f"collection {name}: tsne has {len(points)} rows for {len(shas)} items; re-materialize tsne")
-    cw, ch = config.tile_size
+    cw, ch = config.cell_size
     keep = None
     if keep_previous:
         previous = _previous_cells(storage, paths, (cw, ch))

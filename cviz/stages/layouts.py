@@ -92,7 +92,7 @@ def arrange_items(storage: Storage, name: str, layout: str, catalogue: dict[str,
     n = len(items)
     doc, _ = build_items(config, items, columns, [0] * n, {}, [""] * n)
     rows = [e.get("row") or {} for e in items]
-    cell = tuple(config.tile_size)
+    cell = tuple(config.cell_size)
     if layout == "timeline":
         if column is None:
             column = doc["date_column"]
@@ -178,7 +178,7 @@ def stage_layout(storage: Storage, name: str, layout: str, workers: int = 2,
     if isinstance(found, arrange.Absent):
         return _absent(storage, name, layout, found.reason, len(items), sha, started)
     arranged_s = time.perf_counter() - started
-    cw, ch = _config(storage, name, catalogue).tile_size
+    cw, ch = _config(storage, name, catalogue).cell_size
     cols, rows = found.cols, found.rows
     pyramid = Pyramid(cols * cw, rows * ch, choose_tile_size(cw, ch))
     empty_layout_trash(storage, name)  # layout versions the last publish retired (local roots)

@@ -20,13 +20,21 @@ from cviz.stages.stable_update import StableRows, current_fit_id, save_fit, stab
 from cviz.storage import Storage
 
 
+#: How the pca and tsne stages treat a collection that grew: the one declaration that the CLI's
+#: ``--update``, the Launchpad's enum and docs/configuration.md derive from (cviz_assets.choices).
+UPDATE_MODES: dict[str, str] = {
+    "recompute": "fit PCA and lay out the t-SNE afresh",
+    "place_new": "items already on the map keep their place; only new images are placed",
+}
+
+
 def stage_pca(storage: Storage, name: str, n_components: int = 256, normalise: bool = True,
               update: str = "recompute") -> StageReport:
     """``normalise``: L2-normalise each feature vector first, so PCA, t-SNE and the grid work in the
     cosine geometry the neighbour measures use (+0.006 grid label agreement measured).
     ``update="place_new"``: keep the previous fit, project only new items (cviz.stages.stable_update)."""
-    if update not in TSNE_UPDATES:
-        raise CollectionError(f"PCA update {update!r}: choose one of {', '.join(TSNE_UPDATES)}")
+    if update not in UPDATE_MODES:
+        raise CollectionError(f"PCA update {update!r}: choose one of {', '.join(UPDATE_MODES)}")
     started = time.perf_counter()
     paths = CollectionPaths(name)
     features = storage.read_npy(paths.features)
@@ -56,8 +64,6 @@ def stage_pca(storage: Storage, name: str, n_components: int = 256, normalise: b
         report.pictures["explained_variance_plot"] = plots.explained_variance_png(result.explained_variance_ratio)
     return timed(report, started)
 
-
-TSNE_UPDATES = ("recompute", "place_new")
 
 
 KNN_K = 50  # neighbours kept per item: t-SNE at perplexity <= 16 (3 x perplexity), the refinement, kNN50
@@ -122,8 +128,8 @@ def stage_tsne(storage: Storage, name: str, perplexity: float = DEFAULT_PERPLEXI
     the new ones (cviz.arrange.tsne.place_new); ``"recompute"`` (default) lays out everything afresh.
     ``backend``: ``opentsne`` (default) or ``multicore`` (MulticoreTSNE, `make multicore-tsne`).
     Reports how many feature-space neighbours the layout keeps (cviz.measure.quality)."""
-    if update not in TSNE_UPDATES:
-        raise CollectionError(f"t-SNE update {update!r}: choose one of {', '.join(TSNE_UPDATES)}")
+    if update not in UPDATE_MODES:
+        raise CollectionError(f"t-SNE update {update!r}: choose one of {', '.join(UPDATE_MODES)}")
     if backend not in TSNE_BACKENDS:
         raise CollectionError(f"t-SNE backend {backend!r}: choose one of {', '.join(TSNE_BACKENDS)}")
     started = time.perf_counter()

@@ -26,8 +26,6 @@ import numpy as np
 
 from cviz.embed.models.extractor import FeatureExtractor, WeightsUnavailable, keras_version, sha256_file
 
-__all__ = ["BACKENDS", "DEFAULT_MODEL", "FeatureExtractor", "WeightsUnavailable", "available_models", "keras_version",
-           "load_extractor", "sha256_file"]
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "efficientnet_lite0"
