@@ -134,3 +134,10 @@ export function nearestItemCell(grid, cellToItem, x, y) {
   }
   return best;
 }
+
+/** What the page says when it will not show a layout (and stays where it is). `err` from decodeLayout or a load. */
+export function layoutRefusal(name, err) {
+  const title = LAYOUT_TITLES[name] || name;
+  if (err.mismatch) return `The ${title.toLowerCase()} layout was built from another item list than this map; showing the similarity map.`;
+  return `Could not load the ${title.toLowerCase()} layout (${err.message}).`;
+}
