@@ -1,13 +1,15 @@
 // The handle the browser tests (tests/test_viewer_*.py) and viewer/bench read: window.cviz and
-// window.cvizPerf. window.cviz is a frozen object of getters and functions, never the page
-// itself: what it returns are detached copies (lib/readonly.js), so a test reads the page's
-// state but cannot change it. Two things are live on purpose: `viewer`, the OpenSeadragon viewer
-// the tests zoom and pan like a user would, and window.cvizPerf, the timing record that the
-// bench clears between measurements.
+// window.cvizPerf. Both exist only when the page runs under test, i.e. `window.CVIZ_TEST === true`
+// before any page script runs (tests/viewer_fixture.py new_test_context() sets it with an init
+// script); an ordinary visit has neither. window.cviz is a frozen object of getters and
+// functions, never the page itself: what it returns are detached copies (lib/readonly.js), so a
+// test reads the page's state but cannot change it. Two things are live on purpose: `viewer`,
+// the OpenSeadragon viewer the tests zoom and pan like a user would, and window.cvizPerf, the
+// timing record that the bench clears between measurements.
 import { snapshot } from './lib/readonly.js';
 
 export function underTest() {
-  return true;
+  return window.CVIZ_TEST === true;
 }
 
 function define(name, value) {
