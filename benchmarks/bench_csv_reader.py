@@ -1,4 +1,4 @@
-"""cviz's metadata CSV reader (stdlib csv) against pandas.read_csv on the issue 12 class 10 cases.
+"""cviz's metadata CSV reader (stdlib csv) against pandas.read_csv on the messy-CSV cases of tests/test_bad_csv.py.
 
 Outcome per case (read or refused, and what the reader says) and seconds per parse, best of 3.
 pandas is configured as the issue suggests: dtype=str, keep_default_na=False, encoding_errors,

@@ -1,4 +1,4 @@
-"""What the two extra layouts (issue 16) add to a build: the timeline and category layout stages on
+"""What the two extra layouts add to a build: the timeline and category layout stages on
 N synthetic items with a warm cell cache, each in a fresh process; wall and CPU seconds and peak RSS.
 
     .venv/bin/python benchmarks/bench_layouts.py                 # 13,000 items (target: <= 20 s, <= 1 GB)

@@ -1,6 +1,6 @@
 """How close LiteRT's Lite0 inference is to what this CPU can compute at all (a compute roofline).
 
-Why: issue 14 asks for >= 300 images/s from Lite0 on two cores. Whether that is reachable is
+Why: 300 images/s from Lite0 on two cores was the target. Whether that is reachable is
 arithmetic, not tuning: images/s x multiply-adds per image must stay below the multiply-adds per
 second the cores can do. This module counts the model's multiply-adds from the converted graph
 itself (every CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED op, from its weight and output tensor

@@ -1,4 +1,4 @@
-"""UI/daemon run time of the built-in sample against ``cviz run`` (issue 17, point 6).
+"""UI/daemon run time of the built-in sample against ``cviz run``.
 
 Both start from a fresh storage root (all 174 features computed) and a fresh DAGSTER_HOME with
 the repository's dagster.yaml. The CLI figure is ``cviz run``'s own "built in" time; the UI figure

@@ -65,7 +65,7 @@ ALERTS = "ops/alerts.jsonl"
 DROP = "drop"
 TRASH_PREFIX = ".trash-"  # a retired version folder awaiting deletion (local roots)
 # Folders of the storage root that hold cviz's own outputs and bookkeeping: never catalogued as
-# images, even when the storage root lies inside a collection's image folder (issue 12, class 3).
+# images, even when the storage root lies inside a collection's image folder.
 OUTPUT_FOLDERS = ("collections", PUBLISHED, "cache", "ops")
 
 
@@ -251,7 +251,7 @@ class CollectionPaths:
     def vocabulary(self, version: str) -> str:
         return f"{self.version(version)}/vocabulary.json"
 
-    # The extra layouts (issue 16, cviz/stages/layouts.py): each in version folders of its own.
+    # The extra layouts: each in version folders of its own.
     @property
     def layouts(self) -> str:
         return f"{self.published}/layouts"

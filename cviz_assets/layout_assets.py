@@ -1,4 +1,4 @@
-"""The extra layouts (issue 16): one asset per layout, collection-partitioned like the others.
+"""The extra layouts: one asset per layout, collection-partitioned like the others.
 
 ``timeline_layout`` and ``category_layout`` each read the catalogue (dates, categories) and the
 t-SNE points (similarity order inside a bin or block) and build their own version folder

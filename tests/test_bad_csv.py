@@ -1,4 +1,4 @@
-"""Issue 7, metadata CSV: each messy CSV gets a clear error naming file/row/column, or a documented fallback.
+"""Metadata CSV: each messy CSV gets a clear error naming file/row/column, or a documented fallback.
 
 Includes property-based tests (hypothesis): whatever text people type into cells, in whatever
 encoding and line endings a spreadsheet writes, the reader gives back exactly those values or a

@@ -1,4 +1,4 @@
-"""Issue 7, images: every bad or odd image file has a specific outcome, and the run goes on.
+"""Images: every bad or odd image file has a specific outcome, and the run goes on.
 
 The corpus is written by ``tests/bad_input/images.py`` with Pillow (nothing binary is committed).
 Most checks run the pipeline's stage functions with a fake extractor (fast); the corpus, the

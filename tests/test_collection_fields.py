@@ -1,6 +1,5 @@
 """The collection's fields are declared once (cviz.ingest.collection.CollectionConfig); the CLI's flags,
-the register job's Launchpad config and the fields a drop folder may set are derived from them
-(issue 13, point 6). A field added to the config reaches all three, with its default and help."""
+the register job's Launchpad config and the fields a drop folder may set are derived from them. A field added to the config reaches all three, with its default and help."""
 
 from __future__ import annotations
 

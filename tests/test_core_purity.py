@@ -1,4 +1,4 @@
-"""The pure core stays pure: every ``cviz`` module imports without Dagster (issue 13, point 3).
+"""The pure core stays pure: every ``cviz`` module imports without Dagster.
 
 ``cviz/`` is the computation, testable and usable alone; the Dagster definitions (and the CLI
 that runs them) live in ``cviz_assets/``. Importing each module in a fresh interpreter is the only

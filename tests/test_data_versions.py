@@ -1,4 +1,4 @@
-"""Unchanged inputs, no work (issue 14 point 4): code versions, data versions, skipped stages.
+"""Unchanged inputs, no work: code versions, data versions, skipped stages.
 
 Every run goes through the real ``build_collection`` job (with its blocking checks) on a small
 real collection (16 Met photos); the outputs on disk, the run's materialization metadata and the

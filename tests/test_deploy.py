@@ -1,4 +1,4 @@
-"""The production shape (issue 17, point 5): dagster-webserver and dagster-daemon as separate
+"""The production shape: dagster-webserver and dagster-daemon as separate
 processes over workspace.yaml (location ``cviz``), started with the commands the systemd units
 ship; a run launched through GraphQL is queued, launched by the daemon and succeeds with its
 checks; a read-only webserver refuses to launch. Also: the production instance file is the

@@ -1,4 +1,4 @@
-"""Step start-up (issue 17, point 6): which executor each job gets, the forkserver preload, and
+"""Step start-up: which executor each job gets, the forkserver preload, and
 TensorFlow's start-up chatter dropped without hiding anything else written to stderr.
 
 The speed itself is a benchmark (benchmarks/ui_vs_cli.py), not a timed test."""

@@ -1,4 +1,4 @@
-"""Governance metadata (issue 17, point 8): owners and tags from configuration, descriptions that
+"""Governance metadata: owners and tags from configuration, descriptions that
 explain each asset's metadata, code references, and a ``cviz/source=cli`` tag on CLI runs."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 7, hostile input: templates, names, markup and network exposure give an attacker nothing."""
+"""Hostile input: templates, names, markup and network exposure give an attacker nothing."""
 
 from __future__ import annotations
 
@@ -242,7 +242,7 @@ def test_no_html_written_with_metadata_text(hostile_run) -> None:
 
 
 def test_viewer_links_only_http_and_https() -> None:
-    """The viewer's own tests cover rendering; this checks the one rule it must keep (issue 7)."""
+    """The viewer's own tests cover rendering; this checks the one rule it must keep."""
     panel = (REPO / "viewer/public/src/panel.js").read_text()
     assert re.search(r"protocol === 'http:' \|\| \w+\.protocol === 'https:'", panel)
     for src in (REPO / "viewer/public/src").rglob("*.js"):

@@ -1,4 +1,4 @@
-"""Issue 12, hostile input round 2: each class tested where the bug lives, then once through `cviz run`.
+"""Hostile input round 2: each class tested where the bug lives, then once through `cviz run`.
 
 Everything is generated at test time (noise JPEGs, CSVs, pipes); nothing binary is committed. Reads
 of unbounded sources (a named pipe, /dev/zero) run with a size cap and a timeout.

@@ -1,4 +1,4 @@
-"""Issue 12 class 7 on object storage: two writers publishing at once lose no index entry (moto S3)."""
+"""Index updates on object storage: two writers publishing at once lose no index entry (moto S3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 7, interruptions: kill -9 mid-stage, disk full, and two runs of one collection at once.
+"""Interruptions: kill -9 mid-stage, disk full, and two runs of one collection at once.
 
 Each kill test builds a published collection (version 1), adds images, starts a second run in a
 child process that stops at a chosen write inside the stage under test (tests/bad_input/killable.py:

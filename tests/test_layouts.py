@@ -1,4 +1,4 @@
-"""The arrangements of cviz/arrange/layouts.py (issue 16), checked against the inputs, not the code's output:
+"""The arrangements of cviz/arrange/layouts.py, checked against the inputs, not the code's output:
 every dated item inside the bin of its own year, bins left to right in year order, every category
 item in the block of its first value, and collection.json's ``layouts`` validated."""
 

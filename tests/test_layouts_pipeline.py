@@ -1,4 +1,4 @@
-"""The layouts through the real Dagster assets (issue 16): a collection with dates and categories
+"""The layouts through the real Dagster assets: a collection with dates and categories
 publishes all three layouts; each layout puts the items where the metadata CSV says; a collection
 without dates has no timeline and says why; one layout rebuilt alone leaves the live similarity
 version byte for byte as it was; a layout built from another item list is not published.

@@ -1,4 +1,4 @@
-"""Paths in one place (issue 13 point 4): docs/outputs.md names every file a build writes, and each
+"""Paths in one place: docs/outputs.md names every file a build writes, and each
 documented path has exactly one builder, in cviz/paths.py.
 
 - the listing of docs/outputs.md (its first code block, one pattern per line) and

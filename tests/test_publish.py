@@ -24,7 +24,7 @@ def test_stale_versions_are_set_aside_then_deleted(tmp_path: Path) -> None:
     assert (tmp_path / "published" / "c1" / live / "map_files" / "0" / "0_0.jpg").exists()
 
 
-# -- issue 13 point 1: a published version owns its files; publish behind blocking checks -------
+# -- a published version owns its files; publish behind blocking checks -------
 import hashlib
 import json
 import multiprocessing
@@ -171,7 +171,7 @@ def test_failed_blocking_check_skips_publish_and_keeps_the_previous_map(built, m
     assert again.success and read_pointer(store, NAME)["items"].split("/")[0] != before["items"].split("/")[0]
 
 
-# -- issue 12 class 7: index updates safe under concurrency ----------------------------------
+# -- index updates safe under concurrency ----------------------------------
 def _publish_many(root: str, prefix: str, count: int) -> None:
     store = open_storage(root)
     for i in range(count):
@@ -203,7 +203,7 @@ def test_an_index_written_before_entry_files_keeps_its_collections(tmp_path: Pat
     assert [c["name"] for c in store.read_json("published/index.json")["collections"]] == ["new"]
 
 
-# -- issue 12 class 6: one config snapshot per run --------------------------------------------
+# -- one config snapshot per run --------------------------------------------
 def test_each_run_builds_from_the_config_its_images_step_read(built) -> None:
     root, folder, store = built
     spec = {"name": NAME, "images": str(folder)}
@@ -280,7 +280,7 @@ def test_checks_under_the_multiprocess_executor_verify_the_version_their_run_bui
     assert store.read_json(new.items)["count"] == 8
 
 
-# -- issue 12 class 10: item images of deleted images are not kept forever ---------------------
+# -- item images of deleted images are not kept forever ---------------------
 def test_item_images_no_kept_version_names_are_removed(built) -> None:
     root, folder, store = built
     images = root / "published" / NAME / "images"

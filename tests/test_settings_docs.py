@@ -1,4 +1,4 @@
-"""One settings module (issue 13 point 2): every ``CVIZ_*`` variable declared once, read through it,
+"""One settings module: every ``CVIZ_*`` variable declared once, read through it,
 and the table in docs/configuration.md generated from it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The storage interface (issue 13 point 2): one contract, run against both backends.
+"""The storage interface: one contract, run against both backends.
 
 ``LocalStorage`` on a temporary folder and ``ObjectStorage`` on a real S3 protocol endpoint (moto in
 server mode on loopback) must behave the same for every operation the stages use; where the media

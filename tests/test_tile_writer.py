@@ -1,4 +1,4 @@
-"""The one tile writer keeps memory flat when storage writes lag (issue 13, point 5).
+"""The one tile writer keeps memory flat when storage writes lag.
 
 Before, two of the three tile writers submitted every band to a thread pool with no bound on the
 backlog, so with slow (S3) writes the encoded-but-unwritten tiles grew with the mosaic. These

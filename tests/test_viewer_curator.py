@@ -1,4 +1,4 @@
-"""The viewer as a curator's tool (issue 15), in Debian chromium: vocabulary filters, named
+"""The viewer as a curator's tool, in Debian chromium: vocabulary filters, named
 regions, "more like this", selections and export, the view in the address, phone and keyboard,
 and the bugs found by trying it. Same server, fixture and browser setup as test_viewer_browser.py.
 
@@ -436,7 +436,7 @@ def test_small_bugs_tooltip_navigator_search_label_unknown_date(page, base_url, 
 
 
 def test_a_hundred_thousand_columns_open_a_bounded_panel(browser, tmp_path):
-    """Issue 12, point 9 (the panel part): no call-stack overflow, at most 200 fields rendered."""
+    """The panel with a huge item: no call-stack overflow, at most 200 fields rendered."""
     from tests.test_viewer_browser import start_viewer_server, stop
     from tests.viewer_fixture import build_published_collection
 

@@ -1,4 +1,4 @@
-"""Layouts in the viewer (issue 16), in Debian chromium: the switcher, the layout in the address,
+"""Layouts in the viewer, in Debian chromium: the switcher, the layout in the address,
 the open item (or the view's centre item) kept in view across a switch, search, filters and
 selection kept and redrawn at the new cells, the timeline's axis and the category headings,
 and the refusals (a collection without layouts, a layout from another item list). Same server,

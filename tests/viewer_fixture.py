@@ -20,7 +20,7 @@ spaces, ``#`` and accents, a ``subjects`` vocabulary of 73 values (more than ite
 60-value category limit, so only vocabulary.json makes it a filter), category columns named
 ``constructor`` and ``__proto__`` whose values are ``toString``/``hasOwnProperty``, and a
 formula-like ``note`` (``=HYPERLINK(...)``, ``+1``, ``-2``, ``@SUM``) for the CSV export.
-With ``layouts=True`` (issue 16) it also writes a ``timeline`` layout (25-year bins of
+With ``layouts=True`` it also writes a ``timeline`` layout (25-year bins of
 ``year``, one band of LAYOUT_ROWS rows per bin, items row-major in item order, undated items in
 their own block after the last bin and a one-column gap, labelled ``"kind": "block"``) and a
 ``category`` layout (one block per first ``department`` value, largest first, an empty heading

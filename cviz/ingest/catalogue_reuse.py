@@ -1,4 +1,4 @@
-"""Rescans that read only what changed: the previous catalogue as git's index (issue 14).
+"""Rescans that read only what changed: the previous catalogue as git's index.
 
 A catalogue entry (content hash, size, dimensions, format, mode, usable or why not) is a function
 of the file's bytes alone. So when a file's *key* is the one the previous scan recorded, its

@@ -37,7 +37,7 @@ def stage_publish(storage: Storage, name: str) -> StageReport:
     was_live = version.is_live(storage)
     if not was_live:
         built_version(storage, name, "publish")  # same grid, items and config as the mosaic
-    from cviz.publish.layout_versions import pair_layouts  # the extra layouts built from this item list (issue 16)
+    from cviz.publish.layout_versions import pair_layouts  # the extra layouts built from this item list
 
     pairing = pair_layouts(storage, version)
     publish_version(storage, version, int(manifest["items"]), layouts=pairing.entries)

@@ -1,4 +1,4 @@
-"""Unchanged inputs, no work: stage fingerprints, data versions and stamps (issue 14, point 4).
+"""Unchanged inputs, no work: stage fingerprints, data versions and stamps.
 
 This is Dagster's asset-versioning model (docs.dagster.io/guides/build/assets/asset-versioning-and-caching),
 kept in storage beside the outputs so that any instance, the ephemeral one of ``cviz run`` included,

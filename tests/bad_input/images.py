@@ -1,4 +1,4 @@
-"""Write every image case of issue 7 with Pillow into a folder, each with the outcome it must have.
+"""Write every bad-image case with Pillow into a folder, each with the outcome it must have.
 
 Each case is a small function writing one or more files; ``CASES`` says, per file, whether the
 catalogue must keep it (``usable``) or skip it (``skipped``) and a word its recorded reason must

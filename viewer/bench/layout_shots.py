@@ -1,4 +1,4 @@
-"""Screenshots of a published collection's layouts (issue 16), to look at: for each collection
+"""Screenshots of a published collection's layouts, to look at: for each collection
 and each layout its current.json lists, the whole map and a zoomed-in view, plus the checks a
 person would make by eye (the layout opened, how many axis labels / headings are on screen, any
 page error).

@@ -1,7 +1,7 @@
 """Measure the viewer in headless chromium: load to first tiles drawn, hover to tooltip,
 search/filter recompute, frame times while panning, "more like this" latency after a click,
 the cost of placing region labels per frame, and the gzipped size of the extra data
-(regions.json, vocabulary.json, neighbours.bin). With --layouts (issue 16): the time a layout
+(regions.json, vocabulary.json, neighbours.bin). With --layouts: the time a layout
 switch takes (layout.json fetched and checked, pyramid opened, view placed), hover on the
 timeline, and the cost of placing the timeline's axis labels per frame while zooming.
 
@@ -197,7 +197,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--drawer", choices=["webgl", "canvas"], help="force an OpenSeadragon drawer")
     ap.add_argument("--layouts", action="store_true",
-                    help="synthetic collection with timeline and category layouts; time switching (issue 16)")
+                    help="synthetic collection with timeline and category layouts; time switching")
     args = ap.parse_args()
 
     from playwright.sync_api import sync_playwright

@@ -1,4 +1,4 @@
-// The words a layout draws over its map (issue 16): the timeline's axis (bin years, the
+// The words a layout draws over its map: the timeline's axis (bin years, the
 // undated block) and the category headings (value and count). Fixed-size text placed each
 // frame from the grid transform by lib/layout.js, so it reads the same at the widest and the
 // deepest zoom. One node per label (tens, at most a few hundred), made once per layout; a

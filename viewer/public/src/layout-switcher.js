@@ -1,4 +1,4 @@
-// Layouts (issue 16): which arrangement of the items the map shows (similarity, timeline,
+// Layouts: which arrangement of the items the map shows (similarity, timeline,
 // category), the switcher buttons, loading an offered layout's layout.json (checked against
 // items.json) and opening its pyramid, and the layout's words over the map (LayoutLabels),
 // which keep clear of the navigator and the controls. What stays in view across a switch is

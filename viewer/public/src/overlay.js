@@ -29,7 +29,7 @@ export class CellOverlay {
     this.guides = []; // [{x, y, w, h}] in cells: a layout's bins/blocks, outlined faintly
   }
 
-  /** Another layout's grid (issue 16): the dim mask gets its size; call setMatches after. */
+  /** Another layout's grid: the dim mask gets its size; call setMatches after. */
   setGrid(grid, guides = []) {
     this.grid = grid;
     this.mask.width = grid.cols;

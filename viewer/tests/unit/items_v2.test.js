@@ -1,4 +1,4 @@
-// items.json format 2 (issue 12, class 1): the format's own fields stay apart from CSV columns.
+// items.json format 2: the format's own fields stay apart from CSV columns.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeItems, itemTitle, columnKey } from '../../public/src/lib/items.js';

@@ -1,4 +1,4 @@
-// Where a layout's words go on screen (issue 16): the timeline's axis labels and the category
+// Where a layout's words go on screen: the timeline's axis labels and the category
 // headings, placed each frame from the grid transform, with collision skipping. Pure: no DOM,
 // unit-tested (tests/unit/layout.test.js); layout-labels.js puts them in the page.
 

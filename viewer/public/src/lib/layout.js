@@ -1,4 +1,4 @@
-// Layouts (issue 16): the same items arranged on other grids (timeline, category), each
+// Layouts: the same items arranged on other grids (timeline, category), each
 // with its own Deep Zoom pyramid and a layout.json (format cviz-layout/1, docs/outputs.md).
 //
 // Everything the map does per cell goes through one "layout" object:

@@ -1,4 +1,4 @@
-// items_sha256, the layout contract's pairing key (issue 16): SHA-256 of Python's
+// items_sha256, the layout contract's pairing key: SHA-256 of Python's
 // `json.dumps(ids)` with its defaults. A plain-JS SHA-256, since `crypto.subtle` is missing
 // on plain-http hosts. Pure: unit-tested against CPython's output and node:crypto.
 
