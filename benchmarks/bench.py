@@ -136,7 +136,7 @@ def _forget_cells(storage: Any, name: str) -> None:
 
     size = load_config(storage, name).cell_size
     for e in usable_items(storage.read_json(CollectionPaths(name).catalogue)):
-        path = storage.os_path(cells.cell_key(e["sha256"], size))
+        path = storage.os_path(cells.cached_cell_path(e["sha256"], size))
         if path and os.path.exists(path):
             os.unlink(path)
     storage.remove_tree(f"published/{name}/images")
@@ -171,7 +171,7 @@ def _prefill_cells(storage: Any, name: str) -> dict[str, Any]:
             img, _ = decode(data, max_side=max(cells.ITEM_IMAGE_SIDE, *size))
             made[body] = (cells.encode(cells.make_cell(img, size, MOSAIC_BACKGROUND)), cells.item_image(img))
         cell, item = made[body]
-        writes.append((cells.cell_key(e["sha256"], size), cell))
+        writes.append((cells.cached_cell_path(e["sha256"], size), cell))
         writes.append((f"{paths.published}/{item_image_rel(e['sha256'])}", item))
     storage.write_many(writes, 8)
     return {"items": len(writes) // 2, "distinct_images_decoded": len(made)}

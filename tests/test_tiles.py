@@ -112,9 +112,9 @@ def test_cell_cache_rejects_broken_or_wrong_size_entries(tmp_path: Path) -> None
     storage = open_storage(str(tmp_path))
     sha = "ab" * 32
     assert cells.read_cell(storage, sha, (64, 64)) is None
-    storage.write_bytes(cells.cell_key(sha, (64, 64)), b"not a jpeg")
+    storage.write_bytes(cells.cached_cell_path(sha, (64, 64)), b"not a jpeg")
     assert cells.read_cell(storage, sha, (64, 64)) is None
-    storage.write_bytes(cells.cell_key(sha, (64, 64)), encode_jpeg(Image.new("RGB", (32, 64))))
+    storage.write_bytes(cells.cached_cell_path(sha, (64, 64)), encode_jpeg(Image.new("RGB", (32, 64))))
     assert cells.read_cell(storage, sha, (64, 64)) is None
     good = cells.write_cell(storage, sha, (64, 64), Image.new("RGB", (64, 64), (200, 10, 10)))
     data, small = cells.read_cell(storage, sha, (64, 64), decode_at=(8, 8))

@@ -1,6 +1,12 @@
-"""Neighbour agreement: how often an item's nearest neighbours in feature space share its label.
+"""The k-nearest-neighbour engine every stage shares, and neighbour agreement.
 
-For each item with a label, the fraction of its ``k`` nearest neighbours (cosine distance, the item
+Searches: :func:`feature_knn` (exact, cosine or Euclidean, in row blocks so memory stays
+O(block x N)), :func:`approximate_knn` (Annoy, for collections past the exact limit),
+:func:`knn_to` (new points against a reference set) and :func:`updated_knn` (a stable update's lists
+refreshed from the previous ones instead of a new N x N pass); :func:`knn_fits` checks a saved list
+against a fresh search of a sample.
+
+Neighbour agreement (:func:`neighbour_agreement`): for each item with a label, the fraction of its ``k`` nearest neighbours (cosine distance, the item
 itself excluded, neighbours without a label skipped) that carry the same label, averaged over
 items. It answers "do similar-looking images end up together?" with the collection's own
 metadata (e.g. artist, period, department); chance level is the summed squared label frequency.

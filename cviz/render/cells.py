@@ -59,7 +59,8 @@ CELL_QUALITY = 85
 ITEM_IMAGE_SIDE = 512
 
 
-def cell_key(sha256: str, size: tuple[int, int]) -> str:
+def cached_cell_path(sha256: str, size: tuple[int, int]) -> str:
+    """Where the cell-sized thumbnail of the image with this content hash is cached."""
     return cell_cache(sha256, size)
 
 
@@ -83,7 +84,7 @@ def read_cell(storage: Storage, sha256: str, size: tuple[int, int],
     what a preview needs.
     """
     try:
-        data = storage.read_bytes(cell_key(sha256, size))
+        data = storage.read_bytes(cached_cell_path(sha256, size))
     except (FileNotFoundError, OSError):
         return None
     try:
@@ -100,7 +101,7 @@ def read_cell(storage: Storage, sha256: str, size: tuple[int, int],
 
 def write_cell(storage: Storage, sha256: str, size: tuple[int, int], cell: Image.Image) -> bytes:
     data = encode(cell)
-    storage.write_bytes(cell_key(sha256, size), data)
+    storage.write_bytes(cached_cell_path(sha256, size), data)
     return data
 
 
@@ -147,7 +148,7 @@ def derive_from_decoded(storage: Storage, sha256: str, img: Image.Image, size: t
     at least ``ITEM_IMAGE_SIDE`` pixels on the longest side.
     """
     need_item = item_image_path is not None and not storage.exists(item_image_path)
-    need_cell = not storage.exists(cell_key(sha256, size))
+    need_cell = not storage.exists(cached_cell_path(sha256, size))
     if need_item or need_cell:
         # One resample to the item size, then the cell from that (half the cost of two from the decode).
         small = img

@@ -35,7 +35,8 @@ def render_key(tile_size: int, cell: tuple[int, int], background: tuple[int, int
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
-def cell_key(sha256: str) -> str:
+def cell_content_key(sha256: str) -> str:
+    """What a cell shows, as cells.json records it: a prefix of its item's content hash."""
     return sha256[:KEY_CHARS]
 
 
@@ -52,7 +53,7 @@ class CellMap:
     def of(cls, cols: int, rows: int, item_at_cell: dict[int, int], shas: Sequence[str], render: str) -> "CellMap":
         keys = [""] * (cols * rows)
         for cell, item in item_at_cell.items():
-            keys[cell] = cell_key(shas[item])
+            keys[cell] = cell_content_key(shas[item])
         return cls(cols, rows, keys, render)
 
     def to_json(self) -> dict[str, Any]:
