@@ -28,7 +28,8 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
 
 def catalogue_problems(catalogue: dict[str, Any]) -> list[dict[str, Any]]:
     """Skipped files (with the reason), images without a metadata row, CSV rows without an image."""
-    problems: list[dict[str, Any]] = [{"problem": "file skipped", "file": s["file"], "reason": s.get("reason")}
+    problems: list[dict[str, Any]] = [{"problem": "file skipped", "file": s["file"], "reason": s.get("reason"),
+                                       **{k: s[k] for k in ("row", "url") if k in s}}  # image URLs: row and URL
                                       for s in catalogue.get("skipped", [])]
     md = catalogue.get("metadata") or {}
     problems += [{"problem": "image without a metadata row", "file": f} for f in md.get("images_without_row", [])]
