@@ -10,7 +10,7 @@ Python's ``http.server`` in a daemon thread, one per test module. Paths:
   ``/manifest/bad.json``: malformed JSON;
 - ``/slow/<s>/...``: waits ``s`` seconds before answering (then serves ``...``);
 - ``/busy/<key>/...``: 429 with ``Retry-After: 1`` on the first request per key, then serves ``...``;
-- ``/error/<code>``: that status; ``/to-file``: a redirect to ``file:///etc/passwd``;
+- ``/wait/<s>``: always 429 with ``Retry-After: <s>``; ``/error/<code>``: that status; ``/to-file``: a redirect to ``file:///etc/passwd``;
   ``/loop``: a redirect to itself; ``/endless``: a body that never ends.
 
 Every request is logged in ``server.log`` as (path, conditional, status).
@@ -25,12 +25,15 @@ import io
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 LEVEL0_SIDES = (128, 512)  # the sizes a static layout lists in info.json
+SAMPLE_IMAGES = 30
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -70,6 +73,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.server.first_time(key):
                 return self._send(429, b"slow down", {"Retry-After": "1"}, conditional)
             path = "/" + rest
+        if path.startswith("/wait/"):  # always busy, asking for a long wait
+            return self._send(429, b"come back later", {"Retry-After": path.rsplit("/", 1)[1]}, conditional)
         if path.startswith("/error/"):
             return self._send(int(path.rsplit("/", 1)[1]), b"error", conditional=conditional)
         if path == "/to-file":
@@ -131,6 +136,7 @@ class IIIFServer(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.root = root
         self.documents: dict[str, Any] = {}
+        self.titles: dict[str, str] = {}
         self.log: list[tuple[str, bool, int]] = []
         self._busy: set[str] = set()
         self._lock = threading.Lock()
@@ -245,3 +251,17 @@ def big_manifest(url: str, service: str, n: int = 10_000) -> dict[str, Any]:
 def image_ids(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "info.json").exists())
 
+
+
+@pytest.fixture(scope="module")
+def iiif_server(tmp_path_factory: pytest.TempPathFactory, met_sample_dir: Path) -> Iterator[IIIFServer]:
+    """One server per test module, with ``SAMPLE_IMAGES`` level-0 images (``img00``...) made from the
+    met-sample collection's images, 3.0 info.json for even ones and 2.1 for odd ones."""
+    root = tmp_path_factory.mktemp("iiif-static")
+    sources = sorted((met_sample_dir / "images").iterdir())[:SAMPLE_IMAGES]
+    with IIIFServer(root) as server:
+        for i, src in enumerate(sources):
+            with Image.open(src) as img:
+                add_level0_image(root, f"img{i:02d}", img.convert("RGB"), server.url, version=3 if i % 2 == 0 else 2)
+        server.titles = {f"img{i:02d}": src.stem for i, src in enumerate(sources)}
+        yield server

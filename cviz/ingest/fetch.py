@@ -150,6 +150,8 @@ class Fetcher:
         self.counts = FetchCounts()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._slots_lock = threading.Lock()
+        self._backoff = tenacity.wait_exponential_jitter(multiplier=self.limits.backoff_s, max=8.0,
+                                                         jitter=self.limits.backoff_s)
         timeout = httpx.Timeout(self.limits.timeout_s)
         pool = httpx.Limits(max_connections=None, max_keepalive_connections=32)
         self.client = httpx.Client(timeout=timeout, limits=pool, follow_redirects=False, transport=transport,
@@ -178,7 +180,7 @@ class Fetcher:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Transient) and exc.retry_after is not None:
             return exc.retry_after
-        return tenacity.wait_exponential_jitter(initial=self.limits.backoff_s, max=8.0)(state)
+        return self._backoff(state)
 
     def get(self, url: str, etag: str | None = None, last_modified: str | None = None,
             max_bytes: int | None = None) -> Fetched:
