@@ -14,6 +14,7 @@ from PIL import Image
 
 from tests.iiif_server import SAMPLE_IMAGES, IIIFServer, iiif_server, jpeg, manifest_v3  # noqa: F401
 from tests.test_cli import run_cli
+from tests.test_iiif_out import osd_tile_urls
 
 pytestmark = pytest.mark.slow
 
@@ -94,3 +95,14 @@ def test_a_iiif_manifest_url_alone_builds_a_collection(iiif_server: IIIFServer, 
     assert sorted(items["fields"]["title"]) == sorted(f"Canvas {i}" for i in range(SAMPLE_IMAGES))
     assert "https://museum.example.org/object/3" in items["fields"]["url"]
     assert "Department" in items["columns"] and "iiif_service" in items["columns"]
+
+    # IIIF out: the map itself as a level-0 image beside map.dzi, every tile a link to a Deep Zoom tile
+    pointer = json.loads((root / "published" / "from-manifest" / "current.json").read_text())
+    version = root / "published" / "from-manifest" / pointer["dzi"].split("/")[0]
+    info = json.loads((version / "iiif" / "info.json").read_text())
+    assert info["id"].endswith(f"/data/from-manifest/{version.name}/iiif") and info["profile"] == "level0"
+    wanted = osd_tile_urls(info)
+    linked = {p.relative_to(version / "iiif").as_posix(): p for p in (version / "iiif").rglob("default.jpg")}
+    assert wanted == set(linked)
+    dzi_inodes = {p.stat().st_ino for p in (version / "map_files").rglob("*.jpg")}
+    assert {p.stat().st_ino for p in linked.values()} == dzi_inodes, "IIIF paths are hard links, not copies"
