@@ -14,6 +14,7 @@ from PIL import Image
 
 from tests.iiif_server import SAMPLE_IMAGES, IIIFServer, iiif_server, jpeg, manifest_v3  # noqa: F401
 from tests.test_cli import run_cli
+from tests.iiif_validate import export_manifest, prezi3_round_trip, spec_problems
 from tests.test_iiif_out import osd_tile_urls
 
 pytestmark = pytest.mark.slow
@@ -106,3 +107,12 @@ def test_a_iiif_manifest_url_alone_builds_a_collection(iiif_server: IIIFServer, 
     assert wanted == set(linked)
     dzi_inodes = {p.stat().st_ino for p in (version / "map_files").rglob("*.jpg")}
     assert {p.stat().st_ino for p in linked.values()} == dzi_inodes, "IIIF paths are hard links, not copies"
+
+    # IIIF out: a selection of the built map exported by the viewer's code is a valid Presentation 3 manifest
+    exported = export_manifest(version / "items.json", [3, 0, 7], "https://maps.example.org/exports/sel.json",
+                               f"http://127.0.0.1:8080/data/from-manifest/{version.name}/items.json")
+    assert spec_problems(exported) == [] and prezi3_round_trip(exported) == exported
+    first = exported["items"][0]
+    assert first["label"] == {"none": [items["fields"]["title"][3]]}
+    assert first["items"][0]["items"][0]["body"]["service"][0]["id"] == items["values"]["iiif_service"][3]
+    assert (first["width"], first["height"]) == (int(items["values"]["iiif_width"][3]), int(items["values"]["iiif_height"][3]))

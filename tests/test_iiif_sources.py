@@ -78,6 +78,8 @@ def test_presentation_2_and_3_manifests_and_nested_collections_are_read() -> Non
     assert rows[0]["title (metadata)"] == "clash", "a metadata label never replaces the item's own title"
     assert rows[1]["url"] == "https://museum.example.org/object/7" and rows[1]["Artist"] == "Anon"
     assert rows[1]["iiif_manifest_label"] == "Old manifest" and reading.canvases[1].service["id"] == "https://i.example/s2"
+    assert [(r["iiif_service_type"], r["iiif_service_profile"]) for r in rows] == \
+        [("ImageService3", "level0"), ("ImageService2", "level0")]
     assert reading.problems == [{"manifest": "m2", "canvas": "m2/c1", "reason": "no image on the canvas"}]
     assert any("collection deep is 2 levels down" in n for n in reading.notes)
 

@@ -114,3 +114,15 @@ def service_info(service: Any) -> dict[str, Any] | None:
                                      or "image" in str(s.get("@context", ""))):
             return {**s, "id": sid.rstrip("/")}
     return None
+
+
+def service_type(service: dict[str, Any]) -> str:
+    """``ImageService3`` or ``ImageService2``: what a Presentation 3 manifest calls the service (read from
+    its type, else its JSON-LD keys and context: 2.x services use ``@id``)."""
+    kind = str(service.get("type") or service.get("@type") or "")
+    if "ImageService3" in kind:
+        return "ImageService3"
+    if "ImageService2" in kind or "@id" in service or "/image/2" in str(service.get("@context", "")) \
+            or "/image/2/" in str(service.get("profile", "")):
+        return "ImageService2"
+    return "ImageService3"

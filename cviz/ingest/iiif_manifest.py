@@ -26,10 +26,10 @@ from typing import Any
 
 from cviz.errors import CollectionError
 from cviz.ingest.fetch import FetchError
-from cviz.ingest.iiif_image import service_info
+from cviz.ingest.iiif_image import level, service_info, service_type
 
 OWN_COLUMNS = ("title", "url", "iiif_manifest", "iiif_manifest_label", "iiif_canvas", "iiif_image", "iiif_service",
-               "iiif_width", "iiif_height")
+               "iiif_service_type", "iiif_service_profile", "iiif_width", "iiif_height")
 LANGUAGES = ("en", "none", "@none")
 
 
@@ -131,6 +131,8 @@ def _canvas_item(canvas: dict[str, Any], base: dict[str, str]) -> Canvas | str:
         "title": text(canvas.get("label")) or base["iiif_manifest_label"],
         "url": _link(canvas.get("homepage")) or base["url"],
         "iiif_canvas": str(canvas_id), "iiif_image": image, "iiif_service": service["id"] if service else "",
+        "iiif_service_type": service_type(service) if service else "",
+        "iiif_service_profile": f"level{level(service)}" if service else "",
         "iiif_width": str(canvas.get("width") or ""), "iiif_height": str(canvas.get("height") or ""),
     })
     return Canvas(image, service, row)
