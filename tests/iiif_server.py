@@ -132,8 +132,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class IIIFServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, root: Path) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
+    def __init__(self, root: Path, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
         self.root = root
         self.documents: dict[str, Any] = {}
         self.titles: dict[str, str] = {}
@@ -265,3 +265,47 @@ def iiif_server(tmp_path_factory: pytest.TempPathFactory, met_sample_dir: Path) 
                 add_level0_image(root, f"img{i:02d}", img.convert("RGB"), server.url, version=3 if i % 2 == 0 else 2)
         server.titles = {f"img{i:02d}": src.stem for i, src in enumerate(sources)}
         yield server
+
+
+def demo(out: Path, port: int = 0, count: int = SAMPLE_IMAGES) -> tuple[IIIFServer, Path]:
+    """The example of docs/iiif.md: ``count`` met-sample images as level-0 IIIF images, a manifest of
+    them at ``/manifest/sample.json`` and ``objects.csv`` (column ``iiif``: each image's Image API URL)
+    in ``out``. Returns the (not yet started) server and the CSV's path."""
+    import csv
+
+    from cviz.ingest.sample import write_met_sample
+
+    write_met_sample(out / "met-sample")
+    (out / "static").mkdir(parents=True, exist_ok=True)
+    server = IIIFServer(out / "static", port)
+    with open(out / "met-sample" / "metadata.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[:count]
+    columns = ["iiif", *[k for k in rows[0] if k != "filename"]]
+    entries = []
+    for i, row in enumerate(rows):
+        with Image.open(out / "met-sample" / "images" / row["filename"]) as img:
+            img = img.convert("RGB")
+            service = add_level0_image(server.root, f"obj{i:03d}", img, server.url)
+        entries.append({"service": service, "width": img.width, "height": img.height, "label": row.get("title", ""),
+                        "metadata": {k: v for k, v in row.items() if k not in ("filename", "title") and v}})
+        row["iiif"] = f"{service}/full/max/0/default.jpg"
+    server.documents["sample"] = manifest_v3(f"{server.url}/manifest/sample.json", entries, label="met-sample via IIIF")
+    csv_path = out / "objects.csv"
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return server, csv_path
+
+
+if __name__ == "__main__":  # python -m tests.iiif_server OUT [PORT]: the docs/iiif.md example server
+    import sys
+
+    folder, port = Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 8765
+    srv, objects = demo(folder, port)
+    print(f"serving {srv.url}/manifest/sample.json and the images of {objects} (Ctrl-C stops)", flush=True)
+    with srv:
+        try:
+            srv.thread.join()
+        except KeyboardInterrupt:
+            pass

@@ -132,3 +132,19 @@ def test_failed_rows_are_skipped_and_reported_by_row_and_url(iiif_server: IIIFSe
     problems = catalogue_problems(catalogue)
     assert {p["row"] for p in problems} == set(reasons) and all("url" in p for p in problems)
     assert catalogue["fetch"]["retries"] >= 1 and catalogue["fetch"]["images_failed"] == 3
+
+
+def test_the_docs_example_server_serves_a_manifest_and_a_csv_of_image_urls(tmp_path: Path) -> None:
+    """docs/iiif.md runs `python -m tests.iiif_server OUT PORT`; the same demo, read by cviz's own readers."""
+    from tests.iiif_server import demo
+
+    server, csv_path = demo(tmp_path, count=3)
+    with server:
+        store = open_storage(str(tmp_path / "root"))
+        by_manifest = build_remote_catalogue(CollectionConfig(name="demo-manifest",
+                                                              iiif_manifest=f"{server.url}/manifest/sample.json"), store)
+        by_csv = build_remote_catalogue(CollectionConfig(name="demo-urls", metadata=str(csv_path),
+                                                         image_url_column="iiif"), store)
+    assert by_manifest["counts"]["usable"] == by_csv["counts"]["usable"] == 3
+    assert by_csv["fetch"]["conditional"] == by_csv["fetch"]["requests"], "the same images: cached by the manifest run"
+    assert [e["row"]["title"] for e in by_manifest["files"]] == [e["row"]["title"] for e in by_csv["files"]]
