@@ -88,8 +88,8 @@ def test_a_iiif_manifest_url_alone_builds_a_collection(iiif_server: IIIFServer, 
                         "homepage": f"https://museum.example.org/object/{i}"})
     iiif_server.documents["paintings"] = manifest_v3(url, entries, label="Thirty things")
     root = tmp_path / "root"
-    result = run_cli(["run", "-id", "from-manifest", "--iiif-manifest", url, "--grid-method", "sorted", "-tile", "32x32"],
-                     root)
+    result = run_cli(["run", "-id", "from-manifest", "--iiif-manifest", url, "--grid-method", "sorted", "-tile", "32x32",
+                      "--labels", "Department"], root)
     assert result.returncode == 0, result.stderr[-3000:]
     items = _items(root, "from-manifest")
     assert items["count"] == SAMPLE_IMAGES

@@ -30,6 +30,20 @@ def quick_fetches(monkeypatch: pytest.MonkeyPatch) -> None:
     reset()
 
 
+@pytest.mark.parametrize("fields,match", [
+    ({}, "give exactly one source of images.*got none"),
+    ({"images": "/x", "iiif_manifest": "https://a.example/m.json"}, r"got \['images', 'iiif_manifest'\]"),
+    ({"image_url_column": "img"}, "'image_url_column' 'img' needs the metadata CSV"),
+    ({"iiif_manifest": "file:///etc/passwd"}, "'iiif_manifest' must be an http"),
+    ({"iiif_manifest": "https://a.example/m.json", "metadata": "/m.csv"}, "brings its own metadata"),
+])
+def test_a_collection_names_exactly_one_source_of_images(fields: dict, match: str) -> None:
+    from cviz.errors import CvizError
+
+    with pytest.raises(CvizError, match=match):
+        CollectionConfig(name="c", **fields)
+
+
 def test_the_service_is_asked_for_a_bounded_size_by_its_compliance_level() -> None:
     base = "https://images.example.org/iiif/abc"
     assert sized_request(base, {"@context": V3, "profile": "level2", "width": 4000, "height": 3000}) == \
