@@ -13,7 +13,8 @@ Python's ``http.server`` in a daemon thread, one per test module. Paths:
 - ``/wait/<s>``: always 429 with ``Retry-After: <s>``; ``/error/<code>``: that status; ``/to-file``: a redirect to ``file:///etc/passwd``;
   ``/loop``: a redirect to itself; ``/endless``: a body that never ends.
 
-Every request is logged in ``server.log`` as (path, conditional, status).
+``server.answer[prefix] = status`` makes every request under ``prefix`` fail with ``status``. Every
+request is logged in ``server.log`` as (path, conditional, status).
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.server.first_time(key):
                 return self._send(429, b"slow down", {"Retry-After": "1"}, conditional)
             path = "/" + rest
+        for prefix, status in list(self.server.answer.items()):  # a test makes part of the host fail
+            if path.startswith(prefix):
+                return self._send(status, b"failing on purpose", conditional=conditional)
         if path.startswith("/wait/"):  # always busy, asking for a long wait
             return self._send(429, b"come back later", {"Retry-After": path.rsplit("/", 1)[1]}, conditional)
         if path.startswith("/error/"):
@@ -137,6 +141,7 @@ class IIIFServer(http.server.ThreadingHTTPServer):
         self.root = root
         self.documents: dict[str, Any] = {}
         self.titles: dict[str, str] = {}
+        self.answer: dict[str, int] = {}  # path prefix -> the status every request under it gets
         self.log: list[tuple[str, bool, int]] = []
         self._busy: set[str] = set()
         self._lock = threading.Lock()

@@ -162,3 +162,26 @@ def test_the_docs_example_server_serves_a_manifest_and_a_csv_of_image_urls(tmp_p
     assert by_manifest["counts"]["usable"] == by_csv["counts"]["usable"] == 3
     assert by_csv["fetch"]["conditional"] == by_csv["fetch"]["requests"], "the same images: cached by the manifest run"
     assert [e["row"]["title"] for e in by_manifest["files"]] == [e["row"]["title"] for e in by_csv["files"]]
+
+
+def test_a_host_failing_on_a_rescan_keeps_the_cached_image_but_a_404_drops_it(iiif_server: IIIFServer,
+                                                                               tmp_path: Path) -> None:
+    csv_path = tmp_path / "two.csv"
+    csv_path.write_text("image\n" + "".join(f"{iiif_server.url}/iiif/img1{i}/full/max/0/default.jpg\n" for i in (0, 1)))
+    config = CollectionConfig(name="two", metadata=str(csv_path), image_url_column="image")
+    store = open_storage(str(tmp_path / "root"))
+    assert build_remote_catalogue(config, store)["counts"]["usable"] == 2
+    try:
+        iiif_server.answer["/iiif/img11/"] = 503
+        flaky = build_remote_catalogue(config, store)
+        iiif_server.answer["/iiif/img11/"] = 404
+        gone = build_remote_catalogue(config, store)
+    finally:
+        iiif_server.answer.clear()
+    assert flaky["counts"]["usable"] == 2 and flaky["fetch"]["images_stale"] == 1
+    assert flaky["stale"] == [f"line 3: {iiif_server.url}/iiif/img11/full/max/0/default.jpg: HTTP 503 (after 2 attempts)"]
+    assert {"problem": "image kept from the cache", "reason": flaky["stale"][0]} in catalogue_problems(flaky)
+    assert gone["counts"]["usable"] == 1 and gone["stale"] == []
+    assert gone["skipped"] == [{"file": f"{iiif_server.url}/iiif/img11/full/max/0/default.jpg", "row": "line 3",
+                                "url": f"{iiif_server.url}/iiif/img11/full/max/0/default.jpg",
+                                "reason": f"line 3: {iiif_server.url}/iiif/img11/full/max/0/default.jpg: HTTP 404"}]

@@ -43,7 +43,12 @@ USER_AGENT = "cviz (collection similarity maps; https://github.com/) httpx"
 
 
 class FetchError(Exception):
-    """A URL that could not be read (after retries where retrying made sense); the text says why."""
+    """A URL that could not be read (after retries where retrying made sense); the text says why.
+    ``transient``: the host was unreachable, slow or overloaded (not an answer about the URL itself)."""
+
+    def __init__(self, reason: str, transient: bool = False) -> None:
+        super().__init__(reason)
+        self.transient = transient
 
 
 class _Transient(Exception):
@@ -198,7 +203,7 @@ class Fetcher:
             return retrying(self._follow, url, headers, max_bytes or self.limits.max_bytes)
         except _Transient as exc:
             tries = self.limits.retries + 1
-            raise FetchError(f"{exc} (after {tries} attempt{'s' if tries > 1 else ''})") from None
+            raise FetchError(f"{exc} (after {tries} attempt{'s' if tries > 1 else ''})", transient=True) from None
 
     def _follow(self, url: str, headers: dict[str, str], max_bytes: int) -> Fetched:
         """One attempt: the request and up to ``max_redirects`` hops, each target checked."""

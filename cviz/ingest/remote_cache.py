@@ -5,7 +5,10 @@ cviz.paths.remote_key) and described by ``<k>.json``: the URL, its ETag and Last
 body's SHA-256 and size, and whatever the caller learnt from the body (an image's dimensions and
 format). A later fetch of the same URL is conditional (``If-None-Match`` / ``If-Modified-Since``):
 a 304 answer reuses body and description without a byte transferred or decoded, so a rescan of an
-unchanged collection fetches nothing (RFC 9110, sections 8.8 and 13).
+unchanged collection fetches nothing (RFC 9110, sections 8.8 and 13). When the host fails
+transiently (timeouts, 5xx and 429 after the retries, a refused connection), a URL already cached is
+served from the cache, marked stale (RFC 5861's ``stale-if-error``): a flaky museum server never
+makes a rescan drop items it had; an answer about the URL itself (404, 410, a bad redirect) does.
 
 The body is written before its record: a run killed between the two leaves the old record, whose
 validators no longer match the new body, and the next run fetches again. Keyed by URL, the cache is
@@ -34,7 +37,8 @@ class Cached:
     key: str
     record: dict[str, Any]
     data: bytes | None  # the body, when fetched now or loaded (a 304 without ``load`` leaves it unread)
-    fresh: bool  # True: downloaded by this call; False: the server said 304 Not Modified
+    fresh: bool  # True: downloaded by this call; False: the server said 304 Not Modified (or was unreachable)
+    stale: str | None = None  # why the stored copy is used unrevalidated: the host's transient failure
 
     @property
     def body_rel(self) -> str:
@@ -72,8 +76,16 @@ class RemoteCache:
         """
         key = remote_key(url)
         record = None if self.refetch else self.record(url)
-        fetched = self.fetcher.get(url, etag=(record or {}).get("etag"),
-                                   last_modified=(record or {}).get("last_modified"), max_bytes=max_bytes)
+        try:
+            fetched = self.fetcher.get(url, etag=(record or {}).get("etag"),
+                                       last_modified=(record or {}).get("last_modified"), max_bytes=max_bytes)
+        except FetchError as exc:
+            if record is None or not exc.transient:
+                raise
+            # The host is down or overloaded, not saying the URL is gone: keep the copy we have
+            # (RFC 5861's stale-if-error) rather than drop a known item from the map.
+            data = self.storage.read_bytes(remote_file(key)) if load else None
+            return Cached(url, key, record, data, fresh=False, stale=str(exc))
         if fetched.not_modified:
             if record is None:
                 raise FetchError("HTTP 304 to a request without validators")

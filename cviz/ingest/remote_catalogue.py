@@ -43,8 +43,9 @@ def request_url(item: RemoteItem, cache: RemoteCache) -> str:
     return sized_request(base, info)
 
 
-def _fetch(item: RemoteItem, cache: RemoteCache) -> tuple[dict[str, Any], bool | None]:
-    """(catalogue entry, True if downloaded now / False if not modified / None if failed)."""
+def _fetch(item: RemoteItem, cache: RemoteCache) -> tuple[dict[str, Any], bool | str | None]:
+    """(catalogue entry, True if downloaded now / False if not modified / None if failed / the
+    reason, when the stored copy is used because the host failed transiently)."""
     entry: dict[str, Any] = {"file": shown(item.url), "status": "skipped", "reason": None, "url": shown(item.url),
                              "where": item.where}
     try:
@@ -60,7 +61,7 @@ def _fetch(item: RemoteItem, cache: RemoteCache) -> tuple[dict[str, Any], bool |
     if entry["status"] != "usable":
         entry["reason"] = f"{item.where}: {shown(item.url)}: {entry.get('reason')}"
     entry["row"] = item.row
-    return entry, got.fresh
+    return entry, (f"{item.where}: {shown(item.url)}: {got.stale}" if got.stale else got.fresh)
 
 
 def _source(config: CollectionConfig, cache: RemoteCache, storage_options: dict[str, Any] | None) -> RemoteSource:
@@ -100,7 +101,8 @@ def build_remote_catalogue(config: CollectionConfig, storage: Storage, fetcher: 
                               f"image ({first or 'no rows'})")
     fetch = {**fetcher.counts.as_dict(), "images_downloaded": sum(1 for _, f in results if f is True),
              "images_not_modified": sum(1 for _, f in results if f is False),
-             "images_failed": sum(1 for _, f in results if f is None)}
+             "images_failed": sum(1 for _, f in results if f is None),
+             "images_stale": sum(1 for _, f in results if isinstance(f, str))}
     table = source.table
     return {
         "format": "cviz-catalogue/1", "collection": config.name,
@@ -115,6 +117,7 @@ def build_remote_catalogue(config: CollectionConfig, storage: Storage, fetcher: 
                      "blank_filename_lines": table.blank_filename_lines, "rows_without_image": [],
                      "images_without_row": []},
         "notes": notes, "fetch": fetch,
+        "stale": [f for _, f in results if isinstance(f, str)],  # kept from the cache: the host failed transiently
         "reader": READER_VERSION, "scan_started_ns": scan_started_ns, "file_keys": {},
         "scan": {"reused": fetch["images_not_modified"], "read": fetch["images_downloaded"], "previous_entries": 0},
         "seconds": round(time.perf_counter() - started, 3),

@@ -45,6 +45,8 @@ def stage_images(storage: Storage, name: str, reread: bool = False) -> StageRepo
         report.values[f"http_{key}"] = value
     report.values["metadata_encoding"] = (catalogue["metadata"] or {}).get("encoding", "no metadata CSV")
     report.tables["skipped_files"] = catalogue["skipped"][:200]
+    if catalogue.get("stale"):  # image URLs whose host failed: the cached copy stays on the map
+        report.tables["stale_images"] = catalogue["stale"][:200]
     if catalogue["metadata"]:
         md = catalogue["metadata"]
         report.tables["images_without_row"] = md["images_without_row"][:200]
