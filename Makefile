@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[test]'
 	# The original tool's grid; --no-deps: its declared moviepy pins Pillow < 12 (cviz shims its numpy aliases).
 	$(VENV)/bin/pip install --quiet --no-deps rasterfairy==1.0.6
+	# Tests validate exported IIIF manifests with its models; --no-deps: it pins Pillow <= 12.0.0 (used only to size image files).
+	$(VENV)/bin/pip install --quiet --no-deps iiif-prezi3==3.1.1
 	@touch $@
 
 $(VIEWER_STAMP): viewer/package.json viewer/package-lock.json

@@ -9,6 +9,7 @@ under the root matches a documented pattern).
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ FEATURE_CACHE = "cache/features"
 MODEL_CACHE = "cache/models"
 CELL_CACHE = "cache/cells"
 ITEM_CACHE = "cache/items"  # item images made by the features stage's decode, copied by the mosaic
+REMOTE_CACHE = "cache/remote"  # images, manifests and info.json fetched over HTTP(S), by URL (cviz.ingest.remote_cache)
 ALERTS = "ops/alerts.jsonl"
 DROP = "drop"
 TRASH_PREFIX = ".trash-"  # a retired version folder awaiting deletion (local roots)
@@ -104,6 +106,26 @@ def cell_cache(sha256: str, size: tuple[int, int]) -> str:
 def item_cache(sha256: str, side: int) -> str:
     """One image's ``side``-px copy for the viewer's panel, before the mosaic publishes it."""
     return f"{ITEM_CACHE}/{side}/{sha256[:2]}/{sha256}.jpg"
+
+
+def remote_key(url: str) -> str:
+    """The cache key of a fetched URL: its SHA-256 (hex), so any URL becomes a safe, fixed-length name."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+def remote_body(key: str) -> str:
+    """The body of a fetched URL, relative to :data:`REMOTE_CACHE` (the catalogue's ``file``)."""
+    return f"{key[:2]}/{key}.bin"
+
+
+def remote_file(key: str) -> str:
+    """The body of a fetched URL (an image, a manifest, an info.json) under the storage root."""
+    return f"{REMOTE_CACHE}/{remote_body(key)}"
+
+
+def remote_record(key: str) -> str:
+    """What was fetched from a URL: validators (ETag, Last-Modified), content hash, the image's verdict."""
+    return f"{REMOTE_CACHE}/{key[:2]}/{key}.json"
 
 
 def tile_rel(level: int, col: int, row: int, fmt: str = "jpg") -> str:
@@ -221,6 +243,14 @@ class CollectionPaths:
     def dzi(self, version: str) -> str:
         return f"{self.version(version)}/map.dzi"
 
+    def iiif_info(self, version: str) -> str:
+        """The map as a IIIF Image API 3 level-0 image: ``info.json`` beside ``map.dzi`` (cviz.publish.iiif_info)."""
+        return f"{self.version(version)}/iiif/info.json"
+
+    def iiif_tile(self, version: str, region: str, size: str) -> str:
+        """One level-0 tile at its Image API path, hard-linked to the Deep Zoom tile with the same pixels."""
+        return f"{self.version(version)}/iiif/{region}/{size}/0/default.jpg"
+
     def tiles(self, version: str) -> str:
         return f"{self.version(version)}/map_files"
 
@@ -315,11 +345,15 @@ DOCUMENTED: dict[str, Callable[[], str]] = {
     "cache/models/<file>": lambda: model_cache_file("efficientnet_lite0-v1-0123456789abcdef.weights.h5"),
     "cache/cells/<w>x<h>/<sha256[:2]>/<sha256>.jpg": lambda: cell_cache(_SHA, (128, 96)),
     "cache/items/512/<sha256[:2]>/<sha256>.jpg": lambda: item_cache(_SHA, 512),
+    "cache/remote/<key[:2]>/<key>.bin": lambda: remote_file(_SHA),
+    "cache/remote/<key[:2]>/<key>.json": lambda: remote_record(_SHA),
     "published/index.json": lambda: INDEX,
     "published/index.d/.mutex": lambda: INDEX_MUTEX,
     "published/index.d/<name>.json": lambda: index_entry("example"),
     "published/<name>/current.json": lambda: _C.pointer,
     "published/<name>/<ver>/map.dzi": lambda: _C.dzi(_V),
+    "published/<name>/<ver>/iiif/info.json": lambda: _C.iiif_info(_V),
+    "published/<name>/<ver>/iiif/<region>/<size>/0/default.jpg": lambda: _C.iiif_tile(_V, "0,0,1024,1024", "256,"),
     "published/<name>/<ver>/map_files/<level>/<col>_<row>.jpg": lambda: tile(_C.tiles(_V), 7, 2, 3),
     "published/<name>/<ver>/items.json": lambda: _C.items(_V),
     "published/<name>/<ver>/preview.jpg": lambda: _C.preview(_V),

@@ -110,6 +110,21 @@ class Settings:
     metadata_max_bytes: int = _var("CVIZ_METADATA_MAX_BYTES", 512 << 20, "largest metadata CSV read",
                                    "`536870912` (512 MiB)")
     metadata_timeout_s: float = _var("CVIZ_METADATA_TIMEOUT_S", 120.0, "longest metadata CSV read, seconds")
+    # collections fetched over HTTP(S): image URLs and IIIF (cviz/ingest/fetch.py, docs/iiif.md)
+    fetch_per_host: int = _var("CVIZ_FETCH_PER_HOST", 4, "open connections per image host at most (politeness)")
+    fetch_timeout_s: float = _var("CVIZ_FETCH_TIMEOUT_S", 30.0,
+                                  "longest single HTTP request (headers and body), seconds")
+    fetch_max_bytes: int = _var("CVIZ_FETCH_MAX_BYTES", 50 << 20, "largest image response read; larger ones are "
+                                "cut off and the row reported", "`52428800` (50 MiB)")
+    fetch_retries: int = _var("CVIZ_FETCH_RETRIES", 4, "retries of a request answered 429 or 5xx, or timed out")
+    fetch_backoff_s: float = _var("CVIZ_FETCH_BACKOFF_S", 0.5,
+                                  "first wait between HTTP retries, seconds (doubling, at most 8; `Retry-After` wins)")
+    fetch_max_wait_s: float = _var("CVIZ_FETCH_MAX_WAIT_S", 60.0,
+                                   "longest `Retry-After` honoured, seconds; a host asking for more fails the row")
+    iiif_max_canvases: int = _var("CVIZ_IIIF_MAX_CANVASES", 5000, "canvases read from a IIIF manifest or collection")
+    iiif_max_depth: int = _var("CVIZ_IIIF_MAX_DEPTH", 2, "levels of nested IIIF collections followed")
+    iiif_max_bytes: int = _var("CVIZ_IIIF_MAX_BYTES", 32 << 20, "largest IIIF manifest or info.json read",
+                               "`33554432` (32 MiB)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

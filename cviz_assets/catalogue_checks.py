@@ -27,9 +27,12 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
 
 
 def catalogue_problems(catalogue: dict[str, Any]) -> list[dict[str, Any]]:
-    """Skipped files (with the reason), images without a metadata row, CSV rows without an image."""
-    problems: list[dict[str, Any]] = [{"problem": "file skipped", "file": s["file"], "reason": s.get("reason")}
+    """Skipped files (with the reason), images kept from the fetch cache because their host failed,
+    images without a metadata row, CSV rows without an image."""
+    problems: list[dict[str, Any]] = [{"problem": "file skipped", "file": s["file"], "reason": s.get("reason"),
+                                       **{k: s[k] for k in ("row", "url") if k in s}}  # image URLs: row and URL
                                       for s in catalogue.get("skipped", [])]
+    problems += [{"problem": "image kept from the cache", "reason": r} for r in catalogue.get("stale", [])]
     md = catalogue.get("metadata") or {}
     problems += [{"problem": "image without a metadata row", "file": f} for f in md.get("images_without_row", [])]
     problems += [{"problem": "metadata row without an image", "filename": r} for r in md.get("rows_without_image", [])]

@@ -37,6 +37,8 @@ CLI_FLAGS = {
     "cell": ("-tile", "--tile", "--cell"),  # -tile: the original scripts' flag
     "label_columns": ("--labels",),
     "layouts": ("--layouts",),
+    "image_url_column": ("--image-url-column",),
+    "iiif_manifest": ("--iiif-manifest",),
 }
 
 
@@ -262,7 +264,8 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     instance = _instance()
     storage = defs.resources["storage"]
     config = register_spec(instance, storage, _spec(args))
-    print(f"cviz: registered {config.name} (images {config.images}) under {storage.root}")
+    source = config.images or config.iiif_manifest or f"URLs in column {config.image_url_column} of {config.metadata}"
+    print(f"cviz: registered {config.name} (images {source}) under {storage.root}")
     if not build:
         return 0
     started = time.perf_counter()

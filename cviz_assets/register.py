@@ -39,6 +39,7 @@ CollectionSpec = spec_model()
 
 def register_spec(instance: dg.DagsterInstance, storage: StorageResource, spec: dict) -> CollectionConfig:
     """Validate (templates and label columns against the CSV header too), write the config, add the partition.
+    A IIIF manifest is not fetched here: its columns are checked when the ``images`` step reads it.
 
     Local paths are stored absolute: ``-imagedir photos`` means the folder where the command ran,
     not wherever a later run (the daemon, another shell) happens to start.
@@ -47,7 +48,8 @@ def register_spec(instance: dg.DagsterInstance, storage: StorageResource, spec: 
     config = CollectionConfig.from_dict(spec)
     table = read_metadata(config, storage.storage_options)
     check_templates(config, table)
-    check_label_columns(config, table)
+    if not config.iiif_manifest:  # a manifest's columns are known once it is read (the images step checks them)
+        check_label_columns(config, table)
     register(storage.get(), config)
     if not instance.has_dynamic_partition(collection_partitions.name, config.name):
         instance.add_dynamic_partitions(collection_partitions.name, [config.name])

@@ -10,4 +10,8 @@ decoder (:mod:`cviz.ingest.decode`).
 - ``decode``: open, validate, orient and convert an image exactly once
 - ``metadata_csv``: the metadata CSV as people actually write it
 - ``drop``, ``drop_folder``: folders that become collections; ``sample``: the built-in sample
+- image URLs and IIIF (docs/iiif.md): ``fetch`` (polite, bounded HTTP GETs), ``remote_cache`` (fetched
+  bodies by URL and validator), ``iiif_image`` (Image API: the size to ask for), ``iiif_manifest``
+  (Presentation 3 / 2.1 reader), ``sources`` (rows from a CSV column or a manifest), ``remote_catalogue``
+  (the catalogue of such a collection)
 """

@@ -28,8 +28,8 @@ from cviz.ingest.metadata_csv import MetadataTable
 from cviz.paths import safe_relpath
 from cviz.storage import filesystem_for, is_local, read_source
 
-__all__ = ["CONFIG_FILES", "SourceFile", "build_catalogue", "list_sources", "open_source", "printable_name",
-           "source_url", "usable_items"]
+__all__ = ["CONFIG_FILES", "SourceFile", "build_catalogue", "describe_bytes", "list_sources", "open_source",
+           "printable_name", "source_url", "usable_items"]
 
 VALIDATE_SIDE = 64  # decode this small to prove an image is whole: cheap with JPEG draft
 
@@ -106,17 +106,24 @@ def _inspect(fs: Any, src: SourceFile, scan: _Scan | None = None) -> dict[str, A
     except (OSError, PermissionError) as exc:
         entry["reason"] = f"cannot read: {exc.strerror or type(exc).__name__}"
         return entry
-    entry["bytes"] = len(data)
-    entry["sha256"] = hashlib.sha256(data).hexdigest()
-    try:
-        _, info = decode(data, max_side=VALIDATE_SIDE, name=src.rel)
-    except ImageRejected as exc:
-        entry["reason"] = str(exc)
-        return entry
-    entry.update(status="usable", width=info.width, height=info.height, format=info.format, mode=info.mode)
-    if info.frames > 1:
-        entry["note"] = f"{info.frames} frames; the first is used"
+    entry.update(describe_bytes(data, src.rel))
     return entry
+
+
+def describe_bytes(data: bytes, name: str) -> dict[str, Any]:
+    """An image's verdict from its bytes (the catalogue entry's READ_FIELDS): content hash, and usable
+    with its size and format, or skipped with the decoder's reason. Decodes at ``VALIDATE_SIDE`` only."""
+    out: dict[str, Any] = {"status": "skipped", "reason": None, "bytes": len(data),
+                           "sha256": hashlib.sha256(data).hexdigest()}
+    try:
+        _, info = decode(data, max_side=VALIDATE_SIDE, name=name)
+    except ImageRejected as exc:
+        out["reason"] = str(exc)
+        return out
+    out.update(status="usable", width=info.width, height=info.height, format=info.format, mode=info.mode)
+    if info.frames > 1:
+        out["note"] = f"{info.frames} frames; the first is used"
+    return out
 
 
 def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | None = None, workers: int = 4,

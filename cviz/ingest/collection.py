@@ -82,7 +82,8 @@ def _field(help: str, **kw: Any) -> Any:
 @dataclass
 class CollectionConfig:
     name: str = _field("collection name (partition key)")
-    images: str = _field("image folder or glob, e.g. 'photos/*.jpg' (local path or URL, s3://...)")
+    images: str | None = _field("image folder or glob, e.g. 'photos/*.jpg' (local path or URL, s3://...); "
+                                "none when the images are URLs (image_url_column, iiif_manifest)", default=None)
     metadata: str | None = _field("metadata CSV (path or URL); none: no metadata", default=None)
     filename_column: str = _field("CSV column with file names", default="filename")
     title: str = _field("title template, e.g. '{Name} ({Year})'", default=DEFAULT_TITLE)
@@ -91,15 +92,49 @@ class CollectionConfig:
     label_columns: list[str] = _field("label columns for the neighbour-agreement score", default_factory=list)
     layouts: dict[str, Any] = _field("extra layouts besides the similarity map: false turns one off, {\"column\": ...} chooses its column",
                                      default_factory=default_layouts)
+    image_url_column: str | None = _field("metadata CSV column holding each row's image URL (http/https, IIIF Image "
+                                          "API URLs asked for a 512 px size) instead of an image folder", default=None)
+    iiif_manifest: str | None = _field("IIIF Presentation 3 or 2.1 manifest or collection URL: every canvas's image "
+                                       "is an item (instead of an image folder and metadata CSV)", default=None)
 
     def __post_init__(self) -> None:
         validate_collection_name(self.name)
-        if not self.images or not isinstance(self.images, str):
-            raise CvizError(f"collection {self.name}: 'images' (a folder or glob) is required")
+        self._check_source()
         parse_cell_size(self.cell)
         self.layouts = validate_layouts(self.layouts, self.name)
         self.title_template
         self.url_template
+
+    def _check_source(self) -> None:
+        """Exactly one source of images: a folder, a CSV column of URLs, or a IIIF manifest."""
+        given = [k for k in ("images", "image_url_column", "iiif_manifest") if getattr(self, k)]
+        for k in given:
+            if not isinstance(getattr(self, k), str):
+                raise CvizError(f"collection {self.name}: {k!r} must be a string, not {getattr(self, k)!r}")
+        if len(given) != 1:
+            raise CvizError(f"collection {self.name}: give exactly one source of images: 'images' (a folder or "
+                            "glob), 'image_url_column' (with 'metadata') or 'iiif_manifest' (a URL); "
+                            + (f"got {given}" if given else "got none"))
+        if self.image_url_column and not self.metadata:
+            raise CvizError(f"collection {self.name}: 'image_url_column' {self.image_url_column!r} needs the "
+                            "metadata CSV that holds it ('metadata')")
+        if self.iiif_manifest:
+            if self.metadata:
+                raise CvizError(f"collection {self.name}: a IIIF manifest brings its own metadata; "
+                                "leave 'metadata' unset")
+            if not re.match(r"^https?://[^/]", self.iiif_manifest):
+                raise CvizError(f"collection {self.name}: 'iiif_manifest' must be an http(s) URL, "
+                                f"not {self.iiif_manifest!r}")
+
+    @property
+    def remote(self) -> bool:
+        """True when the images are fetched over HTTP(S) rather than listed in a folder."""
+        return bool(self.image_url_column or self.iiif_manifest)
+
+    @property
+    def key_column(self) -> str:
+        """The metadata column rows are keyed by: the image URL column, else the file name column."""
+        return self.image_url_column or self.filename_column
 
     @property
     def cell_size(self) -> tuple[int, int]:

@@ -17,7 +17,7 @@ def read_metadata(config: CollectionConfig, storage_options: dict[str, Any] | No
         return None
     fs, path = filesystem_for(config.metadata, storage_options)
     data = read_metadata_bytes(fs, path, config.metadata)
-    return parse_metadata(data, config.metadata, config.filename_column)
+    return parse_metadata(data, config.metadata, config.key_column)
 
 
 def check_templates(config: CollectionConfig, table: MetadataTable | None) -> list[str]:

@@ -34,6 +34,7 @@ class MetadataTable:
     encoding: str
     duplicates: list[dict] = field(default_factory=list)  # {"filename", "line", "first_line"}
     blank_filename_lines: list[int] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)  # filename -> the line its row starts on
     _nfc: dict[str, dict[str, str]] | None = field(default=None, repr=False, compare=False)
 
     def lookup(self, relpath: str) -> dict[str, str] | None:
@@ -122,8 +123,8 @@ def parse_metadata(data: bytes, source: str, filename_column: str = "filename") 
         seen.add(c)
     fn_index = columns.index(filename_column)
     rows: dict[str, dict[str, str]] = {}
-    first_row: dict[str, int] = {}
     table = MetadataTable(source, columns, rows, encoding)
+    first_row = table.lines
     line = 1
     try:
         for record in reader:

@@ -11,12 +11,14 @@ from cviz.errors import CollectionError
 from cviz.ingest.catalogue import open_source, usable_items
 from cviz.ingest.decode import ImageRejected, decode
 from cviz.paths import CollectionPaths
+from cviz.publish.iiif_info import write_level0
 from cviz.publish.versions import Version, empty_trash, live_version
 from cviz.render import cells
 from cviz.render.dzi import Pyramid, choose_tile_size
 from cviz.render.levels import build_lower_levels
 from cviz.render.mosaic import MOSAIC_BACKGROUND, MosaicStats, render_mosaic
 from cviz.render.tile_reuse import CellMap, Previous, find_previous, render_key
+from cviz.settings import settings
 from cviz.stages.common import StageReport, changed_since_catalogue, read_catalogue, timed
 from cviz.stages.versions import built_version, rendered_from
 from cviz.storage import Storage, read_source
@@ -115,7 +117,9 @@ def stage_dzi(storage: Storage, name: str) -> StageReport:
     pyramid = Pyramid(**manifest["pyramid"])
     stats = build_lower_levels(storage, version.tiles, pyramid, start_level=manifest.get("lowest_level"))
     storage.write_bytes(version.dzi, pyramid.xml().encode())
+    service = f"{settings().viewer_url.rstrip('/')}/data/{name}/{version.id}/iiif"  # viewer/server.js: /data/ = published/
+    iiif_tiles = write_level0(storage, name, version.id, pyramid, service)
     return timed(StageReport(values={
         "items": int(manifest["items"]), "levels": stats.levels, "tiles": pyramid.tile_count(), "width": pyramid.width, "height": pyramid.height,
-        "tile_size": pyramid.tile_size, "version": version.id,
+        "tile_size": pyramid.tile_size, "version": version.id, "iiif_tiles_linked": iiif_tiles,
     }), started)

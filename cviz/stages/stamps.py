@@ -51,7 +51,7 @@ CODE_VERSIONS: dict[str, str] = {
     "tsne": "1",
     "grid": "1",
     "mosaic": "1",
-    "dzi": "1",
+    "dzi": "2",  # 2: the IIIF level-0 layout (iiif/info.json, cviz.publish.iiif_info)
     "metadata_json": "1",
     "timeline_layout": "1",
     "category_layout": "1",
