@@ -112,7 +112,7 @@ def test_metadata_and_config_changes_fire(tmp_path: Path) -> None:
                              collection_json=json.dumps({"title": "{title}", "cell": "64x64"}).encode())
     t = tick(tmp_path, tick(tmp_path, drop.DropCursor(), T0).cursor, T0 + QUIET)
     cfg = t.requests[0].config
-    assert cfg.metadata.endswith("/prints/metadata.csv") and cfg.tile == "64x64"
+    assert cfg.metadata.endswith("/prints/metadata.csv") and cfg.cell == "64x64"
     # Same size, same mtime, different content: still a change (content is hashed).
     p = folder / "metadata.csv"
     st = p.stat()
@@ -123,7 +123,7 @@ def test_metadata_and_config_changes_fire(tmp_path: Path) -> None:
     assert [r.name for r in t.requests] == ["prints"]
     put(folder, "collection.json", json.dumps({"title": "{title}", "cell": "96x96"}).encode(), mtime=T0)
     t = tick(tmp_path, tick(tmp_path, t.cursor, T0 + 900).cursor, T0 + 900 + QUIET)
-    assert [r.config.tile for r in t.requests] == ["96x96"]
+    assert [r.config.cell for r in t.requests] == ["96x96"]
 
 
 def test_bad_folders_are_reported_and_the_others_still_fire(tmp_path: Path) -> None:
@@ -150,9 +150,10 @@ def test_bad_folders_are_reported_and_the_others_still_fire(tmp_path: Path) -> N
     again = tick(tmp_path, t.cursor, T0 + 10 * QUIET)
     assert again.requests == [] and again.new_problems == []
     assert "bad-config: " in "\n".join(again.cursor.problems)
+    # Fixed with the cell size under its old name (the original scripts' -tile): still read.
     put(tmp_path / "bad-config", "collection.json", b'{"tile": "64x64"}', mtime=T0)
     fixed = tick(tmp_path, tick(tmp_path, again.cursor, T0 + 20 * QUIET).cursor, T0 + 21 * QUIET)
-    assert [r.name for r in fixed.requests] == ["bad-config"]
+    assert [r.name for r in fixed.requests] == ["bad-config"] and fixed.requests[0].config.cell == "64x64"
     assert "bad-config" not in "\n".join(fixed.cursor.problems)
 
 

@@ -119,7 +119,7 @@ def test_bad_collection_name_reported_while_others_fire(instance, env) -> None:
     assert [r.partition_key for r in result.run_requests] == ["fine"]
     cursor = json.loads(d.cursor)
     problems = "\n".join(cursor["problems"])
-    assert "'Not Valid!'" in problems and "broken: " in problems and "tile size" in problems
+    assert "'Not Valid!'" in problems and "broken: " in problems and "cell size" in problems
     # Ops get a structured line per rejected folder too, once.
     alerts = [json.loads(line) for line in (env["root"] / "ops" / "alerts.jsonl").read_text().splitlines()]
     assert {a["collection"] for a in alerts if a["kind"] == "drop_rejected"} >= {"broken"}

@@ -153,15 +153,28 @@ class CollectionConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CollectionConfig":
-        """A config from its JSON form; ``tile``, the cell size's name before ``cell`` (and the original
-        scripts' flag), is read as ``cell``, so collection.json files written earlier stay valid."""
-        if "tile" in data:
-            data = {k: v for k, v in data.items() if k != "tile"} | {"cell": data.get("cell", data["tile"])}
+        """A config from its JSON form (older field names read as today's: :func:`renamed_fields`)."""
+        data = renamed_fields(data)
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(data) - known)
         if unknown:
             raise CvizError(f"collection config has unknown field(s) {unknown}; known: {sorted(known)}")
         return cls(**data)
+
+
+#: Fields renamed since collection.json files were first written: old name -> today's. ``tile`` was the
+#: cell size's name (it is still the original scripts' flag, ``-tile``).
+RENAMED_FIELDS = {"tile": "cell"}
+
+
+def renamed_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with every field of :data:`RENAMED_FIELDS` under its name of today (today's wins), so
+    collection.json files written earlier stay valid."""
+    out = {k: v for k, v in data.items() if k not in RENAMED_FIELDS}
+    for old, new in RENAMED_FIELDS.items():
+        if old in data:
+            out.setdefault(new, data[old])
+    return out
 
 
 def config_fields(config_cls: type = CollectionConfig) -> tuple[dataclasses.Field, ...]:

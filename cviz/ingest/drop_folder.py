@@ -11,7 +11,7 @@ from typing import Any
 
 from cviz.errors import CvizError
 from cviz.ingest.catalogue import source_url
-from cviz.ingest.collection import CollectionConfig, drop_fields
+from cviz.ingest.collection import CollectionConfig, drop_fields, renamed_fields
 from cviz.ingest.collection_metadata import check_templates, read_metadata
 from cviz.ingest.metadata_csv import read_metadata_bytes
 from cviz.paths import validate_collection_name
@@ -101,6 +101,7 @@ def drop_config(scan: FolderScan, storage_options: dict[str, Any] | None = None)
             raise CvizError(f"{scan.name}/{CONFIG_FILE} is not valid JSON: {exc}") from None
         if not isinstance(options, dict):
             raise CvizError(f"{scan.name}/{CONFIG_FILE} must hold a JSON object")
+        options = renamed_fields(options)
         unknown = sorted(set(options) - set(CONFIG_FIELDS))
         if unknown:
             raise CvizError(f"{scan.name}/{CONFIG_FILE}: unknown or folder-set field(s) {unknown}; "
