@@ -55,7 +55,7 @@ deploy-config: $(STAMP)
 
 test: install chromium postgresql multicore-tsne
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg check defs
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile  # two workers, a test module each: waits on processes overlap
 	cd viewer && npm test
 
 run: install

@@ -50,7 +50,12 @@ def shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One LiteRT conversion per test session (about 20 s each) instead of one per storage root: every
     test's root, in-process runs and `cviz` child processes alike, use this model cache
     (cviz.embed.models.cache_dir). Tests of the conversion cache itself pass their own folders."""
-    os.environ.setdefault("CVIZ_MODEL_CACHE", str(tmp_path_factory.mktemp("models")))
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n: one folder for every worker of the session
+        base = base.parent
+    cache = base / "models"
+    cache.mkdir(exist_ok=True)  # conversions are written atomically: workers may share the folder
+    os.environ.setdefault("CVIZ_MODEL_CACHE", str(cache))
     return os.environ["CVIZ_MODEL_CACHE"]
 
 
