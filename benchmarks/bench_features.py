@@ -130,6 +130,19 @@ def measure(dataset, extractor, arrays: list[np.ndarray], batch: int = 32) -> tu
             "decodes": run.decodes, "peak_rss_mb": peak_rss_mb(), "load": round(os.getloadavg()[0], 2)}, run.features
 
 
+def versus(row: dict, ref_row: dict, feats: np.ndarray, ref: np.ndarray) -> dict:
+    """Speed ratios, the largest element difference and the share of each image's 10 nearest
+    neighbours (cosine) that ``feats`` and ``ref`` have in common."""
+    from cviz.measure.knn import feature_knn
+
+    k = min(10, len(feats) - 1)
+    a, b = feature_knn(feats, k), feature_knn(ref, k)
+    shared = float(np.mean([len(set(x) & set(y)) / k for x, y in zip(a, b)]))
+    return {"ratio": round(row["images_per_s"] / ref_row["images_per_s"], 2),
+            "ratio_infer": round(row["infer_per_s"] / ref_row["infer_per_s"], 2),
+            "max_abs_diff": float(np.abs(feats - ref).max()), "shared_knn10": round(shared, 4)}
+
+
 def cache_read(n: int = 13_000, new: float = 0.01, dim: int = 1280) -> dict:
     """read_cached over n items of which ``new`` are not in the store (a fresh temp root)."""
     rng = np.random.default_rng(0)
@@ -326,7 +339,8 @@ def main() -> None:
     p.add_argument("--collection", default=str(REPO.parent / "shared" / "data" / "imageplot" / "images"))
     p.add_argument("--thumbs", type=int, default=904, help="thumbnails to time")
     p.add_argument("--originals", type=int, default=300, help="3000x2000 originals to make and time")
-    p.add_argument("--backends", default="litert,keras")
+    p.add_argument("--backends", default="litert/int8,litert/float32,keras",
+                   help="backend[/precision] list; each is compared with the first float32 one")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--profile", action="store_true", help="only the LiteRT profile: delegation and one-process A/B variants")
     args = p.parse_args()
@@ -359,26 +373,29 @@ def main() -> None:
     sgemm = roofline.sgemm_gmacs()  # before any model's thread pools exist
     source = load_folder(folder, max(args.thumbs, args.originals))
     results: dict = {"collection": str(folder), "load_start": os.getloadavg()[0], "sets": {}, "cpu": os.cpu_count()}
-    extractors = {b: load_extractor(backend=b, cache_dir=os.path.join(tempfile.gettempdir(), "cviz-bench-models")) for b in args.backends.split(",")}
-    results["backends"] = {b: fx.backend_version for b, fx in extractors.items()}
+    extractors = {spec: load_extractor(backend=spec.split("/")[0], precision=(spec.split("/") + [None])[1],
+                                       cache_dir=os.path.join(tempfile.gettempdir(), "cviz-bench-models"))
+                  for spec in args.backends.split(",")}
+    results["backends"] = {b: f"{fx.backend_version}, {fx.precision}, model id {fx.model_id}" for b, fx in extractors.items()}
     side = next(iter(extractors.values())).input_size
+    reference = next((b for b, fx in extractors.items() if fx.precision == "float32"), None)
     with tempfile.TemporaryDirectory(prefix="cviz-bench-originals-") as tmp:
         sets = {"128px thumbnails": thumbnails(source[: args.thumbs]),
                 "3000x2000 originals": originals(source[: args.originals], Path(tmp))}
         for name, dataset in sets.items():
             decode_rate, arrays = decode_only(dataset, side)
-            row: dict = {"decode_per_s": round(decode_rate, 1)}
+            row: dict = {"decode_per_s": round(decode_rate, 1), "versus": {}}
             feats = {}
             for b, fx in extractors.items():  # side by side: same images, same process, back to back
                 row[b], feats[b] = measure(dataset, fx, arrays)
-            if {"litert", "keras"} <= set(feats):
-                row["litert_over_keras"] = round(row["litert"]["images_per_s"] / row["keras"]["images_per_s"], 2)
-                row["litert_over_keras_infer"] = round(row["litert"]["infer_per_s"] / row["keras"]["infer_per_s"], 2)
-                row["max_abs_diff"] = float(np.abs(feats["litert"] - feats["keras"]).max())
+            for b in feats:  # each against the first float32 one: speed ratio, largest difference, shared neighbours
+                if reference is not None and b != reference:
+                    row["versus"][b] = versus(row[b], row[reference], feats[b], feats[reference])
             results["sets"][name] = row
-    if "litert" in extractors:  # how far the measured inference is from this CPU's ceiling
-        thumbs_row = results["sets"]["128px thumbnails"]["litert"]
-        results["roofline"] = roofline.report(extractors["litert"]._forward.model, thumbs_row["infer_per_s"], sgemm)
+    litert_key = next((b for b, fx in extractors.items() if fx.backend == "litert"), None)
+    if litert_key is not None:  # how far the measured inference is from this CPU's ceiling
+        thumbs_row = results["sets"]["128px thumbnails"][litert_key]
+        results["roofline"] = roofline.report(extractors[litert_key]._forward.model, thumbs_row["infer_per_s"], sgemm)
     results["cache_read_13000_1pct_new"] = cache_read()
     results["load_end"] = os.getloadavg()[0]
     results["peak_rss_mb"] = peak_rss_mb()
@@ -391,9 +408,9 @@ def main() -> None:
             r = row[b]
             print(f"{name:<22}{b:<8}{r['images']:>7}{r['images_per_s']:>10}{row['decode_per_s']:>10}{r['infer_per_s']:>10}"
                   f"{r['peak_rss_mb']:>13}")
-        if "litert_over_keras" in row:
-            print(f"{'':<22}litert/keras: {row['litert_over_keras']}x end to end, {row['litert_over_keras_infer']}x "
-                  f"inference; max |diff| {row['max_abs_diff']:.2e}")
+        for b, v in row["versus"].items():
+            print(f"{'':<22}{b} / {reference}: {v['ratio']}x end to end, {v['ratio_infer']}x inference; "
+                  f"max |diff| {v['max_abs_diff']:.2e}; shared 10 nearest neighbours {v['shared_knn10']:.3f}")
     if "roofline" in results:
         roofline.print_report(results["roofline"])
     c = results["cache_read_13000_1pct_new"]

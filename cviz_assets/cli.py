@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Sequence
 
+from cviz.embed.models.calibration import PRECISIONS
 from cviz.errors import CvizError
 from cviz.ingest.collection import LAYOUTS, CollectionConfig, config_fields, field_default
 from cviz.paths import CollectionPaths
@@ -58,6 +59,9 @@ def _env_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", help="storage root (default $CVIZ_STORAGE_ROOT or ./cviz_data)")
     p.add_argument("--model", help="feature model (default efficientnet_lite0)")
     p.add_argument("--weights", help="imagenet (default), a local weights file, or random")
+    p.add_argument("--precision", choices=list(PRECISIONS),
+                   help="feature precision (default int8 for Lite0 with ImageNet weights on LiteRT, else float32): "
+                        + "; ".join(f"{k}: {v}" for k, v in PRECISIONS.items()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,7 +104,8 @@ def _check_storage(root: str | None) -> None:
 def _apply_env(args: argparse.Namespace) -> None:
     # The Dagster definitions read their resource settings from the environment, so the CLI and
     # `dagster dev` build the very same definitions.
-    for attr, field_name in (("storage", "storage_root"), ("model", "model"), ("weights", "weights")):
+    for attr, field_name in (("storage", "storage_root"), ("model", "model"), ("weights", "weights"),
+                              ("precision", "precision")):
         value = getattr(args, attr, None)
         if value:
             os.environ[env_name(field_name)] = value  # cviz.settings.settings() sees it at its next call
@@ -271,7 +276,8 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},  # progress comes from _Progress
         "ops": {"pca": {"config": {"update": args.update}},
                 "tsne": {"config": {"update": args.update, "backend": args.tsne_backend}},
-                "grid": {"config": {"method": args.grid_method, "keep_previous": keep}}},
+                "grid": {"config": {"method": args.grid_method, "keep_previous": keep}},
+                **{f"{layout}_layout": {"config": {"keep_previous": keep}} for layout in LAYOUTS}},
     }
     from cviz.stages import progress
     bars = _Bars()

@@ -31,7 +31,8 @@ def default_resources() -> dict:
     s = settings()
     return {
         "storage": StorageResource(root=default_root(), endpoint_url=s.s3_endpoint_url, viewer_url=s.viewer_url),
-        "model": FeatureModelResource(name=s.model, weights=s.weights, backend=s.backend),
+        "model": FeatureModelResource(name=s.model, weights=s.weights, backend=s.backend,
+                                      precision=s.precision or None),
     }
 
 
