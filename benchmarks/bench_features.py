@@ -23,6 +23,7 @@ Then the cache: ``read_cached`` on a synthetic 13,000-item store with 1% new ite
     .venv/bin/python benchmarks/bench_features.py --make-originals 3000 /tmp/o3k  # 3000x2000 JPEGs, ~1 MB each
     .venv/bin/python benchmarks/bench_features.py --quality        # neighbour agreement on imageplot labels
     .venv/bin/python benchmarks/bench_features.py --profile        # LiteRT: delegation, CPU ms/img per variant
+    .venv/bin/python benchmarks/bench_features.py --fit-variants   # centre crop vs letterbox vs flip average
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -326,6 +328,50 @@ def quality(collection: Path, labels: list[str], sizes: list[int]) -> dict:
     return out
 
 
+def fit_variants(collections: dict[str, tuple[Path, list[str]]], precision: str | None = None) -> dict:
+    """Neighbour agreement (k=10, cosine on the features) for three ways of fitting an image to the
+    square CNN input, on labelled collections: ``centre crop`` (cviz today: cviz.ingest.decode.square_input),
+    ``letterbox`` (the whole image, scaled to fit, padded to square with mid grey 128, what the
+    cell shows) and ``crop + flip average`` (the mean of the centre crop's and its mirror image's
+    vectors: two inferences). Time: inference seconds of each, one process, back to back."""
+    import csv
+
+    from PIL import ImageOps
+
+    from cviz.ingest.decode import square_input
+    from cviz.measure.knn import neighbour_agreement
+
+    fx = load_extractor(precision=precision)
+    out: dict = {"model_id": fx.model_id, "load_start": os.getloadavg()[0]}
+    side = fx.input_size
+    for name, (folder, labels) in collections.items():
+        with open(folder / "metadata.csv", newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.DictReader(f) if (folder / "images" / r["filename"]).exists()]
+        imgs = [decode((folder / "images" / r["filename"]).read_bytes(), short_side=side)[0] for r in rows]
+        crop = np.stack([square_input(im, side) for im in imgs])
+        box = np.stack([np.asarray(ImageOps.pad(im, (side, side), Image.Resampling.BILINEAR, color=(128, 128, 128)),
+                                   np.uint8) for im in imgs])
+
+        def run(batch: np.ndarray) -> tuple[np.ndarray, float]:
+            t = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=fx.parallel_calls) as pool:
+                feats = np.concatenate(list(pool.map(lambda k: fx(batch[k:k + 1]), range(len(batch)))))
+            return feats, time.perf_counter() - t
+
+        f_crop, t_crop = run(crop)
+        f_box, t_box = run(box)
+        f_flip, t_flip = run(crop[:, :, ::-1].copy())
+        variants = {"centre crop": (f_crop, t_crop), "letterbox": (f_box, t_box),
+                    "crop + flip average": ((f_crop + f_flip) / 2, t_crop + t_flip)}
+        table = {}
+        for v, (feats, secs) in variants.items():
+            table[v] = {c: round(neighbour_agreement(feats, [r.get(c, "") for r in rows]).score, 4) for c in labels}
+            table[v]["inference_time_vs_crop"] = round(secs / t_crop, 2)
+        out[name] = {"items": len(rows), "table": table}
+    out["load_end"] = os.getloadavg()[0]
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quality", metavar="COLLECTION", nargs="?", const=str(REPO.parent / "shared" / "data" / "imageplot"),
@@ -343,7 +389,31 @@ def main() -> None:
                    help="backend[/precision] list; each is compared with the first float32 one")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--profile", action="store_true", help="only the LiteRT profile: delegation and one-process A/B variants")
+    p.add_argument("--fit-variants", action="store_true",
+                   help="only: centre crop vs letterbox vs flip average, neighbour agreement on imageplot and met-sample")
+    p.add_argument("--precision", default=None, help="for --fit-variants: int8 or float32 (default: the default)")
     args = p.parse_args()
+    if args.fit_variants:
+        from quality_data import IMAGEPLOT, RESULTS
+        from cviz.ingest.sample import write_met_sample
+
+        met = RESULTS / "met-sample"
+        if not (met / "metadata.csv").exists():
+            write_met_sample(met)
+        collections = {"met-sample": (met, ["department"])}
+        if IMAGEPLOT.is_dir():
+            collections = {"imageplot": (IMAGEPLOT, ["period", "collection"]), **collections}
+        info = fit_variants(collections, args.precision)
+        print(f"\nfit variants ({info['model_id']}; load {info['load_start']:.2f} -> {info['load_end']:.2f})")
+        for name, res in info.items():
+            if isinstance(res, dict):
+                print(f"{name} ({res['items']} items)")
+                for v, row in res["table"].items():
+                    print(f"  {v:<22}" + "  ".join(f"{k} {val}" for k, val in row.items()))
+        out = REPO / "benchmarks" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"fit-variants-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(info, indent=1))
+        return
     if args.profile:
         info = profile_litert()
         out = REPO / "benchmarks" / "results"
