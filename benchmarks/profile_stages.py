@@ -6,7 +6,7 @@ them (``tsne`` and ``pca`` with ``place_new``, ``grid`` with ``keep_previous``, 
 time. It rewrites the stages' outputs (the same inputs give the same outputs), so point it at a
 benchmark's root, not a collection someone browses.
 
-    .venv/bin/python benchmarks/profile_stages.py --root /tmp/run13k/root --name bench --stages images,tsne,grid,metadata_json
+    .venv/bin/python benchmarks/profile_stages.py --root /tmp/run13k/root --name bench --stages images,tsne,grid,mosaic,metadata_json
 """
 
 from __future__ import annotations
@@ -26,11 +26,20 @@ from cviz.stages import registry  # noqa: E402
 from cviz.stages.layouts import stage_layout  # noqa: E402
 from cviz.storage import open_storage  # noqa: E402
 
+def _features(storage, name):
+    from cviz.embed.models import load_extractor
+
+    return registry.stage_features(storage, name, load_extractor(cache_dir=registry.model_cache_dir(storage),
+                                                                 convert_in_child=True))
+
+
 CALLS = {
     "images": lambda s, n: registry.stage_images(s, n),
+    "features": _features,
     "pca": lambda s, n: registry.stage_pca(s, n, update="place_new"),
     "tsne": lambda s, n: registry.stage_tsne(s, n, update="place_new"),
     "grid": lambda s, n: registry.stage_grid(s, n, keep_previous=True),
+    "mosaic": lambda s, n: registry.stage_mosaic(s, n),  # a new version: metadata_json never writes a live one
     "metadata_json": lambda s, n: (registry.stage_viewer_extras(s, n), registry.stage_metadata_json(s, n)),
     "timeline_layout": lambda s, n: stage_layout(s, n, "timeline", keep_previous=True),
     "category_layout": lambda s, n: stage_layout(s, n, "category", keep_previous=True),
