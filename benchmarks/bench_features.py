@@ -23,6 +23,7 @@ Then the cache: ``read_cached`` on a synthetic 13,000-item store with 1% new ite
     .venv/bin/python benchmarks/bench_features.py --make-originals 3000 /tmp/o3k  # 3000x2000 JPEGs, ~1 MB each
     .venv/bin/python benchmarks/bench_features.py --quality        # neighbour agreement on imageplot labels
     .venv/bin/python benchmarks/bench_features.py --profile        # LiteRT: delegation, CPU ms/img per variant
+    .venv/bin/python benchmarks/bench_features.py --fit-variants   # centre crop vs letterbox vs flip average
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -128,6 +130,19 @@ def measure(dataset, extractor, arrays: list[np.ndarray], batch: int = 32) -> tu
     infer = len(items) / (time.perf_counter() - t)
     return {"images": len(items), "images_per_s": round(run.images_per_s or 0.0, 1), "infer_per_s": round(infer, 1),
             "decodes": run.decodes, "peak_rss_mb": peak_rss_mb(), "load": round(os.getloadavg()[0], 2)}, run.features
+
+
+def versus(row: dict, ref_row: dict, feats: np.ndarray, ref: np.ndarray) -> dict:
+    """Speed ratios, the largest element difference and the share of each image's 10 nearest
+    neighbours (cosine) that ``feats`` and ``ref`` have in common."""
+    from cviz.measure.knn import feature_knn
+
+    k = min(10, len(feats) - 1)
+    a, b = feature_knn(feats, k), feature_knn(ref, k)
+    shared = float(np.mean([len(set(x) & set(y)) / k for x, y in zip(a, b)]))
+    return {"ratio": round(row["images_per_s"] / ref_row["images_per_s"], 2),
+            "ratio_infer": round(row["infer_per_s"] / ref_row["infer_per_s"], 2),
+            "max_abs_diff": float(np.abs(feats - ref).max()), "shared_knn10": round(shared, 4)}
 
 
 def cache_read(n: int = 13_000, new: float = 0.01, dim: int = 1280) -> dict:
@@ -313,6 +328,50 @@ def quality(collection: Path, labels: list[str], sizes: list[int]) -> dict:
     return out
 
 
+def fit_variants(collections: dict[str, tuple[Path, list[str]]], precision: str | None = None) -> dict:
+    """Neighbour agreement (k=10, cosine on the features) for three ways of fitting an image to the
+    square CNN input, on labelled collections: ``centre crop`` (cviz today: cviz.ingest.decode.square_input),
+    ``letterbox`` (the whole image, scaled to fit, padded to square with mid grey 128, what the
+    cell shows) and ``crop + flip average`` (the mean of the centre crop's and its mirror image's
+    vectors: two inferences). Time: inference seconds of each, one process, back to back."""
+    import csv
+
+    from PIL import ImageOps
+
+    from cviz.ingest.decode import square_input
+    from cviz.measure.knn import neighbour_agreement
+
+    fx = load_extractor(precision=precision)
+    out: dict = {"model_id": fx.model_id, "load_start": os.getloadavg()[0]}
+    side = fx.input_size
+    for name, (folder, labels) in collections.items():
+        with open(folder / "metadata.csv", newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.DictReader(f) if (folder / "images" / r["filename"]).exists()]
+        imgs = [decode((folder / "images" / r["filename"]).read_bytes(), short_side=side)[0] for r in rows]
+        crop = np.stack([square_input(im, side) for im in imgs])
+        box = np.stack([np.asarray(ImageOps.pad(im, (side, side), Image.Resampling.BILINEAR, color=(128, 128, 128)),
+                                   np.uint8) for im in imgs])
+
+        def run(batch: np.ndarray) -> tuple[np.ndarray, float]:
+            t = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=fx.parallel_calls) as pool:
+                feats = np.concatenate(list(pool.map(lambda k: fx(batch[k:k + 1]), range(len(batch)))))
+            return feats, time.perf_counter() - t
+
+        f_crop, t_crop = run(crop)
+        f_box, t_box = run(box)
+        f_flip, t_flip = run(crop[:, :, ::-1].copy())
+        variants = {"centre crop": (f_crop, t_crop), "letterbox": (f_box, t_box),
+                    "crop + flip average": ((f_crop + f_flip) / 2, t_crop + t_flip)}
+        table = {}
+        for v, (feats, secs) in variants.items():
+            table[v] = {c: round(neighbour_agreement(feats, [r.get(c, "") for r in rows]).score, 4) for c in labels}
+            table[v]["inference_time_vs_crop"] = round(secs / t_crop, 2)
+        out[name] = {"items": len(rows), "table": table}
+    out["load_end"] = os.getloadavg()[0]
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quality", metavar="COLLECTION", nargs="?", const=str(REPO.parent / "shared" / "data" / "imageplot"),
@@ -326,10 +385,35 @@ def main() -> None:
     p.add_argument("--collection", default=str(REPO.parent / "shared" / "data" / "imageplot" / "images"))
     p.add_argument("--thumbs", type=int, default=904, help="thumbnails to time")
     p.add_argument("--originals", type=int, default=300, help="3000x2000 originals to make and time")
-    p.add_argument("--backends", default="litert,keras")
+    p.add_argument("--backends", default="litert/int8,litert/float32,keras",
+                   help="backend[/precision] list; each is compared with the first float32 one")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--profile", action="store_true", help="only the LiteRT profile: delegation and one-process A/B variants")
+    p.add_argument("--fit-variants", action="store_true",
+                   help="only: centre crop vs letterbox vs flip average, neighbour agreement on imageplot and met-sample")
+    p.add_argument("--precision", default=None, help="for --fit-variants: int8 or float32 (default: the default)")
     args = p.parse_args()
+    if args.fit_variants:
+        from quality_data import IMAGEPLOT, RESULTS
+        from cviz.ingest.sample import write_met_sample
+
+        met = RESULTS / "met-sample"
+        if not (met / "metadata.csv").exists():
+            write_met_sample(met)
+        collections = {"met-sample": (met, ["department"])}
+        if IMAGEPLOT.is_dir():
+            collections = {"imageplot": (IMAGEPLOT, ["period", "collection"]), **collections}
+        info = fit_variants(collections, args.precision)
+        print(f"\nfit variants ({info['model_id']}; load {info['load_start']:.2f} -> {info['load_end']:.2f})")
+        for name, res in info.items():
+            if isinstance(res, dict):
+                print(f"{name} ({res['items']} items)")
+                for v, row in res["table"].items():
+                    print(f"  {v:<22}" + "  ".join(f"{k} {val}" for k, val in row.items()))
+        out = REPO / "benchmarks" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"fit-variants-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(info, indent=1))
+        return
     if args.profile:
         info = profile_litert()
         out = REPO / "benchmarks" / "results"
@@ -359,26 +443,29 @@ def main() -> None:
     sgemm = roofline.sgemm_gmacs()  # before any model's thread pools exist
     source = load_folder(folder, max(args.thumbs, args.originals))
     results: dict = {"collection": str(folder), "load_start": os.getloadavg()[0], "sets": {}, "cpu": os.cpu_count()}
-    extractors = {b: load_extractor(backend=b, cache_dir=os.path.join(tempfile.gettempdir(), "cviz-bench-models")) for b in args.backends.split(",")}
-    results["backends"] = {b: fx.backend_version for b, fx in extractors.items()}
+    extractors = {spec: load_extractor(backend=spec.split("/")[0], precision=(spec.split("/") + [None])[1],
+                                       cache_dir=os.path.join(tempfile.gettempdir(), "cviz-bench-models"))
+                  for spec in args.backends.split(",")}
+    results["backends"] = {b: f"{fx.backend_version}, {fx.precision}, model id {fx.model_id}" for b, fx in extractors.items()}
     side = next(iter(extractors.values())).input_size
+    reference = next((b for b, fx in extractors.items() if fx.precision == "float32"), None)
     with tempfile.TemporaryDirectory(prefix="cviz-bench-originals-") as tmp:
         sets = {"128px thumbnails": thumbnails(source[: args.thumbs]),
                 "3000x2000 originals": originals(source[: args.originals], Path(tmp))}
         for name, dataset in sets.items():
             decode_rate, arrays = decode_only(dataset, side)
-            row: dict = {"decode_per_s": round(decode_rate, 1)}
+            row: dict = {"decode_per_s": round(decode_rate, 1), "versus": {}}
             feats = {}
             for b, fx in extractors.items():  # side by side: same images, same process, back to back
                 row[b], feats[b] = measure(dataset, fx, arrays)
-            if {"litert", "keras"} <= set(feats):
-                row["litert_over_keras"] = round(row["litert"]["images_per_s"] / row["keras"]["images_per_s"], 2)
-                row["litert_over_keras_infer"] = round(row["litert"]["infer_per_s"] / row["keras"]["infer_per_s"], 2)
-                row["max_abs_diff"] = float(np.abs(feats["litert"] - feats["keras"]).max())
+            for b in feats:  # each against the first float32 one: speed ratio, largest difference, shared neighbours
+                if reference is not None and b != reference:
+                    row["versus"][b] = versus(row[b], row[reference], feats[b], feats[reference])
             results["sets"][name] = row
-    if "litert" in extractors:  # how far the measured inference is from this CPU's ceiling
-        thumbs_row = results["sets"]["128px thumbnails"]["litert"]
-        results["roofline"] = roofline.report(extractors["litert"]._forward.model, thumbs_row["infer_per_s"], sgemm)
+    litert_key = next((b for b, fx in extractors.items() if fx.backend == "litert"), None)
+    if litert_key is not None:  # how far the measured inference is from this CPU's ceiling
+        thumbs_row = results["sets"]["128px thumbnails"][litert_key]
+        results["roofline"] = roofline.report(extractors[litert_key]._forward.model, thumbs_row["infer_per_s"], sgemm)
     results["cache_read_13000_1pct_new"] = cache_read()
     results["load_end"] = os.getloadavg()[0]
     results["peak_rss_mb"] = peak_rss_mb()
@@ -391,9 +478,9 @@ def main() -> None:
             r = row[b]
             print(f"{name:<22}{b:<8}{r['images']:>7}{r['images_per_s']:>10}{row['decode_per_s']:>10}{r['infer_per_s']:>10}"
                   f"{r['peak_rss_mb']:>13}")
-        if "litert_over_keras" in row:
-            print(f"{'':<22}litert/keras: {row['litert_over_keras']}x end to end, {row['litert_over_keras_infer']}x "
-                  f"inference; max |diff| {row['max_abs_diff']:.2e}")
+        for b, v in row["versus"].items():
+            print(f"{'':<22}{b} / {reference}: {v['ratio']}x end to end, {v['ratio_infer']}x inference; "
+                  f"max |diff| {v['max_abs_diff']:.2e}; shared 10 nearest neighbours {v['shared_knn10']:.3f}")
     if "roofline" in results:
         roofline.print_report(results["roofline"])
     c = results["cache_read_13000_1pct_new"]

@@ -26,6 +26,7 @@ marking today's defaults; ``stable``: the new defaults rebuilt after adding 1% n
 ``place_new`` + ``keep_previous`` against the full recompute (kNN16 loss must stay <= 0.01).
 
     .venv/bin/python benchmarks/bench_quality.py                          # imageplot, met-sample
+    .venv/bin/python benchmarks/bench_quality.py --rows default,stable --precisions float32,int8   # int8 vs float32
     .venv/bin/python benchmarks/bench_quality.py --collections synthetic:13000 --rows default,before
     .venv/bin/python benchmarks/bench_quality.py --collections synthetic:100000 --rows default --timing-only
 
@@ -194,7 +195,8 @@ def bench_collection(spec: str, rows: set[str], out: dict[str, Any]) -> None:
         features, labels = synthetic_clusters(n)
         name = f"synthetic-{n}"
     else:
-        features, labels = real_collection(spec)
+        collection, _, precision = spec.partition("@")
+        features, labels = real_collection(collection, precision or "float32")
         name = spec
     columns = list(labels)
     n = len(features)
@@ -261,7 +263,8 @@ def bench_collection(spec: str, rows: set[str], out: dict[str, Any]) -> None:
 def timing_only(spec: str, out: dict[str, Any]) -> None:
     """pca + tsne + grid of the defaults, as the stages run them, with the load; no comparison."""
     n = int(spec.split(":", 1)[1]) if spec.startswith("synthetic:") else None
-    features, _ = synthetic_clusters(n) if n else real_collection(spec)
+    collection, _, precision = spec.partition("@")
+    features, _ = synthetic_clusters(n) if n else real_collection(collection, precision or "float32")
     print(f"timing {spec}: {len(features)} items; {load()}", flush=True)
     lay = layout(features, normalise=True, dims=256, perplexity=DEFAULT_PERPLEXITY, exact_knn=True)
     g, s = grid_of(lay, "auto", True)
@@ -281,12 +284,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", default="original,before,default,methods,tsne,stable",
                    help="comma-separated subset of original,before,default,methods,tsne,stable")
     p.add_argument("--timing-only", action="store_true", help="only time pca + tsne + grid of the defaults")
+    p.add_argument("--precisions", default="float32",
+                   help="feature precisions of the real collections, side by side (e.g. float32,int8): "
+                        "each real collection is benchmarked once per precision, as NAME@PRECISION")
     args = p.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                            "cpus": os.cpu_count(), "load_before": os.getloadavg()}
     rows = {r.strip() for r in args.rows.split(",") if r.strip()}
-    for spec in [c.strip() for c in args.collections.split(",") if c.strip()]:
+    precisions = [x.strip() for x in args.precisions.split(",") if x.strip()]
+    specs = [c.strip() for c in args.collections.split(",") if c.strip()]
+    specs = [s if s.startswith("synthetic:") or "@" in s else (s if pr == "float32" else f"{s}@{pr}")
+             for s in specs for pr in (precisions if not s.startswith("synthetic:") else ["float32"])]
+    for spec in specs:
         if args.timing_only:
             timing_only(spec, out)
         else:

@@ -37,9 +37,10 @@ def _collection_folder(name: str) -> Path:
     raise SystemExit(f"unknown real collection {name!r}: imageplot or met-sample")
 
 
-def real_collection(name: str) -> tuple[np.ndarray, dict[str, list[str]]]:
-    """(N x 1280 Lite0 features, {label column: N values}) of a real collection, cached."""
-    cache = RESULTS / f"quality-{name}.npz"
+def real_collection(name: str, precision: str = "float32") -> tuple[np.ndarray, dict[str, list[str]]]:
+    """(N x 1280 Lite0 features, {label column: N values}) of a real collection, cached; ``precision``:
+    float32 (the reference; cache ``quality-<name>.npz``) or int8 (``quality-<name>-int8.npz``)."""
+    cache = RESULTS / (f"quality-{name}.npz" if precision == "float32" else f"quality-{name}-{precision}.npz")
     if cache.exists():
         data = np.load(cache, allow_pickle=False)
         return data["features"], {c: [str(v) for v in data[f"label_{c}"]] for c in LABELS[name]}
@@ -56,9 +57,10 @@ def real_collection(name: str) -> tuple[np.ndarray, dict[str, list[str]]]:
         "name": name, "images": str(folder / "images"), "metadata": str(folder / "metadata.csv"),
         "label_columns": LABELS[name]}))
     registry.stage_images(storage, name)
-    extractor = load_extractor("efficientnet_lite0", "imagenet", None, registry.model_cache_dir(storage))
+    extractor = load_extractor("efficientnet_lite0", "imagenet", None, registry.model_cache_dir(storage),
+                               precision=precision)
     report = registry.stage_features(storage, name, extractor)
-    print(f"{name}: features {report.values.get('images_per_s')} img/s", flush=True)
+    print(f"{name} ({extractor.model_id}): features {report.values.get('images_per_s')} img/s", flush=True)
     features = storage.read_npy(CollectionPaths(name).features)
     items = usable_items(storage.read_json(CollectionPaths(name).catalogue))
     labels = {c: [(e.get("row") or {}).get(c, "") or "" for e in items] for c in LABELS[name]}

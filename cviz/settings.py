@@ -55,6 +55,9 @@ class Settings:
                         "`imagenet`, a local weights file, or `random` (tests only; labelled RANDOM)")
     backend: str = _var("CVIZ_BACKEND", "auto",
                         "inference runtime: `auto` (LiteRT for Lite0, Keras otherwise), `litert`, `keras`")
+    precision: str | None = _var("CVIZ_PRECISION", None,
+                                 "feature precision: `int8` (Lite0 on LiteRT) or `float32`",
+                                 "int8 for Lite0 with ImageNet weights on LiteRT, else float32")
     model_cache: str | None = _var("CVIZ_MODEL_CACHE", None,
                                    "folder for the converted LiteRT model, shared by every storage root on the machine "
                                    "(a conversion takes about 20 s)",

@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Sequence
 
+from cviz.embed.models.calibration import PRECISIONS
 from cviz.errors import CvizError
 from cviz.ingest.collection import LAYOUTS, CollectionConfig, config_fields, field_default
 from cviz.paths import CollectionPaths
@@ -61,6 +62,9 @@ def _env_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", help="storage root (default $CVIZ_STORAGE_ROOT or ./cviz_data)")
     p.add_argument("--model", help="feature model (default efficientnet_lite0)")
     p.add_argument("--weights", help="imagenet (default), a local weights file, or random")
+    p.add_argument("--precision", choices=list(PRECISIONS),
+                   help="feature precision (default int8 for Lite0 with ImageNet weights on LiteRT, else float32): "
+                        + "; ".join(f"{k}: {v}" for k, v in PRECISIONS.items()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,11 +103,12 @@ def _check_storage(root: str | None) -> None:
 
 
 def cli_settings(args: argparse.Namespace) -> Settings:
-    """The environment's settings with this command's ``--storage``, ``--model`` and ``--weights``
-    applied: the CLI builds its definitions from them (``build_defs``), as ``dg dev`` builds its own
+    """The environment's settings with this command's ``--storage``, ``--model``, ``--weights`` and
+    ``--precision`` applied: the CLI builds its definitions from them (``build_defs``), as ``dg dev`` builds its own
     from the environment alone, so the same graph runs either way and nothing is written to os.environ."""
     flags = {field_name: getattr(args, attr, None)
-             for attr, field_name in (("storage", "storage_root"), ("model", "model"), ("weights", "weights"))}
+             for attr, field_name in (("storage", "storage_root"), ("model", "model"), ("weights", "weights"),
+                                      ("precision", "precision"))}
     return dataclasses.replace(settings(), **{k: v for k, v in flags.items() if v})
 
 
@@ -276,7 +281,8 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},  # progress comes from _Progress
         "ops": {"pca": {"config": {"update": args.update}},
                 "tsne": {"config": {"update": args.update, "backend": args.tsne_backend}},
-                "grid": {"config": {"method": args.grid_method, "keep_previous": keep}}},
+                "grid": {"config": {"method": args.grid_method, "keep_previous": keep}},
+                **{f"{layout}_layout": {"config": {"keep_previous": keep}} for layout in LAYOUTS}},
     }
     from cviz.stages import progress
     bars = _Bars()

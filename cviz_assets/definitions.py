@@ -35,7 +35,8 @@ def default_resources(s: Settings | None = None) -> dict:
     s = s or settings()
     return {
         "storage": StorageResource(root=s.storage_root, endpoint_url=s.s3_endpoint_url, viewer_url=s.viewer_url),
-        "model": FeatureModelResource(name=s.model, weights=s.weights, backend=s.backend),
+        "model": FeatureModelResource(name=s.model, weights=s.weights, backend=s.backend,
+                                      precision=s.precision or None),
     }
 
 

@@ -40,22 +40,33 @@ CATEGORY = ("Items by category: one block per value of a column (first value of 
             "first, similarity order inside each; mosaic and Deep Zoom pyramid in its own version folder.\n\n" + METADATA)
 
 
-def _build(context: dg.AssetExecutionContext, storage: StorageResource, layout: str) -> dg.MaterializeResult:
-    """One layout step, skipped like the other stages when its inputs are unchanged (cviz.stages.stamps)."""
+class LayoutConfig(dg.Config):
+    """``keep_previous``: items already on the layout keep their cells; new images take free cells of
+    their bin or block (each is sized with slack for that), and the map reflows only when one is full.
+    ``cviz run --update place_new`` sets it. Unchanged tiles are linked from the previous version either way."""
+
+    keep_previous: bool = False
+
+
+def _build(context: dg.AssetExecutionContext, storage: StorageResource, layout: str,
+           config: LayoutConfig) -> dg.MaterializeResult:
+    """One layout step, skipped like the other stages when its inputs (item list, the layout's
+    column and values, t-SNE points) are unchanged (cviz.stages.stamps)."""
     progress = Progress(f"{layout}_layout", log=context.log.info, unit="cells")
     store = storage.get()
-    return _stage(context, store, f"{layout}_layout", {},
-                  lambda: layout_stages.stage_layout(store, context.partition_key, layout, progress=progress))
+    return _stage(context, store, f"{layout}_layout", {"keep_previous": config.keep_previous},
+                  lambda: layout_stages.stage_layout(store, context.partition_key, layout, progress=progress,
+                                                     keep_previous=config.keep_previous))
 
 
 @collection_asset(deps=[tsne, images], kinds={"python"}, description=TIMELINE)
-def timeline_layout(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
-    return _build(context, storage, "timeline")
+def timeline_layout(context: dg.AssetExecutionContext, config: LayoutConfig, storage: StorageResource) -> dg.MaterializeResult:
+    return _build(context, storage, "timeline", config)
 
 
 @collection_asset(deps=[tsne, images], kinds={"python"}, description=CATEGORY)
-def category_layout(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
-    return _build(context, storage, "category")
+def category_layout(context: dg.AssetExecutionContext, config: LayoutConfig, storage: StorageResource) -> dg.MaterializeResult:
+    return _build(context, storage, "category", config)
 
 
 def layout_verdict(storage: StorageResource, name: str, layout: str,

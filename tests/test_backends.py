@@ -1,7 +1,8 @@
 """LiteRT against the Keras reference on real photos, and the converted-model cache.
 
-The feature cache key (``model_id``) is shared by both backends; these tests are what allows it:
-the largest difference must stay <= 1e-4 and every photo's nearest neighbours must be the same.
+The feature cache key (``model_id``) is shared by both backends at float32; these tests are what
+allows it: the largest difference must stay <= 1e-4 and every photo's nearest neighbours must be the
+same. (int8, LiteRT's default for Lite0, has its own model id: tests/test_int8.py.)
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def cache_dir(shared_model_cache: str) -> Path:
 
 @pytest.fixture(scope="module")
 def both(cache_dir):
-    return load_extractor(cache_dir=str(cache_dir), backend="keras"), load_extractor(cache_dir=str(cache_dir), backend="litert")
+    return (load_extractor(cache_dir=str(cache_dir), backend="keras"),
+            load_extractor(cache_dir=str(cache_dir), backend="litert", precision="float32"))
 
 
 def _neighbours(x: np.ndarray, k: int) -> np.ndarray:
@@ -92,7 +94,7 @@ def _stems(folder: Path) -> list[Path]:
 
 def test_conversion_is_cached_keyed_and_rebuilt_when_damaged(tmp_path, monkeypatch):
     cache = tmp_path / "models"
-    first = load_extractor(input_size=96, cache_dir=str(cache), backend="litert")
+    first = load_extractor(input_size=96, cache_dir=str(cache), backend="litert", precision="float32")
     (tfl,) = _stems(cache)
     sidecar = tfl.with_name(tfl.name + ".sha256")
     assert first.weights_hash in tfl.name and f"litert{litert.runtime_version()}" in tfl.name
@@ -104,23 +106,23 @@ def test_conversion_is_cached_keyed_and_rebuilt_when_damaged(tmp_path, monkeypat
     converted = []
     real_convert = litert.convert
     monkeypatch.setattr(litert, "convert", lambda *a, **k: converted.append(1) or real_convert(*a, **k))
-    np.testing.assert_array_equal(load_extractor(input_size=96, cache_dir=str(cache), backend="litert")(x), want)
+    np.testing.assert_array_equal(load_extractor(input_size=96, cache_dir=str(cache), backend="litert", precision="float32")(x), want)
     assert converted == []  # served from the cache
 
     data = bytearray(tfl.read_bytes())  # damaged in the middle: the hash check catches it
     data[len(data) // 2 : len(data) // 2 + 64] = b"\0" * 64
     tfl.write_bytes(bytes(data))
-    np.testing.assert_array_equal(load_extractor(input_size=96, cache_dir=str(cache), backend="litert")(x), want)
+    np.testing.assert_array_equal(load_extractor(input_size=96, cache_dir=str(cache), backend="litert", precision="float32")(x), want)
     assert converted == [1] and sidecar.read_text().strip() == hashlib.sha256(tfl.read_bytes()).hexdigest()
 
     tfl.write_bytes(b"not a flatbuffer")  # consistent sidecar, unloadable model: converted again
     sidecar.write_text(hashlib.sha256(b"not a flatbuffer").hexdigest())
-    np.testing.assert_array_equal(load_extractor(input_size=96, cache_dir=str(cache), backend="litert")(x), want)
+    np.testing.assert_array_equal(load_extractor(input_size=96, cache_dir=str(cache), backend="litert", precision="float32")(x), want)
     assert converted == [1, 1]
 
     # A new runtime version is a new cache entry (never a flatbuffer converted for another one).
     monkeypatch.setattr(litert, "runtime_version", lambda: "9.9.9")
-    load_extractor(input_size=96, cache_dir=str(cache), backend="litert")
+    load_extractor(input_size=96, cache_dir=str(cache), backend="litert", precision="float32")
     assert converted == [1, 1, 1] and len(_stems(cache)) == 2
 
 
@@ -144,7 +146,7 @@ NO_TF = """
 import json, sys
 import numpy as np
 from cviz.embed.models import load_extractor
-fx = load_extractor(cache_dir=sys.argv[1], convert_in_child=True)
+fx = load_extractor(cache_dir=sys.argv[1], convert_in_child=True, precision=sys.argv[2] if len(sys.argv) > 2 else None)
 x = np.random.default_rng(3).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
 out = fx(x)
 print(json.dumps({"backend": fx.backend, "model_id": fx.model_id, "tf": "tensorflow" in sys.modules,
@@ -161,7 +163,7 @@ def test_a_cached_conversion_runs_without_importing_tensorflow(both, cache_dir):
     from tests.conftest import REPO
 
     _, lite_fx = both  # its conversion is in cache_dir now
-    out = subprocess.run([sys.executable, "-c", NO_TF, str(cache_dir)], capture_output=True, text=True, timeout=300,
+    out = subprocess.run([sys.executable, "-c", NO_TF, str(cache_dir), "float32"], capture_output=True, text=True, timeout=300,
                          cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
@@ -173,7 +175,7 @@ def test_a_cached_conversion_runs_without_importing_tensorflow(both, cache_dir):
 
 def test_logits_load_keras_lazily_on_the_fast_path(both, cache_dir):
     keras_fx, _ = both
-    fast = load_extractor(cache_dir=str(cache_dir))
+    fast = load_extractor(cache_dir=str(cache_dir), precision="float32")
     assert fast.model is None and fast.backend == "litert"
     x = np.random.default_rng(4).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
     np.testing.assert_allclose(fast.predict_logits(x), keras_fx.predict_logits(x), atol=1e-4, rtol=0)
@@ -192,7 +194,8 @@ def test_a_missing_conversion_is_made_by_a_child_process(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert (got["backend"], got["tf"], got["keras"]) == ("litert", False, False)
-    assert len(_stems(tmp_path)) == 1
+    (stem,) = _stems(tmp_path)  # the default, int8, converted (calibration included) in the child
+    assert "-int8-" in stem.name and got["model_id"].endswith(stem.name.split("-int8-")[1].split("-")[0])
 
 
 def test_parallel_calls_use_one_interpreter_per_thread_and_match_serial(both):

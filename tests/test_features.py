@@ -232,3 +232,26 @@ def test_parallel_calls_run_the_model_in_the_decode_workers(met_sample_dir: Path
         assert run.inference_seconds > 0
     else:
         assert threads == {"MainThread"} and [n for _, n in model.calls] == [5, 5, 2]
+
+
+def test_neighbour_agreement_on_a_sample_scores_those_items_against_all() -> None:
+    """The features stage scores a fixed sample (AGREEMENT_SAMPLE), not N x N: each sampled item's
+    neighbours are still searched among all items, and the mean is close to the full one."""
+    rng = np.random.default_rng(3)
+    centres = rng.normal(0, 1, (6, 32))
+    which = rng.integers(0, 6, 3000)
+    feats = (centres[which] + rng.normal(0, 4.0, (3000, 32))).astype(np.float32)
+    labels = [f"c{w}" for w in which]
+    full = neighbour_agreement(feats, labels)
+    part = neighbour_agreement(feats, labels, sample=400)
+    assert (full.items, part.items) == (3000, 400) and part.chance == full.chance
+    again = neighbour_agreement(feats, labels, sample=400)
+    assert again.score == part.score  # the same sample for the same N
+    q = np.sort(np.random.default_rng(0).choice(3000, size=400, replace=False))
+    x = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    sims = x[q] @ x.T
+    sims[np.arange(400), q] = -np.inf
+    nearest = np.argsort(-sims, axis=1)[:, :10]
+    want = np.mean([np.mean([labels[j] == labels[i] for j in row]) for i, row in zip(q, nearest)])
+    assert abs(part.score - want) < 1e-9
+    assert abs(part.score - full.score) < 0.05 and 0.3 < full.score < 0.95

@@ -138,7 +138,9 @@ def test_lite0_extractor_describes_itself(lite0):
     assert (lite0.name, lite0.dim, lite0.input_size, lite0.weights) == ("efficientnet_lite0", 1280, 224, "imagenet")
     assert "efficientnet-lite0-57934424.pth" in lite0.weights_source
     assert lite0.weights_hash.startswith("57934424")  # the file is named after its own sha256
-    assert lite0.model_id == f"efficientnet_lite0-224-{lite0.weights_hash}"
+    # int8 (the default on LiteRT) names its precision and calibration; float32 ids are as before.
+    assert lite0.precision == "int8"
+    assert lite0.model_id == f"efficientnet_lite0-224-{lite0.weights_hash}-int8-{lite0.calibration}"
 
 
 def test_lite0_top5_on_recognisable_museum_photos(lite0):

@@ -217,3 +217,23 @@ def test_repeated_label_names_are_told_apart_by_title_words():
             assert len(set(prints)) > 1, prints
             told_apart = True
     assert told_apart
+
+
+def test_regions_of_a_large_map_are_fitted_on_a_sample_and_still_named_by_their_items():
+    """Above regions.FIT_SAMPLE cells k-means is fitted on a fixed sample and every cell takes its
+    nearest centre: the fit costs the same at any N, and the regions still hold what their names say."""
+    from sklearn.cluster import KMeans
+
+    cols, rows = 120, 50  # 6,000 cells
+    cells = list(range(cols * rows))
+    subjects = ["Landscape|Trees" if c % cols < cols // 2 else "Portrait" for c in cells]
+    points = np.stack([np.arange(cols * rows) % cols, np.arange(cols * rows) // cols], axis=1).astype(np.float64)
+    labels = regions._kmeans(points, 8, seed=0)
+    sample = np.sort(np.random.default_rng(0).choice(len(points), size=regions.FIT_SAMPLE, replace=False))
+    want = KMeans(n_clusters=8, n_init=3, random_state=0).fit(points[sample]).predict(points)
+    np.testing.assert_array_equal(labels, want)
+    assert len(set(labels.tolist())) == 8
+    got = regions.find_regions(cells, cols, rows, {"subjects": subjects}, [""] * len(cells))
+    for r in got.scales[0].regions:
+        members = [i for i, g in enumerate(got.scales[0].item_region) if g == r.id]
+        assert sum(r.terms[0] in subjects[i].split("|") for i in members) / len(members) > 0.5, r.name

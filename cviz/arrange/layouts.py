@@ -15,6 +15,11 @@ Shape. Both measure a candidate map by one cost, ``|log2(aspect)| + empty_fracti
 holding no item (0: a full square). The category layout takes the shelf width of lowest cost; the
 timeline takes, for each bin width, the band height of lowest cost, then the bin width of lowest
 cost, the narrowest when several are within ``TIE`` of it (see :func:`pick_bins`).
+
+Slack. Every bin's band and every block is sized for its items plus :func:`slack` free cells (about
+``SLACK`` of them, at least ``MIN_SLACK``), left empty at its end (bottom rows), so that an update
+adding a few items places them in their bin's or block's free cells and every other cell stays where
+it was (cviz.arrange.layout_update); a bin or block only reflows, with the whole map, once it is full.
 """
 
 from __future__ import annotations
@@ -33,6 +38,17 @@ TIE = 0.25  # bin widths whose map costs within this of the best count as equal:
 NO_VALUE = "(no value)"
 UNDATED = "undated"
 MULTI_SEPARATOR = "|"  # the project's multi-value rule (cviz.publish.items._category_columns)
+SLACK = 0.05  # free cells per bin or block, as a share of its items: room for updates before a reflow
+MIN_SLACK = 2
+
+
+def slack(count: int | np.ndarray, share: float = SLACK) -> int | np.ndarray:
+    """Free cells a bin or block of ``count`` items is sized for: ``ceil(share * count)``, at least
+    ``MIN_SLACK`` (0 for ``share`` 0, the packed layout)."""
+    if share <= 0:
+        return count * 0
+    return np.maximum(MIN_SLACK, np.ceil(np.asarray(count) * share).astype(np.int64)) if isinstance(count, np.ndarray) \
+        else max(MIN_SLACK, math.ceil(count * share))
 
 
 def items_sha256(ids: list[str]) -> str:
@@ -101,9 +117,12 @@ def _bins(years: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     return starts, counts
 
 
-def _timeline_cols(starts: np.ndarray, counts: np.ndarray, width: int, undated: int, rows: np.ndarray) -> np.ndarray:
-    """Grid columns for each candidate row count: bands of ceil(count / rows) columns, a one-column
-    gap where bins are not consecutive (an empty stretch of years), the undated block after a gap."""
+def _timeline_cols(starts: np.ndarray, counts: np.ndarray, width: int, undated: int, rows: np.ndarray,
+                   share: float = SLACK) -> np.ndarray:
+    """Grid columns for each candidate row count: bands of ceil((count + slack) / rows) columns, a
+    one-column gap where bins are not consecutive (an empty stretch of years), the undated block after a gap."""
+    counts = counts + slack(counts, share)
+    undated = undated + slack(undated, share) if undated else 0
     band = -(-counts[:, None] // rows[None, :])
     gaps = int(np.count_nonzero(np.diff(starts) > width))
     cols = band.sum(axis=0) + gaps
@@ -112,7 +131,7 @@ def _timeline_cols(starts: np.ndarray, counts: np.ndarray, width: int, undated: 
     return cols
 
 
-def choose_bins(years: np.ndarray, undated: int, cell_size: tuple[int, int]) -> list[BinChoice]:
+def choose_bins(years: np.ndarray, undated: int, cell_size: tuple[int, int], share: float = SLACK) -> list[BinChoice]:
     """Every candidate bin width of ``BIN_WIDTHS`` with its best band height (rows of lowest
     :func:`shape_cost`), narrowest first; :func:`pick_bins` chooses among them."""
     n = len(years) + undated
@@ -120,9 +139,10 @@ def choose_bins(years: np.ndarray, undated: int, cell_size: tuple[int, int]) -> 
     for width in BIN_WIDTHS:
         starts, counts = _bins(years, width)
         top = max(int(counts.max()), undated)  # taller bands than the largest bin only add empty rows
+        top += int(slack(top, share))
         r_max = max(1, min(top, 3 * math.ceil(math.sqrt(n)) + len(starts) + 2))
         rows = np.arange(1, r_max + 1)
-        cols = _timeline_cols(starts, counts, width, undated, rows)
+        cols = _timeline_cols(starts, counts, width, undated, rows, share)
         costs = [shape_cost(int(c), int(r), n, cell_size) for c, r in zip(cols, rows)]
         k = int(np.argmin(costs))
         out.append(BinChoice(width, int(rows[k]), int(cols[k]), float(costs[k])))
@@ -144,14 +164,15 @@ def bin_text(start: int, width: int) -> str:
 
 
 def timeline(years: Sequence[int | None], points: np.ndarray, cell_size: tuple[int, int],
-             column: str) -> Arrangement | Absent:
+             column: str, share: float = SLACK) -> Arrangement | Absent:
     """Items by year: one band of columns per occupied year bin, bins left to right in year order.
 
     Each bin is a band as tall as the map (``rows``) and ``ceil(count / rows)`` columns wide, its
     items filled row-major in similarity order. Empty bins are dropped, and where the next
     occupied bin is not the adjacent one a one-column gap marks the jump (labels carry each bin's
     ``year_from``/``year_to``, so the axis stays honest). Undated items form a last block
-    (``undated``) after a one-column gap. No dated item: :class:`Absent`.
+    (``undated``) after a one-column gap. No dated item: :class:`Absent`. ``share``: the
+    :func:`slack` each band and the undated block are sized for (0: packed).
     """
     n = len(years)
     dated = np.array([i for i, y in enumerate(years) if y is not None], dtype=np.int64)
@@ -159,7 +180,7 @@ def timeline(years: Sequence[int | None], points: np.ndarray, cell_size: tuple[i
     if len(dated) == 0:
         return Absent("timeline", f"no item has a parseable year in column {column!r}")
     year_of = np.array([years[i] for i in dated], dtype=np.int64)
-    choice = pick_bins(choose_bins(year_of, len(undated), cell_size))
+    choice = pick_bins(choose_bins(year_of, len(undated), cell_size, share))
     width, rows = choice.years, choice.rows
     bin_of = (year_of // width) * width
     starts = np.unique(bin_of)
@@ -170,7 +191,7 @@ def timeline(years: Sequence[int | None], points: np.ndarray, cell_size: tuple[i
         if k and start - starts[k - 1] > width:
             x += 1  # the gap marking empty bins
         members = dated[bin_of == start]
-        band = -(-len(members) // rows)
+        band = -(-(len(members) + slack(len(members), share)) // rows)
         _place(xy, similarity_order(points, members, band), x, 0, band)
         labels.append({"text": bin_text(int(start), width), "count": int(len(members)), "kind": "bin",
                        "year_from": int(start), "year_to": int(start + width - 1),
@@ -178,7 +199,7 @@ def timeline(years: Sequence[int | None], points: np.ndarray, cell_size: tuple[i
         x += band
     if len(undated):
         x += 1
-        band = -(-len(undated) // rows)
+        band = -(-(len(undated) + slack(len(undated), share)) // rows)
         _place(xy, similarity_order(points, undated, band), x, 0, band)
         labels.append({"text": UNDATED, "count": int(len(undated)), "kind": "block", "x": x, "y": 0, "w": band, "h": rows})
         x += band
@@ -220,10 +241,11 @@ def shelf_pack(sizes: Sequence[tuple[int, int]], width: int) -> tuple[list[tuple
 
 
 def category(values: Sequence[str | None], points: np.ndarray, cell_size: tuple[int, int], column: str,
-             max_widths: int = 400) -> Arrangement:
+             max_widths: int = 400, share: float = SLACK) -> Arrangement:
     """Items by the value of one column: one block per (first) value, largest first (ties by value),
-    ``(no value)`` last; each block near square, shelf-packed into a map as square as it gets
-    (:func:`shape_cost` over shelf widths), items in similarity order within their block."""
+    ``(no value)`` last; each block near square and sized for its items plus :func:`slack`,
+    shelf-packed into a map as square as it gets (:func:`shape_cost` over shelf widths), items in
+    similarity order within their block. ``max_widths``: shelf widths tried at most."""
     n = len(values)
     firsts = [first_value(v) for v in values]
     groups: dict[str, list[int]] = {}
@@ -232,7 +254,7 @@ def category(values: Sequence[str | None], points: np.ndarray, cell_size: tuple[
     order = sorted((v for v in groups if v != NO_VALUE), key=lambda v: (-len(groups[v]), v))
     if NO_VALUE in groups:
         order.append(NO_VALUE)
-    sizes = [block_size(len(groups[v]), cell_size) for v in order]
+    sizes = [block_size(len(groups[v]) + slack(len(groups[v]), share), cell_size) for v in order]
     cw, ch = cell_size
     area = sum((w + 1) * (h + 1) for w, h in sizes)
     widest = max(w for w, _ in sizes)

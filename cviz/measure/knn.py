@@ -33,8 +33,14 @@ def _label_sets(labels: Sequence[str]) -> list[frozenset[str]]:
     return [frozenset(p.strip() for p in (v or "").split("|") if p.strip()) for v in labels]
 
 
-def neighbour_agreement(features: np.ndarray, labels: Sequence[str], k: int = 10, block: int = 2048) -> Agreement | None:
-    """Mean fraction of each labelled item's ``k`` nearest neighbours sharing a label; None if < k+1 labelled."""
+def neighbour_agreement(features: np.ndarray, labels: Sequence[str], k: int = 10, block: int = 2048,
+                        sample: int | None = None, seed: int = 0) -> Agreement | None:
+    """Mean fraction of each labelled item's ``k`` nearest neighbours sharing a label; None if < k+1 labelled.
+
+    ``sample``: score at most this many labelled items (a uniform sample drawn with ``seed``, the
+    same for the same N), each against all labelled items, so the cost is ``sample x N x D``
+    instead of ``N x N x D`` (13,000 x 1,280 features: 220 GFLOP for all, 33 GFLOP for 2,000).
+    The mean of 2,000 per-item fractions in [0, 1] has a standard error of at most 0.011."""
     sets = _label_sets(labels)
     keep = np.array([bool(s) for s in sets])
     if keep.sum() <= k:
@@ -43,21 +49,24 @@ def neighbour_agreement(features: np.ndarray, labels: Sequence[str], k: int = 10
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     kept = [s for s in sets if s]
     n = len(kept)
+    queries = np.arange(n)
+    if sample is not None and n > sample:
+        queries = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
     hits = 0.0
-    for start in range(0, n, block):
-        sims = x[start : start + block] @ x.T
-        rows = np.arange(sims.shape[0])
-        sims[rows, start + rows] = -np.inf
+    for start in range(0, len(queries), block):
+        q = queries[start : start + block]
+        sims = x[q] @ x.T
+        sims[np.arange(len(q)), q] = -np.inf
         nearest = np.argpartition(-sims, k, axis=1)[:, :k]
-        for r, neigh in enumerate(nearest):
-            mine = kept[start + r]
+        for i, neigh in zip(q, nearest):
+            mine = kept[i]
             hits += sum(1 for j in neigh if mine & kept[j]) / k
     counts: dict[str, int] = {}
     for s in kept:
         for v in s:
             counts[v] = counts.get(v, 0) + 1
     chance = float(sum((c / n) ** 2 for c in counts.values()))
-    return Agreement(hits / n, min(1.0, chance), n, k)
+    return Agreement(hits / len(queries), min(1.0, chance), len(queries), k)
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:

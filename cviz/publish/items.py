@@ -59,6 +59,23 @@ def _category_columns(columns: list[str], rows: list[dict[str, str]], skip: set[
     return out
 
 
+def _shown_columns(config: CollectionConfig, metadata_columns: list[str]) -> list[str]:
+    """The CSV columns items.json carries as columns: the file name column and a column that is the
+    whole title or url template are shown as those instead; at most ``MAX_COLUMNS``."""
+    title_t, url_t = config.title_template, config.url_template
+    hidden = {config.filename_column} | {t.columns[0] for t in (title_t, url_t)
+                                         if len(t.columns) == 1 and t.source.strip() == "{" + t.columns[0] + "}"}
+    return [c for c in metadata_columns if c and c not in hidden]
+
+
+def layout_columns(config: CollectionConfig, metadata_columns: list[str],
+                   rows: list[dict[str, str]]) -> tuple[str | None, list[str]]:
+    """(date column, category columns) as items.json names them, without building items.json."""
+    extra = _shown_columns(config, metadata_columns)[:MAX_COLUMNS]
+    date_col = _date_column(extra, rows)
+    return date_col, _category_columns(extra, rows, {date_col} if date_col else set())
+
+
 def build_items(
     config: CollectionConfig,
     items: list[dict[str, Any]],
@@ -80,10 +97,7 @@ def build_items(
         url = url_t.render(row).strip()
         empty_urls += not url
         urls.append(url)
-    # The file name column is `id` already; a column that is the whole title or url template is shown as those.
-    hidden = {config.filename_column} | {t.columns[0] for t in (title_t, url_t)
-                                         if len(t.columns) == 1 and t.source.strip() == "{" + t.columns[0] + "}"}
-    extra = [c for c in metadata_columns if c and c not in hidden]
+    extra = _shown_columns(config, metadata_columns)
     dropped = max(0, len(extra) - MAX_COLUMNS)
     extra = extra[:MAX_COLUMNS]
     date_col = _date_column(extra, rows)

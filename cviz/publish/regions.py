@@ -144,10 +144,23 @@ def _name_regions(labels: np.ndarray, k: int, terms: list[list[str]], used_names
     return out
 
 
-def _kmeans(points: np.ndarray, k: int, seed: int) -> np.ndarray:
+FIT_SAMPLE = 4000  # grid points k-means is fitted on; the rest are assigned to the nearest centre
+
+
+def _kmeans(points: np.ndarray, k: int, seed: int, fit_sample: int = FIT_SAMPLE) -> np.ndarray:
+    """Each point's cluster: Lloyd's k-means (scikit-learn, k-means++ seeding, 3 starts), fitted on
+    all points up to ``fit_sample`` and above that on a uniform sample of ``fit_sample`` drawn
+    with ``seed``, every point then labelled by its nearest centre. On 2-D grid cells a few thousand
+    points fix the centres of ~0.5 sqrt(N) regions as well as all of them do, and the fit's cost
+    stops growing with N (13,000 items: 8 s of an update's metadata_json under load, for three
+    scales); labelling all points is O(N k)."""
     from sklearn.cluster import KMeans
 
-    return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(points)
+    model = KMeans(n_clusters=k, n_init=3, random_state=seed)
+    if len(points) <= fit_sample:
+        return model.fit_predict(points)
+    sample = np.random.default_rng(seed).choice(len(points), size=fit_sample, replace=False)
+    return model.fit(points[np.sort(sample)]).predict(points)
 
 
 def _regions_of(labels: np.ndarray, names: list, points: np.ndarray, source: str) -> tuple[list[Region], list[int]]:

@@ -102,7 +102,7 @@ class Versions:
         return self._catalogue
 
     def get(self, key: str) -> str | None:
-        """A stage's data version (or ``items``/``labels``); None when it has not been built."""
+        """A stage's data version (or ``items``/``labels``/``<layout>_input``); None when it has not been built."""
         if key not in self._cache:
             self._cache[key] = self._compute(key)
         return self._cache[key]
@@ -120,5 +120,12 @@ class Versions:
                 return digest([e["sha256"] for e in items])
             columns = list((catalogue.get("config") or {}).get("label_columns") or [])
             return digest({c: [str((e.get("row") or {}).get(c, "") or "") for e in items] for c in columns})
+        if key.endswith("_input"):  # a layout's own inputs (cviz.stages.layouts.input_digest)
+            from cviz.stages.layouts import input_digest
+
+            try:
+                return input_digest(self.storage, self.name, key[: -len("_input")])
+            except FileNotFoundError:
+                return None
         files = output_files(self.storage, self.name, key)
         return None if files is None else _files_version(self.storage, files)

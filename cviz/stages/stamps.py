@@ -53,8 +53,8 @@ CODE_VERSIONS: dict[str, str] = {
     "mosaic": "1",
     "dzi": "2",  # 2: the IIIF level-0 layout (iiif/info.json, cviz.publish.iiif_info)
     "metadata_json": "1",
-    "timeline_layout": "1",
-    "category_layout": "1",
+    "timeline_layout": "2",  # 2: bands and blocks sized with slack; cells.json and item ids in each version
+    "category_layout": "2",
     "publish": "1",
 }
 STAGES = tuple(CODE_VERSIONS)
@@ -72,8 +72,10 @@ INPUTS: dict[str, tuple[str, ...]] = {
     "mosaic": ("grid", "images"),
     "dzi": ("mosaic",),
     "metadata_json": ("mosaic", "grid", "tsne", "pca", "images"),  # tsne: its knn.npy (the viewer's neighbours)
-    "timeline_layout": ("tsne", "images"),  # the layout's own choices (column, on/off) are in the config snapshot
-    "category_layout": ("tsne", "images"),
+    # A layout reads the item list, its column's values and its settings (``<layout>_input``), not every
+    # CSV column: editing a title leaves it skipped.
+    "timeline_layout": ("tsne", "timeline_input"),
+    "category_layout": ("tsne", "category_input"),
     "publish": ("dzi", "metadata_json", "timeline_layout", "category_layout"),
 }
 
@@ -83,7 +85,7 @@ WORK_SUFFIXES = ("seconds", "_per_s")
 WORK_KEYS = frozenset({
     "computed", "cache_hits", "cache_rejected", "originals_decoded", "chunks_reused", "tiles_written",
     "levels_written", "new_item_images", "cells_decoded", "cells_cached", "placed_new", "refine_swaps",
-    "refine_rounds",
+    "refine_rounds", "tiles_reused", "items_in_place",
 })
 
 

@@ -42,11 +42,18 @@ class FeatureExtractor:
     # Threads that may call at once, one image each (cviz.embed.features runs decode + inference per worker
     # when > 1); 1: one caller, whole batches (Keras, which threads inside predict).
     parallel_calls: int = 1
+    precision: str = "float32"  # "float32" or "int8" (cviz.embed.models.calibration.PRECISIONS)
+    calibration: str = ""  # int8: the calibration set's hash (cviz.embed.models.calibration.calibration_hash)
 
     @property
     def model_id(self) -> str:
-        """Stable id for caching features: changes with model, input size or weights."""
-        return f"{self.name}-{self.input_size}-{self.weights_hash}"
+        """Stable id for caching features: changes with model, input size, weights and precision.
+
+        float32 ids carry no suffix (the ids vectors were cached under before int8 existed stay
+        valid); int8 ids end in ``-int8-<calibration hash>``, so int8 and float32 vectors, or two
+        calibrations' vectors, never share a cache entry."""
+        base = f"{self.name}-{self.input_size}-{self.weights_hash}"
+        return base if self.precision == "float32" else f"{base}-{self.precision}-{self.calibration}"
 
     @property
     def is_random(self) -> bool:

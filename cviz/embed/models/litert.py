@@ -40,7 +40,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -91,20 +91,28 @@ def cached(stem: str, cache_dir: str | os.PathLike[str] | None) -> bytes | None:
     return _read_cached(path, path.with_name(path.name + ".sha256"))
 
 
-def cache_stem(model_name: str, input_size: int, weights_hash: str) -> str:
-    """File stem naming everything the converted model depends on."""
-    return (f"{model_name}-{input_size}-{weights_hash[:16]}-tf{converter_version()}"
-            f"-litert{runtime_version()}-v{CACHE_FORMAT}")
+def cache_stem(model_name: str, input_size: int, weights_hash: str, quantised: str = "") -> str:
+    """File stem naming everything the converted model depends on. ``quantised``: "" for float32,
+    else the quantisation and its calibration set (``int8-<calibration hash>``)."""
+    return (f"{model_name}-{input_size}-{weights_hash[:16]}{'-' + quantised if quantised else ''}"
+            f"-tf{converter_version()}-litert{runtime_version()}-v{CACHE_FORMAT}")
 
 
-def convert(keras_model: Any, output: int | None = 0) -> bytes:
-    """Float32 TFLite flatbuffer of ``keras_model`` (only output ``output`` when it has several)."""
+def convert(keras_model: Any, output: int | None = 0, representative: Callable[[], Iterator[list]] | None = None) -> bytes:
+    """TFLite flatbuffer of ``keras_model`` (only output ``output`` when it has several).
+
+    ``representative``: None gives the float32 model; a ``representative_dataset`` generator gives
+    TensorFlow Lite's post-training integer quantisation (``Optimize.DEFAULT`` plus calibration:
+    int8 weights and activations, float32 input and output, so callers feed and read it as before)."""
     import keras
     import tensorflow as tf
 
     if output is not None and len(keras_model.outputs) > 1:
         keras_model = keras.Model(keras_model.inputs, keras_model.outputs[output])
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    if representative is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
     # The converter prints every captured variable of the traced function to stdout: hundreds of lines.
     with contextlib.redirect_stdout(io.StringIO()):
         return bytes(converter.convert())
@@ -149,8 +157,10 @@ def _write_cached(path: Path, sidecar: Path, data: bytes) -> None:
         log.warning("could not cache the LiteRT model in %s: %s", path.parent, exc)
 
 
-def load_or_convert(keras_model: Any, stem: str, cache_dir: str | os.PathLike[str] | None) -> tuple[bytes, bool]:
-    """(flatbuffer, from_cache): the cached conversion when intact, else a fresh one (then cached)."""
+def load_or_convert(keras_model: Any, stem: str, cache_dir: str | os.PathLike[str] | None,
+                    representative: Callable[[], Iterator[list]] | None = None) -> tuple[bytes, bool]:
+    """(flatbuffer, from_cache): the cached conversion when intact, else a fresh one (then cached);
+    ``representative``: as :func:`convert` (int8), and ``stem`` must then name the calibration."""
     runtime_version()  # fail before an 8 s conversion when the runtime is missing
     if cache_dir is not None:
         path = Path(cache_dir) / f"{stem}.tflite"
@@ -158,7 +168,7 @@ def load_or_convert(keras_model: Any, stem: str, cache_dir: str | os.PathLike[st
         cached = _read_cached(path, sidecar)
         if cached is not None:
             return cached, True
-    data = convert(keras_model)
+    data = convert(keras_model, representative=representative)
     if cache_dir is not None:
         _write_cached(path, sidecar, data)
     return data, False
