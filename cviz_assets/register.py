@@ -37,9 +37,11 @@ def spec_model(config_cls: type = CollectionConfig) -> type[dg.Config]:
 CollectionSpec = spec_model()
 
 
-def register_spec(instance: dg.DagsterInstance, storage: StorageResource, spec: dict) -> CollectionConfig:
+def register_spec(instance: dg.DagsterInstance, storage: StorageResource, spec: dict,
+                  owner: str | None = None) -> CollectionConfig:
     """Validate (templates and label columns against the CSV header too), write the config, add the partition.
 
+    ``owner``: the run that holds the collection's lock and will build it (``cviz run``).
     Local paths are stored absolute: ``-imagedir photos`` means the folder where the command ran,
     not wherever a later run (the daemon, another shell) happens to start.
     """
@@ -48,7 +50,7 @@ def register_spec(instance: dg.DagsterInstance, storage: StorageResource, spec: 
     table = read_metadata(config, storage.storage_options)
     check_templates(config, table)
     check_label_columns(config, table)
-    register(storage.get(), config)
+    register(storage.get(), config, owner=owner)
     if not instance.has_dynamic_partition(collection_partitions.name, config.name):
         instance.add_dynamic_partitions(collection_partitions.name, [config.name])
     return config
