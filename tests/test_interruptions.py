@@ -384,3 +384,72 @@ def test_lock_bookkeeping_failure_never_hides_the_stage_result(tmp_path: Path, m
     with pytest.raises(ValueError, match="the stage's own error"):
         with run_lock.hold(storage, "flaky", "run-1", "features", ["images", "features"]):
             raise ValueError("the stage's own error")
+
+
+# -- the lock lives as long as its run ------------------------------------------------------------
+def test_a_step_retried_mid_run_leaves_no_lock(published_v1, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dzi` fails once with a transient error and is retried: the run's earlier step (mosaic) stays
+    counted, so the run's last step releases the lock (a release on the failed attempt used to clear
+    the run's markers, and the lock was never released)."""
+    import dagster as dg
+
+    from cviz.stages import registry
+    from cviz_assets import assets
+    from tests.conftest import resources, short_step_retry_waits
+
+    root, folder, _ = published_v1
+    write_images(folder, 6, 2)
+    run_all(open_storage(str(root)), NAME, stages=STAGES[:5])
+    selected = [assets.mosaic, assets.dzi, assets.metadata_json, assets.publish]
+    short_step_retry_waits(monkeypatch, selected)
+    real, calls = registry.stage_dzi, []
+
+    def stage_dzi(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(registry, "stage_dzi", stage_dzi)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("collections", [NAME])
+    result = dg.materialize(selected, partition_key=NAME, instance=instance, resources=resources(root))
+    assert result.success and len(calls) == 2
+    assert viewer_state(root, NAME)["items"]["count"] == 8
+    assert run_lock.CollectionLock(open_storage(str(root)), NAME, "-").read() is None
+
+
+def test_a_failed_step_and_the_catalogue_check_after_it_leave_no_lock(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`features` fails for good (a user error): the steps below it are skipped, the WARN catalogue
+    check still runs (and used to take the lock again for good); the run's last step releases it."""
+    import dagster as dg
+
+    from cviz.errors import CollectionError
+    from cviz.stages import registry
+    from cviz_assets.assets import collection_assets
+    from cviz_assets.catalogue_checks import catalogue_checks
+    from cviz_assets.checks import collection_checks
+    from cviz_resources.model import FeatureModelResource
+    from tests.bad_input.stages import FakeExtractor
+    from tests.conftest import resources
+
+    folder = tmp_path / "images"
+    write_images(folder, 0, 4)
+    (folder / "broken.jpg").write_bytes(b"not an image")  # the catalogue check fails (WARN) too
+    root = tmp_path / "root"
+    register(open_storage(str(root)), {"name": NAME, "images": str(folder)})
+    monkeypatch.setattr(FeatureModelResource, "get", lambda self, cache_dir=None: FakeExtractor())
+
+    def stage_features(*args, **kwargs):
+        raise CollectionError(f"collection {NAME}: a user error in features")
+
+    monkeypatch.setattr(registry, "stage_features", stage_features)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("collections", [NAME])
+    result = dg.materialize([*collection_assets, *collection_checks, *catalogue_checks], partition_key=NAME,
+                            instance=instance, resources=resources(root), raise_on_error=False)
+    assert not result.success
+    evaluations = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert [(ev.check_name, ev.passed) for ev in evaluations] == [("catalogue_complete", False)]
+    assert run_lock.CollectionLock(open_storage(str(root)), NAME, "-").read() is None
