@@ -110,6 +110,9 @@ class Settings:
     metadata_max_bytes: int = _var("CVIZ_METADATA_MAX_BYTES", 512 << 20, "largest metadata CSV read",
                                    "`536870912` (512 MiB)")
     metadata_timeout_s: float = _var("CVIZ_METADATA_TIMEOUT_S", 120.0, "longest metadata CSV read, seconds")
+    drop_config_max_bytes: int = _var("CVIZ_DROP_CONFIG_MAX_BYTES", 1 << 20,
+                                      "largest `collection.json` the drop sensor reads (a few fields; more is refused "
+                                      "unread)", "`1048576` (1 MiB)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

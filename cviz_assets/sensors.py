@@ -92,7 +92,10 @@ def _register_requests(store: Storage, tick: drop.Tick) -> None:
     it), rejecting a folder that conflicts with a collection registered another way and deferring one
     whose collection is being built (never wait on a run's lock in a sensor)."""
     for request in list(tick.requests):
-        conflict = _registration_conflict(store, request)
+        try:
+            conflict = _registration_conflict(store, request)
+        except Exception as exc:  # noqa: BLE001 - one folder's problem, never the tick's
+            conflict = f"cannot read the registered collection.json of {request.name}: {type(exc).__name__}: {exc}"
         if conflict:
             tick.reject(request.name, conflict)
     for request in list(tick.requests):
@@ -100,6 +103,8 @@ def _register_requests(store: Storage, tick: drop.Tick) -> None:
             register(store, request.config, wait_s=0)
         except CollectionBusy as exc:
             tick.defer(request.name, str(exc))
+        except Exception as exc:  # noqa: BLE001 - reported (tick message, alert); the other folders go on
+            tick.reject(request.name, f"cannot register: {type(exc).__name__}: {exc}"[:1000])
 
 
 def build_drop_sensor(

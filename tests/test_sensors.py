@@ -220,3 +220,37 @@ def test_tick_message_reports_files_skipped_by_a_finished_drop_run(instance, env
     message = d.evaluate().skip_reason.skip_message
     assert "with-broken: run " in message and "1 file(s) skipped: broken.jpg (" in message
     assert "with-broken" not in d.evaluate(QUIET).skip_reason.skip_message  # reported once
+
+
+def test_a_folder_bomb_leaves_the_next_folders_run_requested_in_the_same_tick(instance, env) -> None:
+    from tests.test_drop import _bombs
+
+    _bombs(env["drop"])
+    d = Driver(instance, env["storage"], Clock())
+    d.evaluate()
+    result = d.evaluate(QUIET)
+    assert [r.partition_key for r in result.run_requests] == ["zz-good"]
+    alerts = [json.loads(line) for line in (env["root"] / "ops" / "alerts.jsonl").read_text().splitlines()]
+    rejected = {a["collection"]: a["error"] for a in alerts if a["kind"] == "drop_rejected"}
+    assert "nested too deeply" in rejected["bomb"] and "$CVIZ_DROP_CONFIG_MAX_BYTES" in rejected["huge"]
+
+
+def test_a_folder_that_cannot_be_registered_is_reported_and_the_others_run(instance, env,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from cviz_assets import sensors
+
+    make_collection(env["drop"], "aa-unlucky", n=2)
+    make_collection(env["drop"], "bb-lucky", n=2)
+    real = sensors.register
+
+    def register(store, config, wait_s=None):  # noqa: ANN001, ANN202
+        if config.name == "aa-unlucky":
+            raise OSError(13, "Permission denied")
+        return real(store, config, wait_s=wait_s)
+
+    monkeypatch.setattr(sensors, "register", register)
+    d = Driver(instance, env["storage"], Clock())
+    d.evaluate()
+    result = d.evaluate(QUIET)
+    assert [r.partition_key for r in result.run_requests] == ["bb-lucky"]
+    assert any("aa-unlucky: cannot register: PermissionError" in p for p in json.loads(d.cursor)["problems"])

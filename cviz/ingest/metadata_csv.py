@@ -155,38 +155,20 @@ def _size(n: float) -> str:
     return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{int(n):,} bytes"
 
 
-def read_metadata_bytes(fs: Any, path: str, source: str) -> bytes:
-    """The bytes of a metadata file, refusing what would hang or exhaust memory.
+def read_metadata_bytes(fs: Any, path: str, source: str, what: str = "metadata CSV", limit: int | None = None,
+                        limit_name: str = "$CVIZ_METADATA_MAX_BYTES") -> bytes:
+    """The bytes of a file a user gave (a metadata CSV, a drop folder's ``collection.json``), refusing
+    what would hang or exhaust memory.
 
     Local: it must be a regular file (a named pipe would block forever, ``/dev/zero`` never ends).
-    Everywhere: at most ``$CVIZ_METADATA_MAX_BYTES`` (512 MiB), read within ``$CVIZ_METADATA_TIMEOUT_S``.
+    Everywhere: at most ``limit`` bytes (default ``$CVIZ_METADATA_MAX_BYTES``, 512 MiB; ``limit_name``
+    names the setting in the refusal), read within ``$CVIZ_METADATA_TIMEOUT_S``. ``what`` names the file's kind.
     """
-    limit = settings().metadata_max_bytes  # a metadata CSV beyond this is refused unread
+    limit = settings().metadata_max_bytes if limit is None else limit  # beyond this: refused unread
     timeout = settings().metadata_timeout_s  # a read that takes longer fails (hung mount, slow S3)
-    if is_local(fs):
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            raise MetadataError(f"metadata CSV {source} does not exist") from None
-        except OSError as exc:
-            raise MetadataError(f"metadata CSV {source} cannot be read: {exc.strerror or exc}") from None
-        if not stat.S_ISREG(st.st_mode):
-            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
-            raise MetadataError(f"metadata CSV {source} is {kind}, not a regular file: point it at a CSV file")
-        size = st.st_size
-    else:
-        try:
-            info = fs.info(path)
-        except FileNotFoundError:
-            raise MetadataError(f"metadata CSV {source} does not exist") from None
-        except (OSError, PermissionError) as exc:
-            raise MetadataError(f"metadata CSV {source} cannot be read: {exc}") from None
-        if info.get("type") == "directory":
-            raise MetadataError(f"metadata CSV {source} is a folder, not a file")
-        size = int(info.get("size") or 0)
+    size = _checked_size(fs, path, f"{what} {source}")
     if size > limit:
-        raise MetadataError(f"metadata CSV {source} is {_size(size)}, over the {_size(limit)} limit "
-                            "($CVIZ_METADATA_MAX_BYTES)")
+        raise MetadataError(f"{what} {source} is {_size(size)}, over the {_size(limit)} limit ({limit_name})")
 
     def read() -> bytes:
         with fs.open(path, "rb") as f:
@@ -196,13 +178,37 @@ def read_metadata_bytes(fs: Any, path: str, source: str) -> bytes:
     try:
         data = pool.submit(read).result(timeout=timeout)
     except FuturesTimeout:
-        raise MetadataError(f"metadata CSV {source}: reading it took over {timeout:g} s ($CVIZ_METADATA_TIMEOUT_S)") from None
+        raise MetadataError(f"{what} {source}: reading it took over {timeout:g} s ($CVIZ_METADATA_TIMEOUT_S)") from None
     except FileNotFoundError:
-        raise MetadataError(f"metadata CSV {source} does not exist") from None
+        raise MetadataError(f"{what} {source} does not exist") from None
     except (OSError, PermissionError) as exc:
-        raise MetadataError(f"metadata CSV {source} cannot be read: {exc}") from None
+        raise MetadataError(f"{what} {source} cannot be read: {exc}") from None
     finally:
         pool.shutdown(wait=False)
     if len(data) > limit:
-        raise MetadataError(f"metadata CSV {source} is over the {_size(limit)} limit ($CVIZ_METADATA_MAX_BYTES)")
+        raise MetadataError(f"{what} {source} is over the {_size(limit)} limit ({limit_name})")
     return data
+
+
+def _checked_size(fs: Any, path: str, label: str) -> int:
+    """The size of a regular file (local: never a pipe, device or folder), or MetadataError naming it."""
+    if is_local(fs):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise MetadataError(f"{label} does not exist") from None
+        except OSError as exc:
+            raise MetadataError(f"{label} cannot be read: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+            raise MetadataError(f"{label} is {kind}, not a regular file: point it at a file")
+        return st.st_size
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise MetadataError(f"{label} does not exist") from None
+    except (OSError, PermissionError) as exc:
+        raise MetadataError(f"{label} cannot be read: {exc}") from None
+    if info.get("type") == "directory":
+        raise MetadataError(f"{label} is a folder, not a file")
+    return int(info.get("size") or 0)
