@@ -15,6 +15,7 @@ from typing import Any, Callable
 import dagster as dg
 
 from cviz.paths import CollectionPaths
+from cviz.publish.items import MAX_VALUE_CHARS, oversized_values
 from cviz.publish.verify import MAX_OFFENDING
 from cviz_assets.assets import images
 from cviz_assets.collection_lock import step_lock
@@ -26,12 +27,16 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
 
 
 def catalogue_problems(catalogue: dict[str, Any]) -> list[dict[str, Any]]:
-    """Skipped files (with the reason), images without a metadata row, CSV rows without an image."""
+    """Skipped files (with the reason), images without a metadata row, CSV rows without an image, and
+    metadata values too long for the viewer (cut in items.json, whole in the catalogue: cviz.publish.items)."""
     problems: list[dict[str, Any]] = [{"problem": "file skipped", "file": s["file"], "reason": s.get("reason")}
                                       for s in catalogue.get("skipped", [])]
     md = catalogue.get("metadata") or {}
     problems += [{"problem": "image without a metadata row", "file": f} for f in md.get("images_without_row", [])]
     problems += [{"problem": "metadata row without an image", "filename": r} for r in md.get("rows_without_image", [])]
+    problems += [{"problem": "value cut in the viewer", "file": e["file"], "column": c, "chars": n}
+                 for e in catalogue.get("files", []) if e.get("status") == "usable" and isinstance(e.get("row"), dict)
+                 for c, n in oversized_values(e["row"])]
     return problems
 
 
@@ -67,6 +72,10 @@ def catalogue_complete(context: dg.AssetCheckExecutionContext, storage: StorageR
     summary = ", ".join(f"{n} {k}{'s' if n > 1 and not k.startswith('no ') else ''}" for k, n in kinds.items())
     if problems and problems[0]["problem"] == "file skipped":
         summary += f" (first: {problems[0]['file']}: {problems[0]['reason']})"
+    cut = [p for p in problems if p["problem"] == "value cut in the viewer"]
+    if cut:
+        summary += (f" ({cut[0]['file']}: {cut[0]['column']} has {cut[0]['chars']:,} characters; the viewer gets "
+                    f"the first {MAX_VALUE_CHARS:,}, the catalogue keeps it whole)")
     metadata: dict[str, Any] = {k: dg.MetadataValue.int(v) for k, v in counts.items()}
     metadata["offending_count"] = dg.MetadataValue.int(len(problems))
     metadata["offending_items"] = dg.MetadataValue.json(problems[:MAX_OFFENDING])

@@ -314,3 +314,69 @@ def test_versions_started_within_one_second_sort_in_creation_order(tmp_path: Pat
         made.append(store.new_version())
         time.sleep(0.0005)
     assert sorted(made) == made and len(set(made)) == 50
+
+
+# -- what reaches the viewer is bounded -------------------------------------------------------------------
+def test_one_oversized_field_cannot_blow_up_items_json() -> None:
+    from cviz.ingest.collection import CollectionConfig
+    from cviz.publish import items as items_mod
+
+    config = CollectionConfig(name="big", images="/x", title="{title}", url="https://example.org/{link}")
+    huge = "x" * (100 << 20)  # a 100 MB CSV field
+    rows = [{"filename": "a.jpg", "title": huge, "link": huge, "description": huge, "note": "short"},
+            {"filename": "b.jpg", "title": "B", "link": "b", "description": "fine", "note": "n"}]
+    entries = [{"file": r["filename"], "row": r} for r in rows]
+    grid = {"cols": 2, "rows": 1, "cell_width": 8, "cell_height": 8, "width": 16, "height": 8}
+    doc, info = items_mod.build_items(config, entries, ["filename", "title", "link", "description", "note"], [0, 1],
+                                      grid, ["../i/a", "../i/b"])
+    size = len(json.dumps(doc))
+    assert size < 3 * items_mod.MAX_ITEM_CHARS
+    title, description = doc["fields"]["title"][0], doc["values"]["description"][0]
+    assert title.startswith("x" * 2000) and title.endswith(f"[cut at 2,000 of {len(huge):,} characters; "
+                                                           "the full text is in the catalogue]")
+    assert description.endswith("the full text is in the catalogue]") and doc["values"]["note"] == ["short", "n"]
+    assert doc["fields"]["url"] == ["", "https://example.org/b"]  # a cut link would lead nowhere: left out
+    assert doc["values_truncated"] == len(info["values_truncated"]) >= 2
+    assert {"id": "a.jpg", "column": "description", "chars": len(huge)} in info["values_truncated"]
+
+
+def test_the_total_is_bounded_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cviz.ingest.collection import CollectionConfig
+    from cviz.publish import items as items_mod
+
+    monkeypatch.setattr(items_mod, "MAX_TOTAL_CHARS", 100_000)  # as if the collection had millions of items
+    config = CollectionConfig(name="many", images="/x")
+    rows = [{"filename": f"{i}.jpg", "a": "a" * 1500, "b": "b" * 1500} for i in range(100)]
+    grid = {"cols": 10, "rows": 10, "cell_width": 8, "cell_height": 8, "width": 80, "height": 80}
+    doc, _ = items_mod.build_items(config, [{"file": r["filename"], "row": r} for r in rows], ["filename", "a", "b"],
+                                   list(range(100)), grid, [f"../i/{i}" for i in range(100)])
+    carried = sum(len(v.split("…")[0]) for col in doc["values"].values() for v in col)
+    assert carried <= 100_000 and doc["values_truncated"] == 200  # a share of 1,000 characters: both values cut
+
+
+def test_e2e_an_oversized_field_through_cviz_run(tmp_path: Path) -> None:
+    """A 5 MB description (a 100 MB one behaves the same, slower): cviz run publishes a small items.json,
+    says so in the metadata_json metadata, and the WARN check names the value."""
+    from tests.test_interruptions import write_images
+    from tests.test_run_ends import cli_child
+
+    folder = tmp_path / "images"
+    write_images(folder, 0, 4)
+    big = "word " * (1 << 20)
+    csv_text = "filename,title,description\n" + "".join(f"img-{i:03d}.jpg,Item {i},{big if i == 1 else 'short'}\n"
+                                                     for i in range(4))
+    (tmp_path / "metadata.csv").write_text(csv_text, encoding="utf-8")
+    root = tmp_path / "root"
+    proc = cli_child(root, folder, extra=["-metadata", str(tmp_path / "metadata.csv")], name="wordy")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    pub = root / "published" / "wordy"
+    items_path = pub / json.loads((pub / "current.json").read_text())["items"]
+    assert items_path.stat().st_size < 50_000
+    doc = json.loads(items_path.read_text())
+    assert doc["values_truncated"] == 1 and "the full text is in the catalogue" in doc["values"]["description"][
+        doc["fields"]["id"].index("img-001.jpg")]
+    catalogue = json.loads((root / "collections" / "wordy" / "images.json").read_text())
+    assert any(e.get("row") and e["row"]["description"] == big.strip() for e in catalogue["files"])
+    assert "cviz: warning: check catalogue_complete on images failed: 1 value cut in the viewer (img-001.jpg: " \
+           "description has" in err
