@@ -380,3 +380,68 @@ def test_e2e_an_oversized_field_through_cviz_run(tmp_path: Path) -> None:
     assert any(e.get("row") and e["row"]["description"] == big.strip() for e in catalogue["files"])
     assert "cviz: warning: check catalogue_complete on images failed: 1 value cut in the viewer (img-001.jpg: " \
            "description has" in err
+
+
+# -- published files are readable by the web server ------------------------------------------------------
+def test_published_files_are_world_readable_and_private_state_is_not(tmp_path: Path) -> None:
+    """Under umask 077, as a locked-down service account would run: published files 0644, folders
+    0755; the collection's config (its paths), the feature cache and the lock's mutex 0600."""
+    import os
+    import stat
+
+    store = open_storage(str(tmp_path / "root"))
+    old = os.umask(0o077)
+    try:
+        store.write_bytes("published/c1/v1/map_files/0/0_0.jpg", b"tile")
+        store.write_json("collections/c1/collection.json", {"images": "/private/path"})
+        store.write_bytes("cache/features/x.npy", b"features")
+        store.write_bytes("cache/items/ab/x.jpg", b"image")
+        store.copy_file("cache/items/ab/x.jpg", "published/c1/images/x.jpg")
+        with store.mutex("published/index.d/.mutex"):
+            pass
+    finally:
+        os.umask(old)
+
+    def mode(rel: str) -> int:
+        return stat.S_IMODE(os.stat(tmp_path / "root" / rel).st_mode)
+
+    for rel in ("published", "published/c1", "published/c1/v1", "published/c1/v1/map_files/0", "published/index.d"):
+        assert mode(rel) == 0o755, rel
+    assert mode("published/c1/v1/map_files/0/0_0.jpg") == mode("published/c1/images/x.jpg") == 0o644
+    assert mode("collections/c1/collection.json") == mode("cache/features/x.npy") == 0o600
+    assert mode("published/index.d/.mutex") == 0o600
+
+
+def test_e2e_the_published_tree_is_served_to_another_user(tmp_path: Path) -> None:
+    """`cviz run` under umask 077, then every file under published/ read as `nobody` (as a web server
+    running as another user would), and the private state refused to it."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    from tests.test_interruptions import write_images
+    from tests.test_run_ends import cli_child
+
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("reading as another user needs root and runuser")
+    top = Path(tempfile.mkdtemp(prefix="cviz-served-", dir="/tmp"))  # pytest's tmp folders are 0700
+    try:
+        os.chmod(top, 0o755)  # the operator's storage root, open to the web server
+        write_images(top / "images", 0, 5)
+        (top / "root").mkdir(mode=0o755)
+        proc = cli_child(top / "root", top / "images", name="served", umask=0o077)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        pub = top / "root" / "published"
+        files = [p for p in pub.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        assert any(p.name == "items.json" for p in files) and any(p.suffix == ".jpg" for p in files)
+        read = subprocess.run(["runuser", "-u", "nobody", "--", "find", str(pub), "-type", "f", "!", "-name", ".*",
+                               "-exec", "cat", "{}", "+"], capture_output=True, timeout=120)
+        assert read.returncode == 0, read.stderr.decode()[-2000:]
+        assert len(read.stdout) == sum(p.stat().st_size for p in files)
+        private = top / "root" / "collections" / "served" / "collection.json"
+        refused = subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(private)], capture_output=True, timeout=60)
+        assert refused.returncode != 0 and b"Permission denied" in refused.stderr
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -26,11 +26,12 @@ FAST = {"CVIZ_STEP_RETRY_DELAY_S": "0.05", "CVIZ_LOCK_WAIT_S": "0"}
 
 
 def cli_child(root: Path, folder: Path, extra: list[str] | None = None, env: dict | None = None,
-              name: str = NAME) -> subprocess.Popen:
+              name: str = NAME, umask: int | None = None) -> subprocess.Popen:
     full = child_env(CVIZ_STORAGE_ROOT=str(root), PYTHONPATH=str(REPO), **FAST, **(env or {}))
     return subprocess.Popen([sys.executable, "-m", "tests.bad_input.cli_child", "run", "-id", name, "-imagedir",
                              str(folder), *(extra or [])], cwd=REPO, env=full, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=None if umask is None else (lambda: os.umask(umask)))
 
 
 def blocked_child(root: Path, folder: Path, stage: str, marker: Path, **kw) -> subprocess.Popen:  # noqa: ANN003
