@@ -175,8 +175,12 @@ def _step_error(event) -> str | None:  # noqa: ANN001 - a STEP_FAILURE DagsterEv
 def _first_error(result) -> str:
     """What failed, first: the first failed step with its error, else the failed ERROR checks (which
     kept the run from publishing). WARN checks never fail a run: ``_warnings`` prints them apart."""
+    # A blocking check that fails also fails its step ("<asset>_<check>: <asset>: <check>"): its
+    # evaluation, with the check's own summary, says more.
+    check_steps = {e.step_key for e in result.all_events
+                   if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed}
     for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data:
+        if event.is_step_failure and event.step_failure_data and event.step_key not in check_steps:
             line = _step_error(event)
             if line:
                 return line
