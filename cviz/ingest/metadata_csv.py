@@ -1,6 +1,8 @@
 """Reading a collection's metadata CSV the way people actually write them.
 
-Accepted: UTF-8 with or without BOM; UTF-16 with a BOM (spreadsheet "Unicode text" exports); UTF-8
+Accepted: UTF-8 with or without BOM; UTF-16 with a BOM (spreadsheet "Unicode text" exports, which are
+tab-separated); commas, tabs or semicolons between fields (the header line decides: spreadsheet
+programs write tabs for "Unicode text" and semicolons where the comma is the decimal mark); UTF-8
 with a few stray bytes (replaced by U+FFFD and counted); otherwise Windows-1252/latin-1 (reported);
 fields of any length (a 200 KB description is real; the file's size is capped where it is read); ``\\n``, ``\\r\\n``
 and old Mac ``\\r`` line endings; quoted fields with embedded commas and newlines. Rows are keyed by
@@ -89,14 +91,50 @@ def decode_text(data: bytes, source: str) -> tuple[str, str]:
         return data.decode("latin-1"), "latin-1"
 
 
-def parse_metadata(data: bytes, source: str, filename_column: str = "filename") -> MetadataTable:
-    """Parse CSV bytes into a MetadataTable; errors name the file, row and column."""
+# What a spreadsheet file is when it is not text: (leading bytes, what it is).
+NOT_TEXT = ((b"PK\x03\x04", "an Excel workbook (.xlsx), OpenDocument spreadsheet or other zip file"),
+            (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls)"),
+            (b"%PDF", "a PDF document"))
+DELIMITERS = (",", "\t", ";")
+
+
+def sniff_delimiter(text: str) -> str:
+    """The field separator of the header line: the most frequent of comma, tab and semicolon
+    outside quotes (a comma on a tie, or when there is none)."""
+    line, quoted = [], False
+    for ch in text[:65536]:
+        if ch == '"':
+            quoted = not quoted
+        elif ch in "\r\n" and not quoted:
+            break
+        elif not quoted:
+            line.append(ch)
+    counts = {d: line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])  # max keeps the first (the comma) on a tie
+    return best if counts[best] > 0 else ","
+
+
+def _text(data: bytes, source: str) -> tuple[str, str]:
+    """The CSV's text and encoding, or a refusal naming what the file is instead (empty, a workbook)."""
     if not data.strip():
         raise MetadataError(f"metadata CSV {source} is empty (no header row)")
+    for magic, kind in NOT_TEXT:
+        if data.startswith(magic):
+            raise MetadataError(f"metadata CSV {source} is {kind}, not a CSV text file: save it as "
+                                "\"CSV UTF-8\" (or \"Unicode text\") from the spreadsheet program")
     text, encoding = decode_text(data, source)
     if "\x00" in text:
         raise MetadataError(f"metadata CSV {source} contains NUL bytes: is it really a CSV text file?")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    return text, encoding
+
+
+def parse_metadata(data: bytes, source: str, filename_column: str = "filename") -> MetadataTable:
+    """Parse CSV bytes into a MetadataTable; errors name the file, row and column."""
+    text, encoding = _text(data, source)
+    delimiter = sniff_delimiter(text)
+    if delimiter != ",":
+        encoding += f", {'tab' if delimiter == chr(9) else 'semicolon'}-separated"
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:

@@ -108,6 +108,21 @@ def _category_columns(columns: list[str], rows: list[dict[str, str]], skip: set[
     return out
 
 
+def _titles_and_urls(config: CollectionConfig, items: list[dict[str, Any]], rows: list[dict[str, str]]
+                     ) -> tuple[list[str], list[str], list[str]]:
+    """Each item's title (its file name when the template renders empty) and url, bounded for the
+    viewer; and the files whose title fell back to their name."""
+    titles, urls, fallbacks = [], [], []
+    for e, row in zip(items, rows):
+        title = config.title_template.render(row).strip()
+        if not title:
+            title = e["file"].rsplit("/", 1)[-1]
+            fallbacks.append(e["file"])
+        titles.append(clip(title))
+        urls.append(viewer_url(config.url_template.render(row).strip()))
+    return titles, urls, fallbacks
+
+
 def build_items(
     config: CollectionConfig,
     items: list[dict[str, Any]],
@@ -119,16 +134,8 @@ def build_items(
     """(items.json document, report) for usable ``items`` (catalogue entries, in grid order)."""
     title_t, url_t = config.title_template, config.url_template
     rows = [e.get("row") or {} for e in items]
-    titles, urls, fallbacks, empty_urls = [], [], [], 0
-    for e, row in zip(items, rows):
-        title = title_t.render(row).strip()
-        if not title:
-            title = e["file"].rsplit("/", 1)[-1]
-            fallbacks.append(e["file"])
-        titles.append(clip(title))
-        url = viewer_url(url_t.render(row).strip())
-        empty_urls += not url
-        urls.append(url)
+    titles, urls, fallbacks = _titles_and_urls(config, items, rows)
+    empty_urls = sum(not u for u in urls)
     # The file name column is `id` already; a column that is the whole title or url template is shown as those.
     hidden = {config.filename_column} | {t.columns[0] for t in (title_t, url_t)
                                          if len(t.columns) == 1 and t.source.strip() == "{" + t.columns[0] + "}"}
