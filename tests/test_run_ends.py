@@ -27,7 +27,7 @@ FAST = {"CVIZ_STEP_RETRY_DELAY_S": "0.05", "CVIZ_LOCK_WAIT_S": "0"}
 
 def cli_child(root: Path, folder: Path, extra: list[str] | None = None, env: dict | None = None,
               name: str = NAME, umask: int | None = None) -> subprocess.Popen:
-    full = child_env(CVIZ_STORAGE_ROOT=str(root), PYTHONPATH=str(REPO), **FAST, **(env or {}))
+    full = child_env(CVIZ_STORAGE_ROOT=str(root), PYTHONPATH=str(REPO), **{**FAST, **(env or {})})
     return subprocess.Popen([sys.executable, "-m", "tests.bad_input.cli_child", "run", "-id", name, "-imagedir",
                              str(folder), *(extra or [])], cwd=REPO, env=full, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
