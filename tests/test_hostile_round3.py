@@ -82,18 +82,25 @@ def test_two_runs_with_different_configurations_each_build_their_own(tmp_path: P
     root, marker, go = tmp_path / "root", tmp_path / "a-registered", tmp_path / "a-go"
     a = cli_child(root, folder, extra=["-metadata", str(meta), "-title", "A: {title}"], name="twice",
                   env={"CHILD_BLOCK": "register", "CHILD_MARKER": str(marker), "CHILD_GO": str(go)})
-    deadline = time.time() + 180
-    while not marker.exists():
-        assert a.poll() is None and time.time() < deadline, a.communicate()[1][-3000:]
-        time.sleep(0.05)
-    b = cli_child(root, folder, extra=["-metadata", str(meta), "-title", "B: {title}"], name="twice",
-                  env={"CVIZ_LOCK_WAIT_S": "240"})
-    time.sleep(5)  # B is started and waiting for A's lock, not registering over it
-    config = json.loads((root / "collections" / "twice" / "collection.json").read_text())
-    assert config["title"] == "A: {title}" and b.poll() is None
-    go.write_text("go")
-    a_out, a_err = a.communicate(timeout=300)
-    b_out, b_err = b.communicate(timeout=300)
+    b = None
+    try:
+        deadline = time.time() + 180
+        while not marker.exists():
+            assert a.poll() is None and time.time() < deadline, a.communicate()[1][-3000:]
+            time.sleep(0.05)
+        b = cli_child(root, folder, extra=["-metadata", str(meta), "-title", "B: {title}"], name="twice",
+                      env={"CVIZ_LOCK_WAIT_S": "240"})
+        time.sleep(5)  # B is started and waiting for A's lock, not registering over it
+        config = json.loads((root / "collections" / "twice" / "collection.json").read_text())
+        assert config["title"] == "A: {title}" and b.poll() is None
+        go.write_text("go")
+        a_out, a_err = a.communicate(timeout=300)
+        b_out, b_err = b.communicate(timeout=300)
+    finally:
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert a.returncode == 0 and b.returncode == 0, (a_err[-2000:], b_err[-2000:])
     a_hash = a_out.split("configuration ")[1].split(")")[0]
     b_hash = b_out.split("configuration ")[1].split(")")[0]
