@@ -264,10 +264,11 @@ def build_lock_release_sensor(status: dg.DagsterRunStatus) -> dg.SensorDefinitio
     def _release(context: dg.RunStatusSensorContext, storage: StorageResource) -> dg.SkipReason:
         run = context.dagster_run
         name = run.tags.get("dagster/partition")
-        if not name or run.job_name != JOB_NAME:
-            return dg.SkipReason(f"run {run.run_id}: not a collection build")
         owner = run.tags.get("dagster/root_run_id") or run.run_id
-        released = run_lock.CollectionLock(storage.get(), name, owner).release(run=run.run_id)
+        try:
+            released = run_lock.CollectionLock(storage.get(), name or "", owner).release(run=run.run_id)
+        except CvizError:  # no partition, or one that is no collection name: no lock of its
+            return dg.SkipReason(f"run {run.run_id}: not a collection's run")
         return dg.SkipReason(f"run {run.run_id} ({name}): lock {'released' if released else 'already free'}")
 
     return _release
