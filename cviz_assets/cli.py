@@ -289,7 +289,7 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     _check_storage(settings().storage_root)
     requested = CollectionConfig.from_dict(_spec(args))  # fail fast on name/tile/template syntax, before any import cost
     from cviz_assets.definitions import defs
-    from cviz_assets.register import register_spec
+    from cviz_assets.register import register_config, register_spec, validated_spec
 
     instance = _instance()
     storage = defs.resources["storage"]
@@ -301,13 +301,14 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     from cviz_assets.collection_lock import run_ended
 
     run_id = str(uuid.uuid4())  # chosen here so _Progress can follow the run's event log (public API only)
+    config = validated_spec(storage, _spec(args))  # a bad CSV or template: refused before anything is written
     # The run's lock, taken once before the collection is registered and released however the run ends:
     # another run can neither re-register the collection under this one nor find a lock it left.
     lock = run_lock.CollectionLock(storage.get(), requested.name, run_id, owner_done=run_ended(instance))
     lock.acquire()
     try:
         with lock.heartbeat():
-            config = register_spec(instance, storage, _spec(args), owner=run_id)
+            config = register_config(instance, storage, config, owner=run_id)
             print(f"cviz: registered {config.name} (images {config.images}) under {storage.root}")
             return _build(args, defs, instance, storage, config, run_id)
     finally:
@@ -353,7 +354,7 @@ def _build(args: argparse.Namespace, defs, instance, storage, config: Collection
 
     print(f"cviz: {from_records(instance.all_logs(result.run_id)).line()}")
     store = storage.get()
-    built = _built_configuration(store, config)
+    built = _built_configuration(result, store, config)
     if built is not None:
         print(f"cviz: run {result.run_id} built {built}, not the configuration this command registered",
               file=sys.stderr)
@@ -366,18 +367,25 @@ def _build(args: argparse.Namespace, defs, instance, storage, config: Collection
     return 0
 
 
-def _built_configuration(store, config: CollectionConfig) -> str | None:  # noqa: ANN001
-    """None when the run built ``config``; else which configuration it built (the snapshot its
-    `images` step took, cviz.stages.common.run_config) and the fields that differ."""
+def _built_configuration(result, store, config: CollectionConfig) -> str | None:  # noqa: ANN001
+    """None when the run built ``config``; else which configuration it built (the ``config_sha256`` its
+    `images` step reported: the snapshot the whole run built from, cviz.stages.common.run_config) and,
+    when the catalogue still holds that snapshot, the fields that differ."""
     from cviz.stages.common import config_hash, run_config
 
-    built = run_config(store, config.name)
-    if built.to_dict() == config.to_dict():
+    built_hash = ""
+    for mat in result.asset_materializations_for_node("images"):
+        if "config_sha256" in mat.metadata:
+            built_hash = str(mat.metadata["config_sha256"].value)
+    if not built_hash or built_hash == config_hash(config):
         return None
-    differ = sorted(k for k in set(built.to_dict()) | set(config.to_dict())
-                    if built.to_dict().get(k) != config.to_dict().get(k))
-    return (f"configuration {config_hash(built)} ("
-            + ", ".join(f"{k}={built.to_dict().get(k)!r}" for k in differ) + ")")
+    text = f"configuration {built_hash}"
+    built = run_config(store, config.name)
+    if config_hash(built) == built_hash:
+        mine, theirs = config.to_dict(), built.to_dict()
+        differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        text += " (" + ", ".join(f"{k}={theirs.get(k)!r}" for k in differ) + ")"
+    return text
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

@@ -110,13 +110,25 @@ def test_two_runs_with_different_configurations_each_build_their_own(tmp_path: P
 
 def test_a_run_that_built_another_configuration_says_which(tmp_path: Path) -> None:
     from cviz.ingest.collection import CollectionConfig
+    from cviz.stages.common import config_hash
     from cviz.storage import open_storage
     from cviz_assets.cli import _built_configuration
+
+    class Mat:
+        def __init__(self, sha: str) -> None:
+            self.metadata = {"config_sha256": type("V", (), {"value": sha})()}
+
+    class Result:  # what the run's `images` step reported
+        def __init__(self, sha: str) -> None:
+            self.sha = sha
+
+        def asset_materializations_for_node(self, node: str) -> list:
+            return [Mat(self.sha)] if node == "images" else []
 
     store = open_storage(str(tmp_path))
     mine = CollectionConfig.from_dict({"name": "c1", "images": "/x", "title": "A {t}"})
     theirs = CollectionConfig.from_dict({"name": "c1", "images": "/x", "title": "B {t}"})
     store.write_json("collections/c1/images.json", {"config": theirs.to_dict(), "files": []})
-    assert _built_configuration(store, theirs) is None
-    said = _built_configuration(store, mine)
-    assert said.startswith("configuration ") and "title='B {t}'" in said
+    assert _built_configuration(Result(config_hash(mine)), store, mine) is None
+    said = _built_configuration(Result(config_hash(theirs)), store, mine)
+    assert said == f"configuration {config_hash(theirs)} (title='B {{t}}')"

@@ -54,7 +54,7 @@ def _wait() -> None:
 def _hook_register() -> None:
     from cviz_assets import register
 
-    real = register.register_spec
+    real = register.register_config
 
     def hooked(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         config = real(*args, **kwargs)
@@ -62,7 +62,7 @@ def _hook_register() -> None:
         _wait()
         return config
 
-    register.register_spec = hooked
+    register.register_config = hooked
 
 
 def main(argv: list[str]) -> int:
