@@ -15,8 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from cviz.stages import run_lock
 from cviz.storage import open_storage
 from tests.conftest import REPO, child_env
@@ -50,12 +48,12 @@ def lock_of(root: Path) -> dict | None:
     return run_lock.CollectionLock(open_storage(str(root)), NAME, "-").read()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_cviz_run_stops_publishes_nothing_and_leaves_no_lock(published_v1, tmp_path: Path, sig) -> None:  # noqa: ANN001, F811
+def test_an_interrupted_cviz_run_stops_publishes_nothing_and_leaves_no_lock(published_v1, tmp_path: Path) -> None:  # noqa: F811
+    """Ctrl-C in mosaic (SIGTERM: test_a_terminated_run_ends_canceled_not_success)."""
     root, folder, before = published_v1
     write_images(folder, 6, 2)  # the interrupted run would publish 8 items
     proc = blocked_child(root, folder, "mosaic", tmp_path / "in-mosaic")
-    os.kill(proc.pid, sig)
+    os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (out[-2000:], err[-3000:])  # not retried, not published, not exit 0
     assert err.strip().splitlines()[-1].endswith("interrupted: stopped, nothing published (the previous map, if any, "
@@ -63,8 +61,6 @@ def test_an_interrupted_cviz_run_stops_publishes_nothing_and_leaves_no_lock(publ
     assert "publish" not in out and "mosaic         done" not in out  # no later step ran
     assert viewer_state(root, NAME) == before
     assert lock_of(root) is None
-    if sig == signal.SIGTERM:
-        return
     rerun = cli_child(root, folder)  # and nothing is in the way of the next run (CVIZ_LOCK_WAIT_S=0)
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err[-3000:]
