@@ -7,7 +7,6 @@ Each run is the tiny noise-image collection of tests/test_interruptions.py (6 pu
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
