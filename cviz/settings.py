@@ -128,6 +128,9 @@ class Settings:
     iiif_max_depth: int = _var("CVIZ_IIIF_MAX_DEPTH", 2, "levels of nested IIIF collections followed")
     iiif_max_bytes: int = _var("CVIZ_IIIF_MAX_BYTES", 32 << 20, "largest IIIF manifest or info.json read",
                                "`33554432` (32 MiB)")
+    drop_config_max_bytes: int = _var("CVIZ_DROP_CONFIG_MAX_BYTES", 1 << 20,
+                                      "largest `collection.json` the drop sensor reads (a few fields; more is refused "
+                                      "unread)", "`1048576` (1 MiB)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

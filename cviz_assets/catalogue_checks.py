@@ -15,10 +15,10 @@ from typing import Any, Callable
 import dagster as dg
 
 from cviz.paths import CollectionPaths
+from cviz.publish.items import MAX_VALUE_CHARS, oversized_values
 from cviz.publish.verify import MAX_OFFENDING
-from cviz.stages import run_lock
 from cviz_assets.assets import images
-from cviz_assets.collection_lock import lock_owner, run_steps
+from cviz_assets.collection_lock import step_lock
 from cviz_assets.partitions import collection_partitions
 from cviz_resources import StorageResource
 
@@ -27,15 +27,19 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
 
 
 def catalogue_problems(catalogue: dict[str, Any]) -> list[dict[str, Any]]:
-    """Skipped files (with the reason), images kept from the fetch cache because their host failed,
-    images without a metadata row, CSV rows without an image."""
+    """Skipped files (with the reason; for image URLs their row and URL), images kept from the fetch
+    cache because their host failed, images without a metadata row, CSV rows without an image, and
+    metadata values too long for the viewer (cut in items.json, whole in the catalogue: cviz.publish.items)."""
     problems: list[dict[str, Any]] = [{"problem": "file skipped", "file": s["file"], "reason": s.get("reason"),
-                                       **{k: s[k] for k in ("row", "url") if k in s}}  # image URLs: row and URL
+                                       **{k: s[k] for k in ("row", "url") if k in s}}
                                       for s in catalogue.get("skipped", [])]
     problems += [{"problem": "image kept from the cache", "reason": r} for r in catalogue.get("stale", [])]
     md = catalogue.get("metadata") or {}
     problems += [{"problem": "image without a metadata row", "file": f} for f in md.get("images_without_row", [])]
     problems += [{"problem": "metadata row without an image", "filename": r} for r in md.get("rows_without_image", [])]
+    problems += [{"problem": "value cut in the viewer", "file": e["file"], "column": c, "chars": n}
+                 for e in catalogue.get("files", []) if e.get("status") == "usable" and isinstance(e.get("row"), dict)
+                 for c, n in oversized_values(e["row"])]
     return problems
 
 
@@ -44,8 +48,7 @@ def _under_run_lock(check: Callable[..., dg.AssetCheckResult]) -> Callable[..., 
 
     @functools.wraps(check)
     def wrapper(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
-        op = context.op_execution_context
-        with run_lock.hold(storage.get(), op.partition_key, lock_owner(op), op.op.name, run_steps(op)):
+        with step_lock(context.op_execution_context, storage.get(), blocks=False):  # a WARN check skips nothing
             return check(context, storage)
 
     return wrapper
@@ -72,6 +75,10 @@ def catalogue_complete(context: dg.AssetCheckExecutionContext, storage: StorageR
     summary = ", ".join(f"{n} {k}{'s' if n > 1 and not k.startswith('no ') else ''}" for k, n in kinds.items())
     if problems and problems[0]["problem"] == "file skipped":
         summary += f" (first: {problems[0]['file']}: {problems[0]['reason']})"
+    cut = [p for p in problems if p["problem"] == "value cut in the viewer"]
+    if cut:
+        summary += (f" ({cut[0]['file']}: {cut[0]['column']} has {cut[0]['chars']:,} characters; the viewer gets "
+                    f"the first {MAX_VALUE_CHARS:,}, the catalogue keeps it whole)")
     metadata: dict[str, Any] = {k: dg.MetadataValue.int(v) for k, v in counts.items()}
     metadata["offending_count"] = dg.MetadataValue.int(len(problems))
     metadata["offending_items"] = dg.MetadataValue.json(problems[:MAX_OFFENDING])

@@ -14,9 +14,9 @@ from typing import Callable
 import dagster as dg
 
 from cviz.publish import verify
-from cviz.stages import run_lock, stamps
+from cviz.stages import stamps
 from cviz_assets.assets import dzi, features, grid, metadata_json
-from cviz_assets.collection_lock import lock_owner, run_steps
+from cviz_assets.collection_lock import run_steps, step_lock, steps_below
 from cviz_assets.partitions import collection_partitions
 from cviz_resources import StorageResource
 
@@ -40,8 +40,7 @@ def _under_run_lock(check: Callable[..., dg.AssetCheckResult]) -> Callable[..., 
     def wrapper(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
         op = context.op_execution_context
         store = storage.get()
-        steps = run_steps(op)
-        with run_lock.hold(store, op.partition_key, lock_owner(op), op.op.name, steps) as lock:
+        with step_lock(op, store) as lock:
             result = check(context, storage)
             if not result.passed:
                 # Its stage (and, for a version's files, the mosaic that started the version) must run
@@ -50,29 +49,10 @@ def _under_run_lock(check: Callable[..., dg.AssetCheckResult]) -> Callable[..., 
                     stamps.invalidate_from(store, op.partition_key, REBUILD_FROM.get(key.asset_key.to_user_string(), "features"))
                 # A blocking failure skips every step downstream of the asset (publish among them): count
                 # them as finished, so the run's last step that does run releases the collection's lock.
-                for step in skipped_steps(op, steps):
-                    lock.finish_step(step, steps)
+                lock.finish_step(steps_below(op, run_steps(op)), run_steps(op))
             return result
 
     return wrapper
-
-
-def skipped_steps(op: dg.OpExecutionContext, steps: list[str]) -> list[str]:
-    """The run's steps that Dagster skips when this (blocking) check fails: the assets downstream of
-    the checked asset, and their checks (step keys are asset names, and ``<asset>_<check>``)."""
-    graph = op.job_def.asset_layer.asset_graph
-    [check_key] = list(op.selected_asset_check_keys) or [None]
-    if check_key is None:
-        return []
-    todo, below = [graph.get(check_key.asset_key)], set()
-    while todo:
-        for child in graph.get_children(todo.pop()):
-            if child.key not in below:
-                below.add(child.key)
-                todo.append(child)
-    names = {k.to_user_string() for k in below}
-    names |= {f"{c.asset_key.to_user_string()}_{c.name}" for k in below for c in graph.get(k).check_keys}
-    return [s for s in steps if s in names]
 
 
 def _result(v: verify.Verdict) -> dg.AssetCheckResult:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
+import threading
 import time
 import uuid
 from typing import Sequence
@@ -22,6 +24,7 @@ from cviz.paths import CollectionPaths
 from cviz.settings import Settings, settings
 from cviz_assets.choices import CHOICES, describe
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C'd command (SIGTERM too: Dagster maps it to SIGINT)
 CLI_RUN_TAGS = {"cviz/source": "cli"}  # as drop runs carry cviz/source=drop: filter runs by origin in the UI
 
 
@@ -147,36 +150,67 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
-def _failed_checks(result) -> list[str]:
-    """'check <name> on <asset> failed: <summary>' for each failed check of the run (blocking: nothing published)."""
+def _failed_checks(result, severity: str = "ERROR") -> list[str]:
+    """'check <name> on <asset> failed: <summary>' for each failed check of the run of this severity
+    (ERROR checks are blocking: nothing below them published; WARN checks leave the run green)."""
     out = []
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             ev = event.event_specific_data
-            if not ev.passed:
+            if not ev.passed and getattr(ev.severity, "value", str(ev.severity)) == severity:
                 summary = ev.description or (ev.metadata.get("summary").value if ev.metadata.get("summary") else "")
                 out.append(f"check {ev.check_name} on {ev.asset_key.to_user_string()} failed: {summary}")
     return out
 
 
+def _step_error(event) -> str | None:  # noqa: ANN001 - a STEP_FAILURE DagsterEvent
+    """'<step>: <its own error>' (a user error's words; an exception's last line, through Dagster's wrappers)."""
+    user = event.step_failure_data.user_failure_data
+    if user is not None and user.description:  # a user error (bad CSV, no usable image): its own words
+        return f"{event.step_key}: {user.description.strip()}"
+    err = event.step_failure_data.error
+    if err is None:
+        return None
+    while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError", "RetryRequestedFromPolicy"):
+        err = err.cause
+    if err.cls_name == "RetryRequestedFromPolicy" and err.context is not None:
+        err = err.context
+    return f"{event.step_key}: {err.message.strip().splitlines()[-1] if err.message.strip() else err.cls_name}"
+
+
 def _first_error(result) -> str:
-    checks = _failed_checks(result)
+    """What failed, first: the first failed step with its error, else the failed ERROR checks (which
+    kept the run from publishing). WARN checks never fail a run: ``_warnings`` prints them apart."""
+    # A blocking check that fails also fails its step ("<asset>_<check>: <asset>: <check>"): its
+    # evaluation, with the check's own summary, says more.
+    check_steps = {e.step_key for e in result.all_events
+                   if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed}
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_key not in check_steps:
+            line = _step_error(event)
+            if line:
+                return line
+    checks = _failed_checks(result, "ERROR")
     if checks:
         return "; ".join(checks) + "; nothing was published (the previous map, if any, stays live)"
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data:
-            user = event.step_failure_data.user_failure_data
-            if user is not None and user.description:  # a user error (bad CSV, no usable image): its own words
-                return f"{event.step_key}: {user.description.strip()}"
-            err = event.step_failure_data.error
-            if err is None:
-                continue
-            while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError", "RetryRequestedFromPolicy"):
-                err = err.cause
-            if err.cls_name == "RetryRequestedFromPolicy" and err.context is not None:
-                err = err.context
-            return f"{event.step_key}: {err.message.strip().splitlines()[-1] if err.message.strip() else err.cls_name}"
     return "the run failed (see the Dagster UI for details)"
+
+
+def _warnings(result) -> list[str]:
+    return [f"cviz: warning: {line}" for line in _failed_checks(result, "WARN")]
+
+
+def _interrupted(result) -> bool:
+    """The run was stopped by SIGINT/SIGTERM (a step ended as interrupted, or the run did)."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            if getattr(event.step_failure_data.error_source, "value", "") == "INTERRUPT":
+                return True
+        if event.event_type_value in ("PIPELINE_FAILURE", "RUN_FAILURE", "PIPELINE_CANCELED", "RUN_CANCELED"):
+            reason = getattr(event.event_specific_data, "failure_reason", None)
+            if event.event_type_value.endswith("CANCELED") or getattr(reason, "value", "") == "UNEXPECTED_TERMINATION":
+                return True
+    return False
 
 
 class _Progress:
@@ -256,26 +290,53 @@ class _Bars:
             bar.close()
 
 
+def _source(config: CollectionConfig) -> str:
+    """Where the collection's images come from, in words."""
+    return config.images or config.iiif_manifest or f"URLs in column {config.image_url_column} of {config.metadata}"
+
+
 def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     run_settings = cli_settings(args)
     _check_storage(run_settings.storage_root)
-    CollectionConfig.from_dict(_spec(args))  # fail fast on name/cell size/template syntax, before any import cost
-    from cviz_assets.assets import FORCE_TAG
+    requested = CollectionConfig.from_dict(_spec(args))  # fail fast on name/cell size/template syntax, before any import cost
     from cviz_assets.definitions import build_defs
-    from cviz_assets.register import register_spec
+    from cviz_assets.register import register_config, register_spec, validated_spec
 
     defs = build_defs(run_settings)
 
     instance = _instance()
     storage = defs.resources["storage"]
-    config = register_spec(instance, storage, _spec(args))
-    source = config.images or config.iiif_manifest or f"URLs in column {config.image_url_column} of {config.metadata}"
-    print(f"cviz: registered {config.name} (images {source}) under {storage.root}")
     if not build:
+        config = register_spec(instance, storage, _spec(args))
+        print(f"cviz: registered {config.name} (images {_source(config)}) under {storage.root}")
         return 0
+    from cviz.stages import run_lock
+    from cviz_assets.collection_lock import run_ended
+
+    run_id = str(uuid.uuid4())  # chosen here so _Progress can follow the run's event log (public API only)
+    config = validated_spec(storage, _spec(args))  # a bad CSV or template: refused before anything is written
+    # The run's lock, taken once before the collection is registered and released however the run ends:
+    # another run can neither re-register the collection under this one nor find a lock it left.
+    lock = run_lock.CollectionLock(storage.get(), requested.name, run_id, owner_done=run_ended(instance))
+    lock.acquire()
+    try:
+        with lock.heartbeat():
+            config = register_config(instance, storage, config, owner=run_id)
+            print(f"cviz: registered {config.name} (images {_source(config)}) under {storage.root}")
+            return _build(args, defs, instance, storage, config, run_id)
+    finally:
+        try:
+            lock.release()
+        except Exception as exc:  # storage gone: the next run breaks the lock of this ended process
+            print(f"cviz: could not release the lock of {requested.name}: {exc}", file=sys.stderr)
+
+
+def _build(args: argparse.Namespace, defs, instance, storage, config: CollectionConfig, run_id: str) -> int:  # noqa: ANN001
+    """Execute ``build_collection`` for ``config`` in this process; the exit status and the last line."""
+    from cviz_assets.assets import FORCE_TAG
+
     started = time.perf_counter()
     job = defs.resolve_job_def("build_collection")
-    run_id = str(uuid.uuid4())  # chosen here so _Progress can follow the run's event log (public API only)
     keep = args.update == "place_new"
     run_config = {
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},  # progress comes from _Progress
@@ -295,18 +356,52 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     finally:
         progress.remove_listener(bars)
         bars.close()
+    for line in _warnings(result):
+        print(line, file=sys.stderr)
+    if _interrupted(result):
+        print(f"cviz: run {result.run_id} interrupted: stopped, nothing published (the previous map, if any, "
+              "stays live)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not result.success:
         print(f"cviz: run {result.run_id} failed: {_first_error(result)}", file=sys.stderr)
         return 1
+    from cviz.stages.common import config_hash
     from cviz_assets.step_times import from_records
 
     print(f"cviz: {from_records(instance.all_logs(result.run_id)).line()}")
     store = storage.get()
-    print(f"cviz: {config.name} built in {time.perf_counter() - started:.1f} s (run {result.run_id})")
+    built = _built_configuration(result, store, config)
+    if built is not None:
+        print(f"cviz: run {result.run_id} built {built}, not the configuration this command registered",
+              file=sys.stderr)
+        return 1
+    print(f"cviz: {config.name} built in {time.perf_counter() - started:.1f} s (run {result.run_id}, "
+          f"configuration {config_hash(config)})")
     paths = CollectionPaths(config.name)
     print(f"cviz: outputs: {store.url(paths.base)} and {store.url(paths.published)}")
     print(f"cviz: viewer: {storage.viewer_link(config.name)}")
     return 0
+
+
+def _built_configuration(result, store, config: CollectionConfig) -> str | None:  # noqa: ANN001
+    """None when the run built ``config``; else which configuration it built (the ``config_sha256`` its
+    `images` step reported: the snapshot the whole run built from, cviz.stages.common.run_config) and,
+    when the catalogue still holds that snapshot, the fields that differ."""
+    from cviz.stages.common import config_hash, run_config
+
+    built_hash = ""
+    for mat in result.asset_materializations_for_node("images"):
+        if "config_sha256" in mat.metadata:
+            built_hash = str(mat.metadata["config_sha256"].value)
+    if not built_hash or built_hash == config_hash(config):
+        return None
+    text = f"configuration {built_hash}"
+    built = run_config(store, config.name)
+    if config_hash(built) == built_hash:
+        mine, theirs = config.to_dict(), built.to_dict()
+        differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        text += " (" + ", ".join(f"{k}={theirs.get(k)!r}" for k in differ) + ")"
+    return text
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -318,9 +413,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the progress lines
     args = build_parser().parse_args(argv)
+    # SIGTERM as Ctrl-C (Dagster does the same while it executes): the run stops and its `finally`
+    # blocks run (the lock released), where the default action would end the process on the spot.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.command == "run":
             return cmd_run(args)
@@ -331,6 +434,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CvizError as exc:
         print(f"cviz: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("cviz: interrupted: stopped, nothing published (the previous map, if any, stays live)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 2
 
 

@@ -67,7 +67,8 @@ METADATA_MEANING: dict[str, str] = {
               "cache); version: the new pyramid version folder; the preview is the whole mosaic, small.",
     "dzi": "levels and tiles of the Deep Zoom pyramid of the version this build started (published by "
            "the publish step); viewer: the link to the map.",
-    "metadata_json": "bytes of items.json; title_fallbacks: items titled by file name (empty template); "
+    "metadata_json": "bytes of items.json; values_truncated: metadata values cut for the viewer (whole in the "
+                     "catalogue; values_truncated lists them); title_fallbacks: items titled by file name (empty template); "
                      "empty_urls; date_column and years_parsed (the viewer's date filter); columns_carried / "
                      "columns_dropped; extras_*: regions, 'more like this' neighbours and filter vocabulary "
                      "written beside it; version: the version folder it completed (not yet live).",

@@ -37,9 +37,18 @@ def spec_model(config_cls: type = CollectionConfig) -> type[dg.Config]:
 CollectionSpec = spec_model()
 
 
-def register_spec(instance: dg.DagsterInstance, storage: StorageResource, spec: dict) -> CollectionConfig:
+def register_spec(instance: dg.DagsterInstance, storage: StorageResource, spec: dict,
+                  owner: str | None = None) -> CollectionConfig:
     """Validate (templates and label columns against the CSV header too), write the config, add the partition.
     A IIIF manifest is not fetched here: its columns are checked when the ``images`` step reads it.
+
+    ``owner``: the run that holds the collection's lock and will build it (``cviz run``).
+    """
+    return register_config(instance, storage, validated_spec(storage, spec), owner)
+
+
+def validated_spec(storage: StorageResource, spec: dict) -> CollectionConfig:
+    """The collection ``spec`` describes, checked against its metadata CSV; nothing written.
 
     Local paths are stored absolute: ``-imagedir photos`` means the folder where the command ran,
     not wherever a later run (the daemon, another shell) happens to start.
@@ -50,7 +59,13 @@ def register_spec(instance: dg.DagsterInstance, storage: StorageResource, spec: 
     check_templates(config, table)
     if not config.iiif_manifest:  # a manifest's columns are known once it is read (the images step checks them)
         check_label_columns(config, table)
-    register(storage.get(), config)
+    return config
+
+
+def register_config(instance: dg.DagsterInstance, storage: StorageResource, config: CollectionConfig,
+                    owner: str | None = None) -> CollectionConfig:
+    """Write a validated config (``validated_spec``) and add its partition."""
+    register(storage.get(), config, owner=owner)
     if not instance.has_dynamic_partition(collection_partitions.name, config.name):
         instance.add_dynamic_partitions(collection_partitions.name, [config.name])
     return config

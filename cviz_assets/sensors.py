@@ -24,7 +24,7 @@ from cviz.ingest import drop
 from cviz.paths import DROP, CollectionPaths
 from cviz.publish import retire
 from cviz.settings import settings
-from cviz.stages import alerts
+from cviz.stages import alerts, run_lock
 from cviz.stages.common import register
 from cviz.storage import Storage
 from cviz_assets.partitions import collection_partitions
@@ -92,7 +92,10 @@ def _register_requests(store: Storage, tick: drop.Tick) -> None:
     it), rejecting a folder that conflicts with a collection registered another way and deferring one
     whose collection is being built (never wait on a run's lock in a sensor)."""
     for request in list(tick.requests):
-        conflict = _registration_conflict(store, request)
+        try:
+            conflict = _registration_conflict(store, request)
+        except Exception as exc:  # noqa: BLE001 - one folder's problem, never the tick's
+            conflict = f"cannot read the registered collection.json of {request.name}: {type(exc).__name__}: {exc}"
         if conflict:
             tick.reject(request.name, conflict)
     for request in list(tick.requests):
@@ -100,6 +103,8 @@ def _register_requests(store: Storage, tick: drop.Tick) -> None:
             register(store, request.config, wait_s=0)
         except CollectionBusy as exc:
             tick.defer(request.name, str(exc))
+        except Exception as exc:  # noqa: BLE001 - reported (tick message, alert); the other folders go on
+            tick.reject(request.name, f"cannot register: {type(exc).__name__}: {exc}"[:1000])
 
 
 def build_drop_sensor(
@@ -244,6 +249,35 @@ def check_failure_alerts(context: dg.RunStatusSensorContext, storage: StorageRes
     return dg.SkipReason(f"alerted: {message}"[:1000])
 
 
+def build_lock_release_sensor(status: dg.DagsterRunStatus) -> dg.SensorDefinition:
+    """The collection lock of a run that ended with ``status`` is removed (cviz.stages.run_lock: the
+    lock lives as long as its run). A run's last step removes it on its own; this catches the runs
+    that end otherwise: terminated, failed outside a step, a worker lost."""
+
+    @dg.run_status_sensor(
+        run_status=status,
+        name=f"release_run_locks_{status.value.lower()}",
+        monitor_all_code_locations=False,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Removes the collection lock a {status.value.lower()} run may have left.",
+    )
+    def _release(context: dg.RunStatusSensorContext, storage: StorageResource) -> dg.SkipReason:
+        run = context.dagster_run
+        name = run.tags.get("dagster/partition")
+        owner = run.tags.get("dagster/root_run_id") or run.run_id
+        try:
+            released = run_lock.CollectionLock(storage.get(), name or "", owner).release(run=run.run_id)
+        except CvizError:  # no partition, or one that is no collection name: no lock of its
+            return dg.SkipReason(f"run {run.run_id}: not a collection's run")
+        return dg.SkipReason(f"run {run.run_id} ({name}): lock {'released' if released else 'already free'}")
+
+    return _release
+
+
+RUN_END_STATUSES = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+lock_release_sensors = [build_lock_release_sensor(s) for s in RUN_END_STATUSES]
+
+
 def build_email_sensor() -> dg.SensorDefinition | None:
     """Dagster's own run-failure email sensor, when ``CVIZ_SMTP_HOST`` and ``CVIZ_ALERT_EMAIL_TO`` are
     set (``CVIZ_ALERT_EMAIL_FROM``, ``CVIZ_SMTP_USER``, ``CVIZ_SMTP_PASSWORD``, ``CVIZ_SMTP_PORT``,
@@ -293,7 +327,7 @@ def unregistered_partitions(context: dg.SensorEvaluationContext, storage: Storag
 def all_sensors() -> list[dg.SensorDefinition]:
     email = build_email_sensor()
     return [drop_folder_sensor, run_failure_alerts, check_failure_alerts, unregistered_partitions,
-            *([email] if email else [])]
+            *lock_release_sensors, *([email] if email else [])]
 
 
 sensors = all_sensors()

@@ -264,3 +264,50 @@ def test_a_deferred_request_is_requested_again_on_the_next_tick(tmp_path: Path) 
     cursor = drop.DropCursor.from_json(second.cursor.to_json())
     third = tick(tmp_path, cursor, T0 + QUIET + 30)
     assert [r.run_key for r in third.requests] == [key]  # same content, same run key
+
+
+# -- one bad folder never stops the others ------------------------------------------------------------
+def _bombs(root: Path) -> None:
+    make_collection(root, "bomb", collection_json=b"[" * 200_000)  # RecursionError in json.loads
+    big = make_collection(root, "huge") / "collection.json"
+    with open(big, "wb") as f:  # 300 MB as the file system reports it (sparse: nothing written)
+        f.truncate(300 << 20)
+    os.utime(big, (T0 - 3600, T0 - 3600))
+    make_collection(root, "deep", collection_json=b'{"title": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    make_collection(root, "zz-good", n=2)
+
+
+def test_a_folder_bomb_is_that_folders_problem_and_the_others_are_requested(tmp_path: Path) -> None:
+    import time
+
+    _bombs(tmp_path)
+    first = tick(tmp_path, drop.DropCursor(), T0)
+    started = time.perf_counter()
+    second = tick(tmp_path, first.cursor, T0 + QUIET)
+    assert time.perf_counter() - started < 10  # the 300 MB file is refused by its size, unread
+    assert [r.name for r in second.requests] == ["zz-good"]
+    problems = {p.split(":", 1)[0]: p for p in second.cursor.problems}
+    assert "nested too deeply" in problems["bomb"]
+    assert "over the 1 MiB limit ($CVIZ_DROP_CONFIG_MAX_BYTES)" in problems["huge"]
+    assert "deep" in problems and "Traceback" not in problems["deep"]
+    assert {p["collection"] for p in first.new_problems + second.new_problems} >= {"bomb", "huge", "deep"}
+
+
+def test_any_failure_in_one_folder_is_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever breaks while one folder is scanned or decided (here: a bug), the tick reports it and
+    requests the others."""
+    from cviz.ingest import drop_folder
+
+    make_collection(tmp_path, "aa-broken")
+    make_collection(tmp_path, "bb-fine")
+    real = drop_folder.scan_folder
+
+    def scan(fs, root, name):  # noqa: ANN001, ANN202
+        if name == "aa-broken":
+            raise RuntimeError("a bug in the scanner")
+        return real(fs, root, name)
+
+    monkeypatch.setattr(drop, "scan_folder", scan)
+    second = tick(tmp_path, tick(tmp_path, drop.DropCursor(), T0).cursor, T0 + QUIET)
+    assert [r.name for r in second.requests] == ["bb-fine"]
+    assert any(p.startswith("aa-broken: cannot scan drop folder aa-broken: RuntimeError: a bug") for p in second.cursor.problems)

@@ -84,16 +84,19 @@ def test_doubled_braces_are_literal() -> None:
 
 
 column_name = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="{}[].!:"), min_size=1,
-                      max_size=12).filter(lambda s: s.strip() == s and not s.isdigit())
+                      max_size=12).filter(lambda s: s.strip() == s and not s.isdigit() and not s.startswith('"'))
+quoted_name = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters='"'), min_size=1, max_size=12)
 literal = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 
 
 @settings(max_examples=300, deadline=None)
-@given(parts=st.lists(st.one_of(st.tuples(st.just(False), literal), st.tuples(st.just(True), column_name)), max_size=8),
-       values=st.dictionaries(column_name, st.text(max_size=20), max_size=6))
+@given(parts=st.lists(st.one_of(st.tuples(st.just(False), literal), st.tuples(st.just(True), column_name),
+                                st.tuples(st.just("quoted"), quoted_name)), max_size=8),
+       values=st.dictionaries(st.one_of(column_name, quoted_name), st.text(max_size=20), max_size=6))
 def test_template_renders_exactly_plain_substitution(parts, values) -> None:
-    source = "".join("{" + text + "}" if is_field else text.replace("{", "{{").replace("}", "}}")
-                     for is_field, text in parts)
+    """A plain ``{name}`` or a quoted ``{"any name"}`` (cviz.ingest.templates) is the column's value, nothing more."""
+    source = "".join('{"' + text + '"}' if is_field == "quoted" else "{" + text + "}" if is_field
+                     else text.replace("{", "{{").replace("}", "}}") for is_field, text in parts)
     expected = "".join((values.get(text) or "") if is_field else text for is_field, text in parts)
     template = parse_template(source)
     assert template.render(values) == expected

@@ -314,3 +314,134 @@ def test_versions_started_within_one_second_sort_in_creation_order(tmp_path: Pat
         made.append(store.new_version())
         time.sleep(0.0005)
     assert sorted(made) == made and len(set(made)) == 50
+
+
+# -- what reaches the viewer is bounded -------------------------------------------------------------------
+def test_one_oversized_field_cannot_blow_up_items_json() -> None:
+    from cviz.ingest.collection import CollectionConfig
+    from cviz.publish import items as items_mod
+
+    config = CollectionConfig(name="big", images="/x", title="{title}", url="https://example.org/{link}")
+    huge = "x" * (100 << 20)  # a 100 MB CSV field
+    rows = [{"filename": "a.jpg", "title": huge, "link": huge, "description": huge, "note": "short"},
+            {"filename": "b.jpg", "title": "B", "link": "b", "description": "fine", "note": "n"}]
+    entries = [{"file": r["filename"], "row": r} for r in rows]
+    grid = {"cols": 2, "rows": 1, "cell_width": 8, "cell_height": 8, "width": 16, "height": 8}
+    doc, info = items_mod.build_items(config, entries, ["filename", "title", "link", "description", "note"], [0, 1],
+                                      grid, ["../i/a", "../i/b"])
+    size = len(json.dumps(doc))
+    assert size < 3 * items_mod.MAX_ITEM_CHARS
+    title, description = doc["fields"]["title"][0], doc["values"]["description"][0]
+    assert title.startswith("x" * 2000) and title.endswith(f"[cut at 2,000 of {len(huge):,} characters; "
+                                                           "the full text is in the catalogue]")
+    assert description.endswith("the full text is in the catalogue]") and doc["values"]["note"] == ["short", "n"]
+    assert doc["fields"]["url"] == ["", "https://example.org/b"]  # a cut link would lead nowhere: left out
+    assert doc["values_truncated"] == len(info["values_truncated"]) >= 2
+    assert {"id": "a.jpg", "column": "description", "chars": len(huge)} in info["values_truncated"]
+
+
+def test_the_total_is_bounded_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cviz.ingest.collection import CollectionConfig
+    from cviz.publish import items as items_mod
+
+    monkeypatch.setattr(items_mod, "MAX_TOTAL_CHARS", 100_000)  # as if the collection had millions of items
+    config = CollectionConfig(name="many", images="/x")
+    rows = [{"filename": f"{i}.jpg", "a": "a" * 1500, "b": "b" * 1500} for i in range(100)]
+    grid = {"cols": 10, "rows": 10, "cell_width": 8, "cell_height": 8, "width": 80, "height": 80}
+    doc, _ = items_mod.build_items(config, [{"file": r["filename"], "row": r} for r in rows], ["filename", "a", "b"],
+                                   list(range(100)), grid, [f"../i/{i}" for i in range(100)])
+    carried = sum(len(v.split("…")[0]) for col in doc["values"].values() for v in col)
+    assert carried <= 100_000 and doc["values_truncated"] == 200  # a share of 1,000 characters: both values cut
+
+
+def test_e2e_an_oversized_field_through_cviz_run(tmp_path: Path) -> None:
+    """A 5 MB description (a 100 MB one behaves the same, slower): cviz run publishes a small items.json,
+    says so in the metadata_json metadata, and the WARN check names the value."""
+    from tests.test_interruptions import write_images
+    from tests.test_run_ends import cli_child
+
+    folder = tmp_path / "images"
+    write_images(folder, 0, 4)
+    big = "word " * (1 << 20)
+    csv_text = "filename,title,description\n" + "".join(f"img-{i:03d}.jpg,Item {i},{big if i == 1 else 'short'}\n"
+                                                     for i in range(4))
+    (tmp_path / "metadata.csv").write_text(csv_text, encoding="utf-8")
+    root = tmp_path / "root"
+    proc = cli_child(root, folder, extra=["-metadata", str(tmp_path / "metadata.csv")], name="wordy")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    pub = root / "published" / "wordy"
+    items_path = pub / json.loads((pub / "current.json").read_text())["items"]
+    assert items_path.stat().st_size < 50_000
+    doc = json.loads(items_path.read_text())
+    assert doc["values_truncated"] == 1 and "the full text is in the catalogue" in doc["values"]["description"][
+        doc["fields"]["id"].index("img-001.jpg")]
+    catalogue = json.loads((root / "collections" / "wordy" / "images.json").read_text())
+    assert any(e.get("row") and e["row"]["description"] == big.strip() for e in catalogue["files"])
+    assert "cviz: warning: check catalogue_complete on images failed: 1 value cut in the viewer (img-001.jpg: " \
+           "description has" in err
+
+
+# -- published files are readable by the web server ------------------------------------------------------
+def test_published_files_are_world_readable_and_private_state_is_not(tmp_path: Path) -> None:
+    """Under umask 077, as a locked-down service account would run: published files 0644, folders
+    0755; the collection's config (its paths), the feature cache and the lock's mutex 0600."""
+    import os
+    import stat
+
+    store = open_storage(str(tmp_path / "root"))
+    old = os.umask(0o077)
+    try:
+        store.write_bytes("published/c1/v1/map_files/0/0_0.jpg", b"tile")
+        store.write_json("collections/c1/collection.json", {"images": "/private/path"})
+        store.write_bytes("cache/features/x.npy", b"features")
+        store.write_bytes("cache/items/ab/x.jpg", b"image")
+        store.copy_file("cache/items/ab/x.jpg", "published/c1/images/x.jpg")
+        with store.mutex("published/index.d/.mutex"):
+            pass
+    finally:
+        os.umask(old)
+
+    def mode(rel: str) -> int:
+        return stat.S_IMODE(os.stat(tmp_path / "root" / rel).st_mode)
+
+    for rel in ("published", "published/c1", "published/c1/v1", "published/c1/v1/map_files/0", "published/index.d"):
+        assert mode(rel) == 0o755, rel
+    assert mode("published/c1/v1/map_files/0/0_0.jpg") == mode("published/c1/images/x.jpg") == 0o644
+    assert mode("collections/c1/collection.json") == mode("cache/features/x.npy") == 0o600
+    assert mode("published/index.d/.mutex") == 0o600
+
+
+def test_e2e_the_published_tree_is_served_to_another_user(tmp_path: Path) -> None:
+    """`cviz run` under umask 077, then every file under published/ read as `nobody` (as a web server
+    running as another user would), and the private state refused to it."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    from tests.test_interruptions import write_images
+    from tests.test_run_ends import cli_child
+
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("reading as another user needs root and runuser")
+    top = Path(tempfile.mkdtemp(prefix="cviz-served-", dir="/tmp"))  # pytest's tmp folders are 0700
+    try:
+        os.chmod(top, 0o755)  # the operator's storage root, open to the web server
+        write_images(top / "images", 0, 5)
+        (top / "root").mkdir(mode=0o755)
+        proc = cli_child(top / "root", top / "images", name="served", umask=0o077)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        pub = top / "root" / "published"
+        files = [p for p in pub.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        assert any(p.name == "items.json" for p in files) and any(p.suffix == ".jpg" for p in files)
+        read = subprocess.run(["runuser", "-u", "nobody", "--", "find", str(pub), "-type", "f", "!", "-name", ".*",
+                               "-exec", "cat", "{}", "+"], capture_output=True, timeout=120)
+        assert read.returncode == 0, read.stderr.decode()[-2000:]
+        assert len(read.stdout) == sum(p.stat().st_size for p in files)
+        private = top / "root" / "collections" / "served" / "collection.json"
+        refused = subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(private)], capture_output=True, timeout=60)
+        assert refused.returncode != 0 and b"Permission denied" in refused.stderr
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -89,3 +89,37 @@ def test_the_assets_fail_a_user_error_at_once(tmp_path, monkeypatch) -> None:  #
     assert not result.success and calls == ["retry"]
     [failure] = [e for e in result.all_events if e.is_step_failure]
     assert failure.step_failure_data.user_failure_data.description == "collection retry: pca has 3 rows for 4 items"
+
+
+def test_an_interrupt_is_not_retried_and_stops_the_run() -> None:
+    """SIGINT inside a step with a retry policy: Dagster's boundary would turn it into a retry; the
+    step ends interrupted, the step after it never runs, the run fails."""
+    import os
+    import signal
+
+    attempts: list[object] = []
+
+    @dg.asset(retry_policy=dg.RetryPolicy(max_retries=2, delay=0))
+    @fail_fast_on_user_error
+    def interrupted(context: dg.AssetExecutionContext) -> None:
+        attempts.append(context.retry_number)
+        if len(attempts) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Dagster's handler raises in this (main) thread
+            import time
+
+            time.sleep(30)
+
+    @dg.asset(deps=[interrupted])
+    def after(context: dg.AssetExecutionContext) -> None:
+        attempts.append("after")
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background runner ignores SIGINT
+    try:
+        result = dg.materialize([interrupted, after], raise_on_error=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert not result.success and attempts == [0]
+    kinds = [e.event_type_value for e in result.all_events]
+    assert "STEP_UP_FOR_RETRY" not in kinds
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_failure_data.error_source.value == "INTERRUPT"

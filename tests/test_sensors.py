@@ -220,3 +220,68 @@ def test_tick_message_reports_files_skipped_by_a_finished_drop_run(instance, env
     message = d.evaluate().skip_reason.skip_message
     assert "with-broken: run " in message and "1 file(s) skipped: broken.jpg (" in message
     assert "with-broken" not in d.evaluate(QUIET).skip_reason.skip_message  # reported once
+
+
+def test_a_folder_bomb_leaves_the_next_folders_run_requested_in_the_same_tick(instance, env) -> None:
+    from tests.test_drop import _bombs
+
+    _bombs(env["drop"])
+    d = Driver(instance, env["storage"], Clock())
+    d.evaluate()
+    result = d.evaluate(QUIET)
+    assert [r.partition_key for r in result.run_requests] == ["zz-good"]
+    alerts = [json.loads(line) for line in (env["root"] / "ops" / "alerts.jsonl").read_text().splitlines()]
+    rejected = {a["collection"]: a["error"] for a in alerts if a["kind"] == "drop_rejected"}
+    assert "nested too deeply" in rejected["bomb"] and "$CVIZ_DROP_CONFIG_MAX_BYTES" in rejected["huge"]
+
+
+def test_a_folder_that_cannot_be_registered_is_reported_and_the_others_run(instance, env,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from cviz_assets import sensors
+
+    make_collection(env["drop"], "aa-unlucky", n=2)
+    make_collection(env["drop"], "bb-lucky", n=2)
+    real = sensors.register
+
+    def register(store, config, wait_s=None):  # noqa: ANN001, ANN202
+        if config.name == "aa-unlucky":
+            raise OSError(13, "Permission denied")
+        return real(store, config, wait_s=wait_s)
+
+    monkeypatch.setattr(sensors, "register", register)
+    d = Driver(instance, env["storage"], Clock())
+    d.evaluate()
+    result = d.evaluate(QUIET)
+    assert [r.partition_key for r in result.run_requests] == ["bb-lucky"]
+    assert any("aa-unlucky: cannot register: PermissionError" in p for p in json.loads(d.cursor)["problems"])
+
+
+@pytest.mark.parametrize("outcome", ["failure", "success"])
+def test_a_runs_lock_is_released_when_the_run_ends(instance, env, outcome: str) -> None:
+    """Whatever ended the run (here: nothing in it released the lock), the run-status sensor for its
+    end status removes the lock that run holds, and never a lock another run holds."""
+    from cviz.stages import run_lock
+    from cviz.storage import open_storage
+    from cviz_assets.sensors import lock_release_sensors
+
+    pdef = dg.DynamicPartitionsDefinition(name="collections")
+
+    @dg.asset(partitions_def=pdef, name="ends")
+    def ends() -> None:
+        if outcome == "failure":
+            raise ValueError("the run fails")
+
+    instance.add_dynamic_partitions("collections", ["c1", "c2"])
+    result = dg.materialize([ends], partition_key="c1", instance=instance, raise_on_error=False)
+    run = instance.get_run_by_id(result.run_id)
+    store = open_storage(str(env["root"]))
+    run_lock.CollectionLock(store, "c1", run.run_id).acquire(wait_s=0)
+    run_lock.CollectionLock(store, "c2", "another-run").acquire(wait_s=0)
+    end = [e for e in result.all_events if e.event_type_value in ("PIPELINE_FAILURE", "PIPELINE_SUCCESS")][-1]
+    [sensor] = [s for s in lock_release_sensors if s.name == f"release_run_locks_{outcome}"]
+    context = dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=end, dagster_instance=instance,
+                                                 dagster_run=run, resources={"storage": env["storage"]})
+    skip = sensor(context)
+    assert "lock released" in skip.skip_message
+    assert run_lock.CollectionLock(store, "c1", "-").read() is None
+    assert run_lock.CollectionLock(store, "c2", "-").read()["owner"] == "another-run"

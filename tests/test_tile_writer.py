@@ -116,3 +116,32 @@ def test_slow_storage_keeps_the_lower_levels_backlog_bounded(tmp_path: Path) -> 
         stats = build_lower_levels(storage, "m", pyramid, workers=2, max_pending=2)
     assert stats.tiles == pyramid.tile_count() - 32 * 32 == storage.files
     assert peak.tiles <= 2 * peak.batch, (peak.tiles, peak.batch)  # two batches waiting at most
+
+
+def test_an_error_in_the_producer_writes_no_batch_still_queued(tmp_path) -> None:  # noqa: ANN001
+    """An interrupt (or any error) while tiles are queued: the batches not yet started are dropped,
+    so a Ctrl-C stops the step now instead of after every queued write."""
+    import threading
+
+    import pytest
+
+    from cviz.render.tile_writer import TileWriter
+    from cviz.storage import open_storage
+
+    store = open_storage(str(tmp_path))
+    gate = threading.Event()
+    real = store.write_batch
+
+    def slow(items, concurrency=8):  # noqa: ANN001, ANN202
+        gate.wait(5)
+        return real(items, concurrency)
+
+    store.write_batch = slow
+    with pytest.raises(KeyboardInterrupt):
+        with TileWriter(store, workers=1, max_pending=8) as writer:
+            for i in range(6):
+                writer.put([(f"t/{i}.jpg", b"x")])
+            threading.Timer(0.2, gate.set).start()
+            raise KeyboardInterrupt
+    written = sorted(p.name for p in (tmp_path / "t").glob("*.jpg")) if (tmp_path / "t").exists() else []
+    assert len(written) <= 1  # the batch already being written, at most

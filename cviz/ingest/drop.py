@@ -84,7 +84,7 @@ class DropCursor:
             data = json.loads(text)
             entries = {k: Entry(**v) for k, v in data.get("c", {}).items()}
             return cls(entries=entries, last=str(data.get("last", "")), problems=list(data.get("problems", [])))
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, RecursionError):
             return cls()
 
 
@@ -193,13 +193,33 @@ def evaluate(
         if tick.scanned and time.perf_counter() - started > time_budget:
             tick.log.append(f"time budget of {time_budget:.0f}s spent; the scan goes on next tick")
             break
-        scan = scan_folder(fs, root, name)
         tick.scanned += 1
         if name in rest:
             tick.cursor.last = name
-        _decide(tick, scan, entries.setdefault(name, Entry()), now, quiet_seconds, storage_options)
+        _evaluate_one(tick, fs, root, name, entries.setdefault(name, Entry()), now, quiet_seconds, storage_options)
     tick.refresh_problems()
     return tick
+
+
+def _evaluate_one(tick: Tick, fs: Any, root: str, name: str, entry: Entry, now: float, quiet: float,
+                  storage_options: dict[str, Any] | None) -> None:
+    """One folder, isolated: whatever goes wrong with it (a file that breaks a parser, a storage
+    error, a bug) is that folder's reported problem, and the tick goes on with the others."""
+    try:
+        scan = scan_folder(fs, root, name)
+    except Exception as exc:  # noqa: BLE001 - any failure is this folder's, never the tick's
+        scan = FolderScan(name=name, url=f"{root}/{name}", error=f"cannot scan drop folder {name}: {_what(exc)}")
+    try:
+        _decide(tick, scan, entry, now, quiet, storage_options)
+    except Exception as exc:  # noqa: BLE001
+        entry.err = f"drop folder {name}: {_what(exc)}"
+        tick.requests = [r for r in tick.requests if r.name != name]
+        tick.new_problems.append({"collection": name, "error": entry.err})
+        tick.log.append(f"{name}: skipped: {entry.err}")
+
+
+def _what(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:1000]
 
 
 def _decide(tick: Tick, scan: FolderScan, entry: Entry, now: float, quiet: float,
@@ -231,7 +251,7 @@ def _decide(tick: Tick, scan: FolderScan, entry: Entry, now: float, quiet: float
         return
     try:
         config = drop_config(scan, storage_options)
-    except CvizError as exc:
+    except (CvizError, RecursionError, MemoryError) as exc:
         entry.err = str(exc)
         tick.new_problems.append({"collection": name, "error": entry.err})
         tick.log.append(f"{name}: skipped: {entry.err}")

@@ -15,6 +15,7 @@ from cviz.ingest.collection import CollectionConfig, drop_fields, renamed_fields
 from cviz.ingest.collection_metadata import check_templates, read_metadata
 from cviz.ingest.metadata_csv import read_metadata_bytes
 from cviz.paths import validate_collection_name
+from cviz.settings import settings
 
 CONFIG_FILE = "collection.json"
 METADATA_FILE = "metadata.csv"
@@ -70,7 +71,7 @@ def scan_folder(fs: Any, root: str, name: str) -> FolderScan:
         digest.update(f"{rel}\x00{size}\x00{mtime:.6f}\n".encode("utf-8", "surrogateescape"))
         if rel in (CONFIG_FILE, METADATA_FILE):
             try:  # a named pipe, a device or a huge file here must not block the scan of every folder
-                content = read_metadata_bytes(fs, full, f"{name}/{rel}")
+                content = _read(fs, full, f"{name}/{rel}", rel)
             except CvizError as exc:
                 scan.error = str(exc)
                 return scan
@@ -88,6 +89,32 @@ def scan_folder(fs: Any, root: str, name: str) -> FolderScan:
     return scan
 
 
+def _read(fs: Any, full: str, source: str, rel: str) -> bytes:
+    """A drop folder's metadata CSV (``$CVIZ_METADATA_MAX_BYTES``) or collection.json, a few fields
+    (``$CVIZ_DROP_CONFIG_MAX_BYTES``, 1 MiB: a 300 MB one took a tick over 60 s and 3.5 GB to parse)."""
+    if rel == CONFIG_FILE:
+        return read_metadata_bytes(fs, full, source, what="collection config", limit=settings().drop_config_max_bytes,
+                                   limit_name="$CVIZ_DROP_CONFIG_MAX_BYTES")
+    return read_metadata_bytes(fs, full, source)
+
+
+def parse_config(text: bytes, source: str) -> dict[str, Any]:
+    """``collection.json`` as a JSON object, or CvizError saying what is wrong with it: never a
+    RecursionError (200,000 nested ``[``) or a traceback from whatever the file holds."""
+    try:
+        options = json.loads(text.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CvizError(f"{source} is not UTF-8 text (byte {exc.start}): save it as UTF-8 JSON") from None
+    except json.JSONDecodeError as exc:
+        raise CvizError(f"{source} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise CvizError(f"{source} is nested too deeply to be a collection config (a JSON object of a few "
+                        "fields is expected)") from None
+    if not isinstance(options, dict):
+        raise CvizError(f"{source} must hold a JSON object, not {type(options).__name__}")
+    return options
+
+
 def drop_config(scan: FolderScan, storage_options: dict[str, Any] | None = None) -> CollectionConfig:
     """The collection a drop folder describes, validated like ``cviz add`` (templates vs CSV header).
 
@@ -95,13 +122,7 @@ def drop_config(scan: FolderScan, storage_options: dict[str, Any] | None = None)
     """
     options: dict[str, Any] = {}
     if scan.config_text is not None:
-        try:
-            options = json.loads(scan.config_text.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CvizError(f"{scan.name}/{CONFIG_FILE} is not valid JSON: {exc}") from None
-        if not isinstance(options, dict):
-            raise CvizError(f"{scan.name}/{CONFIG_FILE} must hold a JSON object")
-        options = renamed_fields(options)
+        options = renamed_fields(parse_config(scan.config_text, f"{scan.name}/{CONFIG_FILE}"))
         unknown = sorted(set(options) - set(CONFIG_FIELDS))
         if unknown:
             raise CvizError(f"{scan.name}/{CONFIG_FILE}: unknown or folder-set field(s) {unknown}; "
@@ -113,8 +134,8 @@ def drop_config(scan: FolderScan, storage_options: dict[str, Any] | None = None)
         check_templates(config, read_metadata(config, storage_options))
     except CvizError as exc:
         raise CvizError(f"drop folder {scan.name}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise CvizError(f"drop folder {scan.name}/{CONFIG_FILE}: {exc}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise CvizError(f"drop folder {scan.name}/{CONFIG_FILE}: {type(exc).__name__}: {exc}"[:2000]) from None
     return config
 
 

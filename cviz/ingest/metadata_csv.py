@@ -1,6 +1,8 @@
 """Reading a collection's metadata CSV the way people actually write them.
 
-Accepted: UTF-8 with or without BOM; UTF-16 with a BOM (spreadsheet "Unicode text" exports); UTF-8
+Accepted: UTF-8 with or without BOM; UTF-16 with a BOM (spreadsheet "Unicode text" exports, which are
+tab-separated); commas, tabs or semicolons between fields (the header line decides: spreadsheet
+programs write tabs for "Unicode text" and semicolons where the comma is the decimal mark); UTF-8
 with a few stray bytes (replaced by U+FFFD and counted); otherwise Windows-1252/latin-1 (reported);
 fields of any length (a 200 KB description is real; the file's size is capped where it is read); ``\\n``, ``\\r\\n``
 and old Mac ``\\r`` line endings; quoted fields with embedded commas and newlines. Rows are keyed by
@@ -90,14 +92,50 @@ def decode_text(data: bytes, source: str) -> tuple[str, str]:
         return data.decode("latin-1"), "latin-1"
 
 
-def parse_metadata(data: bytes, source: str, filename_column: str = "filename") -> MetadataTable:
-    """Parse CSV bytes into a MetadataTable; errors name the file, row and column."""
+# What a spreadsheet file is when it is not text: (leading bytes, what it is).
+NOT_TEXT = ((b"PK\x03\x04", "an Excel workbook (.xlsx), OpenDocument spreadsheet or other zip file"),
+            (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls)"),
+            (b"%PDF", "a PDF document"))
+DELIMITERS = (",", "\t", ";")
+
+
+def sniff_delimiter(text: str) -> str:
+    """The field separator of the header line: the most frequent of comma, tab and semicolon
+    outside quotes (a comma on a tie, or when there is none)."""
+    line, quoted = [], False
+    for ch in text[:65536]:
+        if ch == '"':
+            quoted = not quoted
+        elif ch in "\r\n" and not quoted:
+            break
+        elif not quoted:
+            line.append(ch)
+    counts = {d: line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])  # max keeps the first (the comma) on a tie
+    return best if counts[best] > 0 else ","
+
+
+def _text(data: bytes, source: str) -> tuple[str, str]:
+    """The CSV's text and encoding, or a refusal naming what the file is instead (empty, a workbook)."""
     if not data.strip():
         raise MetadataError(f"metadata CSV {source} is empty (no header row)")
+    for magic, kind in NOT_TEXT:
+        if data.startswith(magic):
+            raise MetadataError(f"metadata CSV {source} is {kind}, not a CSV text file: save it as "
+                                "\"CSV UTF-8\" (or \"Unicode text\") from the spreadsheet program")
     text, encoding = decode_text(data, source)
     if "\x00" in text:
         raise MetadataError(f"metadata CSV {source} contains NUL bytes: is it really a CSV text file?")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    return text, encoding
+
+
+def parse_metadata(data: bytes, source: str, filename_column: str = "filename") -> MetadataTable:
+    """Parse CSV bytes into a MetadataTable; errors name the file, row and column."""
+    text, encoding = _text(data, source)
+    delimiter = sniff_delimiter(text)
+    if delimiter != ",":
+        encoding += f", {'tab' if delimiter == chr(9) else 'semicolon'}-separated"
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -156,38 +194,20 @@ def _size(n: float) -> str:
     return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{int(n):,} bytes"
 
 
-def read_metadata_bytes(fs: Any, path: str, source: str) -> bytes:
-    """The bytes of a metadata file, refusing what would hang or exhaust memory.
+def read_metadata_bytes(fs: Any, path: str, source: str, what: str = "metadata CSV", limit: int | None = None,
+                        limit_name: str = "$CVIZ_METADATA_MAX_BYTES") -> bytes:
+    """The bytes of a file a user gave (a metadata CSV, a drop folder's ``collection.json``), refusing
+    what would hang or exhaust memory.
 
     Local: it must be a regular file (a named pipe would block forever, ``/dev/zero`` never ends).
-    Everywhere: at most ``$CVIZ_METADATA_MAX_BYTES`` (512 MiB), read within ``$CVIZ_METADATA_TIMEOUT_S``.
+    Everywhere: at most ``limit`` bytes (default ``$CVIZ_METADATA_MAX_BYTES``, 512 MiB; ``limit_name``
+    names the setting in the refusal), read within ``$CVIZ_METADATA_TIMEOUT_S``. ``what`` names the file's kind.
     """
-    limit = settings().metadata_max_bytes  # a metadata CSV beyond this is refused unread
+    limit = settings().metadata_max_bytes if limit is None else limit  # beyond this: refused unread
     timeout = settings().metadata_timeout_s  # a read that takes longer fails (hung mount, slow S3)
-    if is_local(fs):
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            raise MetadataError(f"metadata CSV {source} does not exist") from None
-        except OSError as exc:
-            raise MetadataError(f"metadata CSV {source} cannot be read: {exc.strerror or exc}") from None
-        if not stat.S_ISREG(st.st_mode):
-            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
-            raise MetadataError(f"metadata CSV {source} is {kind}, not a regular file: point it at a CSV file")
-        size = st.st_size
-    else:
-        try:
-            info = fs.info(path)
-        except FileNotFoundError:
-            raise MetadataError(f"metadata CSV {source} does not exist") from None
-        except (OSError, PermissionError) as exc:
-            raise MetadataError(f"metadata CSV {source} cannot be read: {exc}") from None
-        if info.get("type") == "directory":
-            raise MetadataError(f"metadata CSV {source} is a folder, not a file")
-        size = int(info.get("size") or 0)
+    size = _checked_size(fs, path, f"{what} {source}")
     if size > limit:
-        raise MetadataError(f"metadata CSV {source} is {_size(size)}, over the {_size(limit)} limit "
-                            "($CVIZ_METADATA_MAX_BYTES)")
+        raise MetadataError(f"{what} {source} is {_size(size)}, over the {_size(limit)} limit ({limit_name})")
 
     def read() -> bytes:
         with fs.open(path, "rb") as f:
@@ -197,13 +217,37 @@ def read_metadata_bytes(fs: Any, path: str, source: str) -> bytes:
     try:
         data = pool.submit(read).result(timeout=timeout)
     except FuturesTimeout:
-        raise MetadataError(f"metadata CSV {source}: reading it took over {timeout:g} s ($CVIZ_METADATA_TIMEOUT_S)") from None
+        raise MetadataError(f"{what} {source}: reading it took over {timeout:g} s ($CVIZ_METADATA_TIMEOUT_S)") from None
     except FileNotFoundError:
-        raise MetadataError(f"metadata CSV {source} does not exist") from None
+        raise MetadataError(f"{what} {source} does not exist") from None
     except (OSError, PermissionError) as exc:
-        raise MetadataError(f"metadata CSV {source} cannot be read: {exc}") from None
+        raise MetadataError(f"{what} {source} cannot be read: {exc}") from None
     finally:
         pool.shutdown(wait=False)
     if len(data) > limit:
-        raise MetadataError(f"metadata CSV {source} is over the {_size(limit)} limit ($CVIZ_METADATA_MAX_BYTES)")
+        raise MetadataError(f"{what} {source} is over the {_size(limit)} limit ({limit_name})")
     return data
+
+
+def _checked_size(fs: Any, path: str, label: str) -> int:
+    """The size of a regular file (local: never a pipe, device or folder), or MetadataError naming it."""
+    if is_local(fs):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise MetadataError(f"{label} does not exist") from None
+        except OSError as exc:
+            raise MetadataError(f"{label} cannot be read: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+            raise MetadataError(f"{label} is {kind}, not a regular file: point it at a file")
+        return st.st_size
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise MetadataError(f"{label} does not exist") from None
+    except (OSError, PermissionError) as exc:
+        raise MetadataError(f"{label} cannot be read: {exc}") from None
+    if info.get("type") == "directory":
+        raise MetadataError(f"{label} is a folder, not a file")
+    return int(info.get("size") or 0)

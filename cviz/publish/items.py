@@ -8,6 +8,14 @@ title, url) apart from the collection's CSV columns (``values``), so a column na
 ``cell``, ``id`` or ``image`` is one more column and never replaces what the viewer navigates by.
 At most ``MAX_COLUMNS`` CSV columns are carried (the first ones, in header order); the rest are
 dropped and counted in ``columns_dropped``.
+
+What reaches the viewer is bounded, so that one oversized CSV field (a 100 MB description) cannot
+make a 100 MB ``items.json`` that no browser loads: a value (title, column) is cut at
+``MAX_VALUE_CHARS`` with a marker saying so, an item's column values together at ``MAX_ITEM_CHARS``,
+and all items' together at ``MAX_TOTAL_CHARS`` (the per-item share shrinks for huge collections); a
+url longer than ``MAX_URL_CHARS`` is left out (a cut link leads nowhere). The full text stays in the
+catalogue (``collections/<name>/images.json``); ``values_truncated`` counts the cut values, and the
+WARN check ``catalogue_complete`` lists the values over ``MAX_VALUE_CHARS``.
 """
 
 from __future__ import annotations
@@ -23,6 +31,47 @@ MAX_CATEGORIES = 60
 ITEMS_FORMAT = "cviz-items/2"
 OWN_FIELDS = ("id", "cell", "image", "year", "title", "url")
 MAX_COLUMNS = 200  # CSV columns carried in items.json (docs/outputs.md); a 100,000-column CSV stays usable
+MAX_VALUE_CHARS = 2_000  # one title or column value in items.json
+MAX_URL_CHARS = 2_000  # a longer url is left out, not cut
+MAX_ITEM_CHARS = 20_000  # one item's column values together
+MAX_TOTAL_CHARS = 256 << 20  # every item's column values together (about 256 MB of JSON)
+MIN_ITEM_CHARS = 200  # the per-item share never shrinks below this
+
+
+def clip(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """``text`` cut at ``limit`` characters, with a marker saying how long it was and where it is whole."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [cut at {limit:,} of {len(text):,} characters; the full text is in the catalogue]"
+
+
+def viewer_url(url: str) -> str:
+    """The url as the viewer gets it: left out when over ``MAX_URL_CHARS``."""
+    return url if len(url) <= MAX_URL_CHARS else ""
+
+
+def oversized_values(row: dict[str, str], limit: int = MAX_VALUE_CHARS) -> list[tuple[str, int]]:
+    """(column, length) of each value of a metadata row that the viewer gets cut."""
+    return [(c, len(v)) for c, v in row.items() if isinstance(v, str) and len(v) > limit]
+
+
+def _bounded_values(columns: list[str], rows: list[dict[str, str]], ids: list[str]
+                    ) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
+    """Column values per column, each item's within its share (module docstring); the cut values."""
+    share = max(MIN_ITEM_CHARS, min(MAX_ITEM_CHARS, MAX_TOTAL_CHARS // max(1, len(rows))))
+    values: dict[str, list[str]] = {c: [] for c in columns}
+    cut: list[dict[str, Any]] = []
+    for item_id, row in zip(ids, rows):
+        left = share
+        for c in columns:
+            v = row.get(c, "")
+            limit = max(0, min(MAX_VALUE_CHARS, left))
+            if len(v) > limit:
+                cut.append({"id": item_id, "column": c, "chars": len(v)})
+                v = clip(v, limit)
+            left -= min(len(v), limit)
+            values[c].append(v)
+    return values, cut
 
 
 def parse_year(value: str) -> int | None:
@@ -76,6 +125,21 @@ def layout_columns(config: CollectionConfig, metadata_columns: list[str],
     return date_col, _category_columns(extra, rows, {date_col} if date_col else set())
 
 
+def _titles_and_urls(config: CollectionConfig, items: list[dict[str, Any]], rows: list[dict[str, str]]
+                     ) -> tuple[list[str], list[str], list[str]]:
+    """Each item's title (its file name when the template renders empty) and url, bounded for the
+    viewer; and the files whose title fell back to their name."""
+    titles, urls, fallbacks = [], [], []
+    for e, row in zip(items, rows):
+        title = config.title_template.render(row).strip()
+        if not title:
+            title = e["file"].rsplit("/", 1)[-1]
+            fallbacks.append(e["file"])
+        titles.append(clip(title))
+        urls.append(viewer_url(config.url_template.render(row).strip()))
+    return titles, urls, fallbacks
+
+
 def build_items(
     config: CollectionConfig,
     items: list[dict[str, Any]],
@@ -85,18 +149,9 @@ def build_items(
     image_paths: list[str],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(items.json document, report) for usable ``items`` (catalogue entries, in grid order)."""
-    title_t, url_t = config.title_template, config.url_template
     rows = [e.get("row") or {} for e in items]
-    titles, urls, fallbacks, empty_urls = [], [], [], 0
-    for e, row in zip(items, rows):
-        title = title_t.render(row).strip()
-        if not title:
-            title = e["file"].rsplit("/", 1)[-1]
-            fallbacks.append(e["file"])
-        titles.append(title)
-        url = url_t.render(row).strip()
-        empty_urls += not url
-        urls.append(url)
+    titles, urls, fallbacks = _titles_and_urls(config, items, rows)
+    empty_urls = sum(not u for u in urls)
     extra = _shown_columns(config, metadata_columns)
     dropped = max(0, len(extra) - MAX_COLUMNS)
     extra = extra[:MAX_COLUMNS]
@@ -110,7 +165,7 @@ def build_items(
         "title": titles,
         "url": urls,
     }
-    values = {c: [r.get(c, "") for r in rows] for c in columns}
+    values, cut = _bounded_values(columns, rows, fields["id"])
     doc = {
         "format": ITEMS_FORMAT,
         "collection": config.name,
@@ -121,6 +176,7 @@ def build_items(
         "date_column": date_col,
         "category_columns": _category_columns(extra, rows, {date_col} if date_col else set()),
         "columns_dropped": dropped,
+        "values_truncated": len(cut),
         "fields": fields,
         "values": values,
     }
@@ -131,5 +187,6 @@ def build_items(
         "years_parsed": sum(y is not None for y in fields["year"]),
         "columns_carried": len(columns),
         "columns_dropped": dropped,
+        "values_truncated": cut,
     }
     return doc, report

@@ -25,7 +25,7 @@ from PIL import Image
 from cviz.ingest.catalogue import usable_items
 from cviz.ingest.collection import CollectionConfig
 from cviz.paths import CollectionPaths
-from cviz.publish.items import ITEMS_FORMAT, OWN_FIELDS
+from cviz.publish.items import ITEMS_FORMAT, OWN_FIELDS, clip, viewer_url
 from cviz.publish.versions import Version
 from cviz.render.dzi import expected_tiles, files_folder, read_dzi, tile_path
 from cviz.storage import Storage
@@ -202,8 +202,8 @@ def _resolved_problems(ids: list[str], cells: list[int], cell_of: dict[str, int]
             problems.append({"problem": "cell differs from the grid", "id": item_id, "cell": cells[i],
                              "grid_cell": cell_of[item_id]})
         row = row_of[item_id]
-        want_title = title_t.render(row).strip() or item_id.rsplit("/", 1)[-1]
-        want_url = url_t.render(row).strip()
+        want_title = clip(title_t.render(row).strip() or item_id.rsplit("/", 1)[-1])  # as cviz.publish.items bounds it
+        want_url = viewer_url(url_t.render(row).strip())
         for what, want, got in (("title", want_title, titles[i] if i < len(titles) else None),
                                 ("url", want_url, urls[i] if i < len(urls) else None)):
             if got != want:

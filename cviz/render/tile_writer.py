@@ -93,11 +93,13 @@ class TileWriter:
     def __enter__(self) -> "TileWriter":
         return self
 
-    def __exit__(self, exc_type: object, *rest: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None = None, *rest: object) -> None:
         if exc_type is None:
             self.close()
-        else:  # the caller's error is the one to report
-            self._pool.shutdown(wait=True)
+        else:  # the caller's error (or an interrupt) is the one to report: write no batch still queued
+            with self._lock:
+                self._error = self._error or exc or RuntimeError("stopped")
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def in_order(pool: ThreadPoolExecutor, fn: Callable, items: Sequence, window: int) -> Iterator:

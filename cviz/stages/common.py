@@ -41,10 +41,11 @@ def load_config(storage: Storage, name: str) -> CollectionConfig:
         ) from None
 
 
-def register(storage: Storage, config: CollectionConfig, wait_s: float | None = None) -> None:
+def register(storage: Storage, config: CollectionConfig, wait_s: float | None = None, owner: str | None = None) -> None:
     """Write ``collection.json``. A changed config waits for a run that holds the collection's lock
     (then fails naming it, after ``wait_s``, default $CVIZ_LOCK_WAIT_S): a run never sees its
-    settings change under it (it builds from the snapshot its `images` step took, see run_config)."""
+    settings change under it (it builds from the snapshot its `images` step took, see run_config).
+    ``owner``: the run that registers and then builds it (``cviz run``, which already holds the lock)."""
     from cviz.stages import run_lock
     paths = CollectionPaths(config.name)
     try:
@@ -52,12 +53,13 @@ def register(storage: Storage, config: CollectionConfig, wait_s: float | None = 
             return
     except (FileNotFoundError, ValueError):
         pass
-    lock = run_lock.CollectionLock(storage, config.name, f"register-{uuid.uuid4().hex[:12]}")
+    lock = run_lock.CollectionLock(storage, config.name, owner or f"register-{uuid.uuid4().hex[:12]}")
     lock.acquire(wait_s)
     try:
         storage.write_json(paths.config, config.to_dict())
     finally:
-        lock.release()
+        if owner is None:  # a run's own lock stays for its build
+            lock.release()
 
 
 def config_hash(config: CollectionConfig) -> str:

@@ -79,8 +79,11 @@ def stage_metadata_json(storage: Storage, name: str) -> StageReport:
         "empty_urls": info["empty_urls"], "date_column": info["date_column"] or "none",
         "years_parsed": info["years_parsed"], "version": built.id,
         "columns_carried": info["columns_carried"], "columns_dropped": info["columns_dropped"],
+        "values_truncated": len(info["values_truncated"]),  # cut for the viewer; whole in the catalogue
     })
     report.tables["title_fallback_files"] = info["title_fallbacks"][:200]
+    if info["values_truncated"]:
+        report.tables["values_truncated"] = info["values_truncated"][:200]
     return timed(report, started)
 
 

@@ -10,14 +10,27 @@ A Dagster concurrency pool cannot do this per collection (a pool limits all part
 and neither reaches runs that bypass the queue. This lock is the guarantee underneath: it waits
 ``$CVIZ_LOCK_WAIT_S`` and then fails clearly.
 
-``collections/<name>/lock.json`` holds ``{"owner": <run id>, "pid", "host", "acquired", "heartbeat"}``
+``collections/<name>/lock.json`` holds ``{"owner": <run id>, "run", "pid", "host", "acquired", "heartbeat"}``
 (beside the collection's other intermediates, so a storage error on it names the collection's
 folder); ``collections/<name>/lock-steps/<run id>/<step>`` records the run's finished steps.
-Every stage of a run takes it with the run id as owner (re-entrant across the run's stages, which
-may be separate processes), refreshes the heartbeat while it works, and records that it finished;
-the stage that finds every step of its run finished removes the lock. A stage that fails removes
-it too (the rest of its run is skipped). A lock whose heartbeat is older than ``stale_s`` belongs
-to a run that died (kill -9, lost machine) and is taken over.
+
+The lock lives as long as its run. It is taken once per run: by the command line before it
+registers the collection (``cviz run``), else by the run's first stage; every later stage of the
+run re-enters it (same owner; they may be separate processes) and refreshes the heartbeat while it
+works. It is released by whatever ends the run:
+- success: the run's last step finds every step of the run finished and removes it;
+- a step that fails for good (a user error, its last retry): it counts itself and the steps
+  Dagster will skip below it as finished, so the last step of the run that does run removes it. A
+  step that fails and will be retried leaves the lock and the run's markers alone (its retry
+  finishes the step);
+- an interrupt (SIGINT, SIGTERM, a terminated run): removed at once, the run stops;
+- whoever ends the run outside a step: the CLI's ``finally``, the ``release_run_locks`` run-status
+  sensors (cviz_assets/sensors.py) for runs that ended any other way.
+A lock whose owner is dead is broken at once by the next run, without waiting: the process that
+holds it is gone (same host, ``pid`` no longer running: kill -9, OOM), or the owner's run has
+finished (``owner_done``, the Dagster instance's word). A lock whose heartbeat is older than
+``stale_s`` belongs to a run that died where neither can be seen (another machine) and is taken
+over.
 
 Atomicity: on a local root the check-and-claim runs under ``fcntl.flock`` on a sibling file, so
 two processes on the machine cannot both claim. On object storage there is no lock primitive
@@ -30,11 +43,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import multiprocessing
 import os
 import socket
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from cviz.errors import CollectionBusy
 from cviz.paths import CollectionPaths, validate_collection_name
@@ -51,10 +65,13 @@ class CollectionLock:
     """The lock of collection ``name``, claimed on behalf of ``owner`` (a Dagster run id)."""
 
     def __init__(self, storage: Storage, name: str, owner: str, stale_s: float | None = None,
-                 heartbeat_s: float | None = None) -> None:
+                 heartbeat_s: float | None = None, run: str | None = None,
+                 owner_done: Callable[[dict[str, Any]], bool] | None = None) -> None:
         self.storage = storage
         self.name = validate_collection_name(name)
         self.owner = str(owner)
+        self.run = str(run or owner)  # the run itself (a retried run shares its root run's ``owner``)
+        self.owner_done = owner_done  # True when the holder's run is known to have ended
         self.stale_s = settings().lock_stale_s if stale_s is None else stale_s  # no heartbeat this long: dead
         self.heartbeat_s = heartbeat_s if heartbeat_s is not None else min(HEARTBEAT_S, self.stale_s / 4)
         paths = CollectionPaths(name)
@@ -72,7 +89,17 @@ class CollectionLock:
         return info if isinstance(info, dict) else {"owner": "?", "heartbeat": 0.0}
 
     def is_stale(self, info: dict[str, Any]) -> bool:
-        return time.time() - float(info.get("heartbeat") or 0.0) > self.stale_s
+        """The holder is dead: its heartbeat is too old, its process is gone, or its run has ended."""
+        if time.time() - float(info.get("heartbeat") or 0.0) > self.stale_s:
+            return True
+        if owner_process_gone(info):
+            return True
+        if self.owner_done is not None:
+            try:
+                return bool(self.owner_done(info))
+            except Exception:  # the instance unreachable: only the heartbeat can tell
+                return False
+        return False
 
     # -- claiming ----------------------------------------------------------------------------
     def _mutex(self) -> contextlib.AbstractContextManager[None]:
@@ -80,7 +107,7 @@ class CollectionLock:
 
     def _record(self, acquired: float | None = None) -> dict[str, Any]:
         now = time.time()
-        return {"owner": self.owner, "pid": os.getpid(), "host": socket.gethostname(),
+        return {"owner": self.owner, "run": self.run, "pid": run_process_id(), "host": socket.gethostname(),
                 "acquired": acquired or now, "heartbeat": now}
 
     def try_acquire(self) -> dict[str, Any] | None:
@@ -118,7 +145,8 @@ class CollectionLock:
             f"collection {self.name} is being built by another run ({holder.get('owner')}, pid {holder.get('pid')} "
             f"on {holder.get('host')}, last heartbeat {age:.0f} s ago); waited {waited:.0f} s. Outputs of two "
             f"runs are never mixed: let that run finish and re-run this one. If that run is dead, its lock "
-            f"({self.storage.url(self.rel)}) is taken over {self.stale_s:.0f} s after its last heartbeat."
+            f"({self.storage.url(self.rel)}) is taken over at once when its process is gone from this machine "
+            f"or its run has ended, else {self.stale_s:.0f} s after its last heartbeat."
         )
 
     # -- holding -----------------------------------------------------------------------------
@@ -152,11 +180,14 @@ class CollectionLock:
             stop.set()
             thread.join(timeout=5)
 
-    def release(self) -> bool:
-        """Remove the lock if it is still ours."""
+    def release(self, run: str | None = None) -> bool:
+        """Remove the lock if it is still ours (and, given ``run``, still held by that run: a retry of
+        a failed run shares its owner and must keep the lock it took meanwhile)."""
         with self._mutex():
             current = self.read()
             if current is None or current.get("owner") != self.owner:
+                return False
+            if run is not None and current.get("run") not in (None, run):
                 return False
             self._clear_steps()
             self.storage.remove_tree(self.rel)
@@ -166,40 +197,85 @@ class CollectionLock:
     def _clear_steps(self) -> None:
         self.storage.remove_tree(self.steps_rel)
 
-    def finish_step(self, step: str, run_steps: list[str]) -> bool:
-        """Record ``step`` as done; release the lock when all of ``run_steps`` are. True if released.
+    def finish_step(self, step: str | Iterable[str], run_steps: list[str]) -> bool:
+        """Record ``step`` (or several) as done; release the lock when all of ``run_steps`` are. True if released.
 
         Each step writes its marker before it lists the others, so of two steps finishing at once
         at least the later one sees both markers.
         """
-        self.storage.write_bytes(f"{self.steps_rel}/{self.owner}/{step}", b"")  # paths.lock_step
+        for name in [step] if isinstance(step, str) else list(step):
+            self.storage.write_bytes(f"{self.steps_rel}/{self.owner}/{name}", b"")  # paths.lock_step
         done = set(self.storage.list(f"{self.steps_rel}/{self.owner}"))
         if set(run_steps) <= done:
             return self.release()
         return False
 
 
+def run_process_id() -> int:
+    """The process that lives as long as the run: this one, or the parent of a step process that
+    Dagster's multiprocess executor started (the run worker), so that a step process ending is
+    not taken for its run dying."""
+    parent = multiprocessing.parent_process()
+    return parent.pid if parent is not None and parent.pid else os.getpid()
+
+
+def owner_process_gone(info: dict[str, Any]) -> bool:
+    """True when the lock's holder ran on this machine and its process no longer exists (kill -9)."""
+    pid = info.get("pid")
+    if info.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by another user
+        return False
+    return False
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    """KeyboardInterrupt, SystemExit, Dagster's execution interrupt: not an ``Exception``."""
+    return not isinstance(exc, Exception) or any(c.__name__ == "DagsterExecutionInterruptedError"
+                                                 for c in type(exc).__mro__)
+
+
 @contextlib.contextmanager
 def hold(storage: Storage, name: str, owner: str, step: str, run_steps: list[str],
-         wait_s: float | None = None) -> Iterator[CollectionLock]:
-    """Run one stage of run ``owner`` under the collection's lock (see the module docstring)."""
-    lock = CollectionLock(storage, name, owner)
+         wait_s: float | None = None, *, skipped_below: Iterable[str] = (),
+         retried: Callable[[BaseException], bool] = lambda exc: False, run: str | None = None,
+         owner_done: Callable[[dict[str, Any]], bool] | None = None) -> Iterator[CollectionLock]:
+    """Run one stage of run ``owner`` under the collection's lock (see the module docstring).
+
+    ``skipped_below``: the run's steps that do not run when this one fails (downstream of it);
+    ``retried(exc)``: whether this failure will be retried (then the lock stays as it is).
+    """
+    lock = CollectionLock(storage, name, owner, run=run, owner_done=owner_done)
     lock.acquire(wait_s)
     try:
         with lock.heartbeat():
             yield lock
-    except BaseException:
-        try:
-            lock.release()  # the rest of this run is skipped: let the next run start now
-        except Exception as exc:  # storage down: the stage's own error is the one to report
-            log.warning("could not release the lock of %s (%s); it expires %.0f s after its last heartbeat",
-                        name, exc, lock.stale_s)
+    except BaseException as exc:
+        _after_failure(lock, exc, step, run_steps, skipped_below, retried)
         raise
     try:
         lock.finish_step(step, run_steps)
     except Exception as exc:  # the stage's work is done and written; only the bookkeeping failed
         log.warning("could not record step %s of run %s in the lock of %s (%s); the lock expires %.0f s after "
                     "its last heartbeat", step, owner, name, exc, lock.stale_s)
+
+
+def _after_failure(lock: CollectionLock, exc: BaseException, step: str, run_steps: list[str],
+                   skipped_below: Iterable[str], retried: Callable[[BaseException], bool]) -> None:
+    """An interrupt ends the run: release now. A failure that will be retried: nothing (the retry
+    finishes the step). A final failure: this step and those skipped below it count as finished."""
+    try:
+        if _is_interrupt(exc):
+            lock.release()
+        elif not retried(exc):
+            lock.finish_step([step, *skipped_below], run_steps)
+    except Exception as err:  # storage down: the stage's own error is the one to report
+        log.warning("could not release the lock of %s (%s); it is broken when its run is seen ended, or %.0f s "
+                    "after its last heartbeat", lock.name, err, lock.stale_s)
 
 
 def describe(storage: Storage, name: str) -> str:

@@ -1,7 +1,12 @@
 """A storage root on a local (or mounted) filesystem: plain ``os`` calls, no fsspec overhead.
 
 Writes go to a temporary name in the same folder and are renamed into place (atomic on POSIX);
-a full disk raises :class:`~cviz.errors.StorageFull` naming the file. ``mutex`` is an
+a full disk raises :class:`~cviz.errors.StorageFull` naming the file.
+
+Modes, whatever the umask: what is published (``published/``, served to browsers by a web server
+that usually runs as another user) is world-readable, files 0644 and folders 0755; everything
+else (locks, caches, a collection's config with its paths) keeps ``mkstemp``'s 0600. A file linked
+into ``published/`` is made 0644 (the link shares its inode). ``mutex`` is an
 ``fcntl.flock``; ``retire_folder`` is one rename; ``load_npy`` memory-maps.
 """
 
@@ -18,10 +23,17 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from cviz.errors import StorageFull
+from cviz.paths import PUBLISHED
 from cviz.storage.base import Storage
 
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 _NO_LINK_ERRNOS = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
+PUBLIC_FILE, PUBLIC_FOLDER = 0o644, 0o755
+
+
+def is_public(rel: str) -> bool:
+    """``rel`` is served to the viewer (under ``published/``)."""
+    return rel == PUBLISHED or rel.startswith(PUBLISHED + "/")
 
 
 class LocalStorage(Storage):
@@ -69,12 +81,29 @@ class LocalStorage(Storage):
         return np.load(self.path(rel), mmap_mode="r" if mmap else None, allow_pickle=False)
 
     # -- writing -----------------------------------------------------------------------------
+    def _folder(self, rel: str) -> str:
+        """The folder of file ``rel``, made if missing (0755 each, under ``published/``)."""
+        folder = os.path.dirname(self.path(rel))
+        if os.path.isdir(folder):
+            return folder
+        if not is_public(rel):
+            os.makedirs(folder, exist_ok=True)
+            return folder
+        parts = rel.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            sub = self.path("/".join(parts[:depth]))
+            if not os.path.isdir(sub):
+                os.makedirs(sub, exist_ok=True)
+                os.chmod(sub, PUBLIC_FOLDER)  # makedirs' mode is cut by the umask
+        return folder
+
     def _write(self, rel: str, data: bytes) -> None:
         path = self.path(rel)
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
+        folder = self._folder(rel)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
         try:
+            if is_public(rel):
+                os.fchmod(fd, PUBLIC_FILE)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.replace(tmp, path)
@@ -112,7 +141,7 @@ class LocalStorage(Storage):
         src, dst = self.path(src_rel), self.path(dst_rel)
         folder = os.path.dirname(dst)
         if folder not in made:
-            os.makedirs(folder, exist_ok=True)
+            self._folder(dst_rel)
             made.add(folder)
         try:
             os.link(src, dst)
@@ -123,6 +152,9 @@ class LocalStorage(Storage):
             if exc.errno not in _NO_LINK_ERRNOS:
                 raise
             self.write_bytes(dst_rel, self.read_bytes(src_rel))
+            return
+        if is_public(dst_rel) and os.stat(dst).st_mode & 0o777 != PUBLIC_FILE:
+            os.chmod(dst, PUBLIC_FILE)  # e.g. an item image linked from the (private) cache
 
     def append_line(self, rel: str, line: bytes) -> None:
         """O_APPEND, one write per line: lines of concurrent writers never interleave."""
@@ -176,8 +208,8 @@ class LocalStorage(Storage):
         import fcntl
 
         path = self.path(rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "a") as f:
+        self._folder(rel)
+        with open(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
