@@ -74,6 +74,7 @@ class Scale:
     regions: list[Region]
     item_region: list[int]  # region id per item, -1 for none
     clusters: int = 0  # k-means clusters of at least MIN_REGION_ITEMS items, named or not
+    merged: int = 0  # clusters that joined another of the same name
     unnamed: list[dict] = field(default_factory=list)  # {count, x, y, bbox} of the clusters no term names
 
     @property
@@ -103,10 +104,11 @@ class RegionsResult:
 
     def quality(self) -> dict[str, float | int]:
         """Per scale: ``<scale>_named`` (named regions), ``<scale>_clusters``, ``<scale>_purity`` and
-        ``<scale>_coverage`` (share of items under a name), for the asset's metadata and the benchmark."""
+        ``<scale>_coverage`` (share of items under a name), ``<scale>_merged`` (clusters that joined one
+        of the same name), for the asset's metadata and the benchmark."""
         out: dict[str, float | int] = {}
         for s in self.scales:
-            out.update({f"{s.name}_named": len(s.regions), f"{s.name}_clusters": s.clusters,
+            out.update({f"{s.name}_named": len(s.regions), f"{s.name}_clusters": s.clusters, f"{s.name}_merged": s.merged,
                         f"{s.name}_purity": round(s.purity, 4), f"{s.name}_coverage": round(s.coverage, 4)})
         return out
 
@@ -196,6 +198,7 @@ class _Named:
     terms: list[str] = field(default_factory=list)
     source: str = ""
     share: float = 0.0
+    merged: bool = False  # joined the region holding its name (its members are the holder's now)
 
 
 def _candidates(members: np.ndarray, vocabs: list[Vocabulary], min_share: float, min_lift: float) -> list[tuple]:
@@ -221,6 +224,7 @@ def _name_regions(labels: np.ndarray, k: int, vocabs: list[Vocabulary], min_shar
         if chosen is None:  # every way to name it is taken: one region under the name it shares
             holder = owner[name_key(first[0])]
             holder.members = np.union1d(holder.members, region.members)
+            region.merged = len(region.members) >= MIN_REGION_ITEMS
             region.members = np.zeros(0, np.int64)
             continue
         region.name = SEPARATOR.join(c[0] for c in chosen)
@@ -254,6 +258,8 @@ def _scale_of(name: str, named: list[_Named], points: np.ndarray) -> Scale:
     item's region id (-1: none). Clusters under MIN_REGION_ITEMS items are neither."""
     scale = Scale(name, [], [-1] * len(points))
     for g in sorted(named, key=lambda g: -len(g.members)):
+        scale.merged += g.merged
+        scale.clusters += g.merged
         if len(g.members) < MIN_REGION_ITEMS:
             continue
         scale.clusters += 1
