@@ -89,8 +89,8 @@ def naming_rows(cells: list[int], cols: int, rows: int, labels: dict[str, list[s
     for naming, label_values in (("labels", labels), ("titles", {})):
         runs = [("before", lambda lv=label_values: before.find_regions(cells, cols, rows, lv, titles))] if before else []
         grid_ = [(s, after_module.MIN_LIFT) for s in (0.2, 0.3, 0.4, 0.5)]
-        grid_ += [(after_module.MIN_SHARE, lift) for lift in (1.0, 1.2, 2.0) if lift != after_module.MIN_LIFT]
-        runs += [(f"after share>={s:g} lift>={lift:g}", lambda lv=label_values, s=s, lift=lift: after_module.find_regions(
+        grid_ += [(after_module.MIN_SHARE, lift) for lift in (1.0, 1.2, 1.5, 2.0) if lift != after_module.MIN_LIFT]
+        runs += [(f"after share>={s:g} lift>={lift:g}" + (" (default)" if (s, lift) == (after_module.MIN_SHARE, after_module.MIN_LIFT) else ""), lambda lv=label_values, s=s, lift=lift: after_module.find_regions(
             cells, cols, rows, lv, titles, min_share=s, min_lift=lift)) for s, lift in grid_]
         for version, run in runs:
             for row in measure_naming(run(), label_values, titles):

@@ -10,7 +10,11 @@ over-represented in the region against the whole collection, weighted by how sur
 
 A name must be true of the region, so a curator can trust it. A term names a region only when
 ``MIN_SHARE`` of the region's items carry it and it is ``MIN_LIFT`` times as frequent there as in
-the collection (a 13% "Masks" over a patch of figurines is not a name); a region without such a
+the collection (a 13% "Masks" over a patch of figurines is not a name; a term most of the
+collection carries names nothing). Both were chosen by measurement (benchmarks/bench_quality.py
+``--rows regions`` on imageplot and met-sample: a share of 0.4 halves the named regions for a little
+purity, 0.2 admits names a fifth of the region carries; a lift of 1.5 left a region 80% European
+Paintings unnamed in a collection two thirds European Paintings); a region without such a
 term stays unnamed: it is published without a name (its count only), never as a bare "Cluster 7".
 Title words are whole tokens (``man`` never matches ``woman``) outside a stop list of function
 words and generic title vocabulary ("new", "north", "view"), shown capitalised. No two regions of
@@ -36,7 +40,7 @@ MIN_REGION_ITEMS = 4
 PRIOR = 10.0  # total pseudo-count of the Dirichlet prior, spread by global term frequency
 MIN_Z = 1.0  # a term must be over-represented by at least this many standard errors
 MIN_SHARE = 0.3  # ... carried by at least this share of the region's items (benchmarks/bench_quality.py)
-MIN_LIFT = 1.5  # ... at least this many times its share of the whole collection
+MIN_LIFT = 1.2  # ... at least this many times its share of the whole collection (so a majority term names little)
 SEPARATOR = " · "
 _WORD = re.compile(r"[^\W\d_][^\W_]{2,}", re.UNICODE)
 STOPWORDS = frozenset("""
