@@ -35,9 +35,11 @@ def test_published_version_carries_regions_neighbours_and_vocabulary(met_sample_
         d = np.linalg.norm(pca - pca[i], axis=1)
         d[i] = np.inf
         assert set(nn[i].tolist()) == set(np.argsort(d)[:12].tolist())
-    # Regions: named (title words here: met-sample has no label_columns), one entry per item.
+    # Regions: by title words here (met-sample has no label_columns). Its 174 titles are too varied
+    # for a word 30% of a region carries (benchmarks/bench_quality.py --rows regions), so a scale
+    # may have no named region: then it is not published. Any name there is, is honest and unique.
     regions = json.loads((ver / "regions.json").read_text())
-    assert regions["format"] == "cviz-regions/1" and regions["scales"]
+    assert regions["format"] == "cviz-regions/1" and regions["source"] == "title"
     for s in regions["scales"]:
         assert len(s["item_region"]) == n
         assert all(r["name"] and not r["name"].lower().startswith("cluster") for r in s["regions"])
