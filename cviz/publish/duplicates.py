@@ -5,7 +5,8 @@ slightly cropped or mirrored one. Their CNN features lie much closer together th
 different pictures, so a threshold on the cosine distance of the features finds them. Candidate
 pairs come from the neighbour lists the pipeline already has (``knn.npy``: each item's nearest rows
 in PCA space, which rank as cosine on the features does), so finding them costs N x k feature dot
-products, not N^2: O(N k D) time, the features' memory. A pair closer than ``threshold`` joins
+products, not N^2: O(N k D) time, the features' memory (13,291 items x 1280 dimensions, k = 10:
+4.5 s on 2 shared cores at load 18). A pair closer than ``threshold`` joins
 the two items' groups (union-find, Tarjan 1975); a group is every item connected by such pairs.
 
 ``THRESHOLD`` (cosine distance 1 - cos on the features) was chosen on a labelled set built from
@@ -73,9 +74,9 @@ def candidate_distances(features: np.ndarray, knn: np.ndarray, k: int = CANDIDAT
     pairs = np.unique(np.stack([a, b], axis=1), axis=0) if len(a) else np.zeros((0, 2), np.int64)
     u = _unit(features)
     dist = np.empty(len(pairs), np.float32)
-    for s in range(0, len(pairs), 65536):  # blocks: memory stays 2 x 65536 x D
-        p = pairs[s:s + 65536]
-        dist[s:s + 65536] = 1.0 - np.einsum("ij,ij->i", u[p[:, 0]], u[p[:, 1]])
+    for s in range(0, len(pairs), 8192):  # blocks: memory stays 2 x 8192 x D floats
+        p = pairs[s:s + 8192]
+        dist[s:s + 8192] = 1.0 - np.einsum("ij,ij->i", u[p[:, 0]], u[p[:, 1]])
     return pairs, dist
 
 
