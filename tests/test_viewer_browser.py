@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import missing_prerequisite
 
-from tests.viewer_fixture import HOSTILE_TITLE, JAVASCRIPT_URL, ODD_ID, build_published_collection
+from tests.viewer_fixture import HOSTILE_TITLE, JAVASCRIPT_URL, ODD_ID, build_published_collection, new_test_context
 
 pytestmark = pytest.mark.browser
 
@@ -95,7 +95,7 @@ def page(browser):
     """A fresh page that records tile responses, dialogs and script errors; fails on the latter two."""
     # bypass_csp: Playwright evaluates string expressions, which the page's CSP forbids. It also
     # makes the XSS checks stricter: they prove text rendering, not just the CSP, stops a payload.
-    context = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    context = new_test_context(browser, viewport=VIEWPORT, bypass_csp=True)
     pg = context.new_page()
     pg.tile_statuses = []
     pg.dialogs = []
@@ -191,6 +191,37 @@ def test_map_loads_tiles_and_draws_them(page, base_url, fixture_collection):
     print(f"\nviewer load (fixture, ms since navigation): items {perf['itemsLoaded']:.0f}, "
           f"first tile {perf['firstTileLoaded']:.0f}, first tiles drawn {perf['firstTilesDrawn']:.0f}, "
           f"drawer {perf['drawer']}")
+
+
+def test_the_test_handle_exists_only_under_test_and_is_read_only(browser, page, base_url, fixture_collection):
+    # An ordinary visit (no test switch): the map works, and there is no window.cviz or cvizPerf.
+    context = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    pg = context.new_page()
+    try:
+        pg.goto(f"{base_url}/?c={fixture_collection.name}#q=Portrait")
+        pg.wait_for_function("/matches$/.test(document.getElementById('match-count').textContent)", timeout=15000)
+        assert pg.evaluate("[typeof window.cviz, typeof window.cvizPerf]") == ["undefined", "undefined"]
+    finally:
+        context.close()
+    # Under test: a frozen handle whose answers are copies, so a test cannot change the page.
+    open_map(page, base_url, fixture_collection.name, "#q=Portrait")
+    n = page.evaluate("window.cviz.matchCount()")
+    assert 0 < n < len(fixture_collection.items)
+    assert page.evaluate("""() => {
+        'use strict';
+        const h = window.cviz, failed = [];
+        const attempt = (f) => { try { f(); failed.push(false); } catch (e) { failed.push(e instanceof TypeError); } };
+        attempt(() => { h.matchCount = () => 0; });
+        attempt(() => { window.cviz = {}; });
+        attempt(() => { h.state.query = ''; });
+        h.items.cellToItem.fill(-1);
+        h.layout().itemToCell.fill(0);
+        return [Object.isFrozen(h), ...failed];
+    }""") == [True, True, True, True]
+    assert page.evaluate("window.cviz.state.query") == "Portrait"
+    assert page.evaluate("window.cviz.matchCount()") == n
+    assert page.evaluate("window.cviz.items.cellToItem.some((i) => i !== -1)")
+    assert page.evaluate("window.cviz.layout().itemToCell[1]") == fixture_collection.items[1]["cell"]
 
 
 def test_pretty_collection_path_serves_the_same_page(page, base_url, fixture_collection):
@@ -352,7 +383,7 @@ def test_unknown_collection_says_so(page, base_url):
 
 def test_empty_storage_root_says_nothing_is_published(browser, tmp_path):
     proc, base = start_viewer_server(tmp_path)  # no published/ at all: a fresh machine
-    context = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    context = new_test_context(browser, viewport=VIEWPORT, bypass_csp=True)
     pg = context.new_page()
     try:
         pg.goto(base + "/")
@@ -383,7 +414,7 @@ def test_works_from_plain_static_hosting(browser, fixture_collection, tmp_path):
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    context = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    context = new_test_context(browser, viewport=VIEWPORT, bypass_csp=True)
     pg = context.new_page()
     try:
         base = f"http://127.0.0.1:{httpd.server_address[1]}/maps/"
@@ -411,7 +442,7 @@ def test_real_met_sample_map(browser, met_sample_root):
     items = json.loads((pub / "met-sample" / pointer["items"]).read_text())
     f = items["fields"]
     proc, base = start_viewer_server(met_sample_root)
-    context = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    context = new_test_context(browser, viewport=VIEWPORT, bypass_csp=True)
     pg = context.new_page()
     tiles, errors = [], []
     pg.on("response", lambda r: "/map_files/" in r.url and tiles.append(r.status))

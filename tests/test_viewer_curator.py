@@ -20,7 +20,7 @@ from tests.test_viewer_browser import (  # noqa: F401  (fixtures are used by nam
     ARTIFACTS, VIEWPORT, base_url, browser, cell_center, dimmed_cells, fixture_collection, hover, open_map, page,
     settle,
 )
-from tests.viewer_fixture import FORMULAS, THEMES, item_features, open_page
+from tests.viewer_fixture import FORMULAS, THEMES, item_features, new_test_context, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -387,7 +387,7 @@ def test_keyboard_cursor_enter_opens_and_focus_returns(page, base_url, fixture_c
 # ---------------------------------------------------------------- bugs found by trying it
 
 def test_a_search_typed_while_items_load_is_applied(browser, base_url, fixture_collection):
-    ctx = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    ctx = new_test_context(browser, viewport=VIEWPORT, bypass_csp=True)
     pg = ctx.new_page()
     # Hold items.json back until the test has typed (the page's own fetch, delayed in the page).
     pg.add_init_script("""(() => {

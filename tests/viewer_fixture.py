@@ -353,11 +353,24 @@ if __name__ == "__main__":  # python tests/viewer_fixture.py [storage_root]: dat
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
 
+# The viewer's test switch (viewer/public/src/test-handle.js): set before any page script runs,
+# it makes the map page expose its read-only handle window.cviz and its timings window.cvizPerf.
+# Pages opened without it have neither.
+TEST_SWITCH = "window.CVIZ_TEST = true;"
+
+
+def new_test_context(browser, **kwargs):
+    """``browser.new_context(**kwargs)`` whose pages run the viewer under test (window.cviz, window.cvizPerf)."""
+    ctx = browser.new_context(**kwargs)
+    ctx.add_init_script(TEST_SWITCH)
+    return ctx
+
 
 def open_page(browser, viewport: dict | None = None, phone: bool = False):
     """(context, page, errors): a fresh browser context (a phone's, or ``viewport``) and page whose
-    uncaught page errors collect in ``errors``; the caller closes the context."""
-    ctx = browser.new_context(**(PHONE if phone else {"viewport": viewport}), bypass_csp=True)
+    uncaught page errors collect in ``errors``; the caller closes the context. The page runs the
+    viewer under test (new_test_context)."""
+    ctx = new_test_context(browser, **(PHONE if phone else {"viewport": viewport}), bypass_csp=True)
     pg = ctx.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))

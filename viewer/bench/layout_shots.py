@@ -20,10 +20,11 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from tests.test_viewer_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, start_viewer_server, stop  # noqa: E402
+from tests.viewer_fixture import new_test_context  # noqa: E402
 
 
 def shoot(browser, base: str, name: str, layout: str, out: Path) -> dict:
-    ctx = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    ctx = new_test_context(browser, viewport=VIEWPORT, bypass_csp=True)
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))

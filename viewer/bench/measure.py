@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from tests.test_viewer_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, start_viewer_server, stop  # noqa: E402
-from tests.viewer_fixture import build_published_collection  # noqa: E402
+from tests.viewer_fixture import build_published_collection, new_test_context  # noqa: E402
 
 
 def pct(values, q):
@@ -75,7 +75,7 @@ def layout_run(page) -> dict:
 
 
 def one_run(browser, url: str, drawer: str | None, shot: Path | None = None, layouts: bool = False) -> dict:
-    ctx = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    ctx = new_test_context(browser, viewport=VIEWPORT, bypass_csp=True)
     page = ctx.new_page()
     page.goto(url + (f"&drawer={drawer}" if drawer else ""))
     page.wait_for_function("(window.cvizPerf && window.cvizPerf.firstTilesDrawn !== undefined)"

@@ -5,7 +5,7 @@
 // frame only moves, shows and hides them. The pointer passes through (hover, drag and click
 // reach the map).
 import { el } from './lib/dom.js';
-import { isAxisLabel, placeAxisLabels, placeHeadings } from './lib/layout.js';
+import { isAxisLabel, placeAxisLabels, placeHeadings } from './lib/label-placement.js';
 
 // Must match .layout-label in app.css.
 const FONT = '600 12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';

@@ -2,7 +2,7 @@
 import { parseLocation, resolveDataBase } from './lib/url.js';
 import { showStatus } from './lib/dom.js';
 import { showIndex } from './index-page.js';
-import { showMap } from './map-page.js';
+import { showMap } from './map-loader.js';
 
 // The app root is where index.html lives, found from this module's own URL so
 // it is right under `/`, `/c/<name>/` and any sub-folder of a static host.

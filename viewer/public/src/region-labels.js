@@ -4,7 +4,7 @@
 //
 // Buttons rather than canvas text: they stay crisp, take focus (Tab, Enter) and
 // read well over any photo (dark backing, light text). The pointer passes through
-// them to the map (hover and drag work under a name); map-page.js hit-tests a
+// them to the map (hover and drag work under a name); map-pointer.js hit-tests a
 // click against the placed names first. Only the current scale's names exist in
 // the DOM (tens, never one per cell), anchored on cell corners so they cover no
 // photo's centre.

@@ -346,3 +346,12 @@ test('the layout is part of the view address; similarity is the default and is l
   assert.equal(parseViewHash('#layout=bogus&item=x').layout, 'bogus', 'kept as written: the page decides it is unknown');
   assert.equal(parseViewHash('#layout=category&item=x&f.department=Prints').categories.get('department').has('Prints'), true);
 });
+
+test('a refused layout is named in what the page says', async () => {
+  const { layoutRefusal } = await import('../../public/src/lib/layout.js');
+  const mismatch = Object.assign(new Error('items_sha256 differs'), { mismatch: true });
+  assert.equal(layoutRefusal('timeline', mismatch),
+    'The timeline layout was built from another item list than this map; showing the similarity map.');
+  assert.equal(layoutRefusal('category', new Error('404 Not Found')), 'Could not load the category layout (404 Not Found).');
+  assert.equal(layoutRefusal('future', new Error('x')), 'Could not load the future layout (x).');
+});
