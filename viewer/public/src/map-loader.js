@@ -4,7 +4,7 @@
 import { $, fetchJson, showStatus } from './lib/dom.js';
 import { decodeItems } from './lib/items.js';
 import { collectionHref, parseViewHash } from './lib/url.js';
-import { decodeRegions, decodeVocabulary } from './lib/extras.js';
+import { decodeDuplicates, decodeRegions, decodeVocabulary } from './lib/extras.js';
 import { decodeLayout, itemsSha256, layoutRefusal, offeredLayouts, similarityLayout } from './lib/layout.js';
 import { drawerChoice, viewerOptions } from './osd-options.js';
 import { MapPage } from './map-page.js';
@@ -69,6 +69,7 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   });
   const vocabularyDoc = optional('vocabulary.json');
   const regionsDoc = optional('regions.json');
+  const duplicatesDoc = optional('duplicates.json');
   await osdReady;
   let items;
   let layout = null;
@@ -104,6 +105,11 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   regionsDoc.then((doc) => {
     try {
       if (doc) page.extras.setRegions(decodeRegions(doc, items));
+    } catch (err) { console.warn(err.message); }
+  });
+  duplicatesDoc.then((doc) => {
+    try {
+      if (doc) page.extras.setDuplicates(decodeDuplicates(doc, items));
     } catch (err) { console.warn(err.message); }
   });
 }

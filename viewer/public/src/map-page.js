@@ -51,6 +51,7 @@ export class MapPage {
     this.extras = new MapExtras({
       items, itemsUrl, state: this.state, perf, onChange: refilter,
       onRegions: (regions) => this.panel.setRegions(regions), redraw: () => this.redraw(),
+      onDuplicates: (dups) => this.panel.setDuplicates(dups),
     });
     this.panel = new ItemPanel({
       items, itemsUrl, perf,
@@ -83,7 +84,8 @@ export class MapPage {
     if (viewer.world.getItemCount() > 0) this.onOpen(initialItem);
     else viewer.addOnceHandler('open', () => this.onOpen(initialItem));
     viewer.addHandler('update-viewport', () => this.redraw());
-    viewer.addHandler('resize', () => this.redraw());
+    viewer.addHandler('resize', () => { this.extras.updateObstacles(); this.redraw(); });
+    requestAnimationFrame(() => { this.extras.updateObstacles(); this.redraw(); });
     this.pointer.listen();
     this.search.listen();
     this.selection.listen();
@@ -194,7 +196,7 @@ export class MapPage {
       if (focusPanel) $('panel-title').focus({ preventScroll: true });
       this.camera.bringIntoView(this.layout.itemToCell[i], { zoom, immediately });
     }
-    if (wasOpen !== this.panel.isOpen) this.layouts.updateObstacles();
+    if (wasOpen !== this.panel.isOpen) { this.layouts.updateObstacles(); this.extras.updateObstacles(); }
     // replaceState: stepping through 50 items should not fill the back button.
     if (write) this.address.write();
     this.overlay.draw();
