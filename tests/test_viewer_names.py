@@ -127,3 +127,23 @@ def test_the_has_near_duplicates_filter(page, base_url, fixture_collection):
     page.locator("#duplicates-only").uncheck()
     page.wait_for_function(f"window.cviz.matchCount() === {len(fixture_collection.items)}")
     assert "dups=1" not in page.url
+
+
+def test_an_unnamed_region_shows_its_count_only(page, base_url, fixture_collection):
+    """A cluster no term names (regions.json ``unnamed``) shows "N items", muted, not a button, and
+    is not a name (the page's names and a click ignore it)."""
+    doc = json.loads((fixture_collection.published / fixture_collection.name / fixture_collection.version
+                      / "regions.json").read_text())
+    coarse = doc["scales"][0]
+    coarse["unnamed"] = [{"count": 1234, "x": 2.0, "y": 7.0, "bbox": [0, 6, 4, 8]}]
+    page.route("**/regions.json", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                                body=json.dumps(doc)))
+    open_map(page, base_url, fixture_collection.name)
+    page.wait_for_function("window.cviz.regionLabels().length > 0", timeout=5000)
+    page.evaluate("window.cviz.viewer.viewport.zoomTo(0.45, null, true)")
+    page.wait_for_timeout(300)
+    count = page.locator("#region-labels .region-label.unnamed")
+    assert count.count() == 1 and count.is_visible()
+    assert count.text_content() == "1,234 items"
+    assert count.evaluate("(n) => n.tagName") == "SPAN"
+    assert "1,234 items" not in [l["name"] for l in labels(page)]
