@@ -147,3 +147,22 @@ def test_an_unnamed_region_shows_its_count_only(page, base_url, fixture_collecti
     assert count.text_content() == "1,234 items"
     assert count.evaluate("(n) => n.tagName") == "SPAN"
     assert "1,234 items" not in [l["name"] for l in labels(page)]
+
+
+def test_plus_and_minus_keys_zoom_a_step(page, base_url, fixture_collection):
+    open_map(page, base_url, fixture_collection.name)
+    settle(page)
+    page.locator("#map").focus()
+    zoom = lambda: page.evaluate("window.cviz.viewer.viewport.getZoom()")  # the target zoom  # noqa: E731
+    z0 = zoom()
+    page.keyboard.press("+")
+    assert zoom() == pytest.approx(z0 * 1.6, rel=1e-3)
+    page.keyboard.press("-")
+    page.keyboard.press("-")
+    assert zoom() == pytest.approx(z0 / 1.6, rel=1e-3)
+    page.keyboard.press("=")  # the same key unshifted
+    assert zoom() == pytest.approx(z0, rel=1e-3)
+    page.locator("#search").focus()
+    page.keyboard.press("+")  # typed, not a zoom
+    assert page.locator("#search").input_value() == "+"
+    assert zoom() == pytest.approx(z0, rel=1e-3)

@@ -133,5 +133,17 @@ function createViewer(dziUrl) {
   $('zoom-in').addEventListener('click', () => viewer.viewport.zoomBy(ZOOM_STEP));
   $('zoom-out').addEventListener('click', () => viewer.viewport.zoomBy(1 / ZOOM_STEP));
   $('zoom-home').addEventListener('click', () => viewer.viewport.goHome());
+  // + and - (and = and _, the same keys unshifted) zoom a step as the buttons do, wherever the
+  // focus is but a text box; capture phase, so OpenSeadragon's own key zoom does not run as well.
+  window.addEventListener('keydown', (ev) => {
+    const t = ev.target;
+    if ((t instanceof HTMLInputElement && t.type !== 'checkbox') || t instanceof HTMLTextAreaElement
+      || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const step = { '+': ZOOM_STEP, '=': ZOOM_STEP, '-': 1 / ZOOM_STEP, _: 1 / ZOOM_STEP }[ev.key];
+    if (!step) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    viewer.viewport.zoomBy(step);
+  }, true);
   return viewer;
 }
