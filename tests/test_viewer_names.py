@@ -166,3 +166,12 @@ def test_plus_and_minus_keys_zoom_a_step(page, base_url, fixture_collection):
     page.keyboard.press("+")  # typed, not a zoom
     assert page.locator("#search").input_value() == "+"
     assert zoom() == pytest.approx(z0, rel=1e-3)
+
+
+def test_a_copied_address_with_years_fills_the_from_and_to_boxes(page, base_url, fixture_collection):
+    open_map(page, base_url, fixture_collection.name, "#y=1800~1900")
+    page.wait_for_function("window.cviz && window.cviz.state.yearRange !== null")
+    assert page.locator("#year-from").input_value() == "1800"
+    assert page.locator("#year-to").input_value() == "1900"
+    in_range = sum(1 for it in fixture_collection.items if it.get("year") is not None and 1800 <= it["year"] <= 1900)
+    assert page.evaluate("window.cviz.matchCount()") == in_range

@@ -113,6 +113,7 @@ export class MapPage {
   /** A view from the address into the state and the inputs (the selection is not in it). */
   applyView(view, { fromAddress = false } = {}) {
     this.search.applyView(view);
+    this.search.filters.syncInputs(); // a copied address's years fill the From/To boxes
     this.state.selection = null;
     this.extras.applyView(view);
     this.search.showQuery();
