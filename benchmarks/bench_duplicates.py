@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,12 +40,10 @@ SAME_PICTURE = {"imageplot": [("271.jpg", "275.jpg")]}
 def folder_of(name: str) -> Path:
     if name == "imageplot":
         return IMAGEPLOT / "images"
-    if name == "met-sample":
-        from cviz.ingest.sample import write_met_sample
+    if name == "met-sample":  # written once under benchmarks/results, as bench_quality does
+        from quality_data import _collection_folder
 
-        out = Path(tempfile.mkdtemp(prefix="bench-dup-"))
-        write_met_sample(out)
-        return out / "images"
+        return _collection_folder("met-sample") / "images"
     raise SystemExit(f"unknown collection {name!r}")
 
 

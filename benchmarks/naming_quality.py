@@ -34,12 +34,13 @@ def before_module() -> ModuleType | None:
                               capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    path = Path(tempfile.mkdtemp(prefix="regions-before-")) / "regions_before.py"
-    path.write_text(text)
-    spec = importlib.util.spec_from_file_location("regions_before", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["regions_before"] = module
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory(prefix="regions-before-") as tmp:
+        path = Path(tmp) / "regions_before.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location("regions_before", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["regions_before"] = module
+        spec.loader.exec_module(module)
     return module
 
 
