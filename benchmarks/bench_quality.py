@@ -23,7 +23,11 @@ this benchmark (PCA on raw features, t-SNE on 50 components, perplexity 30, ``au
 2,000 items else FLAS on PCA); then every grid method with and without the refinement pass on the
 new t-SNE (L2-normalised features, all 256 components, exact kNN, perplexity 15), with ``default``
 marking today's defaults; ``stable``: the new defaults rebuilt after adding 1% new items with
-``place_new`` + ``keep_previous`` against the full recompute (kNN16 loss must stay <= 0.01).
+``place_new`` + ``keep_previous`` against the full recompute (kNN16 loss must stay <= 0.01);
+``regions``: region naming on the default grid (benchmarks/naming_quality.py), before (the naming
+as of commit 86d643f) and after, by the label columns and by title words alone, with the share
+threshold swept: per scale named regions, purity (mean share of a region's items carrying its
+first term), coverage, repeated names, lower-case or stop-word name parts.
 
     .venv/bin/python benchmarks/bench_quality.py                          # imageplot, met-sample
     .venv/bin/python benchmarks/bench_quality.py --rows default,stable --precisions float32,int8   # int8 vs float32
@@ -51,7 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from quality_data import RESULTS, real_collection, synthetic_clusters  # noqa: E402
+from quality_data import RESULTS, real_collection, real_titles, synthetic_clusters  # noqa: E402
 
 from cviz.arrange.grid import LAP_MAX, assign_grid  # noqa: E402
 from cviz.arrange.refine import REFINE_K, KnnGraph  # noqa: E402
@@ -249,6 +253,14 @@ def bench_collection(spec: str, rows: set[str], out: dict[str, Any]) -> None:
             lay = layout(features, **kw)
             g, s = grid_of(lay, "auto", True)
             emit(f"{label}, {g.method} + refine", lay, g, s)
+    if "regions" in rows and not spec.startswith("synthetic:"):
+        from naming_quality import naming_rows, table
+
+        if new is None:
+            new = layout(features, normalise=True, dims=256, perplexity=DEFAULT_PERPLEXITY, exact_knn=True)
+        g, _ = grid_of(new, "auto", True)
+        results["regions"] = naming_rows([int(c) for c in g.cells], g.cols, g.rows, labels, real_titles(spec))
+        print(f"region naming on the default grid ({g.cols} x {g.rows}):\n{table(results['regions'])}", flush=True)
     if "stable" in rows:
         for kept, key, how in ((False, "stable_refit", "PCA refitted"), (True, "stable", "PCA fit kept")):
             st = stable_update(features, labels, ref, canon_pca, kept_fit=kept)
@@ -281,8 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--collections", default="imageplot,met-sample",
                    help="comma-separated: imageplot, met-sample, synthetic:N (default imageplot,met-sample)")
-    p.add_argument("--rows", default="original,before,default,methods,tsne,stable",
-                   help="comma-separated subset of original,before,default,methods,tsne,stable")
+    p.add_argument("--rows", default="original,before,default,methods,tsne,stable,regions",
+                   help="comma-separated subset of original,before,default,methods,tsne,stable,regions")
     p.add_argument("--timing-only", action="store_true", help="only time pca + tsne + grid of the defaults")
     p.add_argument("--precisions", default="float32",
                    help="feature precisions of the real collections, side by side (e.g. float32,int8): "

@@ -37,6 +37,24 @@ def _collection_folder(name: str) -> Path:
     raise SystemExit(f"unknown real collection {name!r}: imageplot or met-sample")
 
 
+def real_titles(name: str) -> list[str]:
+    """Each item's title (the CSV's ``title``, else the file name), in the cached features' row order:
+    read from the catalogue real_collection built (building it first when absent)."""
+    from cviz.ingest.catalogue import usable_items
+    from cviz.paths import CollectionPaths
+    from cviz.storage import open_storage
+
+    storage = open_storage(str(RESULTS / "quality-root"))
+    try:
+        catalogue = storage.read_json(CollectionPaths(name).catalogue)
+    except FileNotFoundError:
+        (RESULTS / f"quality-{name}.npz").unlink(missing_ok=True)
+        real_collection(name)
+        catalogue = storage.read_json(CollectionPaths(name).catalogue)
+    return [((e.get("row") or {}).get("title") or "").strip() or e["file"].rsplit("/", 1)[-1]
+            for e in usable_items(catalogue)]
+
+
 def real_collection(name: str, precision: str = "float32") -> tuple[np.ndarray, dict[str, list[str]]]:
     """(N x 1280 Lite0 features, {label column: N values}) of a real collection, cached; ``precision``:
     float32 (the reference; cache ``quality-<name>.npz``) or int8 (``quality-<name>-int8.npz``)."""

@@ -275,6 +275,9 @@ class CollectionPaths:
     def regions(self, version: str) -> str:
         return f"{self.version(version)}/regions.json"
 
+    def duplicates(self, version: str) -> str:
+        return f"{self.version(version)}/duplicates.json"
+
     def neighbours(self, version: str) -> str:
         return f"{self.version(version)}/neighbours.bin"
 
@@ -360,6 +363,7 @@ DOCUMENTED: dict[str, Callable[[], str]] = {
     "published/<name>/<ver>/cells.json": lambda: _C.cells(_V),
     "published/<name>/<ver>/regions.json": lambda: _C.regions(_V),
     "published/<name>/<ver>/neighbours.bin": lambda: _C.neighbours(_V),
+    "published/<name>/<ver>/duplicates.json": lambda: _C.duplicates(_V),
     "published/<name>/<ver>/vocabulary.json": lambda: _C.vocabulary(_V),
     "published/<name>/.trash-<ver>/": lambda: f"{_C.trash(_V)}/map.dzi",
     "published/<name>/images/<sha256[:16]>.jpg": lambda: _C.item_image(_SHA),

@@ -71,7 +71,9 @@ METADATA_MEANING: dict[str, str] = {
                      "catalogue; values_truncated lists them); title_fallbacks: items titled by file name (empty template); "
                      "empty_urls; date_column and years_parsed (the viewer's date filter); columns_carried / "
                      "columns_dropped; extras_*: regions, 'more like this' neighbours and filter vocabulary "
-                     "written beside it; version: the version folder it completed (not yet live).",
+                     "written beside it (extras_regions_<scale>_named / _purity: named regions and the mean share "
+                     "of their items carrying their name; extras_duplicate_groups / _items: near-duplicates); "
+                     "version: the version folder it completed (not yet live).",
     "publish": "version: the folder current.json now names; items; already_live: it was live before. Runs "
                "only after every blocking check on this build passed, so a failed check leaves the previous "
                "map live.",

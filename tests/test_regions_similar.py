@@ -156,7 +156,7 @@ def test_regions_fall_back_to_title_words():
     titles = [("Harbour view" if c % 20 < 10 else "Mountain pass") + f" {c}" for c in cells]
     got = regions.find_regions(cells, 20, 10, {}, titles)
     assert got.source == "title"
-    names = " ".join(r.name for r in got.scales[0].regions)
+    names = " ".join(r.name for r in got.scales[0].regions).lower()
     assert ("harbour" in names or "view" in names) and ("mountain" in names or "pass" in names)
 
 
@@ -173,8 +173,8 @@ def test_regions_document_is_json_shaped():
     doc = regions.find_regions(cells, 20, 10, {"subjects": subjects}, [""] * 200).to_dict(20, 10)
     assert doc["format"] == "cviz-regions/1" and doc["cols"] == 20
     s = doc["scales"][0]
-    assert set(s) == {"name", "regions", "item_region"} and len(s["item_region"]) == 200
-    assert set(s["regions"][0]) == {"id", "name", "terms", "source", "count", "x", "y", "bbox"}
+    assert set(s) == {"name", "regions", "item_region", "unnamed", "purity"} and len(s["item_region"]) == 200
+    assert set(s["regions"][0]) == {"id", "name", "terms", "source", "count", "share", "x", "y", "bbox"}
 
 
 def test_mismatched_lengths_are_an_error():
@@ -212,7 +212,7 @@ def test_repeated_label_names_are_told_apart_by_title_words():
         prints = [r.name for r in s.regions if r.name.startswith("Prints")]
         for name in prints:
             if " · " in name:
-                assert name.split(" · ")[1] in {"harbour", "view", "forest", "path"}, name
+                assert name.split(" · ")[1].lower() in {"harbour", "forest", "path"}, name
         if len(prints) > 1:
             assert len(set(prints)) > 1, prints
             told_apart = True
@@ -237,3 +237,104 @@ def test_regions_of_a_large_map_are_fitted_on_a_sample_and_still_named_by_their_
     for r in got.scales[0].regions:
         members = [i for i, g in enumerate(got.scales[0].item_region) if g == r.id]
         assert sum(r.terms[0] in subjects[i].split("|") for i in members) / len(members) > 0.5, r.name
+
+
+# ---------------------------------------------------------------- honest names
+
+def _members_of(scale, region):
+    return [i for i, g in enumerate(scale.item_region) if g == region.id]
+
+
+def test_a_term_carried_by_a_tenth_of_a_region_does_not_name_it():
+    # "Masks" only in the left half, on every 10th item: over-represented there (z high, lift 2),
+    # but a name over a patch where 9 items in 10 are something else would mislead.
+    cols, rows = 20, 10
+    cells = list(range(cols * rows))
+    subjects = ["Masks" if c % cols < 10 and c % 10 == 0 else (f"lot {c % 23}" if c % cols < 10 else "Portrait")
+                for c in cells]
+    vocab = regions.Vocabulary([regions.split_terms(s) for s in subjects], "subjects")
+    left = np.array([c for c in cells if c % cols < 10])
+    z = dict(regions.term_scores([vocab.terms[i] for i in left], vocab.counts, len(cells)))
+    assert z["Masks"] >= regions.MIN_Z  # it is over-represented: the share rule is what keeps it off
+    assert "Masks" not in [t for t, _ in regions.honest_terms(left, vocab)]
+    assert [t for t, _ in regions.honest_terms(left, vocab, min_share=0.1)][:1] == ["Masks"]
+    got = regions.find_regions(cells, cols, rows, {"subjects": subjects}, [""] * len(cells))
+    for s in got.scales:
+        for r in s.regions:
+            assert "Masks" not in r.terms, (s.name, r.name)
+            members = _members_of(s, r)
+            share = sum(r.terms[0] in regions.split_terms(subjects[i]) for i in members) / len(members)
+            assert share >= regions.MIN_SHARE and abs(share - r.share) < 1e-9
+        assert s.unnamed, "the left half's clusters stay unnamed (count only)"
+        assert sum(u["count"] for u in s.unnamed) + sum(r.count for r in s.regions) == len(cells)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_no_two_regions_of_a_scale_share_a_name_in_any_order(seed):
+    # Patches of 4 x 4 cells with random subsets of three subjects: many clusters have the same
+    # best term, some the same two terms in the other order.
+    rng = np.random.default_rng(seed)
+    cols, rows = 24, 24
+    vocab = ["Insects", "Reptiles", "Birds"]
+    patch = {(pc, pr): "|".join(rng.choice(vocab, size=rng.integers(1, 3), replace=False))
+             for pc in range(cols // 4) for pr in range(rows // 4)}
+    cells = list(range(cols * rows))
+    subjects = [patch[(c % cols // 4, c // cols // 4)] for c in cells]
+    titles = [f"{rng.choice(['beetle', 'lizard', 'heron', 'moth'])} specimen" for _ in cells]
+    got = regions.find_regions(cells, cols, rows, {"subjects": subjects}, titles, seed=seed)
+    assert got.scales
+    for s in got.scales:
+        keys = [regions.name_key(r.name) for r in s.regions]
+        assert len(keys) == len(set(keys)), [r.name for r in s.regions]
+        for r in s.regions:  # merged regions: the ids, counts and shares still agree
+            members = _members_of(s, r)
+            assert len(members) == r.count and r.share >= regions.MIN_SHARE
+
+
+def test_name_key_treats_mirrored_and_recased_names_as_one():
+    assert regions.name_key("Insects · Reptiles") == regions.name_key("reptiles · Insects")
+    assert regions.name_key("Insects") != regions.name_key("Insects · Reptiles")
+
+
+def test_title_words_are_distinctive_capitalised_and_never_stop_words():
+    assert regions.title_terms("A New Man and a Woman of the North, view from the west") == ["man", "woman"]
+    cols, rows = 20, 20
+    cells = list(range(cols * rows))
+    kinds = ["New Guinea mask, north coast", "New York street, old view", "Shadow puppet from Java, new",
+             "Beetle, new species, small"]
+    titles = [kinds[(c % cols >= 10) + 2 * (c // cols >= 10)] for c in cells]
+    got = regions.find_regions(cells, cols, rows, {}, titles)
+    assert got.source == "title" and got.scales
+    for s in got.scales:
+        for r in s.regions:
+            for part in r.name.split(regions.SEPARATOR):
+                assert part.lower() not in regions.STOPWORDS, r.name
+                assert part[:1].isupper(), f"title word shown in lower case: {r.name}"
+
+
+def test_title_words_match_whole_tokens_only():
+    # "man" is a token of the right half's titles only; "woman" contains it as a substring.
+    cols, rows = 20, 10
+    cells = list(range(cols * rows))
+    titles = ["Portrait of a woman seated" if c % cols < 10 else "Man with a hat" for c in cells]
+    words = regions.Vocabulary([regions.title_terms(t) for t in titles], "title", title_words=True)
+    left = np.array([c for c in cells if c % cols < 10])
+    assert "man" not in [t for t, _ in regions.honest_terms(left, words)]
+    got = regions.find_regions(cells, cols, rows, {"subjects": ["Paintings"] * len(cells)}, titles)
+    for s in got.scales:
+        for r in s.regions:
+            members = _members_of(s, r)
+            if "man" in r.terms:
+                assert all(c % cols >= 10 for c in members), r.name
+            if "woman" in r.terms:
+                assert all(c % cols < 10 for c in members), r.name
+
+
+def test_purity_and_named_counts_are_reported_per_scale():
+    cells, subjects = _halves()
+    got = regions.find_regions(cells, 20, 10, {"subjects": subjects}, [""] * len(cells))
+    q = got.quality()
+    for s in got.scales:
+        assert q[f"{s.name}_named"] == len(s.regions) and q[f"{s.name}_clusters"] >= len(s.regions)
+        shares = [sum(r.terms[0] in subjects[i].split("|") for i in _members_of(s, r)) / r.count for r in s.regions]
+        assert q[f"{s.name}_purity"] == pytest.approx(sum(shares) / len(shares), abs=1e-4)

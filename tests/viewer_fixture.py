@@ -54,6 +54,7 @@ ODD_ID = "sub dir/étude #5.jpg"
 SUBJECTS = ["Landscape", "Portrait", "Still life", "Seascape", "Interior"]
 DEPARTMENTS = ["Paintings", "Drawings and Prints", "Asian Art"]
 THEMES = ["Harbour", "Mountain", "Orchard"]  # by column band: what the regions should be named
+DUPLICATE_GROUPS = [[2, 9], [4, 30, 61]]  # item indices published as near-duplicates (duplicates.json)
 JS_KEYS = ["toString", "hasOwnProperty", "__proto__"]
 FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+1", "-2", "@SUM(A1)", "plain"]
 BACKGROUND = (18, 20, 26)
@@ -245,6 +246,10 @@ def _write_extras(ver: Path, items: list[dict], cells: list[int], cols: int, row
     from cviz.publish import regions, similar
     found = regions.find_regions(cells, cols, rows, {"subjects": fields["subjects"]}, fields["title"])
     (ver / "regions.json").write_text(json.dumps(found.to_dict(cols, rows), ensure_ascii=False), encoding="utf-8")
+    from cviz.publish.duplicates import Duplicates
+    groups = [g for g in DUPLICATE_GROUPS if max(g) < len(items)]  # small fixtures hold fewer
+    dups = Duplicates(groups=groups, spread=[0.05] * len(groups))
+    (ver / "duplicates.json").write_text(json.dumps(dups.to_dict(fields["id"]), ensure_ascii=False), encoding="utf-8")
     nn, _ = similar.nearest_neighbours(item_features(items))
     (ver / "neighbours.bin").write_bytes(similar.pack_neighbours(nn))
     (ver / "vocabulary.json").write_text(json.dumps({

@@ -264,3 +264,30 @@ def verify_features(storage: Storage, name: str) -> Verdict:
                         for r in bad)
     return _verdict(problems, {"rows": int(x.shape[0]) if x.ndim else 0, "dimension": int(x.shape[1]) if x.ndim == 2 else 0},
                     f"{x.shape[0]} finite rows")
+
+
+# -- near-duplicates --------------------------------------------------------------------------
+def verify_duplicates(storage: Storage, name: str) -> Verdict:
+    """The built version's duplicates.json lists no group of near-identical items (cviz.publish.duplicates).
+
+    A WARN, not a failure: the map is right with duplicates in it, but a curator wants to see them
+    (two scans of one photograph, a copy, a crop). Each group is one offending entry naming its
+    files and its largest distance."""
+    version = built_version(storage, name)
+    if version is None:
+        return _verdict([{"problem": "no built version", "file": CollectionPaths(name).mosaic}], {}, "")
+    rel = CollectionPaths(name).duplicates(version.id)
+    try:
+        doc = storage.read_json(rel)
+    except FileNotFoundError:
+        return _verdict([{"problem": "duplicates.json missing", "file": rel}], {}, "")
+    groups, ids = doc.get("groups") or [], doc.get("ids") or []
+    distances = doc.get("max_distance") or [None] * len(groups)
+    problems = [{"problem": "near-duplicates", "files": ids[g] if g < len(ids) else groups[g], "items": len(groups[g]),
+                 "max_distance": distances[g] if g < len(distances) else None} for g in range(len(groups))]
+    counts = {"groups": len(groups), "items_in_groups": sum(len(g) for g in groups)}
+    verdict = _verdict(problems, counts, f"no near-duplicates (cosine distance <= {doc.get('threshold')})")
+    if problems:
+        verdict.summary = (f"{len(groups)} group{'s' if len(groups) != 1 else ''} of near-duplicates "
+                           f"({counts['items_in_groups']} items; first: {', '.join(map(str, problems[0]['files']))})")
+    return verdict

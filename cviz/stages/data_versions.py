@@ -61,7 +61,7 @@ def output_files(storage: Storage, name: str, stage: str) -> list[str] | None:
         "mosaic": [paths.mosaic, paths.preview(version)],
         "dzi": [paths.dzi(version)],
         "metadata_json": [paths.items(version), paths.regions(version), paths.neighbours(version),
-                          paths.vocabulary(version)],
+                          paths.vocabulary(version), paths.duplicates(version)],
         "publish": [paths.mosaic],  # with the condition that its version is live (``_live``)
     }[stage]
 

@@ -88,13 +88,12 @@ def stage_metadata_json(storage: Storage, name: str) -> StageReport:
 
 
 def stage_viewer_extras(storage: Storage, name: str) -> StageReport:
-    """Write regions.json, neighbours.bin and vocabulary.json into the mosaic's version folder.
+    """Write regions.json, neighbours.bin, duplicates.json and vocabulary.json into the mosaic's version folder.
 
     Runs inside the ``metadata_json`` step, into the version this build started (never a live one),
     before ``publish`` can switch to it, so a published version always has its extras. Item order
     is items.json's (usable items = PCA rows = grid cells).
     """
-    from cviz.publish import regions as regions_mod
     from cviz.publish import similar, vocabulary
     from cviz.publish.items import DATE_COLUMNS
 
@@ -121,11 +120,11 @@ def stage_viewer_extras(storage: Storage, name: str) -> StageReport:
     storage.write_bytes(paths.neighbours(version), nn_bytes)
     nn_seconds = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    labels = {c: values[c] for c in config.label_columns if c in values}
-    found = regions_mod.find_regions(grid["cells"], grid["cols"], grid["rows"], labels, titles)
-    regions_size = storage.write_json(paths.regions(version), found.to_dict(grid["cols"], grid["rows"]), compact=True)
-    regions_seconds = time.perf_counter() - t0
+    dup_values, dup_groups = _write_duplicates(storage, paths, version, items,
+                                               searched if nn_method.startswith("reused") else neighbours)
+
+    region_values, region_names = _write_regions(storage, paths.regions(version), grid,
+                                                 {c: values[c] for c in config.label_columns if c in values}, titles)
 
     skip = [c for c in columns if c in DATE_COLUMNS]
     filters = vocabulary.filter_columns(values, config.label_columns, skip=skip)
@@ -135,11 +134,48 @@ def stage_viewer_extras(storage: Storage, name: str) -> StageReport:
     report = StageReport(values={
         "items": len(items), "version": version, "neighbours_k": int(neighbours.shape[1]),
         "neighbours_method": nn_method, "neighbours_bytes": len(nn_bytes), "neighbours_seconds": round(nn_seconds, 3),
-        "regions_scales": len(found.scales), "regions": sum(len(s.regions) for s in found.scales),
-        "regions_source": found.source or "none", "regions_bytes": regions_size,
-        "regions_seconds": round(regions_seconds, 3), "regions_note": found.note,
-        "filter_columns": ", ".join(filters) or "none",
+        **region_values, "filter_columns": ", ".join(filters) or "none", **dup_values,
     })
-    report.tables["region_names"] = [{"scale": s.name, "name": r.name, "items": r.count}
-                                     for s in found.scales for r in s.regions][:200]
+    report.tables["duplicate_groups"] = dup_groups
+    report.tables["region_names"] = region_names
     return timed(report, started)
+
+
+def _write_regions(storage: Storage, rel: str, grid: dict[str, Any], labels: dict[str, list[str]],
+                   titles: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Find the named regions (cviz.publish.regions) and write regions.json at ``rel``. Returns the
+    report's figures, with each scale's named regions and purity, and the names as table rows."""
+    from cviz.publish import regions as regions_mod
+
+    t0 = time.perf_counter()
+    found = regions_mod.find_regions(grid["cells"], grid["cols"], grid["rows"], labels, titles)
+    size = storage.write_json(rel, found.to_dict(grid["cols"], grid["rows"]), compact=True)
+    values = {"regions_scales": len(found.scales), "regions": sum(len(s.regions) for s in found.scales),
+              "regions_source": found.source or "none", "regions_bytes": size,
+              "regions_seconds": round(time.perf_counter() - t0, 3), "regions_note": found.note,
+              **{f"regions_{k}": v for k, v in found.quality().items()}}
+    names = [{"scale": s.name, "name": r.name, "items": r.count, "share": round(r.share, 3)}
+             for s in found.scales for r in s.regions][:200]
+    return values, names
+
+
+def _write_duplicates(storage: Storage, paths: CollectionPaths, version: str, items: list[dict[str, Any]],
+                      knn: np.ndarray) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Find the near-duplicate groups (cviz.publish.duplicates: cosine distance of features.npy's rows
+    between each item and its listed neighbours ``knn``) and write duplicates.json into the version.
+    Returns the report's figures and the groups as table rows (first 200)."""
+    from cviz.publish.duplicates import find_duplicates
+
+    t0 = time.perf_counter()
+    features = storage.read_npy(paths.features)
+    if features.shape[0] != len(items):
+        raise CollectionError(f"{paths.features} has {features.shape[0]} rows for {len(items)} items; "
+                              "re-materialize features")
+    found = find_duplicates(features, knn)
+    ids = [e["file"] for e in items]
+    storage.write_json(paths.duplicates(version), found.to_dict(ids), compact=True)
+    rows = [{"items": ", ".join(ids[i] for i in g), "count": len(g), "max_distance": round(d, 4)}
+            for g, d in zip(found.groups[:200], found.spread)]
+    return {"duplicate_groups": len(found.groups), "duplicate_items": found.items,
+            "duplicate_threshold": found.threshold, "duplicate_pairs_checked": found.pairs_checked,
+            "duplicate_seconds": round(time.perf_counter() - t0, 3)}, rows

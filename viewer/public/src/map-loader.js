@@ -4,7 +4,7 @@
 import { $, fetchJson, showStatus } from './lib/dom.js';
 import { decodeItems } from './lib/items.js';
 import { collectionHref, parseViewHash } from './lib/url.js';
-import { decodeRegions, decodeVocabulary } from './lib/extras.js';
+import { decodeDuplicates, decodeRegions, decodeVocabulary } from './lib/extras.js';
 import { decodeLayout, itemsSha256, layoutRefusal, offeredLayouts, similarityLayout } from './lib/layout.js';
 import { drawerChoice, viewerOptions } from './osd-options.js';
 import { MapPage } from './map-page.js';
@@ -69,6 +69,7 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   });
   const vocabularyDoc = optional('vocabulary.json');
   const regionsDoc = optional('regions.json');
+  const duplicatesDoc = optional('duplicates.json');
   await osdReady;
   let items;
   let layout = null;
@@ -106,6 +107,11 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
       if (doc) page.extras.setRegions(decodeRegions(doc, items));
     } catch (err) { console.warn(err.message); }
   });
+  duplicatesDoc.then((doc) => {
+    try {
+      if (doc) page.extras.setDuplicates(decodeDuplicates(doc, items));
+    } catch (err) { console.warn(err.message); }
+  });
 }
 
 /** The OpenSeadragon viewer on the map element (osd-options.js), its timings, and the zoom buttons. */
@@ -127,5 +133,17 @@ function createViewer(dziUrl) {
   $('zoom-in').addEventListener('click', () => viewer.viewport.zoomBy(ZOOM_STEP));
   $('zoom-out').addEventListener('click', () => viewer.viewport.zoomBy(1 / ZOOM_STEP));
   $('zoom-home').addEventListener('click', () => viewer.viewport.goHome());
+  // + and - (and = and _, the same keys unshifted) zoom a step as the buttons do, wherever the
+  // focus is but a text box; capture phase, so OpenSeadragon's own key zoom does not run as well.
+  window.addEventListener('keydown', (ev) => {
+    const t = ev.target;
+    if ((t instanceof HTMLInputElement && t.type !== 'checkbox') || t instanceof HTMLTextAreaElement
+      || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const step = { '+': ZOOM_STEP, '=': ZOOM_STEP, '-': 1 / ZOOM_STEP, _: 1 / ZOOM_STEP }[ev.key];
+    if (!step) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    viewer.viewport.zoomBy(step);
+  }, true);
   return viewer;
 }

@@ -51,6 +51,7 @@ export class MapPage {
     this.extras = new MapExtras({
       items, itemsUrl, state: this.state, perf, onChange: refilter,
       onRegions: (regions) => this.panel.setRegions(regions), redraw: () => this.redraw(),
+      onDuplicates: (dups) => this.panel.setDuplicates(dups),
     });
     this.panel = new ItemPanel({
       items, itemsUrl, perf,
@@ -83,7 +84,8 @@ export class MapPage {
     if (viewer.world.getItemCount() > 0) this.onOpen(initialItem);
     else viewer.addOnceHandler('open', () => this.onOpen(initialItem));
     viewer.addHandler('update-viewport', () => this.redraw());
-    viewer.addHandler('resize', () => this.redraw());
+    viewer.addHandler('resize', () => { this.extras.updateObstacles(); this.redraw(); });
+    requestAnimationFrame(() => { this.extras.updateObstacles(); this.redraw(); });
     this.pointer.listen();
     this.search.listen();
     this.selection.listen();
@@ -111,6 +113,7 @@ export class MapPage {
   /** A view from the address into the state and the inputs (the selection is not in it). */
   applyView(view, { fromAddress = false } = {}) {
     this.search.applyView(view);
+    this.search.filters.syncInputs(); // a copied address's years fill the From/To boxes
     this.state.selection = null;
     this.extras.applyView(view);
     this.search.showQuery();
@@ -194,7 +197,7 @@ export class MapPage {
       if (focusPanel) $('panel-title').focus({ preventScroll: true });
       this.camera.bringIntoView(this.layout.itemToCell[i], { zoom, immediately });
     }
-    if (wasOpen !== this.panel.isOpen) this.layouts.updateObstacles();
+    if (wasOpen !== this.panel.isOpen) { this.layouts.updateObstacles(); this.extras.updateObstacles(); }
     // replaceState: stepping through 50 items should not fill the back button.
     if (write) this.address.write();
     this.overlay.draw();

@@ -1,10 +1,10 @@
 // The item panel: title, date, every other column with a value (bounded), the
-// larger image, the record link, the item's regions and "more like this".
+// larger image, the record link, the item's regions, its near-duplicates and "more like this".
 // All values go in as text.
 import { $, el } from './lib/dom.js';
 import { asText, itemTitle } from './lib/items.js';
 import { columnValues } from './lib/filter.js';
-import { neighboursOf } from './lib/extras.js';
+import { duplicatesOf, neighboursOf } from './lib/extras.js';
 import { safeHttpUrl } from './lib/url.js';
 
 const MAX_FIELDS = 200; // a CSV with 100,000 columns must not become 200,000 DOM nodes
@@ -22,6 +22,7 @@ export class ItemPanel {
     this.root = $('panel');
     this.current = -1;
     this.regions = null;
+    this.duplicates = null;
     this.loadNeighbours = loadNeighbours;
     this.onPick = onPick;
     this.onRegion = onRegion;
@@ -36,6 +37,30 @@ export class ItemPanel {
   setRegions(regions) {
     this.regions = regions;
     if (this.current !== -1) this.renderRegions(this.current);
+  }
+
+  setDuplicates(dups) {
+    this.duplicates = dups;
+    if (this.current !== -1) this.renderDuplicates(this.current);
+  }
+
+  /** "n near-duplicates": the other items of i's group (duplicates.json), as thumbnails to open. */
+  renderDuplicates(i) {
+    const others = duplicatesOf(this.duplicates, i);
+    $('panel-duplicates').hidden = others.length === 0;
+    $('duplicates-heading').textContent = `${others.length} near-duplicate${others.length === 1 ? '' : 's'}`;
+    $('duplicates-list').replaceChildren(...others.map((j) => this.thumbnail(j)));
+  }
+
+  /** A button showing item j's image that opens it. */
+  thumbnail(j) {
+    const src = this.imageUrl(j);
+    const title = itemTitle(this.items, j);
+    const img = el('img', { alt: title, loading: 'eager', decoding: 'async' });
+    if (src) img.src = src;
+    const b = el('button', { type: 'button', className: 'similar-item', title, dataset: { item: String(j) } }, img);
+    b.addEventListener('click', () => this.onPick(j));
+    return b;
   }
 
   show(i, t0 = performance.now()) {
@@ -90,6 +115,7 @@ export class ItemPanel {
       linkRow.replaceChildren();
     }
     this.renderRegions(i);
+    this.renderDuplicates(i);
     this.root.hidden = false;
     this.renderSimilar(i, t0);
   }

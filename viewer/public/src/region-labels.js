@@ -1,6 +1,10 @@
 // Region names drawn over the map (regions.json): one small button per region of
 // the scale that fits the zoom, placed each frame from the grid transform. Larger
-// regions win where names would overlap. A click filters to that region.
+// regions win where names would overlap. A click filters to that region. A region no
+// term honestly names shows its item count only (muted, not a button), where room is
+// left. No two visible labels read the same, and none sits under the filters, the item
+// panel, the navigator or the zoom buttons (the obstacles, measured on resize and when
+// the panel or the filters open or close, never inside a frame).
 //
 // Buttons rather than canvas text: they stay crisp, take focus (Tab, Enter) and
 // read well over any photo (dark backing, light text). The pointer passes through
@@ -27,6 +31,12 @@ export class RegionLabels {
     this.scaleIndex = -1;
     this.labels = []; // {region, node, w, h}
     this.activeId = null; // {scale, id} of the region filter, drawn highlighted
+    this.obstacles = []; // element-px rectangles no label may cover
+  }
+
+  /** Element-px rectangles labels keep clear of (see the header). */
+  setObstacles(rects) {
+    this.obstacles = rects;
   }
 
   setRegions(regions) {
@@ -37,21 +47,28 @@ export class RegionLabels {
     this.container.replaceChildren();
     const ctx = document.createElement('canvas').getContext('2d');
     ctx.font = LABEL_FONT;
-    this.byScale = regions.scales.map((scale) => [...scale.regions].sort((a, b) => b.count - a.count).map((region) => {
+    // Sizes from the text metrics, not from layout (no forced layout per label).
+    const width = (text) => Math.min(LABEL_MAX_W, Math.ceil(ctx.measureText(text).width) + LABEL_PAD_X);
+    this.byScale = regions.scales.map((scale) => [...[...scale.regions].sort((a, b) => b.count - a.count).map((region) => {
       const node = el('button', { type: 'button', className: 'region-label', hidden: true,
         title: `${region.name}: ${region.count.toLocaleString('en')} items (click to show only these)` }, region.name);
       node.setAttribute('aria-label', `Region ${region.name}, ${region.count} items`);
       node.addEventListener('click', (ev) => { ev.stopPropagation(); this.onPick(scale, region); });
       this.container.append(node);
-      // Sizes from the text metrics, not from layout (no forced layout per label).
-      return { region, node, w: Math.min(LABEL_MAX_W, Math.ceil(ctx.measureText(region.name).width) + LABEL_PAD_X), h: LABEL_H, box: null };
-    }));
+      return { region, node, w: width(region.name), h: LABEL_H, box: null, text: region.name };
+    }), ...[...(scale.unnamed || [])].sort((a, b) => b.count - a.count).map((region) => {
+      const text = `${region.count.toLocaleString('en')} items`;
+      const node = el('span', { className: 'region-label unnamed', hidden: true,
+        title: `${text}: no term is carried by enough of them to name them` }, text);
+      this.container.append(node);
+      return { region, node, w: width(text), h: LABEL_H, box: null, text, unnamed: true };
+    })]);
     this.labels = [];
   }
 
   setActive(region) {
     this.activeId = region;
-    for (const l of this.labels) l.node.classList.toggle('active', this.isActive(l.region));
+    for (const l of this.labels) if (!l.unnamed) l.node.classList.toggle('active', this.isActive(l.region));
   }
 
   isActive(region) {
@@ -79,7 +96,8 @@ export class RegionLabels {
     if ((k === null ? -1 : k) !== this.scaleIndex) this.build(k);
     const W = size.x;
     const H = size.y;
-    const placed = [];
+    const placed = [...this.obstacles];
+    const shown = new Set(); // texts on screen: one label per text
     for (const l of this.labels) {
       let x = t.x0 + l.region.x * this.grid.cellWidth * t.scale - l.w / 2;
       let y = t.y0 + l.region.y * this.grid.cellHeight * t.scale - l.h / 2;
@@ -90,9 +108,9 @@ export class RegionLabels {
         y = Math.max(2, Math.min(H - l.h - 2, y));
       }
       const box = { x0: x - 4, y0: y - 2, x1: x + l.w + 4, y1: y + l.h + 2 };
-      const visible = box.x1 > 0 && box.y1 > 0 && box.x0 < W && box.y0 < H
+      const visible = box.x1 > 0 && box.y1 > 0 && box.x0 < W && box.y0 < H && !shown.has(l.text)
         && !placed.some((p) => p.x0 < box.x1 && box.x0 < p.x1 && p.y0 < box.y1 && box.y0 < p.y1);
-      if (visible) placed.push(box);
+      if (visible) { placed.push(box); shown.add(l.text); }
       l.box = visible ? { x0: x, y0: y, x1: x + l.w, y1: y + l.h } : null;
       l.node.hidden = !visible;
       if (visible) l.node.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
@@ -106,7 +124,7 @@ export class RegionLabels {
   /** The label under element point (x, y), or null (labels let the pointer through; clicks come here). */
   at(x, y) {
     for (const l of this.labels) {
-      if (l.node.hidden || !l.box) continue;
+      if (l.node.hidden || !l.box || l.unnamed) continue;
       if (x >= l.box.x0 && x <= l.box.x1 && y >= l.box.y0 && y <= l.box.y1) return l;
     }
     return null;
@@ -125,7 +143,7 @@ export class RegionLabels {
 
   /** Names on screen now (for tests): [{name, x, y}] in page pixels. */
   visible() {
-    return this.labels.filter((l) => !l.node.hidden).map((l) => {
+    return this.labels.filter((l) => !l.node.hidden && !l.unnamed).map((l) => {
       const r = l.node.getBoundingClientRect();
       return { name: l.region.name, x: r.left + r.width / 2, y: r.top + r.height / 2 };
     });

@@ -1,6 +1,6 @@
 // The viewer's extra files beside items.json (docs/outputs.md): regions.json (named
 // regions at a few scales), vocabulary.json (which columns are value filters) and
-// neighbours.bin ("more like this"). Each is optional: an older version without them
+// neighbours.bin ("more like this"), duplicates.json (near-duplicate groups). Each is optional: an older version without them
 // still opens, just without that feature.
 
 import { columnKey } from './items.js';
@@ -28,7 +28,11 @@ export function decodeRegions(doc, items) {
         terms: Array.isArray(r.terms) ? r.terms.map(String) : [], source: String(r.source || '') }));
     const ids = new Set(regions.map((r) => r.id));
     const itemRegion = Int32Array.from(s.item_region, (v) => (ids.has(v) ? v : -1));
-    scales.push({ name: String(s.name), regions, byId: new Map(regions.map((r) => [r.id, r])), itemRegion });
+    // Clusters no term names honestly: their item count only (shown where room is left).
+    const unnamed = (Array.isArray(s.unnamed) ? s.unnamed : [])
+      .filter((r) => r && Number.isFinite(r.x) && Number.isFinite(r.y) && Number(r.count) > 0)
+      .map((r) => ({ count: Number(r.count), x: r.x, y: r.y }));
+    scales.push({ name: String(s.name), regions, unnamed, byId: new Map(regions.map((r) => [r.id, r])), itemRegion });
   }
   return { scales };
 }
@@ -79,8 +83,34 @@ export function scaleForZoom(scales, grid, cellPx, { minPx = 240, maxCellPx = 11
   const cells = grid.cols * grid.rows;
   let pick = 0;
   scales.forEach((s, k) => {
-    const across = Math.sqrt(cells / Math.max(1, s.regions.length)) * cellPx;
+    const across = Math.sqrt(cells / Math.max(1, s.regions.length + (s.unnamed ? s.unnamed.length : 0))) * cellPx;
     if (across >= minPx) pick = k;
   });
   return pick;
+}
+
+export const DUPLICATES_FORMAT = 'cviz-duplicates/1';
+
+/**
+ * duplicates.json -> {groups: number[][], groupOf: Int32Array (group index per item, -1: none)}.
+ * Indices outside the items, repeats, and groups left with fewer than two items are dropped.
+ */
+export function decodeDuplicates(doc, items) {
+  if (!doc || doc.format !== DUPLICATES_FORMAT) fail('duplicates.json', `unsupported format ${JSON.stringify(doc && doc.format)}`);
+  const groupOf = new Int32Array(items.count).fill(-1);
+  const groups = [];
+  for (const g of Array.isArray(doc.groups) ? doc.groups : []) {
+    if (!Array.isArray(g)) continue;
+    const members = [...new Set(g)].filter((i) => Number.isInteger(i) && i >= 0 && i < items.count && groupOf[i] === -1);
+    if (members.length < 2) continue;
+    for (const i of members) groupOf[i] = groups.length;
+    groups.push(members);
+  }
+  return { groups, groupOf };
+}
+
+/** The other items of item i's near-duplicate group (none: []). */
+export function duplicatesOf(dups, i) {
+  const g = dups ? dups.groupOf[i] : -1;
+  return g >= 0 ? dups.groups[g].filter((j) => j !== i) : [];
 }

@@ -70,17 +70,18 @@ export function buildSearchIndex(items, categoryColumns = items.categoryColumns)
 /**
  * An empty filter state: everything matches.
  * categories: Map column -> Set of values; region: {scale, id, name, itemRegion} or null;
+ * duplicates: decoded duplicates.json ({groups, groupOf}) while "has near-duplicates" is on, or null;
  * selection: {mode, items: Uint8Array} or null (cells picked on the map).
  */
 export function emptyFilterState() {
-  return { query: '', allFields: false, yearRange: null, categories: new Map(), region: null, selection: null };
+  return { query: '', allFields: false, yearRange: null, categories: new Map(), region: null, selection: null, duplicates: null };
 }
 
 /** True when some search or filter is narrowing the items. */
 export function isFiltering(state) {
   return queryTokens(state.query).length > 0 || state.yearRange !== null
     || [...state.categories.values()].some((set) => set && set.size > 0)
-    || !!state.region || !!state.selection;
+    || !!state.region || !!state.selection || !!state.duplicates;
 }
 
 /**
@@ -125,6 +126,12 @@ export function evaluatePredicates(items, index, state) {
     parts.push({ key: 'region', ok });
   }
   if (state.selection) parts.push({ key: 'selection', ok: state.selection.items });
+  if (state.duplicates) { // decoded duplicates.json: items in a near-duplicate group
+    const { groupOf } = state.duplicates;
+    const ok = new Uint8Array(n);
+    for (let i = 0; i < n; i++) ok[i] = groupOf[i] >= 0 ? 1 : 0;
+    parts.push({ key: 'duplicates', ok });
+  }
   return { count: n, parts };
 }
 

@@ -88,7 +88,7 @@ export function resolveDataBase(pageHref, appRoot, configured) {
   return href.endsWith('/') ? href : `${href}/`;
 }
 
-// ---- the view in the address: #layout=timeline&item=..&q=..&all=1&y=lo~hi&f.<column>=<value>&region=<scale>~<id>&mode=rect
+// ---- the view in the address: #layout=timeline&item=..&q=..&all=1&y=lo~hi&f.<column>=<value>&region=<scale>~<id>&dups=1&mode=rect
 // Everything percent-encoded, so any column name or value round-trips (`&`, `=`, `~`, `__proto__`).
 
 const enc = encodeURIComponent;
@@ -115,13 +115,14 @@ export function viewHash(view) {
     for (const v of set) parts.push(`f.${enc(col)}=${enc(v)}`);
   }
   if (view.region) parts.push(`region=${enc(view.region.scale)}~${view.region.id}`);
+  if (view.duplicates) parts.push('dups=1');
   if (view.mode) parts.push(`mode=${enc(view.mode)}`);
   return parts.length ? `#${parts.join('&')}` : '';
 }
 
 /** Inverse of viewHash; unknown or malformed parts are ignored. */
 export function parseViewHash(hash) {
-  const view = { layout: null, item: null, query: '', allFields: false, yearRange: null, categories: new Map(), region: null, mode: null };
+  const view = { layout: null, item: null, query: '', allFields: false, yearRange: null, categories: new Map(), region: null, duplicates: false, mode: null };
   for (const part of (hash || '').replace(/^#/, '').split('&')) {
     const eq = part.indexOf('=');
     if (eq <= 0) continue;
@@ -141,7 +142,8 @@ export function parseViewHash(hash) {
     } else if (key === 'region') {
       const m = value.match(/^(.+)~(\d+)$/);
       if (m) view.region = { scale: m[1], id: Number(m[2]) };
-    } else if (key === 'mode' && (value === 'rect' || value === 'lasso')) view.mode = value;
+    } else if (key === 'dups') view.duplicates = value === '1';
+    else if (key === 'mode' && (value === 'rect' || value === 'lasso')) view.mode = value;
   }
   return view;
 }
