@@ -26,6 +26,10 @@ from cviz_resources import StorageResource
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
 
 
+PLURALS = {"file skipped": "files skipped", "image without a metadata row": "images without a metadata row",
+           "metadata row without an image": "metadata rows without an image"}
+
+
 def catalogue_problems(catalogue: dict[str, Any]) -> list[dict[str, Any]]:
     """Skipped files (with the reason), images without a metadata row, CSV rows without an image."""
     problems: list[dict[str, Any]] = [{"problem": "file skipped", "file": s["file"], "reason": s.get("reason")}
@@ -66,7 +70,7 @@ def catalogue_complete(context: dg.AssetCheckExecutionContext, storage: StorageR
     kinds: dict[str, int] = {}
     for p in problems:
         kinds[p["problem"]] = kinds.get(p["problem"], 0) + 1
-    summary = ", ".join(f"{n} {k}{'s' if n > 1 and not k.startswith('no ') else ''}" for k, n in kinds.items())
+    summary = ", ".join(f"{n} {PLURALS.get(k, k) if n > 1 else k}" for k, n in kinds.items())
     if problems and problems[0]["problem"] == "file skipped":
         summary += f" (first: {problems[0]['file']}: {problems[0]['reason']})"
     metadata: dict[str, Any] = {k: dg.MetadataValue.int(v) for k, v in counts.items()}
