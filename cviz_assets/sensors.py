@@ -29,6 +29,7 @@ from cviz.stages import alerts
 from cviz.stages.common import register
 from cviz.storage import Storage
 from cviz_assets.partitions import collection_partitions
+from cviz_assets.run_health import DEAD_TAG, dead_runs
 from cviz_resources import StorageResource
 
 JOB_NAME = "build_collection"
@@ -237,6 +238,8 @@ def _send_all(storage: StorageResource, records: list[dict]) -> list:
 )
 def run_failure_alerts(context: dg.RunFailureSensorContext, storage: StorageResource) -> None:
     run = context.dagster_run
+    if run.tags.get(DEAD_TAG):  # the dead_runs sensor failed it and has already sent its run_dead alert
+        return
     steps = step_errors(context.get_step_failure_events())
     error = steps[0]["error"] if steps else (context.failure_event.message or "run failed")
     record = alerts.alert_record(
@@ -319,7 +322,7 @@ def unregistered_partitions(context: dg.SensorEvaluationContext, storage: Storag
 
 def all_sensors() -> list[dg.SensorDefinition]:
     email = build_email_sensor()
-    return [drop_folder_sensor, run_failure_alerts, check_failure_alerts, unregistered_partitions,
+    return [drop_folder_sensor, run_failure_alerts, check_failure_alerts, unregistered_partitions, dead_runs,
             *([email] if email else [])]
 
 
