@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="write the built-in met-sample collection (images + metadata.csv)")
     sample.add_argument("--out", default=None, help="folder to write it to (default <storage>/samples/met-sample)")
     sample.add_argument("--storage", help="storage root")
+    watchdog = sub.add_parser("watchdog", help="alert when the daemon is silent, the instance database unreachable "
+                                               "or the webserver down (exit 1 on a problem)")
+    watchdog.add_argument("--every", type=float, default=None, help="check every this many seconds, for ever")
+    watchdog.add_argument("--webserver", default=None, help="the webserver's URL (e.g. http://127.0.0.1:3000)")
+    watchdog.add_argument("--check-only", action="store_true",
+                          help="check and set the exit status only: no alert, no state (a container health check)")
+    watchdog.add_argument("--daemon-tolerance", type=float, default=90.0,
+                          help="seconds without a daemon heartbeat that count as silent (default 90)")
     return parser
 
 
@@ -320,6 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args, build=False)
         if args.command == "sample":
             return cmd_sample(args)
+        if args.command == "watchdog":
+            from cviz_assets import watchdog
+
+            return watchdog.main(args.every, args.webserver, args.daemon_tolerance, alert=not args.check_only)
     except CvizError as exc:
         print(f"cviz: {exc}", file=sys.stderr)
         return 2

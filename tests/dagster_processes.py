@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -20,6 +21,19 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = REPO / ".venv" / "bin"
+UNITS = REPO / "deploy" / "systemd"
+
+
+def unit_command(unit: str, **ports: int) -> list[str]:
+    """The ExecStart of a shipped systemd unit, with the install path /opt/cviz replaced by this
+    checkout and each ``-p``/``--port`` value replaced by ``ports["port"]`` when given."""
+    for line in (UNITS / unit).read_text().splitlines():
+        if line.startswith("ExecStart="):
+            args = [a.replace("/opt/cviz", str(REPO)) for a in shlex.split(line[len("ExecStart="):])]
+            if "port" in ports and "-p" in args:
+                args[args.index("-p") + 1] = str(ports["port"])
+            return args
+    raise AssertionError(f"{unit} has no ExecStart")
 POLL_S = 0.25  # between GraphQL polls: a 1 s poll added half a second, on average, to every wait
 
 
@@ -47,6 +61,22 @@ class Deployment:
         log = open(self.log_dir / f"{name}.log", "wb")
         self.procs[name] = subprocess.Popen(args, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def start_units(self, daemon: bool = True) -> "Deployment":
+        """The production shape with the units' own commands: the code-location server first, then the
+        webserver and the daemon over deploy/workspace.yaml (which points them at the code server)."""
+        code_port = free_port()
+        self.env.update({"CVIZ_CODE_SERVER_HOST": "127.0.0.1", "CVIZ_CODE_SERVER_PORT": str(code_port)})
+        self._start("code-server", unit_command("cviz-code-server.service", port=code_port))
+        self._start("webserver", unit_command("cviz-webserver.service", port=self.port))
+        if daemon:
+            self._start("daemon", unit_command("cviz-daemon.service"))
+        return self
+
+    def kill_group(self, name: str) -> None:
+        """``kill -9`` of a process's whole group (the process and every child it started)."""
+        os.killpg(self.procs[name].pid, signal.SIGKILL)
+        self.procs[name].wait(30)
 
     def start(self, daemon: bool = True) -> "Deployment":
         args = [str(BIN / "dagster-webserver"), "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(self.port)]
