@@ -1,12 +1,15 @@
-"""UI/daemon run time of the built-in sample against ``cviz run`` (issue 17, point 6).
+"""UI/daemon run time of a collection against ``cviz run``.
 
-Both start from a fresh storage root (all 174 features computed) and a fresh DAGSTER_HOME with
-the repository's dagster.yaml. The CLI figure is ``cviz run``'s own "built in" time; the UI figure
-is the run's duration as the UI shows it (start to end, RunStatsSnapshot), for a run launched
-through the webserver's GraphQL API (as "Materialize all" does) and executed by the daemon's run
-launcher with the executor the code location configures (``CVIZ_EXECUTOR``, set per variant).
+Both start from a fresh storage root (all features computed) and a fresh DAGSTER_HOME with the
+repository's dagster.yaml. The CLI figure is ``cviz run``'s own "built in" time; the UI figure is
+the run's duration as the UI shows it (start to end, RunStatsSnapshot), for a run launched through
+the webserver's GraphQL API the way the asset graph's "Materialize" button does it
+(``launchPipelineExecution`` of Dagster's implicit ``__ASSET_JOB`` with the partition; ``--job
+build_collection`` launches the named job as the Launchpad does) and executed by the daemon's run
+launcher with the executor the code location configures (``CVIZ_EXECUTOR``, set per variant: ``auto``
+is the default, ``multiprocess`` what the button used before every job defaulted to in-process).
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/ui_vs_cli.py [--variants multiprocess,in_process] [--repeat 1]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/ui_vs_cli.py [--variants auto,multiprocess] [--images 40]
 
 Prints one JSON line per measurement with the machine's load (timings here are noisy).
 """
@@ -54,7 +57,7 @@ def cli(base: Path, sample: Path, tag: str, env: dict[str, str]) -> float:
     return float(re.search(r"built in ([0-9.]+) s", out.stdout).group(1))
 
 
-def ui(base: Path, sample: Path, tag: str, env: dict[str, str]) -> dict:
+def ui(base: Path, sample: Path, tag: str, env: dict[str, str], job: str = "__ASSET_JOB") -> dict:
     home, storage = _fresh(base, tag)
     add = subprocess.run([str(BIN / "cviz"), "add", "-id", NAME, "-imagedir", str(sample / "images"),
                           "-metadata", str(sample / "metadata.csv"), "--storage", str(storage)],
@@ -66,7 +69,12 @@ def ui(base: Path, sample: Path, tag: str, env: dict[str, str]) -> dict:
     try:
         dep.wait_ready()
         launched = time.monotonic()
-        answer = dep.launch("build_collection", partition=NAME)
+        if job == "__ASSET_JOB":
+            from cviz_assets.graph import graph_assets
+
+            answer = dep.materialize_button([list(k.path) for a in graph_assets for k in a.keys], NAME)
+        else:
+            answer = dep.launch(job, partition=NAME)
         assert answer["__typename"] == "LaunchRunSuccess", answer
         run = dep.wait_run(answer["runId"])
         wall = time.monotonic() - launched
@@ -77,9 +85,28 @@ def ui(base: Path, sample: Path, tag: str, env: dict[str, str]) -> dict:
         dep.stop()
 
 
+def _trim(sample: Path, n: int) -> None:
+    """Keep the sample's first ``n`` images (by name) and their metadata rows."""
+    import csv
+
+    keep = sorted(p.name for p in (sample / "images").iterdir())[:n]
+    for p in (sample / "images").iterdir():
+        if p.name not in keep:
+            p.unlink()
+    with open(sample / "metadata.csv", newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        rows, fields = [r for r in reader if r["filename"] in keep], reader.fieldnames
+    with open(sample / "metadata.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--variants", default="multiprocess,in_process")
+    parser.add_argument("--variants", default="auto,multiprocess")
+    parser.add_argument("--job", default="__ASSET_JOB", help="__ASSET_JOB (the Materialize button) or build_collection")
+    parser.add_argument("--images", type=int, default=0, help="use the sample's first N images (0: all)")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--skip-cli", action="store_true")
     args = parser.parse_args()
@@ -88,12 +115,16 @@ def main() -> None:
         sample = base / "sample"
         subprocess.run([str(BIN / "cviz"), "sample", "--out", str(sample)], check=True, capture_output=True,
                        env={**os.environ, "PYTHONPATH": str(REPO)})
+        if args.images:
+            _trim(sample, args.images)
+        print(json.dumps({"images": len(list((sample / "images").iterdir())), "load": _load()}), flush=True)
         for i in range(args.repeat):
             if not args.skip_cli:
                 print(json.dumps({"mode": "cli", "seconds": cli(base, sample, f"cli{i}", {}), "load": _load()}), flush=True)
             for variant in args.variants.split(","):
                 env = {"CVIZ_EXECUTOR": variant}
-                print(json.dumps({"mode": "ui", "executor": variant, **ui(base, sample, f"{variant}{i}", env),
+                print(json.dumps({"mode": "ui", "job": args.job, "executor": variant,
+                                  **ui(base, sample, f"{variant}{i}", env, args.job),
                                   "load": _load()}), flush=True)
 
 

@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="write the built-in met-sample collection (images + metadata.csv)")
     sample.add_argument("--out", default=None, help="folder to write it to (default <storage>/samples/met-sample)")
     sample.add_argument("--storage", help="storage root")
+    health = sub.add_parser("health", help="write published/health.html and health.json (every collection's live "
+                                            "version, last run, checks, skipped files) and print one line each")
+    health.add_argument("--storage", help="storage root")
     watchdog = sub.add_parser("watchdog", help="alert when the daemon is silent, the instance database unreachable "
                                                "or the webserver down (exit 1 on a problem)")
     watchdog.add_argument("--every", type=float, default=None, help="check every this many seconds, for ever")
@@ -318,6 +321,25 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """``cviz health``: the collection health page now (the ``collection_health`` sensor keeps it current)."""
+    _apply_env(args)
+    from cviz_assets.definitions import defs
+    from cviz_assets.health import write_page
+    from cviz.publish.health import HEALTH_HTML, STATES
+
+    store = defs.resources["storage"].get()
+    with _instance() as instance:
+        doc = write_page(instance, store, time.time())
+    for c in doc["collections"]:
+        run = c["last_run"] or {}
+        print(f"{c['name']}: {STATES[c['state']][0]}; live {c['live_version'] or 'none'}; last run "
+              f"{run.get('status', 'none').lower()}; failing checks {len(c['failing_checks'])}, warning checks "
+              f"{len(c['warning_checks'])}, skipped files {c['skipped']}")
+    print(f"cviz: wrote {store.url(HEALTH_HTML)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the progress lines
     args = build_parser().parse_args(argv)
@@ -328,6 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args, build=False)
         if args.command == "sample":
             return cmd_sample(args)
+        if args.command == "health":
+            return cmd_health(args)
         if args.command == "watchdog":
             from cviz_assets import watchdog
 

@@ -322,8 +322,10 @@ def unregistered_partitions(context: dg.SensorEvaluationContext, storage: Storag
 
 def all_sensors() -> list[dg.SensorDefinition]:
     email = build_email_sensor()
+    from cviz_assets.health import collection_health_sensor
+
     return [drop_folder_sensor, run_failure_alerts, check_failure_alerts, unregistered_partitions, dead_runs,
-            *([email] if email else [])]
+            collection_health_sensor, *([email] if email else [])]
 
 
 sensors = all_sensors()

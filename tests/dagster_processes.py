@@ -106,7 +106,13 @@ class Deployment:
                 if states.get("cviz", {}).get("__typename") == "RepositoryLocation":
                     return
                 if states.get("cviz", {}).get("__typename") == "PythonError":
-                    raise RuntimeError(f"code location cviz failed to load: {states['cviz']['message']}")
+                    message = states["cviz"]["message"]
+                    if "UNAVAILABLE" not in message:
+                        raise RuntimeError(f"code location cviz failed to load: {message}")
+                    # The code server is still loading: reload the location, as the UI's Reload button does.
+                    self.graphql('mutation { reloadRepositoryLocation(repositoryLocationName: "cviz") { __typename } }',
+                                 timeout=30)
+                    time.sleep(1.0)
             except (OSError, ValueError, KeyError, TypeError):
                 pass
             time.sleep(POLL_S)
@@ -134,6 +140,21 @@ class Deployment:
                    "runConfigData": run_config or {},
                    "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in all_tags.items()]}}},
         )["launchRun"]
+        if data["__typename"] == "LaunchRunSuccess":
+            data["runId"] = data["run"]["runId"]
+        return data
+
+    def materialize_button(self, asset_paths: list[list[str]], partition: str) -> dict[str, Any]:
+        """What the asset graph's "Materialize" sends: ``launchPipelineExecution`` of Dagster's implicit
+        asset job ``__ASSET_JOB`` with the selected assets and the partition tag."""
+        data = self.graphql(
+            """mutation($p: ExecutionParams!) { launchPipelineExecution(executionParams: $p) { __typename
+                 ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""",
+            {"p": {"selector": {"repositoryLocationName": "cviz", "repositoryName": "__repository__",
+                                "pipelineName": "__ASSET_JOB", "assetSelection": [{"path": p} for p in asset_paths]},
+                   "mode": "default",
+                   "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]}}},
+        )["launchPipelineExecution"]
         if data["__typename"] == "LaunchRunSuccess":
             data["runId"] = data["run"]["runId"]
         return data

@@ -28,6 +28,21 @@ def _gone_pid() -> int:
     return proc.pid
 
 
+def test_a_zombie_worker_is_dead() -> None:
+    """A child that exited and was not reaped still answers signal 0; it is dead all the same."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with open(f"/proc/{proc.pid}/stat", "rb") as f:
+            if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                break
+        time.sleep(0.05)
+    try:
+        assert not pid_alive(proc.pid)
+    finally:
+        proc.wait(10)
+
+
 def test_judge_by_the_lock_heartbeat_and_the_worker_pid() -> None:
     now = 1_000_000.0
     mine = {"owner": "r1", "pid": _gone_pid(), "host": HOST, "heartbeat": now - 2}

@@ -42,7 +42,10 @@ class Verdict:
 
 
 def pid_alive(pid: int) -> bool:
-    """True if a process ``pid`` exists on this machine (signal 0 checks without sending anything)."""
+    """True if a process ``pid`` runs on this machine (signal 0 checks without sending anything).
+
+    A zombie (state ``Z`` in ``/proc/<pid>/stat``: dead, not yet reaped) counts as dead: a worker whose
+    parent was killed is re-parented to PID 1, and a container's PID 1 that is no init never reaps it."""
     if pid <= 0:
         return False
     try:
@@ -50,8 +53,13 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read(4096).rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc (not Linux): signal 0 is all there is
         return True
-    return True
+    return state not in (b"Z", b"X")
 
 
 def judge(lock: dict[str, Any] | None, owner: str, last_sign: float, now: float, stale_s: float, idle_s: float,
