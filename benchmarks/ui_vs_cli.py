@@ -46,7 +46,7 @@ def _fresh(base: Path, tag: str) -> tuple[Path, Path]:
     return home, storage
 
 
-def cli(base: Path, sample: Path, tag: str, env: dict[str, str]) -> float:
+def cli(base: Path, sample: Path, tag: str, env: dict[str, str]) -> tuple[float, str]:
     home, storage = _fresh(base, tag)
     out = subprocess.run([str(BIN / "cviz"), "run", "-id", NAME, "-imagedir", str(sample / "images"),
                           "-metadata", str(sample / "metadata.csv"), "--storage", str(storage)],
@@ -54,7 +54,8 @@ def cli(base: Path, sample: Path, tag: str, env: dict[str, str]) -> float:
                          capture_output=True, text=True, timeout=900)
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
-    return float(re.search(r"built in ([0-9.]+) s", out.stdout).group(1))
+    by_step = re.search(r"time by step \(s, (.*)", out.stdout)
+    return float(re.search(r"built in ([0-9.]+) s", out.stdout).group(1)), (by_step.group(1) if by_step else "")
 
 
 def ui(base: Path, sample: Path, tag: str, env: dict[str, str], job: str = "__ASSET_JOB") -> dict:
@@ -79,8 +80,15 @@ def ui(base: Path, sample: Path, tag: str, env: dict[str, str], job: str = "__AS
         run = dep.wait_run(answer["runId"])
         wall = time.monotonic() - launched
         stats = run["stats"]
+        import dagster as dg
+
+        from cviz_assets.step_times import from_records
+
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            by_step = from_records(instance.all_logs(answer["runId"])).line()
         return {"status": run["status"], "run_seconds": round(stats["endTime"] - stats["startTime"], 1),
-                "launch_to_end_seconds": round(wall, 1), "steps": stats["stepsSucceeded"]}
+                "launch_to_end_seconds": round(wall, 1), "steps": stats["stepsSucceeded"],
+                "by_step": by_step.split("(s, ", 1)[-1]}
     finally:
         dep.stop()
 
@@ -120,7 +128,8 @@ def main() -> None:
         print(json.dumps({"images": len(list((sample / "images").iterdir())), "load": _load()}), flush=True)
         for i in range(args.repeat):
             if not args.skip_cli:
-                print(json.dumps({"mode": "cli", "seconds": cli(base, sample, f"cli{i}", {}), "load": _load()}), flush=True)
+                seconds, by_step = cli(base, sample, f"cli{i}", {})
+                print(json.dumps({"mode": "cli", "seconds": seconds, "by_step": by_step, "load": _load()}), flush=True)
             for variant in args.variants.split(","):
                 env = {"CVIZ_EXECUTOR": variant}
                 print(json.dumps({"mode": "ui", "job": args.job, "executor": variant,
