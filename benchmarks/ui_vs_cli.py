@@ -85,10 +85,14 @@ def ui(base: Path, sample: Path, tag: str, env: dict[str, str], job: str = "__AS
         from cviz_assets.step_times import from_records
 
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            by_step = from_records(instance.all_logs(answer["runId"])).line()
+            records = instance.all_logs(answer["runId"])
+            by_step = from_records(records).line()
+        gaps = sorted(((b.timestamp - a.timestamp, f"{a.dagster_event.event_type_value if a.dagster_event else a.message[:60]}"
+                        f" -> {b.dagster_event.event_type_value if b.dagster_event else b.message[:60]}")
+                       for a, b in zip(records, records[1:])), reverse=True)[:4]
         return {"status": run["status"], "run_seconds": round(stats["endTime"] - stats["startTime"], 1),
                 "launch_to_end_seconds": round(wall, 1), "steps": stats["stepsSucceeded"],
-                "by_step": by_step.split("(s, ", 1)[-1]}
+                "by_step": by_step.split("(s, ", 1)[-1], "largest_gaps": [[round(g, 1), w] for g, w in gaps]}
     finally:
         dep.stop()
 
