@@ -59,12 +59,24 @@ def __getattr__(name: str) -> Any:
 EXECUTORS = ("auto", "multiprocess", "multiprocess_spawn", "dask", "in_process", "celery", "k8s")
 
 
+def features_import_tensorflow() -> bool:
+    """True when the run's ``features`` step will load its model through Keras, i.e. import TensorFlow
+    in the run's process. The default (Lite0 on LiteRT, converted once in a child process and
+    cached) never does: importing TensorFlow there anyway cost every UI run 5-30 s (a third of a
+    small collection's run on this machine) that ``cviz run`` never paid."""
+    s = settings()
+    lite = s.model.startswith("efficientnet_lite")
+    return s.backend.strip().lower() == "keras" or not lite or s.weights == "random"
+
+
 class QuietInProcessExecutor(InProcessExecutor):
     """Dagster's in-process executor, importing TensorFlow (quietly, cviz_assets/tf_quiet.py) before
-    the first step when the run has a ``features`` step, so its start-up lines stay out of the step log."""
+    the first step when the run has a ``features`` step that will use it (features_import_tensorflow),
+    so its start-up lines stay out of the step log."""
 
     def execute(self, plan_context: Any, execution_plan: Any) -> Any:
-        if any(key == "features" or key.startswith("features_") for key in execution_plan.step_keys_to_execute):
+        features = any(key == "features" or key.startswith("features_") for key in execution_plan.step_keys_to_execute)
+        if features and features_import_tensorflow():
             from cviz_assets.tf_quiet import quiet_import
 
             quiet_import("tensorflow")

@@ -91,6 +91,11 @@ class Deployment:
         path = self.log_dir / f"{name}.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
+    def log_text(self, name: str) -> str:
+        """The whole log of process ``name``."""
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def wait_ready(self, timeout: float = 240) -> None:
         """Until the webserver answers and its code location ``cviz`` has loaded."""
         deadline = time.monotonic() + timeout

@@ -89,3 +89,19 @@ def test_tensorflow_imports_quietly() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "3"
     assert "oneDNN" not in out.stderr and "absl::InitializeLog" not in out.stderr, out.stderr
+
+
+def test_the_run_process_imports_tensorflow_only_for_a_keras_model(monkeypatch) -> None:
+    """Lite0 on LiteRT (the default) is converted in a child process and cached: the run's process needs
+    no TensorFlow, and importing it anyway made every UI run slower than `cviz run` (whose
+    execute_in_process never did)."""
+    from cviz_assets.executors import features_import_tensorflow
+
+    for name in ("CVIZ_MODEL", "CVIZ_WEIGHTS", "CVIZ_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    assert not features_import_tensorflow()
+    monkeypatch.setenv("CVIZ_BACKEND", "keras")
+    assert features_import_tensorflow()
+    monkeypatch.setenv("CVIZ_BACKEND", "auto")
+    monkeypatch.setenv("CVIZ_MODEL", "vgg16")
+    assert features_import_tensorflow()

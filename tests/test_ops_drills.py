@@ -182,6 +182,11 @@ def test_a_killed_backend_leaves_no_run_started_for_ever(stack) -> None:
         assert "is dead" in event.message and "dead_runs sensor" in event.message
     assert dep.wait_run(second["runId"], timeout=400)["status"] == "SUCCESS", dep.log("daemon")
     assert not lock.exists()  # the next run took the collection and released it
+    # The daemon's log holds its own lines, each once: the sensors' own log lines are the code server's.
+    lines = [line for line in dep.log_text("daemon").splitlines() if line[:4].isdigit() or line.startswith("\x1b[")]
+    assert len(lines) == len(set(lines)) and not any("failed as dead" in line and " - dagster - " in line
+                                                     for line in lines)
+    assert "failed as dead" in dep.log_text("daemon")  # in the tick's message, once
 
 
 def test_a_database_outage_is_alerted_and_survived(stack) -> None:
