@@ -3,8 +3,9 @@
 Dagster's default run launcher starts each run worker beside the code server and cannot report the
 worker's health, so run monitoring (dagster.yaml) never fails a run whose worker was killed while
 STARTED; the queue's one-run-per-collection limit then holds that collection's next run in QUEUED
-for ever. This sensor judges every STARTING or STARTED collection run by its collection's lock
-heartbeat (cviz.stages.dead_runs), and for a dead one:
+for ever. This sensor judges every STARTING or STARTED collection run by its worker's pid (when
+Dagster's default run launcher started it on this machine) or else its collection's lock heartbeat
+(cviz.stages.dead_runs), and for a dead one:
 
 1. tags it ``cviz/dead_run`` (and ``dagster/max_retries=0`` when it never finished a step: a run
    that never started is not retried automatically; one that did work is retried once, from its
@@ -16,7 +17,7 @@ heartbeat (cviz.stages.dead_runs), and for a dead one:
 
 The queue daemon then starts the collection's next queued run. Bound: a worker killed on this host
 is found at the next tick (``DEAD_RUN_INTERVAL_S``); elsewhere, after ``CVIZ_LOCK_STALE_S`` without
-heartbeat; a run killed before its first stage took the lock, after ``idle_s``
+heartbeat; a run without a known worker killed before its first stage took the lock, after ``idle_s``
 (cviz.stages.dead_runs). docs/operators-runs.md says what is and is not caught.
 """
 
@@ -46,6 +47,22 @@ def last_sign_of_life(instance: dg.DagsterInstance, record: dg.RunRecord) -> flo
     if last:
         times.append(last[0].timestamp)
     return max(times)
+
+
+def local_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The run worker's pid, when Dagster's default run launcher started it on this machine (beside the
+    code server that evaluates this sensor): from its "Started process for run (pid: N)" engine event."""
+    if type(instance.run_launcher).__name__ != "DefaultRunLauncher":
+        return None
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.engine_event_data if entry.dagster_event else None
+        message = entry.dagster_event.message if entry.dagster_event else ""
+        if (message or "").startswith("Started process for run") and data is not None and "pid" in data.metadata:
+            try:
+                return int(str(data.metadata["pid"].value))
+            except ValueError:
+                return None
+    return None
 
 
 def did_work(instance: dg.DagsterInstance, run_id: str) -> bool:
@@ -83,7 +100,8 @@ def find_dead_runs(instance: dg.DagsterInstance, store: Storage, now: float | No
             continue
         owner = run.tags.get("dagster/root_run_id") or run.run_id
         try:
-            verdict = judge_collection_run(store, collection, owner, last_sign_of_life(instance, record), now)
+            verdict = judge_collection_run(store, collection, owner, last_sign_of_life(instance, record), now,
+                                           worker_pid=local_worker_pid(instance, run.run_id))
         except CvizError:  # a partition that is no collection name has no lock to judge by
             continue
         if verdict.dead:

@@ -19,7 +19,6 @@ from cviz.stages.dead_runs import judge, pid_alive
 from cviz.stages.run_lock import CollectionLock
 from cviz_resources import StorageResource
 
-HOST = "this-host"
 
 
 def _gone_pid() -> int:
@@ -43,21 +42,25 @@ def test_a_zombie_worker_is_dead() -> None:
         proc.wait(10)
 
 
-def test_judge_by_the_lock_heartbeat_and_the_worker_pid() -> None:
+def test_judge_by_the_worker_pid_then_the_lock_heartbeat() -> None:
+    import os
+
     now = 1_000_000.0
-    mine = {"owner": "r1", "pid": _gone_pid(), "host": HOST, "heartbeat": now - 2}
-    assert not pid_alive(mine["pid"]) and pid_alive(__import__("os").getpid())
-    gone = judge(mine, "r1", last_sign=now, now=now, stale_s=60, idle_s=120, host=HOST)
-    assert gone.dead and gone.held_lock and "no longer exists" in gone.reason
-    elsewhere = {**mine, "host": "other-host"}  # a pid on another machine says nothing: the heartbeat decides
-    assert not judge(elsewhere, "r1", now, now, 60, 120, host=HOST).dead
-    stale = judge({**elsewhere, "heartbeat": now - 61}, "r1", now, now, 60, 120, host=HOST)
+    gone, me = _gone_pid(), os.getpid()
+    lock = {"owner": "r1", "pid": me, "host": "h", "heartbeat": now - 2}
+    dead = judge(lock, "r1", last_sign=now, now=now, stale_s=60, idle_s=120, worker_pid=gone)
+    assert dead.dead and dead.held_lock and f"its run worker (pid {gone}) no longer exists" in dead.reason
+    # A live worker is alive whatever its lock says: waiting for a pool slot between steps, the heartbeat
+    # stops; under the multiprocess executor the lock's pid is a step's, gone once the step ended.
+    waiting = {**lock, "pid": gone, "heartbeat": now - 3600}
+    assert not judge(waiting, "r1", now - 3600, now, 60, 120, worker_pid=me).dead
+    # No worker pid known here (another launcher, another machine): the heartbeat decides.
+    assert not judge(lock, "r1", now, now, 60, 120).dead
+    stale = judge({**lock, "heartbeat": now - 61}, "r1", now, now, 60, 120)
     assert stale.dead and "last heartbeat 61 s ago" in stale.reason
-    live = {**mine, "pid": __import__("os").getpid()}
-    assert not judge(live, "r1", now - 500, now, 60, 120, host=HOST).dead  # a long stage with a live heartbeat
-    other = {**mine, "owner": "r2"}  # another run's lock: this run holds none and is judged by its last sign of life
-    assert not judge(other, "r1", now - 100, now, 60, 120, host=HOST).dead
-    orphan = judge(None, "r1", now - 121, now, 60, 120, host=HOST)
+    other = {**lock, "owner": "r2"}  # another run's lock: this run holds none and is judged by its last sign of life
+    assert not judge(other, "r1", now - 100, now, 60, 120).dead
+    orphan = judge(None, "r1", now - 121, now, 60, 120)
     assert orphan.dead and not orphan.held_lock and "before its first stage" in orphan.reason
 
 
@@ -67,12 +70,19 @@ def instance():
         yield inst
 
 
-def _started_run(instance: dg.DagsterInstance, collection: str) -> dg.DagsterRun:
+def _started_run(instance: dg.DagsterInstance, collection: str, worker_pid: int | None = None) -> dg.DagsterRun:
+    """A STARTED run of ``collection``; with ``worker_pid``, the engine event Dagster's default run
+    launcher writes when it has started the run's worker process."""
+    from dagster._core.events import EngineEventData
+
     from cviz_assets.definitions import defs
 
     job = defs.resolve_job_def("build_collection")
-    return instance.create_run_for_job(job, tags={"dagster/partition": collection},
-                                       status=dg.DagsterRunStatus.STARTED)
+    run = instance.create_run_for_job(job, tags={"dagster/partition": collection}, status=dg.DagsterRunStatus.STARTED)
+    if worker_pid is not None:
+        instance.report_engine_event(f"Started process for run (pid: {worker_pid}).", run,
+                                     EngineEventData.in_process(worker_pid))
+    return run
 
 
 def test_a_dead_run_is_failed_freed_and_alerted_once(instance, tmp_path: Path, monkeypatch) -> None:
@@ -83,11 +93,15 @@ def test_a_dead_run_is_failed_freed_and_alerted_once(instance, tmp_path: Path, m
     monkeypatch.delenv("CVIZ_ALERTS_PATH", raising=False)
     storage = StorageResource(root=str(tmp_path / "storage"))
     store = storage.get()
-    dead, live, busy = (_started_run(instance, name) for name in ("dead-one", "live-one", "busy-one"))
-    CollectionLock(store, "dead-one", dead.run_id).try_acquire()
-    store.write_json("collections/dead-one/lock.json", {**CollectionLock(store, "dead-one", dead.run_id).read(),
-                                                         "pid": _gone_pid()})
-    CollectionLock(store, "live-one", live.run_id).try_acquire()  # this process: alive, fresh heartbeat
+    import os
+
+    dead = _started_run(instance, "dead-one", worker_pid=_gone_pid())
+    live = _started_run(instance, "live-one", worker_pid=os.getpid())
+    busy = _started_run(instance, "busy-one")
+    CollectionLock(store, "dead-one", dead.run_id).try_acquire()  # a fresh heartbeat: the worker pid decides
+    CollectionLock(store, "live-one", live.run_id).try_acquire()
+    store.write_json("collections/live-one/lock.json", {**CollectionLock(store, "live-one", live.run_id).read(),
+                                                         "pid": _gone_pid(), "heartbeat": time.time() - 3600})
     CollectionLock(store, "busy-one", "a-cli-run").try_acquire()  # another run holds busy-one; this run just started
 
     assert [r.run_id for r, _ in find_dead_runs(instance, store)] == [dead.run_id]
@@ -98,7 +112,7 @@ def test_a_dead_run_is_failed_freed_and_alerted_once(instance, tmp_path: Path, m
     assert failed.status == dg.DagsterRunStatus.FAILURE and failed.tags[DEAD_TAG] == "1"
     assert failed.tags["dagster/max_retries"] == "0"  # it finished no step: never retried automatically
     [event] = instance.all_logs(dead.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-    assert "is dead: its worker (pid" in event.message and "no longer exists" in event.message
+    assert "is dead: its run worker (pid" in event.message and "no longer exists" in event.message
     assert CollectionLock(store, "dead-one", "-").read() is None  # the collection is free
     assert CollectionLock(store, "busy-one", "-").read()["owner"] == "a-cli-run"  # never another run's lock
     for run in (live, busy):
@@ -113,8 +127,7 @@ def test_a_dead_run_is_failed_freed_and_alerted_once(instance, tmp_path: Path, m
         dagster_run=failed, resources={"storage": storage}).for_run_failure()
     run_failure_alerts(ctx)
     assert len((tmp_path / "storage" / "ops" / "alerts.jsonl").read_text().splitlines()) == 1
-    # Much later: a run killed before its first stage took the lock is dead once idle for long enough,
-    # and a held lock whose heartbeat stopped is stale.
+    # Much later: a run killed before its first stage took the lock is dead once idle for long enough;
+    # the run whose worker lives is still alive (its lock's hour-old heartbeat notwithstanding).
     later = {r.run_id: v for r, v in find_dead_runs(instance, store, now=time.time() + 10_000)}
-    assert set(later) == {live.run_id, busy.run_id}
-    assert "before its first stage" in later[busy.run_id].reason and "last heartbeat" in later[live.run_id].reason
+    assert set(later) == {busy.run_id} and "before its first stage" in later[busy.run_id].reason

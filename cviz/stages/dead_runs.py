@@ -8,8 +8,9 @@ every later run of that collection in QUEUED. Every stage of a collection run ho
 lock (cviz.stages.run_lock) and refreshes its heartbeat every few seconds, so the lock says whether
 the worker still works:
 
-- the lock is the run's, written on this host by a process that no longer exists: dead now;
-- the lock is the run's and its heartbeat is older than ``stale_s``: dead (any host);
+- the run's worker process (known when Dagster's default run launcher started it on this machine)
+  no longer exists: dead now; while it exists, alive, whatever the lock says;
+- otherwise, the lock is the run's and its heartbeat is older than ``stale_s``: dead;
 - the run holds no lock (killed before its first stage took it, or stuck launching) and nothing
   happened in it (no event, no heartbeat) for ``idle_s``: dead.
 
@@ -22,7 +23,6 @@ run waiting for another run's lock fails by itself after ``$CVIZ_LOCK_WAIT_S`` (
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +63,7 @@ def pid_alive(pid: int) -> bool:
 
 
 def judge(lock: dict[str, Any] | None, owner: str, last_sign: float, now: float, stale_s: float, idle_s: float,
-          host: str | None = None) -> Verdict:
+          worker_pid: int | None = None) -> Verdict:
     """The verdict on one in-progress run.
 
     Parameters
@@ -74,34 +74,37 @@ def judge(lock: dict[str, Any] | None, owner: str, last_sign: float, now: float,
     now : epoch seconds now.
     stale_s : a held lock whose heartbeat is older than this belongs to a dead worker (``CVIZ_LOCK_STALE_S``).
     idle_s : a run without the lock and without any sign of life for this long is dead.
-    host : this machine's name (default ``socket.gethostname()``); a lock written here by a pid that
-        no longer exists is dead at once.
+    worker_pid : the run worker's pid when it runs on this machine (Dagster's default run launcher
+        starts it beside the code server that evaluates the sensor), else None. Known, it decides
+        alone: a live worker may hold the lock without heartbeat for long (waiting for a pool slot
+        between steps), and the lock's pid is a step's process under the multiprocess executor.
     """
-    host = host or socket.gethostname()
-    if lock is not None and lock.get("owner") == owner:
+    held = lock is not None and lock.get("owner") == owner
+    if worker_pid is not None:
+        if pid_alive(worker_pid):
+            return Verdict(False)
+        return Verdict(True, f"its run worker (pid {worker_pid}) no longer exists", held)
+    if held:
         age = now - float(lock.get("heartbeat") or 0.0)
-        where = f"pid {lock.get('pid')} on {lock.get('host')}"
-        if lock.get("host") == host and not pid_alive(int(lock.get("pid") or 0)):
-            return Verdict(True, f"its worker ({where}) no longer exists; last heartbeat {age:.0f} s ago", True)
         if age > stale_s:
-            return Verdict(True, f"its worker ({where}) stopped: last heartbeat {age:.0f} s ago "
-                                 f"(more than {stale_s:.0f} s)", True)
+            return Verdict(True, f"its worker (pid {lock.get('pid')} on {lock.get('host')}) stopped: last "
+                                 f"heartbeat {age:.0f} s ago (more than {stale_s:.0f} s)", True)
         return Verdict(False)
     idle = now - last_sign
     if idle > idle_s:
         return Verdict(True, f"no worker holds its collection and nothing happened in it for {idle:.0f} s "
-                                f"(more than {idle_s:.0f} s): killed or lost before its first stage")
+                             f"(more than {idle_s:.0f} s): killed or lost before its first stage")
     return Verdict(False)
 
 
 def judge_collection_run(storage: Storage, collection: str, owner: str, last_sign: float, now: float,
-                         idle_s: float | None = None) -> Verdict:
+                         idle_s: float | None = None, worker_pid: int | None = None) -> Verdict:
     """``judge`` with the collection's lock read from ``storage`` and the lock settings in force."""
     s = settings()
     lock = CollectionLock(storage, collection, owner).read()
     # A live run without the lock is one waiting for another run's lock: it gives up after lock_wait_s.
     idle = idle_s if idle_s is not None else max(2 * s.lock_stale_s, s.lock_wait_s + s.lock_stale_s)
-    return judge(lock, owner, last_sign, now, s.lock_stale_s, idle)
+    return judge(lock, owner, last_sign, now, s.lock_stale_s, idle, worker_pid)
 
 
 def release_dead_lock(storage: Storage, collection: str, owner: str) -> bool:
