@@ -97,8 +97,9 @@ class Settings:
     preload_tensorflow: bool = _var("CVIZ_PRELOAD_TENSORFLOW", True,
                                     "import TensorFlow once in the multiprocess forkserver (`0`: no)", "`1`")
     executor: str = _var("CVIZ_EXECUTOR", "auto",
-                         "executor: `auto` (per-collection jobs in-process, others `multiprocess` with a preloaded "
-                         "forkserver), `multiprocess`, `multiprocess_spawn`, `dask`, `in_process`, `celery`, `k8s`")
+                         "executor: `auto` (every job in-process, the asset graph's Materialize included; "
+                         "`features_chunks` `multiprocess` with a preloaded forkserver), `multiprocess`, "
+                         "`multiprocess_spawn`, `dask`, `in_process`, `celery`, `k8s`")
     dask_address: str | None = _var("CVIZ_DASK_ADDRESS", None, "dask scheduler (unset: a local cluster per run)",
                                     "local cluster")
     dask_workers: int = _var("CVIZ_DASK_WORKERS", 2, "workers of the per-run local dask cluster")
@@ -195,6 +196,8 @@ EXTERNAL: tuple[tuple[str, str, str], ...] = (
     ("CVIZ_PG_DB", "PostgreSQL database", "none"),
     ("CVIZ_PG_USER", "PostgreSQL user", "none"),
     ("CVIZ_PG_PASSWORD", "PostgreSQL password (secret)", "none"),
+    ("CVIZ_CODE_SERVER_HOST", "host of the code-location server (deploy/workspace.yaml)", "none"),
+    ("CVIZ_CODE_SERVER_PORT", "port of the code-location server (deploy/workspace.yaml)", "none"),
 )
 
 

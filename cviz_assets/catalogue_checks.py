@@ -26,6 +26,10 @@ from cviz_resources import StorageResource
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
 
 
+PLURALS = {"file skipped": "files skipped", "image without a metadata row": "images without a metadata row",
+           "metadata row without an image": "metadata rows without an image"}
+
+
 def catalogue_problems(catalogue: dict[str, Any]) -> list[dict[str, Any]]:
     """Skipped files (with the reason; for image URLs their row and URL), images kept from the fetch
     cache because their host failed, images without a metadata row, CSV rows without an image, and
@@ -72,7 +76,7 @@ def catalogue_complete(context: dg.AssetCheckExecutionContext, storage: StorageR
     kinds: dict[str, int] = {}
     for p in problems:
         kinds[p["problem"]] = kinds.get(p["problem"], 0) + 1
-    summary = ", ".join(f"{n} {k}{'s' if n > 1 and not k.startswith('no ') else ''}" for k, n in kinds.items())
+    summary = ", ".join(f"{n} {PLURALS.get(k, k) if n > 1 else k}" for k, n in kinds.items())
     if problems and problems[0]["problem"] == "file skipped":
         summary += f" (first: {problems[0]['file']}: {problems[0]['reason']})"
     cut = [p for p in problems if p["problem"] == "value cut in the viewer"]

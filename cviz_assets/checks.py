@@ -57,7 +57,7 @@ def _under_run_lock(check: Callable[..., dg.AssetCheckResult]) -> Callable[..., 
 
 def _result(v: verify.Verdict) -> dg.AssetCheckResult:
     counts = dict(v.counts)
-    # The same keys and types on every evaluation, pass or fail, so the Plots tab charts them all:
+    # The same keys and types on every evaluation, pass or fail, so Overview → Metadata charts them all:
     # ``offending_count`` (a number) and ``offending_items`` (the first verify.MAX_OFFENDING, as JSON).
     offending_count = int(counts.pop("offending", len(v.offending)))
     metadata: dict[str, object] = {k: dg.MetadataValue.int(n) for k, n in counts.items()}

@@ -22,6 +22,7 @@ from cviz.paths import CollectionPaths
 from cviz.settings import settings
 from cviz.stages import registry
 from cviz.storage import read_source
+from cviz_assets.executors import fan_out_executor
 from cviz_assets.partitions import collection_partitions
 from cviz_resources import FeatureModelResource, StorageResource
 
@@ -66,7 +67,7 @@ def build_features_chunks_job(workers: int | None = None) -> dg.JobDefinition:
     workers = workers or feature_workers()
     ops = [_worker_op(i, workers) for i in range(workers)]
 
-    @dg.job(name="features_chunks", partitions_def=collection_partitions,
+    @dg.job(name="features_chunks", partitions_def=collection_partitions, executor_def=fan_out_executor(),
             description="Compute one collection's features on several workers (chunk files), before materializing it.")
     def features_chunks() -> None:
         for op in ops:

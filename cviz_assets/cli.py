@@ -88,6 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="write the built-in met-sample collection (images + metadata.csv)")
     sample.add_argument("--out", default=None, help="folder to write it to (default <storage>/samples/met-sample)")
     sample.add_argument("--storage", help="storage root")
+    health = sub.add_parser("health", help="write published/health.html and health.json (every collection's live "
+                                            "version, last run, checks, skipped files) and print one line each")
+    health.add_argument("--storage", help="storage root")
+    watchdog = sub.add_parser("watchdog", help="alert when the daemon is silent, the instance database unreachable "
+                                               "or the webserver down (exit 1 on a problem)")
+    watchdog.add_argument("--every", type=float, default=None, help="check every this many seconds, for ever")
+    watchdog.add_argument("--webserver", default=None, help="the webserver's URL (e.g. http://127.0.0.1:3000)")
+    watchdog.add_argument("--check-only", action="store_true",
+                          help="check and set the exit status only: no alert, no state (a container health check)")
+    watchdog.add_argument("--daemon-tolerance", type=float, default=90.0,
+                          help="seconds without a daemon heartbeat that count as silent (default 90)")
     return parser
 
 
@@ -417,6 +428,24 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """``cviz health``: the collection health page now (the ``collection_health`` sensor keeps it current)."""
+    from cviz.publish.health import HEALTH_HTML, STATES
+    from cviz_assets.definitions import build_defs
+    from cviz_assets.health import write_page
+
+    store = build_defs(cli_settings(args)).resources["storage"].get()
+    with _instance() as instance:
+        doc = write_page(instance, store, time.time())
+    for c in doc["collections"]:
+        run = c["last_run"] or {}
+        print(f"{c['name']}: {STATES[c['state']][0]}; live {c['live_version'] or 'none'}; last run "
+              f"{run.get('status', 'none').lower()}; failing checks {len(c['failing_checks'])}, warning checks "
+              f"{len(c['warning_checks'])}, skipped files {c['skipped']}")
+    print(f"cviz: wrote {store.url(HEALTH_HTML)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the progress lines
     args = build_parser().parse_args(argv)
@@ -431,6 +460,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args, build=False)
         if args.command == "sample":
             return cmd_sample(args)
+        if args.command == "health":
+            return cmd_health(args)
+        if args.command == "watchdog":
+            from cviz_assets import watchdog
+
+            return watchdog.main(args.every, args.webserver, args.daemon_tolerance, alert=not args.check_only)
     except CvizError as exc:
         print(f"cviz: {exc}", file=sys.stderr)
         return 2

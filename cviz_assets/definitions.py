@@ -12,7 +12,7 @@ import dagster as dg
 
 from cviz_assets.catalogue_checks import catalogue_checks
 from cviz_assets.chunk_jobs import features_chunks
-from cviz_assets.executors import collection_job_executor, executor_from_env
+from cviz_assets.executors import executor_from_env
 from cviz_assets.metadata import governed, parse_tags
 from cviz_assets.jobs_ops import recheck_published, retire_collection
 from cviz_assets.graph import graph_assets, graph_checks
@@ -26,7 +26,6 @@ build_collection = dg.define_asset_job(
     "build_collection",
     selection=dg.AssetSelection.assets(*graph_assets),  # all layouts by default (CLI, drop sensor)
     description="Materialize every stage of one collection, images to viewer files.",
-    executor_def=collection_job_executor(),  # in-process unless CVIZ_EXECUTOR says otherwise
 )
 
 
@@ -54,7 +53,9 @@ def build_defs(s: Settings) -> dg.Definitions:
         sensors=sensors,
         schedules=[daily_recheck],
         resources=default_resources(s),
-        executor=executor_from_env(),  # $CVIZ_EXECUTOR: auto (default), multiprocess, dask, in_process, ...
+        # Every job without its own executor, Dagster's implicit asset job (the "Materialize" button)
+        # included: in-process unless $CVIZ_EXECUTOR says otherwise (multiprocess, dask, celery, k8s).
+        executor=executor_from_env(),
     )
 
 

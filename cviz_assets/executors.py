@@ -3,9 +3,12 @@
 Chosen by environment when the code location loads, so the same asset graph runs anywhere
 without code changes (README, "Scaling"):
 
-- ``CVIZ_EXECUTOR`` unset (``auto``): the per-collection jobs run in-process
-  (``collection_job_executor``: measured fastest for a chain of stages), every other job (the
-  ``features_chunks`` fan-out) with ``multiprocess`` below.
+- ``CVIZ_EXECUTOR`` unset (``auto``): every job runs in-process, the code location's default
+  executor (``dg.Definitions(executor=...)``), so the asset graph's "Materialize" button (Dagster's
+  implicit ``__ASSET_JOB``), the partition page, the Launchpad, sensors, schedules and ``cviz run``
+  all execute a collection the same way (a chain of stages: a process per step buys nothing and
+  cost each step 1.0-1.3 s of start-up). Only the ``features_chunks`` fan-out, whose steps are
+  meant to run side by side, takes ``multiprocess`` below (``fan_out_executor``).
 - ``CVIZ_EXECUTOR=multiprocess``: one process per step on the machine running the
   run, forked from a forkserver that has imported the definitions and TensorFlow once
   (``cviz_assets/preload.py``); ``multiprocess_spawn`` is Dagster's default, a fresh interpreter per
@@ -56,12 +59,24 @@ def __getattr__(name: str) -> Any:
 EXECUTORS = ("auto", "multiprocess", "multiprocess_spawn", "dask", "in_process", "celery", "k8s")
 
 
+def features_import_tensorflow() -> bool:
+    """True when the run's ``features`` step will load its model through Keras, i.e. import TensorFlow
+    in the run's process. The default (Lite0 on LiteRT, converted once in a child process and
+    cached) never does: importing TensorFlow there anyway cost every UI run 5-30 s (a third of a
+    small collection's run on this machine) that ``cviz run`` never paid."""
+    s = settings()
+    lite = s.model.startswith("efficientnet_lite")
+    return s.backend.strip().lower() == "keras" or not lite or s.weights == "random"
+
+
 class QuietInProcessExecutor(InProcessExecutor):
     """Dagster's in-process executor, importing TensorFlow (quietly, cviz_assets/tf_quiet.py) before
-    the first step when the run has a ``features`` step, so its start-up lines stay out of the step log."""
+    the first step when the run has a ``features`` step that will use it (features_import_tensorflow),
+    so its start-up lines stay out of the step log."""
 
     def execute(self, plan_context: Any, execution_plan: Any) -> Any:
-        if any(key == "features" or key.startswith("features_") for key in execution_plan.step_keys_to_execute):
+        features = any(key == "features" or key.startswith("features_") for key in execution_plan.step_keys_to_execute)
+        if features and features_import_tensorflow():
             from cviz_assets.tf_quiet import quiet_import
 
             quiet_import("tensorflow")
@@ -79,15 +94,19 @@ def _chosen() -> str:
     return settings().executor.strip().lower()
 
 
-def collection_job_executor() -> dg.ExecutorDefinition | None:
-    """The executor of the per-collection jobs (build_collection, recheck_published, retire_collection).
+def fan_out_executor() -> dg.ExecutorDefinition | None:
+    """The executor of ``features_chunks``, the one job whose steps are independent and meant to
+    run side by side: with ``CVIZ_EXECUTOR`` unset (``auto``), the preloaded forkserver
+    ``multiprocess`` executor; any explicit ``CVIZ_EXECUTOR`` applies to it too (None: the code
+    location's executor)."""
+    return _forkserver_multiprocess() if _chosen() == "auto" else None
 
-    With ``CVIZ_EXECUTOR`` unset (``auto``): in-process. A collection's graph is a chain (only
-    ``dzi`` and ``metadata_json`` could overlap, each well under a second), so a process per step
-    buys nothing and cost most of a UI run (README, "Operations": step start-up); runs of different
-    collections still run side by side, each in its own run worker. Any explicit ``CVIZ_EXECUTOR``
-    applies to every job (None: the code location's executor)."""
-    return quiet_in_process_executor if _chosen() == "auto" else None
+
+def _forkserver_multiprocess() -> dg.ExecutorDefinition:
+    # forkserver: the run starts one server process that imports the definitions (and TensorFlow)
+    # once; each step is a fork of it instead of a fresh interpreter importing everything again.
+    return dg.multiprocess_executor.configured(
+        {"start_method": {"forkserver": {"preload_modules": [PRELOAD_MODULE]}}}, name="multiprocess")
 
 
 def _optional(module: str, attr: str, package: str) -> Any:
@@ -112,14 +131,11 @@ def dask_cluster_config(address: str | None = None, workers: int | None = None) 
 def executor_from_env() -> dg.ExecutorDefinition:
     """The executor named by ``$CVIZ_EXECUTOR`` (see the module docstring)."""
     name = _chosen()
-    if name in ("auto", "multiprocess"):
-        # forkserver: the run starts one server process that imports the definitions (and TensorFlow)
-        # once; each step is a fork of it instead of a fresh interpreter importing everything again.
-        return dg.multiprocess_executor.configured(
-            {"start_method": {"forkserver": {"preload_modules": [PRELOAD_MODULE]}}}, name="multiprocess")
+    if name == "multiprocess":
+        return _forkserver_multiprocess()
     if name == "multiprocess_spawn":  # Dagster's default: a fresh interpreter per step
         return dg.multiprocess_executor
-    if name == "in_process":
+    if name in ("auto", "in_process"):  # auto: every job of the code location, the button's job included
         return quiet_in_process_executor
     if name == "dask":
         from cviz_assets.dask_executor import dask_executor

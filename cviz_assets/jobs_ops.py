@@ -16,7 +16,6 @@ import dagster as dg
 
 from cviz.errors import CvizError
 from cviz.publish import retire
-from cviz_assets.executors import collection_job_executor
 from cviz_assets.partitions import collection_partitions
 from cviz_resources import StorageResource
 
@@ -32,7 +31,6 @@ with warnings.catch_warnings():
         partitions_def=collection_partitions,
         tags={"cviz/source": "recheck"},
         description="Re-run every asset check of one collection against what is in storage now (no rebuild).",
-        executor_def=collection_job_executor(),
     )
 
 
@@ -73,7 +71,7 @@ def retire_collection_op(context: dg.OpExecutionContext, config: RetireConfig, s
     return done
 
 
-@dg.job(tags={"cviz/source": "retire"}, executor_def=collection_job_executor(),
+@dg.job(tags={"cviz/source": "retire"},
         description="Retire a collection: unlist it, optionally delete its outputs, remove its partition "
                     "(confirm: repeat the name).")
 def retire_collection() -> None:

@@ -1,6 +1,6 @@
 """Turn a stage's plain report into Dagster metadata a person can read at a glance.
 
-Numbers become numeric metadata (plotted across partitions on the Plots tab), pictures become
+Numbers become numeric metadata (plotted across partitions on the asset page, Overview → Metadata), pictures become
 inline images, lists become JSON. Text that comes from user data is only ever put in JSON or
 plain-text metadata, never interpolated into markdown.
 """
@@ -44,7 +44,7 @@ def summary(report: StageReport) -> str:
 
 
 # What each asset's metadata means, appended to its description (the asset page shows it beside
-# the values). Every stage also reports ``seconds`` and ``items_per_s`` (plotted on the Plots tab).
+# the values). Every stage also reports ``seconds`` and ``items_per_s`` (plotted on the asset page, Overview → Metadata).
 METADATA_MEANING: dict[str, str] = {
     "images": "found: files seen; usable: decoded whole and mapped; skipped: unreadable or not images "
               "(skipped_files says why); duplicates: same bytes as an earlier file; images_without_row / "

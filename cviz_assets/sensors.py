@@ -12,6 +12,7 @@ Settings (environment through ``cviz.settings``, read at each evaluation; argume
 ``CVIZ_ALERTS_PATH`` (default ``<storage root>/ops/alerts.jsonl``), ``CVIZ_UI_URL`` (run links).
 """
 
+import datetime
 import json
 import os
 import time
@@ -28,6 +29,7 @@ from cviz.stages import alerts, run_lock
 from cviz.stages.common import register
 from cviz.storage import Storage
 from cviz_assets.partitions import collection_partitions
+from cviz_assets.run_health import DEAD_TAG, dead_runs
 from cviz_resources import StorageResource
 
 JOB_NAME = "build_collection"
@@ -59,31 +61,67 @@ def _registration_conflict(store: Storage, request: drop.Request) -> str | None:
 REPORTED_TAG = "cviz/skips_reported"
 
 
-def finished_drop_runs_report(instance: dg.DagsterInstance, limit: int = 20) -> list[str]:
-    """One line per drop run finished since the last tick: how its catalogue went, with the files it
-    skipped (a corrupt ``broken.jpg`` is then in the sensor's tick message, not only in the
-    ``images`` metadata). Each run is reported once (it is tagged ``cviz/skips_reported``)."""
+def files_skipped(n: int) -> str:
+    """``1 file skipped``, ``3 files skipped``."""
+    return f"{n} file skipped" if n == 1 else f"{n} files skipped"
+
+
+def step_errors(events: list) -> list[dict[str, str]]:
+    """``{"step", "error"}`` per STEP_FAILURE event: a user error's own words (raised as ``dg.Failure``),
+    else the exception's message, not Dagster's "Error occurred while executing op"."""
+    steps = []
+    for event in events:
+        data = event.step_failure_data
+        if data and data.user_failure_data and data.user_failure_data.description:
+            message = data.user_failure_data.description
+        else:
+            err = data.error if data else None
+            while err is not None and err.cause is not None and err.cls_name == "DagsterExecutionStepExecutionError":
+                err = err.cause
+            message = err.message.strip() if err is not None else ""
+        steps.append({"step": event.step_key, "error": message})
+    return steps
+
+
+def _drop_run_line(instance: dg.DagsterInstance, run: dg.DagsterRun) -> tuple[str, int]:
+    """The tick's line for one finished drop run, and how many files its catalogue skipped."""
+    meta = {}
+    for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        mat = entry.dagster_event.step_materialization_data.materialization
+        if mat.asset_key == dg.AssetKey("images"):
+            meta = mat.metadata
+    head = f"{run.tags.get('dagster/partition', '?')}: run {run.run_id[:8]} {run.status.value.lower()}"
+    if not meta:  # no catalogue: the run failed before or in the images step, and its error says why
+        failures = [e.dagster_event for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
+        errors = step_errors(failures)
+        return f"{head} before its catalogue was written: {errors[0]['error'] if errors else 'see the run'}"[:1000], 0
+    skipped = int(meta["skipped"].value) if "skipped" in meta else 0
+    if not skipped:
+        return f"{head}, no file skipped", 0
+    files = meta["skipped_files"].value if "skipped_files" in meta else []
+    shown = ", ".join(f"{f.get('file')} ({f.get('reason')})" for f in files[:5])
+    more = f" and {skipped - 5} more" if skipped > 5 else ""
+    return f"{head}, {files_skipped(skipped)}: {shown}{more}", skipped
+
+
+def finished_drop_runs_report(instance: dg.DagsterInstance, since: float | None = None, limit: int = 20) -> list[str]:
+    """One line per drop run finished since ``since`` (the last tick's end): how its catalogue went,
+    with the files it skipped (a corrupt ``broken.jpg`` is then in the sensor's tick message, not only
+    in the ``images`` metadata), or, for a run that failed before its catalogue (every file unusable),
+    the step's error, which names the files. A run that skipped files is tagged ``cviz/skips_reported``
+    so its line never repeats; the others are not tagged (their line says nothing worth a tag)."""
     done = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={"cviz/source": "drop"}, statuses=done), limit=limit)
+    after = datetime.datetime.fromtimestamp(since, tz=datetime.timezone.utc) if since else None
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"cviz/source": "drop"}, statuses=done, updated_after=after),
+                             limit=limit)
     lines = []
     for run in runs:
         if run.tags.get(REPORTED_TAG):
             continue
-        meta = {}
-        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
-            mat = entry.dagster_event.step_materialization_data.materialization
-            if mat.asset_key == dg.AssetKey("images"):
-                meta = mat.metadata
-        collection = run.tags.get("dagster/partition", "?")
-        skipped = int(meta["skipped"].value) if "skipped" in meta else 0
+        line, skipped = _drop_run_line(instance, run)
+        lines.append(line)
         if skipped:
-            files = meta["skipped_files"].value if "skipped_files" in meta else []
-            shown = ", ".join(f"{f.get('file')} ({f.get('reason')})" for f in files[:5])
-            more = f" and {skipped - 5} more" if skipped > 5 else ""
-            lines.append(f"{collection}: run {run.run_id[:8]} {run.status.value.lower()}, {skipped} file(s) skipped: {shown}{more}")
-        else:
-            lines.append(f"{collection}: run {run.run_id[:8]} {run.status.value.lower()}, no file skipped")
-        instance.add_run_tags(run.run_id, {REPORTED_TAG: "1"})
+            instance.add_run_tags(run.run_id, {REPORTED_TAG: "1"})
     return lines
 
 
@@ -141,7 +179,7 @@ def build_drop_sensor(
             alerts.send(alerts.alerts_path(store.url()),
                         alerts.alert_record("drop_rejected", problem["collection"], problem["error"], drop_root=root),
                         storage.storage_options)
-        finished = finished_drop_runs_report(context.instance)
+        finished = finished_drop_runs_report(context.instance, since=context.last_tick_completion_time)
         for line in [*finished, *tick.log]:
             context.log.info(line)
         new = [r.name for r in tick.requests if not context.instance.has_dynamic_partition(collection_partitions.name, r.name)]
@@ -205,17 +243,9 @@ def _send_all(storage: StorageResource, records: list[dict]) -> list:
 )
 def run_failure_alerts(context: dg.RunFailureSensorContext, storage: StorageResource) -> None:
     run = context.dagster_run
-    steps = []
-    for event in context.get_step_failure_events():
-        data = event.step_failure_data
-        if data and data.user_failure_data and data.user_failure_data.description:
-            message = data.user_failure_data.description  # a user error, raised as dg.Failure
-        else:  # an unexpected exception: its own message, not Dagster's "Error occurred while executing op"
-            err = data.error if data else None
-            while err is not None and err.cause is not None and err.cls_name == "DagsterExecutionStepExecutionError":
-                err = err.cause
-            message = err.message.strip() if err is not None else ""
-        steps.append({"step": event.step_key, "error": message})
+    if run.tags.get(DEAD_TAG):  # the dead_runs sensor failed it and has already sent its run_dead alert
+        return
+    steps = step_errors(context.get_step_failure_events())
     error = steps[0]["error"] if steps else (context.failure_event.message or "run failed")
     record = alerts.alert_record(
         "run_failure",
@@ -326,8 +356,10 @@ def unregistered_partitions(context: dg.SensorEvaluationContext, storage: Storag
 
 def all_sensors() -> list[dg.SensorDefinition]:
     email = build_email_sensor()
-    return [drop_folder_sensor, run_failure_alerts, check_failure_alerts, unregistered_partitions,
-            *lock_release_sensors, *([email] if email else [])]
+    from cviz_assets.health import collection_health_sensor
+
+    return [drop_folder_sensor, run_failure_alerts, check_failure_alerts, unregistered_partitions, dead_runs,
+            collection_health_sensor, *lock_release_sensors, *([email] if email else [])]
 
 
 sensors = all_sensors()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -20,6 +21,19 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = REPO / ".venv" / "bin"
+UNITS = REPO / "deploy" / "systemd"
+
+
+def unit_command(unit: str, **ports: int) -> list[str]:
+    """The ExecStart of a shipped systemd unit, with the install path /opt/cviz replaced by this
+    checkout and each ``-p``/``--port`` value replaced by ``ports["port"]`` when given."""
+    for line in (UNITS / unit).read_text().splitlines():
+        if line.startswith("ExecStart="):
+            args = [a.replace("/opt/cviz", str(REPO)) for a in shlex.split(line[len("ExecStart="):])]
+            if "port" in ports and "-p" in args:
+                args[args.index("-p") + 1] = str(ports["port"])
+            return args
+    raise AssertionError(f"{unit} has no ExecStart")
 POLL_S = 0.25  # between GraphQL polls: a 1 s poll added half a second, on average, to every wait
 
 
@@ -48,6 +62,22 @@ class Deployment:
         self.procs[name] = subprocess.Popen(args, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
 
+    def start_units(self, daemon: bool = True) -> "Deployment":
+        """The production shape with the units' own commands: the code-location server first, then the
+        webserver and the daemon over deploy/workspace.yaml (which points them at the code server)."""
+        code_port = free_port()
+        self.env.update({"CVIZ_CODE_SERVER_HOST": "127.0.0.1", "CVIZ_CODE_SERVER_PORT": str(code_port)})
+        self._start("code-server", unit_command("cviz-code-server.service", port=code_port))
+        self._start("webserver", unit_command("cviz-webserver.service", port=self.port))
+        if daemon:
+            self._start("daemon", unit_command("cviz-daemon.service"))
+        return self
+
+    def kill_group(self, name: str) -> None:
+        """``kill -9`` of a process's whole group (the process and every child it started)."""
+        os.killpg(self.procs[name].pid, signal.SIGKILL)
+        self.procs[name].wait(30)
+
     def start(self, daemon: bool = True) -> "Deployment":
         args = [str(BIN / "dagster-webserver"), "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(self.port)]
         if self.read_only:
@@ -60,6 +90,11 @@ class Deployment:
     def log(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def log_text(self, name: str) -> str:
+        """The whole log of process ``name``."""
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def wait_ready(self, timeout: float = 240) -> None:
         """Until the webserver answers and its code location ``cviz`` has loaded."""
@@ -76,7 +111,13 @@ class Deployment:
                 if states.get("cviz", {}).get("__typename") == "RepositoryLocation":
                     return
                 if states.get("cviz", {}).get("__typename") == "PythonError":
-                    raise RuntimeError(f"code location cviz failed to load: {states['cviz']['message']}")
+                    message = states["cviz"]["message"]
+                    if "UNAVAILABLE" not in message:
+                        raise RuntimeError(f"code location cviz failed to load: {message}")
+                    # The code server is still loading: reload the location, as the UI's Reload button does.
+                    self.graphql('mutation { reloadRepositoryLocation(repositoryLocationName: "cviz") { __typename } }',
+                                 timeout=30)
+                    time.sleep(1.0)
             except (OSError, ValueError, KeyError, TypeError):
                 pass
             time.sleep(POLL_S)
@@ -104,6 +145,21 @@ class Deployment:
                    "runConfigData": run_config or {},
                    "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in all_tags.items()]}}},
         )["launchRun"]
+        if data["__typename"] == "LaunchRunSuccess":
+            data["runId"] = data["run"]["runId"]
+        return data
+
+    def materialize_button(self, asset_paths: list[list[str]], partition: str) -> dict[str, Any]:
+        """What the asset graph's "Materialize" sends: ``launchPipelineExecution`` of Dagster's implicit
+        asset job ``__ASSET_JOB`` with the selected assets and the partition tag."""
+        data = self.graphql(
+            """mutation($p: ExecutionParams!) { launchPipelineExecution(executionParams: $p) { __typename
+                 ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""",
+            {"p": {"selector": {"repositoryLocationName": "cviz", "repositoryName": "__repository__",
+                                "pipelineName": "__ASSET_JOB", "assetSelection": [{"path": p} for p in asset_paths]},
+                   "mode": "default",
+                   "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]}}},
+        )["launchPipelineExecution"]
         if data["__typename"] == "LaunchRunSuccess":
             data["runId"] = data["run"]["runId"]
         return data

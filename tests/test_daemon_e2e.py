@@ -93,7 +93,7 @@ def test_drop_to_published_map_with_passing_checks(tmp_path: Path, met_sample_di
         from cviz.storage import open_storage
 
         assert run_lock.describe(open_storage(str(root)), NAME) == "free"
-        # Every stage reports numbers the Plots tab can chart across partitions.
+        # Every stage reports numbers the asset page (Overview → Metadata) can chart across partitions.
         for m in result.get_asset_materialization_events():
             meta = m.materialization.metadata
             assert isinstance(meta["seconds"], dg.FloatMetadataValue), m.asset_key

@@ -6,7 +6,6 @@ repository's dagster.yaml plus the PostgreSQL block, and every instance file val
 
 from __future__ import annotations
 
-import shlex
 import shutil
 from pathlib import Path
 
@@ -15,31 +14,62 @@ import pytest
 import yaml
 
 from tests.conftest import MODEL, REPO, WEIGHTS
-from tests.dagster_processes import Deployment
+from tests.dagster_processes import UNITS, Deployment, unit_command
 
-UNITS = REPO / "deploy" / "systemd"
-
-
-def unit_command(unit: str) -> list[str]:
-    """The ExecStart of a shipped unit, with the install path /opt/cviz replaced by this checkout."""
-    for line in (UNITS / unit).read_text().splitlines():
-        if line.startswith("ExecStart="):
-            return [a.replace("/opt/cviz", str(REPO)) for a in shlex.split(line[len("ExecStart="):])]
-    raise AssertionError(f"{unit} has no ExecStart")
-
-
-def test_units_run_webserver_and_daemon_over_the_workspace() -> None:
-    web, ro, daemon = (unit_command(u) for u in ("cviz-webserver.service", "cviz-webserver-readonly.service",
-                                                 "cviz-daemon.service"))
-    workspace = str(REPO / "workspace.yaml")
+def test_units_run_a_code_server_and_webserver_and_daemon_over_the_deploy_workspace() -> None:
+    web, ro, daemon, code = (unit_command(u) for u in ("cviz-webserver.service", "cviz-webserver-readonly.service",
+                                                       "cviz-daemon.service", "cviz-code-server.service"))
+    workspace = str(REPO / "deploy" / "workspace.yaml")
     assert Path(web[0]).name == "dagster-webserver" and web[1:3] == ["-w", workspace]
     assert Path(ro[0]).name == "dagster-webserver" and "--read-only" in ro and "--read-only" not in web
     assert Path(daemon[0]).name == "dagster-daemon" and daemon[1:4] == ["run", "-w", workspace]
-    [entry] = yaml.safe_load((REPO / "workspace.yaml").read_text())["load_from"]
-    assert entry["python_module"]["location_name"] == "cviz"
+    assert code[1:4] == ["code-server", "start", "-m"] and code[code.index("--location-name") + 1] == "cviz"
+    [entry] = yaml.safe_load((REPO / "deploy" / "workspace.yaml").read_text())["load_from"]
+    assert entry["grpc_server"] == {"host": {"env": "CVIZ_CODE_SERVER_HOST"}, "port": {"env": "CVIZ_CODE_SERVER_PORT"},
+                                    "location_name": "cviz"}
+    [dev] = yaml.safe_load((REPO / "workspace.yaml").read_text())["load_from"]  # make run keeps loading the module
+    assert dev["python_module"]["location_name"] == "cviz"
+    for unit in ("cviz-webserver.service", "cviz-webserver-readonly.service", "cviz-daemon.service",
+                 "cviz-code-server.service", "cviz-watchdog.service"):
+        text = (UNITS / unit).read_text()
+        assert "Restart=always" in text, unit  # a process that exits, even with status 0, comes back
+    for unit in ("cviz-webserver.service", "cviz-daemon.service"):
+        assert "Requires=cviz-setup.service" in (UNITS / unit).read_text()  # the schema exists before they start
+    assert unit_command("cviz-setup.service")[1:] == ["instance", "migrate"]
+    watchdog = unit_command("cviz-watchdog.service")
+    assert Path(watchdog[0]).name == "cviz" and watchdog[1] == "watchdog" and "--every" in watchdog
+
+
+def test_compose_file_has_the_production_shape(tmp_path: Path) -> None:
+    """Docker is not run here: the file's shape is checked (tests/test_deploy.py), and its schema by
+    ``docker-compose config`` where that command exists."""
     compose = yaml.safe_load((REPO / "deploy" / "docker-compose.yml").read_text())
-    assert {"postgres", "webserver", "webserver-readonly", "daemon"} <= set(compose["services"])
-    assert "--read-only" in compose["services"]["webserver-readonly"]["command"]
+    services = compose["services"]
+    assert {"postgres", "setup", "code-server", "webserver", "webserver-readonly", "daemon", "watchdog"} <= set(services)
+    assert "--read-only" in services["webserver-readonly"]["command"]
+    text = (REPO / "deploy" / "docker-compose.yml").read_text()
+    assert "POSTGRES_PASSWORD:" not in text and "${CVIZ_PG_PASSWORD" not in text  # the password only in env_file
+    assert services["postgres"]["env_file"] == "cviz.env"
+    for name in ("code-server", "webserver", "webserver-readonly", "daemon", "watchdog"):
+        svc = services[name]
+        assert svc["env_file"] == "cviz.env" and "dagsterhome:/var/lib/cviz/dagster_home" in svc["volumes"], name
+        if name != "watchdog":
+            assert svc["healthcheck"]["interval"] in ("10s", "30s") and svc["healthcheck"]["retries"] <= 3, name
+    for name in ("webserver", "webserver-readonly", "daemon"):
+        assert "deploy/workspace.yaml" in services[name]["command"], name
+        assert services[name]["depends_on"] == {"code-server": {"condition": "service_healthy"}}
+    assert services["code-server"]["depends_on"] == {"setup": {"condition": "service_completed_successfully"}}
+    assert "instance migrate" in " ".join(services["setup"]["command"])
+
+    if shutil.which("docker-compose"):  # Debian's docker-compose 1.29 validates against the Compose schema
+        import subprocess
+
+        (tmp_path / "deploy").mkdir()
+        shutil.copyfile(REPO / "deploy" / "docker-compose.yml", tmp_path / "deploy" / "docker-compose.yml")
+        shutil.copyfile(UNITS / "cviz.env.example", tmp_path / "deploy" / "cviz.env")
+        out = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"], capture_output=True,
+                             text=True, timeout=60, cwd=tmp_path / "deploy", env={"PATH": "/usr/bin:/bin"})
+        assert out.returncode == 0, out.stderr
 
 
 def test_production_instance_is_dagster_yaml_plus_postgres() -> None:
@@ -84,15 +114,11 @@ def test_webserver_and_daemon_processes_run_a_materialization(tmp_path: Path, me
         register_spec(instance, StorageResource(root=str(storage)), {"name": "six", "images": str(src)})
 
     env = {"CVIZ_MODEL": MODEL, "CVIZ_WEIGHTS": WEIGHTS, "CVIZ_DROP_INTERVAL_SECONDS": "600"}
-    dep = Deployment(home, storage, env=env)
-    dep._start("webserver", [*unit_command("cviz-webserver.service")[:-1], str(dep.port)])
-    dep._start("daemon", unit_command("cviz-daemon.service"))
-    readonly = Deployment(home, storage, env=env, log_dir=tmp_path)
-    ro_cmd = unit_command("cviz-webserver-readonly.service")
-    port_at = ro_cmd.index("-p") + 1
+    dep = Deployment(home, storage, env=env).start_units()
+    readonly = Deployment(home, storage, env=dep.env, log_dir=tmp_path)  # the same code server
     # Started now, so that it loads its code location while the other one does and the run goes:
     # nothing below asks it anything before the run has finished.
-    readonly._start("webserver", [*ro_cmd[:port_at], str(readonly.port), *ro_cmd[port_at + 1:]])
+    readonly._start("webserver", unit_command("cviz-webserver-readonly.service", port=readonly.port))
     try:
         dep.wait_ready()
         answer = dep.launch("build_collection", partition="six")

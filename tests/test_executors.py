@@ -22,15 +22,22 @@ To enable the following instructions: AVX2 AVX512F FMA, in other operations, reb
 """
 
 
-def test_collection_jobs_run_in_process_and_the_rest_from_a_preloaded_forkserver() -> None:
-    from cviz_assets.executors import PRELOAD_MODULE, QuietInProcessExecutor, collection_job_executor, executor_from_env
-
-    assert collection_job_executor().name == "in_process"
+def test_every_job_runs_in_process_and_only_the_fan_out_from_a_preloaded_forkserver() -> None:
+    """The asset graph's "Materialize" (Dagster's implicit ``__ASSET_JOB``), the Launchpad, sensors and
+    schedules run with the code location's default executor: it must be the in-process one the CLI
+    uses, not one process per step."""
     from types import SimpleNamespace
 
-    executor = collection_job_executor().executor_creation_fn(SimpleNamespace(executor_config={"retries": {"enabled": {}}}))
+    from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
+
+    from cviz_assets.definitions import defs
+    from cviz_assets.executors import PRELOAD_MODULE, QuietInProcessExecutor, executor_from_env
+
+    for job in (IMPLICIT_ASSET_JOB_NAME, "build_collection", "recheck_published", "retire_collection"):
+        assert defs.resolve_job_def(job).executor_def.name == "in_process", job
+    executor = executor_from_env().executor_creation_fn(SimpleNamespace(executor_config={"retries": {"enabled": {}}}))
     assert isinstance(executor, QuietInProcessExecutor)
-    multi = executor_from_env()
+    multi = defs.resolve_job_def("features_chunks").executor_def
     assert multi.name == "multiprocess"
     # ``configured``: the forkserver start method with our preload module is fixed for every run.
     resolved = multi.apply_config_mapping({}).value["config"]
@@ -39,10 +46,11 @@ def test_collection_jobs_run_in_process_and_the_rest_from_a_preloaded_forkserver
 
 
 def test_an_explicit_executor_applies_to_every_job(monkeypatch) -> None:
-    from cviz_assets.executors import collection_job_executor
+    from cviz_assets.executors import executor_from_env, fan_out_executor
 
     monkeypatch.setenv("CVIZ_EXECUTOR", "multiprocess_spawn")
-    assert collection_job_executor() is None  # the code location's executor, i.e. the one asked for
+    assert fan_out_executor() is None  # the code location's executor, i.e. the one asked for
+    assert executor_from_env() is __import__("dagster").multiprocess_executor
 
 
 def test_loading_the_code_location_does_not_import_dask() -> None:
@@ -81,3 +89,19 @@ def test_tensorflow_imports_quietly() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "3"
     assert "oneDNN" not in out.stderr and "absl::InitializeLog" not in out.stderr, out.stderr
+
+
+def test_the_run_process_imports_tensorflow_only_for_a_keras_model(monkeypatch) -> None:
+    """Lite0 on LiteRT (the default) is converted in a child process and cached: the run's process needs
+    no TensorFlow, and importing it anyway made every UI run slower than `cviz run` (whose
+    execute_in_process never did)."""
+    from cviz_assets.executors import features_import_tensorflow
+
+    for name in ("CVIZ_MODEL", "CVIZ_WEIGHTS", "CVIZ_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    assert not features_import_tensorflow()
+    monkeypatch.setenv("CVIZ_BACKEND", "keras")
+    assert features_import_tensorflow()
+    monkeypatch.setenv("CVIZ_BACKEND", "auto")
+    monkeypatch.setenv("CVIZ_MODEL", "vgg16")
+    assert features_import_tensorflow()

@@ -130,7 +130,7 @@ def test_grid_asset_takes_a_method_and_reports_quality(tmp_path, met_sample_root
         meta[method] = result.asset_materializations_for_node("grid")[0].metadata
         assert meta[method]["method"].value == method
         assert 0 < meta[method]["dpq_16"].value <= 1 and meta[method]["mean_neighbour_distance"].value > 0
-        # The neighbourhood measures, numeric (Plots tab), and the one-line summary.
+        # The neighbourhood measures, numeric (asset page, Overview → Metadata), and the one-line summary.
         for key in ("knn16_grid", "knn50_grid", "knn16_tsne", "label_department_grid", "label_department_grid_chance",
                     "label_department_tsne", "label_department_features"):
             assert 0 <= meta[method][key].value <= 1, key

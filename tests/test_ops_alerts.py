@@ -92,7 +92,7 @@ def test_daily_recheck_finds_a_deleted_tile_and_alerts(published_copy: Path, ins
         assert set(evaluations) >= {"pyramid_complete", "items_resolved", "one_cell_per_image", "catalogue_complete"}
         bad = evaluations["pyramid_complete"]
         assert not bad.passed
-        # offending_count is a number on every evaluation, passing or failing (the Plots tab keeps the series).
+        # offending_count is a number on every evaluation, passing or failing (Overview → Metadata keeps the series).
         for e in evaluations.values():
             assert isinstance(e.metadata["offending_count"], dg.IntMetadataValue), e.check_name
             assert isinstance(e.metadata["offending_items"], dg.JsonMetadataValue), e.check_name
@@ -136,6 +136,7 @@ def test_warn_check_lists_a_corrupt_file_and_alerts(met_sample_dir: Path, tmp_pa
     for f in files:
         shutil.copyfile(met_sample_dir / "images" / f, src / "images" / f)
     (src / "images" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (src / "images" / "broken2.jpg").write_bytes(b"\xff\xd8\xff\xe0 not one either")
     (src / "metadata.csv").write_text("filename,title\n" + "".join(f"{f},T{i}\n" for i, f in enumerate(files[:4]))
                                       + "lost.jpg,Gone\n")
     root = tmp_path / "storage"
@@ -152,8 +153,10 @@ def test_warn_check_lists_a_corrupt_file_and_alerts(met_sample_dir: Path, tmp_pa
     assert {"problem": "file skipped", "file": "broken.jpg", "reason": items[0]["reason"]} in items and items[0]["reason"]
     assert {"problem": "image without a metadata row", "file": files[4]} in items
     assert {"problem": "metadata row without an image", "filename": "lost.jpg"} in items
-    assert evaluation.metadata["offending_count"].value == 3
+    assert evaluation.metadata["offending_count"].value == 4
     assert "broken.jpg" in evaluation.description
+    assert evaluation.description.startswith("2 files skipped, 1 image without a metadata row, "
+                                             "1 metadata row without an image"), evaluation.description
     check_failure_alerts(status_context(instance, result, root))
     [warning] = [a for a in alerts_in(root) if a["kind"] == "check_warning"]
     assert warning["collection"] == "warn-five" and warning["severity"] == "WARN" and "broken.jpg" in warning["error"]

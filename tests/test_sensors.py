@@ -218,7 +218,7 @@ def test_tick_message_reports_files_skipped_by_a_finished_drop_run(instance, env
     assert result.success
     d = Driver(instance, env["storage"], Clock())
     message = d.evaluate().skip_reason.skip_message
-    assert "with-broken: run " in message and "1 file(s) skipped: broken.jpg (" in message
+    assert "with-broken: run " in message and "1 file skipped: broken.jpg (" in message
     assert "with-broken" not in d.evaluate(QUIET).skip_reason.skip_message  # reported once
 
 
@@ -285,3 +285,36 @@ def test_a_runs_lock_is_released_when_the_run_ends(instance, env, outcome: str) 
     assert "lock released" in skip.skip_message
     assert run_lock.CollectionLock(store, "c1", "-").read() is None
     assert run_lock.CollectionLock(store, "c2", "-").read()["owner"] == "another-run"
+
+
+def test_tick_message_of_an_all_bad_folder_names_its_files_and_clean_runs_are_not_tagged(
+        instance, env, tmp_path: Path, met_sample_dir: Path) -> None:
+    import shutil
+
+    from cviz_assets.assets import images
+    from cviz_assets.register import register_spec
+    from cviz_assets.sensors import REPORTED_TAG, files_skipped
+
+    bad = tmp_path / "all-bad"
+    for i in range(3):
+        put(bad, f"bad{i}.jpg", b"\xff\xd8\xff\xe0 truncated")
+    good = tmp_path / "all-good"
+    good.mkdir()
+    for p in sorted((met_sample_dir / "images").iterdir())[:2]:
+        shutil.copyfile(p, good / p.name)
+    for name, src in (("all-bad", bad), ("all-good", good)):
+        register_spec(instance, env["storage"], {"name": name, "images": str(src)})
+    failed = dg.materialize([images], partition_key="all-bad", instance=instance, resources={"storage": env["storage"]},
+                            tags={"cviz/source": "drop"}, raise_on_error=False)
+    clean = dg.materialize([images], partition_key="all-good", instance=instance, resources={"storage": env["storage"]},
+                           tags={"cviz/source": "drop"})
+    assert not failed.success and clean.success
+    message = Driver(instance, env["storage"], Clock()).evaluate().skip_reason.skip_message
+    [bad_line] = [part for part in message.split("; all-") if "bad0.jpg" in part]
+    assert "no file skipped" not in bad_line and "none of the 3 files is a usable image" in bad_line
+    assert all(f"bad{i}.jpg" in bad_line for i in range(3))
+    assert "all-good: run " in message and "no file skipped" in message
+    # Only a run with something worth not repeating is tagged; a clean run's tags stay as they were.
+    assert REPORTED_TAG not in instance.get_run_by_id(clean.run_id).tags
+    assert (files_skipped(1), files_skipped(3)) == ("1 file skipped", "3 files skipped")
+

@@ -85,6 +85,7 @@ def test_delivers_one_json_post_per_alert(receiver, tmp_path: Path, monkeypatch)
     assert body["kind"] == "check_failure" and body["collection"] == "met-sample" and body["check"] == "pyramid_complete"
     assert body["offending_items"] == [{"problem": "tile missing", "tile": "8/0_3.jpg"}]
     assert "met-sample dzi:pyramid_complete: 1 tile missing" in body["text"]
+    assert body["text"].endswith("(run: http://ui/runs/abc)") and "|run>" not in body["text"]  # Slack markup is Slack's
     [line] = path.read_text().splitlines()  # the file sink still has it
     assert json.loads(line)["check"] == "pyramid_complete"
 

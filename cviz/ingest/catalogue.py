@@ -151,9 +151,10 @@ def build_catalogue(config: CollectionConfig, storage_options: dict[str, Any] | 
     usable, matched_rows = _join_rows(entries, table, config.filename_column)
     clashes = _flag_case_clashes(entries)
     if usable == 0:
-        reasons = sorted({e["reason"] for e in entries})[:5]
+        named = "; ".join(f"{e['file']}: {e['reason']}" for e in entries[:5])
+        more = f"; and {len(entries) - 5} more" if len(entries) > 5 else ""
         raise CollectionError(
-            f"collection {config.name}: none of the {len(entries)} files is a usable image ({'; '.join(reasons)})"
+            f"collection {config.name}: none of the {len(entries)} files is a usable image ({named}{more})"
         )
     skipped = not_listed + [{"file": e["file"], "reason": e["reason"]} for e in entries if e["status"] != "usable"]
     no_row = [e["file"] for e in entries if e["status"] == "usable" and table is not None and e["row"] is None]

@@ -81,12 +81,14 @@ def redact(record: dict[str, Any]) -> dict[str, Any]:
     return clean(record)
 
 
-def summary_line(record: dict[str, Any]) -> str:
-    """One human line for chat: what, which collection, the error, the run link."""
+def summary_line(record: dict[str, Any], fmt: str = "json") -> str:
+    """One human line: what, which collection, the error, the run link. ``fmt="slack"`` writes the
+    link in Slack's markup (``<url|run>``); every other sink gets the plain URL (``run: url``)."""
     what = record.get("kind", "alert").replace("_", " ")
     where = record.get("collection") or "cviz"
     check = f" {record['asset']}:{record['check']}" if record.get("check") else (f" {record['asset']}" if record.get("asset") else "")
-    link = f" <{record['run_url']}|run>" if record.get("run_url") else ""
+    url = record.get("run_url")
+    link = (f" <{url}|run>" if fmt == "slack" else f" (run: {url})") if url else ""
     return f"cviz {what}: {where}{check}: {record.get('error', '')}{link}"[:3000]
 
 
@@ -103,7 +105,8 @@ class Webhook:
 
     def payload(self, record: dict[str, Any]) -> bytes:
         record = redact(record)
-        body: dict[str, Any] = {"text": summary_line(record)} if self.fmt == "slack" else {**record, "text": summary_line(record)}
+        text = summary_line(record, self.fmt)
+        body: dict[str, Any] = {"text": text} if self.fmt == "slack" else {**record, "text": text}
         return json.dumps(body, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
 
     def post(self, record: dict[str, Any]) -> tuple[bool, str]:

@@ -77,7 +77,7 @@ def run_config(storage: Storage, name: str) -> CollectionConfig:
 def timed(report: StageReport, started: float) -> StageReport:
     seconds = round(time.perf_counter() - started, 3)
     report.values["seconds"] = seconds
-    # Plotted per partition (Plots tab): throughput comparable across collections of any size.
+    # Plotted per partition (asset page, Overview → Metadata): throughput comparable across collections of any size.
     items = report.values.get("items", report.values.get("usable"))
     if isinstance(items, int) and not isinstance(items, bool) and seconds > 0:
         report.values.setdefault("items_per_s", round(items / seconds, 2))

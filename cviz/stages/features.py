@@ -78,7 +78,7 @@ def stage_features(storage: Storage, name: str, extractor: Extractor, batch_size
         "chunks_reused": chunked.chunks_reused,
     })
     # Rates only when there was something to rate: a fully cached run has no images/s (0 would plot
-    # as a collapse on the Plots tab).
+    # as a collapse on the asset page (Overview → Metadata)).
     if run.images_per_s is not None:
         report.values["images_per_s"] = round(run.images_per_s, 2)
     if run.cached_per_s is not None:
