@@ -42,7 +42,7 @@ def _load() -> str:
 def _fresh(base: Path, tag: str) -> tuple[Path, Path]:
     home, storage = base / f"home-{tag}", base / f"storage-{tag}"
     home.mkdir()
-    shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
     return home, storage
 
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # `make validate`: load the code location `cviz` from workspace.yaml against an instance configured
-# by the repository's dagster.yaml, and schema-check every instance file we ship. Leaves nothing behind.
+# by deploy/dagster.yaml, and schema-check every instance file we ship. Leaves nothing behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 home=$(mktemp -d)
 trap 'rm -rf "$home"' EXIT
 cp deploy/dagster.yaml "$home/dagster.yaml"
-for f in dagster.yaml deploy/dagster.postgres.yaml deploy/dagster.production.yaml; do
+for f in deploy/dagster.yaml deploy/dagster.postgres.yaml deploy/dagster.production.yaml; do
   check=$(mktemp -d "$home/check.XXXX")
   cp "$f" "$check/dagster.yaml"
   .venv/bin/python -c "import sys; from dagster._core.instance.config import dagster_instance_config as c; c(sys.argv[1])" "$check" \

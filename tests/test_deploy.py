@@ -80,7 +80,7 @@ def test_production_instance_is_dagster_yaml_plus_postgres() -> None:
     assert production["storage"]["postgres"]["postgres_db"]["password"] == {"env": "CVIZ_PG_PASSWORD"}
 
 
-@pytest.mark.parametrize("name", ["dagster.yaml", "deploy/dagster.production.yaml", "deploy/dagster.postgres.yaml"])
+@pytest.mark.parametrize("name", ["deploy/dagster.yaml", "deploy/dagster.production.yaml", "deploy/dagster.postgres.yaml"])
 def test_instance_files_validate(name: str, tmp_path: Path) -> None:
     from dagster._core.instance.config import dagster_instance_config
 
@@ -105,7 +105,7 @@ def test_webserver_and_daemon_processes_run_a_materialization(tmp_path: Path, me
 
     home, storage = tmp_path / "dagster_home", tmp_path / "storage"
     home.mkdir()
-    shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
     src = tmp_path / "six"
     src.mkdir()
     for p in sorted((met_sample_dir / "images").iterdir())[:6]:

@@ -120,7 +120,7 @@ def test_the_materialize_button_runs_in_process_as_fast_as_the_cli(stack) -> Non
     # The same images through `cviz run` (its own storage and instance): the button is within 1.3x.
     cli_home = stack["base"] / "cli_home"
     cli_home.mkdir()
-    shutil.copyfile(REPO / "dagster.yaml", cli_home / "dagster.yaml")
+    shutil.copyfile(REPO / "deploy" / "dagster.yaml", cli_home / "dagster.yaml")
     out = subprocess.run([str(BIN / "cviz"), "run", "-id", "drill-cli", "-imagedir", str(stack["base"] / "src-button"),
                           "--storage", str(stack["base"] / "cli-storage")],
                          env=child_env(DAGSTER_HOME=str(cli_home), PYTHONPATH=str(REPO), CVIZ_MODEL=MODEL,
