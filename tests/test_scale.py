@@ -1,0 +1,45 @@
+"""What lets the stages after `features` run at 1,000,000 items: PCA of normalised features
+without a normalised copy, and t-SNE on a sample with the rest placed into it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cviz.arrange.tsne import run_tsne, run_tsne_sampled
+from cviz.embed.pca import UnitRows, run_pca
+from cviz.measure.knn import feature_knn, unit_rows
+from cviz.measure.quality import knn_preservation, layout_neighbours
+
+
+def _clusters(n: int, d: int = 24, k: int = 12, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 5, (k, d))
+    return (centres[rng.integers(0, k, n)] + rng.normal(0, 1, (n, d))).astype(np.float32)
+
+
+def test_pca_of_unit_rows_view_equals_pca_of_a_normalised_copy() -> None:
+    f = np.abs(_clusters(3000, 40)) * np.linspace(0.5, 3, 3000)[:, None]  # rows of very different lengths
+    view, copy = run_pca(UnitRows(f), 16), run_pca(unit_rows(f), 16)
+    assert view.components.shape == (3000, 16)
+    np.testing.assert_allclose(view.components, copy.components, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(view.explained_variance_ratio, copy.explained_variance_ratio, rtol=1e-5)
+    assert np.allclose(np.linalg.norm(UnitRows(f)[[0, 5, 2999]], axis=1), 1, atol=1e-6)
+
+
+def test_sampled_tsne_places_every_item_and_keeps_neighbourhoods() -> None:
+    x = _clusters(2400)
+    full = run_tsne(x, n_jobs=1)
+    knn, dist = feature_knn(x, 50, metric="euclidean", return_distance=True)
+    sampled = run_tsne_sampled(x, sample_size=800, n_jobs=1, transform_iter=50, batch=700, neighbours=(knn, dist))
+    assert sampled.embedding.shape == (2400, 2) and np.isfinite(sampled.embedding).all()
+    assert sampled.placed == 1600 and "sample of 800" in sampled.note
+    kept = {name: knn_preservation(layout_neighbours(r.embedding, 8), knn[:, :16]) for name, r in
+            (("full", full), ("sampled", sampled))}
+    # with the full iterations after the placement, as many neighbours kept as the full map keeps
+    assert kept["sampled"] > kept["full"] - 0.03, kept
+
+
+def test_sampled_tsne_with_a_sample_covering_everything_is_plain_tsne() -> None:
+    x = _clusters(300)
+    got = run_tsne_sampled(x, sample_size=300, n_jobs=1)
+    assert got.placed == 0 and got.method.startswith("openTSNE")
