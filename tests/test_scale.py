@@ -43,3 +43,20 @@ def test_sampled_tsne_with_a_sample_covering_everything_is_plain_tsne() -> None:
     x = _clusters(300)
     got = run_tsne_sampled(x, sample_size=300, n_jobs=1)
     assert got.placed == 0 and got.method.startswith("openTSNE")
+
+
+def test_merged_knn_adds_new_items_to_approximate_lists_without_searching_everything() -> None:
+    from cviz.measure.knn import merged_knn
+
+    x = _clusters(3000, 16, k=30)
+    old = np.arange(2940)  # 2% new items at the end
+    before = feature_knn(x[old], 20, metric="euclidean")  # the previous search (here exact) of the old rows
+    before[5, -1] = -1  # an item gone from row 5's list: that row is searched afresh
+    idx, dist = merged_knn(x, before, old, 20)
+    exact, exact_d = feature_knn(x, 20, metric="euclidean", return_distance=True)
+    recall = np.mean([len(set(a) & set(b)) / 20 for a, b in zip(idx, exact)])
+    assert recall > 0.97, recall
+    assert np.array_equal(idx[2940:], exact[2940:]) and np.array_equal(idx[5], exact[5])  # searched rows: exact
+    assert (np.diff(dist, axis=1) >= -1e-5).all() and not (idx == np.arange(3000)[:, None]).any()
+    gained = np.isin(idx[old], np.arange(2940, 3000)).any(axis=1).sum()
+    assert gained > 20  # old rows took new items into their lists

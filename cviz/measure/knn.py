@@ -183,3 +183,50 @@ def updated_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: in
         top = np.take_along_axis(sims, order, axis=1)
         dist[rows] = np.sqrt(np.maximum((q * q).sum(axis=1)[:, None] - top, 0))
     return idx, dist
+
+
+def merged_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: int,
+               block: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate kNN of every row of ``x`` after items were added, from approximate lists of
+    the rows that were there (Annoy's, above cviz.measure.quality.KNN_EXACT_MAX), without a new
+    search of all N rows (arguments as :func:`updated_knn`).
+
+    The new rows (and old rows whose list lost an item) are searched exactly against all rows:
+    O(new x N x D). An old row's candidates are its previous list plus the new rows that found it
+    among their own ``k`` nearest (reverse neighbours: a new item near an old one is usually
+    mutual); the ``k`` nearest candidates are kept. Cost O(N k D + new N D), memory O(block k)
+    beyond the N x k result, against the O(N log N D) of searching everything again. The lists
+    stay as approximate as the ones they came from, plus the misses of the reverse rule.
+    """
+    u = np.asarray(x, np.float32)
+    n = len(u)
+    k = min(k, n - 1)
+    old_rows = np.asarray(old_rows, np.int64)
+    is_old = np.zeros(n, bool)
+    is_old[old_rows] = True
+    new_rows = np.flatnonzero(~is_old)
+    prev = np.asarray(previous, np.int64)[:, :k]
+    whole = (prev.shape[1] >= k) & (prev >= 0).all(axis=1)
+    idx = np.empty((n, k), np.int64)
+    dist = np.empty((n, k), np.float32)
+    search = np.concatenate([new_rows, old_rows[~whole]])
+    if len(search):
+        idx[search], dist[search] = _blocked_knn(u, u, search, k, "euclidean", True, None)
+    found_by = idx[new_rows].ravel()  # old row i ... found by new row j
+    order = np.argsort(found_by, kind="stable")
+    rev_i, rev_j = found_by[order], np.repeat(new_rows, k)[order]
+    merge_rows, merge_prev = old_rows[whole], prev[whole]
+    for s in range(0, len(merge_rows), block):
+        rows, cand = merge_rows[s:s + block], merge_prev[s:s + block]
+        lo, hi = np.searchsorted(rev_i, rows), np.searchsorted(rev_i, rows, side="right")
+        extra = hi - lo
+        r_of = np.concatenate([np.repeat(np.arange(len(rows)), k), np.repeat(np.arange(len(rows)), extra)])
+        pick = np.repeat(lo, extra) + np.arange(extra.sum()) - np.repeat(np.cumsum(extra) - extra, extra)
+        c_of = np.concatenate([cand.ravel(), rev_j[pick]])
+        d = np.sqrt(np.maximum(((u[rows[r_of]] - u[c_of]) ** 2).sum(axis=1), 0))
+        keep = np.lexsort((d, r_of))
+        first = np.searchsorted(r_of[keep], np.arange(len(rows)))
+        take = (first[:, None] + np.arange(k)[None, :]).ravel()
+        idx[rows] = c_of[keep][take].reshape(len(rows), k)
+        dist[rows] = d[keep][take].reshape(len(rows), k)
+    return idx, dist

@@ -113,6 +113,9 @@ def _neighbours(storage: Storage, paths: CollectionPaths, x: np.ndarray, shas: l
         got = updated_neighbours(storage, paths, x, shas, KNN_K, previous, fit)
         if isinstance(got, FeatureNeighbours):
             return got, (got.knn, got.distances), "neighbour lists updated (PCA fit kept)"
+        if isinstance(got, tuple):  # approximate lists merged with the new rows; the measures sample exactly
+            return (feature_neighbours(x, seed, metric="euclidean"), got,
+                    "approximate neighbour lists merged with the new items (PCA fit kept)")
         why = got
     fn = feature_neighbours(x, seed, metric="euclidean")
     return fn, ((fn.knn, fn.distances) if fn.exact else approximate_knn(x, KNN_K)), why
