@@ -15,6 +15,8 @@ Shape. Both measure a candidate map by one cost, ``|log2(aspect)| + empty_fracti
 holding no item (0: a full square). The category layout takes the shelf width of lowest cost; the
 timeline takes, for each bin width, the band height of lowest cost, then the bin width of lowest
 cost, the narrowest when several are within ``TIE`` of it (see :func:`pick_bins`).
+
+Cost in N: O(N log N) (sorting items into bins and each bin by its t-SNE position), O(N) memory.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ itself excluded, neighbours without a label skipped) that carry the same label, 
 items. It answers "do similar-looking images end up together?" with the collection's own
 metadata (e.g. artist, period, department); chance level is the summed squared label frequency.
 Multi-valued labels (``a|b``) count as shared when any value is shared.
+
+Cost in N: :func:`feature_knn` and :func:`knn_to` are exact, O(Q N D) for Q queries, memory
+O(block N) (a block of queries at a time); :func:`approximate_knn` (Annoy) O(N log N D) time,
+O(N D) memory; :func:`updated_knn` O(N (k + new) D); :func:`merged_knn` O(N k D + new N D);
+:func:`neighbour_agreement` O(N^2 D): only for evaluation on small sets.
 """
 
 from __future__ import annotations
