@@ -18,6 +18,7 @@ a memory-mapped N x D feature file (5 GB at 1,000,000 x 1280 float32) is never l
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,9 @@ class UnitRows:
     def __getitem__(self, rows: object) -> np.ndarray:
         y = np.array(self.array[rows], dtype=np.float32)
         y /= np.maximum(np.linalg.norm(y, axis=-1, keepdims=True), 1e-12)
+        mapped = getattr(self.array, "_mmap", None)
+        if mapped is not None:  # a memory-mapped file: let the pages read go (they stay in the page
+            mapped.madvise(mmap.MADV_DONTNEED)  # cache), so resident memory stays that of a chunk
         return y
 
 
