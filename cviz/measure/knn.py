@@ -190,8 +190,18 @@ def updated_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: in
     return idx, dist
 
 
+def _pair_distances(u: np.ndarray, a: np.ndarray, b: np.ndarray, block: int = 65536) -> np.ndarray:
+    """Euclidean distances between rows ``u[a[i]]`` and ``u[b[i]]``, ``block`` pairs at a time
+    (never a pairs x D copy of the whole list)."""
+    out = np.empty(len(a), np.float32)
+    for s in range(0, len(a), block):
+        diff = u[a[s:s + block]] - u[b[s:s + block]]
+        out[s:s + block] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return out
+
+
 def merged_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: int,
-               block: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+               block: int = 16384) -> tuple[np.ndarray, np.ndarray]:
     """Approximate kNN of every row of ``x`` after items were added, from approximate lists of
     the rows that were there (Annoy's, above cviz.measure.quality.KNN_EXACT_MAX), without a new
     search of all N rows (arguments as :func:`updated_knn`).
@@ -228,7 +238,7 @@ def merged_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: int
         r_of = np.concatenate([np.repeat(np.arange(len(rows)), k), np.repeat(np.arange(len(rows)), extra)])
         pick = np.repeat(lo, extra) + np.arange(extra.sum()) - np.repeat(np.cumsum(extra) - extra, extra)
         c_of = np.concatenate([cand.ravel(), rev_j[pick]])
-        d = np.sqrt(np.maximum(((u[rows[r_of]] - u[c_of]) ** 2).sum(axis=1), 0))
+        d = _pair_distances(u, rows[r_of], c_of)
         keep = np.lexsort((d, r_of))
         first = np.searchsorted(r_of[keep], np.arange(len(rows)))
         take = (first[:, None] + np.arange(k)[None, :]).ravel()
