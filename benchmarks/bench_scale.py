@@ -273,13 +273,16 @@ def _stage_note(stage: str, v: dict[str, Any]) -> str:
 
 
 def run_stages(stages: list[str], root: Path, name: str, opts: dict[str, Any], results: dict[str, Any],
-               prefix: str = "") -> None:
+               prefix: str = "", save: Any = None) -> None:
+    """Each stage in a fresh process; ``save()`` after each, so a run cut short keeps its figures."""
     for stage in stages:
         res = run_stage(stage, str(root), name, opts)
         res["load"] = [round(x, 2) for x in os.getloadavg()]
         results[prefix + stage] = res
         print(f"{prefix + stage:<22}{res['wall_s']:>9.1f}{res['cpu_s']:>9.1f}{res['peak_rss_mb']:>9.0f}"
               f"  {res['load'][0]:>5.2f}  {_stage_note(stage, res['values'])}", flush=True)
+        if save:
+            save()
 
 
 def _totals(results: dict[str, Any], stages: list[str], prefix: str = "") -> dict[str, float]:
@@ -316,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {"items": n, "cell": cell, "command": " ".join(["bench_scale.py", *(argv or sys.argv[1:])]),
                                "load_before": os.getloadavg(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                "stages": {}}
+    out = args.out or REPO / "benchmarks" / "results" / f"scale-{n}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        out.write_text(json.dumps(summary, indent=1, default=float))
+
     try:
         if root.exists():
             shutil.rmtree(root)
@@ -324,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"made {n} files + CSV in {summary['make_seconds']} s\n"
               f"{'stage':<22}{'wall s':>9}{'cpu s':>9}{'RSS MB':>9}  {'load':>5}  notes")
         opts = {"seed": args.seed, "sample_above": args.tsne_sample_above, "sample_size": args.tsne_sample_size}
-        run_stages(["images", "features"] + stages, root, name, opts, summary["stages"])
+        run_stages(["images", "features"] + stages, root, name, opts, summary["stages"], save=save)
         summary["after_features"] = _totals(summary["stages"], stages)
         if "publish" in stages:
             summary["published_bytes"], summary["published_files"] = _published_bytes(root, name)
@@ -332,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             extra = max(1, int(round(n * args.add_percent / 100)))
             make_collection(folder, n, n + extra, args.seed, args.image_side)
             run_stages(["images", "features"] + UPDATE_STAGES, root, name, {**opts, "update": True},
-                       summary["stages"], prefix="update:")
+                       summary["stages"], prefix="update:", save=save)
             summary["update_after_features"] = _totals(summary["stages"], UPDATE_STAGES, "update:")
             summary["update_items"] = extra
     finally:
@@ -348,9 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"update (+{summary['update_items']} items) after features: {u['wall_s']:.0f} s wall, "
               f"{u['cpu_s']:.0f} s CPU, peak RSS {u['peak_rss_mb']:.0f} MB")
     print(f"load {summary['load_before']} -> {summary['load_after']}; the machine is shared with other developers")
-    out = args.out or REPO / "benchmarks" / "results" / f"scale-{n}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=1, default=float))
+    save()
     print(f"JSON: {out}")
     return 0
 
