@@ -60,3 +60,32 @@ def test_merged_knn_adds_new_items_to_approximate_lists_without_searching_everyt
     assert (np.diff(dist, axis=1) >= -1e-5).all() and not (idx == np.arange(3000)[:, None]).any()
     gained = np.isin(idx[old], np.arange(2940, 3000)).any(axis=1).sum()
     assert gained > 20  # old rows took new items into their lists
+
+
+def test_stage_tsne_above_the_exact_limit_merges_new_items_into_the_lists_and_samples(tmp_path, monkeypatch) -> None:
+    """The stages as the assets run them, with the limits lowered: a place_new update above
+    KNN_EXACT_MAX merges the new items into the approximate lists (no new search of every row);
+    a recompute above ``sample_above`` lays out a sample and places the rest."""
+    from cviz.measure import quality
+    from cviz.paths import CollectionPaths
+    from cviz.stages import registry, stable_update
+    from tests.test_stable_update import _collection
+
+    monkeypatch.setattr(quality, "KNN_EXACT_MAX", 100)
+    monkeypatch.setattr(quality, "KNN_SAMPLE", 60)
+    monkeypatch.setattr(stable_update, "KNN_EXACT_MAX", 100)
+    f = np.abs(_clusters(330, 32, k=6, seed=4))
+    storage = _collection(str(tmp_path), f[:300])
+    registry.stage_pca(storage, "stable", n_components=16)
+    first = registry.stage_tsne(storage, "stable", sample_above=250, sample_size=120)
+    assert first.values["method"].startswith("openTSNE sample + transform") and first.values["placed_new"] == 180
+    storage = _collection(str(tmp_path), f)
+    registry.stage_pca(storage, "stable", n_components=16, update="place_new")
+    report = registry.stage_tsne(storage, "stable", update="place_new")
+    assert "approximate neighbour lists merged with the new items" in report.values["note"], report.values["note"]
+    assert report.values["placed_new"] == 30
+    knn = storage.read_npy(CollectionPaths("stable").knn)
+    x = storage.read_npy(CollectionPaths("stable").pca)
+    exact = feature_knn(x, knn.shape[1], metric="euclidean")
+    assert knn.shape == (330, 50) and np.array_equal(knn[300:], exact[300:])  # new rows: searched exactly
+    assert np.mean([len(set(a) & set(b)) / 50 for a, b in zip(knn, exact)]) > 0.9
