@@ -16,7 +16,7 @@ import time
 
 import dagster as dg
 
-from cviz.embed.chunks import chunk_rel, compute_chunk, load_chunk, plan_chunks, worker_chunks
+from cviz.embed.chunks import run_worker
 from cviz.ingest.catalogue import open_source, usable_items
 from cviz.paths import CollectionPaths
 from cviz.settings import settings
@@ -42,19 +42,11 @@ def _worker_op(worker: int, workers: int) -> dg.OpDefinition:
         items = usable_items(catalogue)
         extractor = model.get(registry.model_cache_dir(store))
         fs, base = open_source(catalogue, store.storage_options)
-        mine = worker_chunks(plan_chunks(items, extractor.model_id), worker, workers)
         # One decode per original here too: it also fills the cell and item-image caches the mosaic copies.
         decode_at, derive = registry.derive_outputs(store, name, tuple(registry.run_config(store, name).cell_size))
-        computed = reused = images = 0
-        for chunk in mine:
-            if load_chunk(store, chunk_rel(name, extractor.model_id, chunk), chunk.size, int(extractor.dim)) is not None:
-                reused += 1
-                continue
-            run = compute_chunk(store, name, items, chunk, lambda rel: read_source(fs, f"{base}/{rel}"),
-                                extractor, model.batch_size, decode_at=decode_at, derive=derive)
-            computed += 1
-            images += run.computed
-            context.log.info(f"{name}: chunk {chunk.index} ({chunk.size} items) written, {run.computed} computed")
+        done = run_worker(store, name, items, extractor, worker, workers, lambda rel: read_source(fs, f"{base}/{rel}"),
+                          model.batch_size, log=context.log.info, decode_at=decode_at, derive=derive)
+        computed, reused, images = done.computed, done.reused, done.images
         context.add_output_metadata({
             "chunks_computed": computed, "chunks_already_there": reused, "images_computed": images,
             "pid": os.getpid(), "host": os.uname().nodename, "seconds": round(time.perf_counter() - started, 3),

@@ -20,6 +20,8 @@ Slack. Every bin's band and every block is sized for its items plus :func:`slack
 ``SLACK`` of them, at least ``MIN_SLACK``), left empty at its end (bottom rows), so that an update
 adding a few items places them in their bin's or block's free cells and every other cell stays where
 it was (cviz.arrange.layout_update); a bin or block only reflows, with the whole map, once it is full.
+
+Cost in N: O(N log N) (sorting items into bins and each bin by its t-SNE position), O(N) memory.
 """
 
 from __future__ import annotations

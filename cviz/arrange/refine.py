@@ -20,6 +20,11 @@ independent: they are evaluated together in numpy and every swap with a positive
 at once. A round runs every offset over every lattice phase; rounds repeat until fewer than
 ``min_share`` of the items move, ``rounds`` is reached or the time budget is spent. E never
 decreases, so the result is at least as good as the input on this objective.
+
+Cost in N: the graph holds 2 N k edges (sorted int64 keys + float32 weights, about 1.2 GB at
+1,000,000 items and k = 50 before de-duplication); one round evaluates every offset over the
+whole grid, O(N r^2 8 log(N k)) with lookups by binary search; rounds stop at ``MIN_SHARE``
+or the time budget, so time is bounded and memory O(N k).
 """
 
 from __future__ import annotations

@@ -13,6 +13,20 @@ importable. Settings, and why:
 - PCA initialisation and a fixed seed: the same input gives the same map, and the global layout
   stays stable across runs.
 
+Large collections (:func:`run_tsne_sampled`, above ``SAMPLE_ABOVE`` items): t-SNE on a uniform
+random sample of ``SAMPLE_SIZE`` items, the rest placed into that map by openTSNE's
+``TSNEEmbedding.transform`` (Policar et al. 2019: affinities of each new point to its nearest
+sample points, found in the sample's own Annoy index, initialised at the median of those
+neighbours, then optimised against the fixed sample), ``TRANSFORM_BATCH`` items at a time. The
+sample fixes the map's global shape; the placement is independent per item, so it costs linear
+in the rest and in bounded memory. Quality cost measured in benchmarks/bench_scale.py and
+docs/scale.md.
+
+Cost in N: the neighbour search (Annoy, openTSNE's) O(N log N D); the FFT-accelerated gradients
+O(N) per iteration (550 iterations); memory O(N k) for the affinities. Above ``SAMPLE_ABOVE``:
+O(S log S D) + O(S) per iteration for the sample S, plus O((N - S) (log S D + iterations)) for
+the placement, so t-SNE at 1,000,000 items costs about what the sample plus one linear pass does.
+
 Tiny collections (fewer than ``MIN_TSNE`` items) are laid out from their first two principal
 components instead, and the result says so.
 
@@ -41,6 +55,11 @@ BACKENDS: dict[str, str] = {
     "opentsne": "openTSNE (Policar et al. 2024), FFT-accelerated interpolation: about linear in N",
     "multicore": "MulticoreTSNE, the original tool's Barnes-Hut t-SNE (built by `make multicore-tsne`)",
 }
+SAMPLE_ABOVE = 150_000  # above this many items, t-SNE on a sample and the rest placed (run_tsne_sampled)
+SAMPLE_SIZE = 100_000  # the sample: the largest that keeps the tsne stage within minutes on 2 cores
+TRANSFORM_BATCH = 50_000  # items placed per transform call (bounds the placement's memory)
+TRANSFORM_ITER = 100  # optimisation steps of each placed point against the fixed sample
+REFINE_ITER = 150  # then steps of all points together (with every item's neighbours), from that start
 
 
 @dataclass
@@ -155,6 +174,66 @@ def run_tsne(x: np.ndarray, perplexity: float = DEFAULT_PERPLEXITY, seed: int = 
         return TsneResult(emb, "openTSNE (given kNN)", perp, note)
     emb = np.asarray(tsne.fit(_input(x, dims)), dtype=np.float32)
     return TsneResult(emb, "openTSNE", perp, note)
+
+
+def run_tsne_sampled(x: np.ndarray, sample_size: int = SAMPLE_SIZE, perplexity: float = DEFAULT_PERPLEXITY,
+                     seed: int = 0, n_jobs: int = 2, dims: int = TSNE_DIMS, n_iter: int = N_ITER,
+                     transform_iter: int = TRANSFORM_ITER, batch: int = TRANSFORM_BATCH,
+                     neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+                     refine_iter: int = REFINE_ITER) -> TsneResult:
+    """t-SNE of a uniform random sample of ``sample_size`` rows of ``x`` (drawn with ``seed``), then
+    every other row placed into it (see the module docstring), then, when ``neighbours`` (every
+    row's (indices, distances), at least 3 x perplexity) are given, ``refine_iter`` iterations of
+    t-SNE on all rows started from that placement (openTSNE's large-data recipe: the sample fixes
+    the global layout, the full iterations restore the local one among placed items, which the
+    placement alone leaves collapsed on their sample neighbours).
+
+    ``transform_iter``: gradient steps of the placement (openTSNE's default is 250);
+    ``batch``: rows placed per call. Falls back to :func:`run_tsne` when ``sample_size`` covers
+    every row.
+    """
+    n = x.shape[0]
+    if sample_size >= n:
+        return run_tsne(x, perplexity=perplexity, seed=seed, n_jobs=n_jobs, dims=dims, n_iter=n_iter)
+    from openTSNE import TSNE
+
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=sample_size, replace=False))
+    perp = _perplexity(perplexity, sample_size)
+    tsne = TSNE(n_components=2, perplexity=perp, n_jobs=n_jobs, random_state=seed, initialization="pca",
+                n_iter=n_iter, early_exaggeration_iter=EARLY_EXAGGERATION_ITER, learning_rate="auto",
+                negative_gradient_method="fft", verbose=False)
+    embedding = tsne.fit(_input(x[rows], dims))
+    out = np.empty((n, 2), np.float32)
+    out[rows] = np.asarray(embedding, dtype=np.float32)
+    rest = np.flatnonzero(~np.isin(np.arange(n), rows))
+    for s in range(0, len(rest), batch):
+        part = rest[s:s + batch]
+        placed = embedding.transform(_input(x[part], dims), perplexity=min(5.0, perp), n_iter=transform_iter)
+        out[part] = np.asarray(placed, dtype=np.float32)
+    note = f"t-SNE on a sample of {sample_size} of {n} items (seed {seed}); the other {len(rest)} placed into it"
+    if neighbours is None or refine_iter <= 0 or neighbours[0].shape[1] < min(3 * perp, n - 1):
+        return TsneResult(out, "openTSNE sample + transform", perp, note, len(rest))
+    out = _optimise_all(out, neighbours, perp, seed, n_jobs, refine_iter)
+    return TsneResult(out, "openTSNE sample + transform + full iterations", perp,
+                      f"{note}; then {refine_iter} iterations on all items", len(rest))
+
+
+def _optimise_all(start: np.ndarray, neighbours: tuple[np.ndarray, np.ndarray], perplexity: float, seed: int,
+                  n_jobs: int, n_iter: int) -> np.ndarray:
+    """``n_iter`` t-SNE iterations (FFT gradients, no exaggeration) of every point from ``start``,
+    with affinities from the given neighbour lists: O(N k) memory, O(N) per iteration."""
+    from openTSNE import TSNEEmbedding
+    from openTSNE.affinity import PerplexityBasedNN
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+    idx, dist = neighbours
+    affinities = PerplexityBasedNN(perplexity=perplexity, n_jobs=n_jobs, random_state=seed, verbose=False,
+                                   knn_index=PrecomputedNeighbors(np.ascontiguousarray(idx),
+                                                                  np.ascontiguousarray(dist, dtype=np.float64)))
+    embedding = TSNEEmbedding(np.ascontiguousarray(start, dtype=np.float64), affinities,
+                              negative_gradient_method="fft", n_jobs=n_jobs, random_state=seed)
+    embedding = embedding.optimize(n_iter=n_iter, learning_rate=max(len(start) / 12, 200), momentum=0.8)
+    return np.asarray(embedding, dtype=np.float32)
 
 
 def place_new(x: np.ndarray, old_rows: np.ndarray, old_embedding: np.ndarray,

@@ -150,3 +150,34 @@ def features_by_chunks(storage: Storage, name: str, items: Sequence[dict[str, An
 def worker_chunks(chunks: Sequence[Chunk], worker: int, workers: int) -> list[Chunk]:
     """The chunks worker ``worker`` of ``workers`` computes: every ``workers``-th, round robin."""
     return [c for c in chunks if c.index % workers == worker]
+
+
+@dataclass
+class WorkerRun:
+    computed: int  # chunks computed (and written) here
+    reused: int  # chunks whose valid file was already there (another worker, an earlier try)
+    images: int  # images whose features were computed here (not from the per-image cache)
+
+
+def run_worker(storage: Storage, name: str, items: Sequence[dict[str, Any]], extractor: Extractor, worker: int,
+               workers: int, read_bytes: Callable[[str], bytes], batch_size: int = 32,
+               log: Callable[[str], None] | None = None, **options: Any) -> WorkerRun:
+    """Worker ``worker`` of ``workers``: compute each of its chunks whose file is not there yet.
+
+    What a ``features_chunks`` step runs (cviz_assets/chunk_jobs.py). A worker killed mid-chunk
+    leaves no chunk file (the write is atomic: a file or an object PUT), so whoever runs the same
+    worker again (the executor's retry on another machine) skips the finished chunks and computes
+    the rest; the vectors do not depend on who computed them. ``options`` go to compute_features
+    (``decode_at``, ``derive``)."""
+    computed = reused = images = 0
+    for chunk in worker_chunks(plan_chunks(items, extractor.model_id), worker, workers):
+        if load_chunk(storage, chunk_rel(name, extractor.model_id, chunk), chunk.size, int(extractor.dim)) is not None:
+            reused += 1
+            continue
+        run = compute_chunk(storage, name, items, chunk, read_bytes, extractor, batch_size, **options)
+        computed += 1
+        images += run.computed
+        if log:
+            log(f"{name}: chunk {chunk.index} ({chunk.size} items) written, {run.computed} computed")
+    return WorkerRun(computed, reused, images)
+

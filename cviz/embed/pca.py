@@ -9,10 +9,16 @@ That is exact (no randomized approximation), deterministic, streams in bounded m
 about a second at 13,000 items and under ten at 100,000, where scikit-learn's full SVD of the
 N x D matrix would need minutes. Signs are fixed like scikit-learn's ``svd_flip`` (the largest
 loading of each component is positive), so a rerun gives identical components.
+
+Cost in N: time O(N D^2) (two passes over the rows: mean and covariance, then the projection
+O(N D K)); memory O(D^2 + N K) beyond the input, which is read ``CHUNK_ROWS`` rows at a time, so
+a memory-mapped N x D feature file (5 GB at 1,000,000 x 1280 float32) is never loaded whole.
+:class:`UnitRows` L2-normalises rows as they are read instead of holding a normalised copy.
 """
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +37,35 @@ class PcaResult:
     basis: np.ndarray | None = None  # D x K float32: the components' directions
 
 
-def project(features: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> np.ndarray:
+class UnitRows:
+    """A read-only view of ``array`` (N x D, e.g. memory-mapped) whose rows come out L2-normalised
+    float32 when indexed: what PCA of normalised features needs, without an N x D copy."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+        self.shape = array.shape
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, rows: object) -> np.ndarray:
+        y = np.array(self.array[rows], dtype=np.float32)
+        y /= np.maximum(np.linalg.norm(y, axis=-1, keepdims=True), 1e-12)
+        mapped = getattr(self.array, "_mmap", None)
+        if mapped is not None:  # a memory-mapped file: let the pages read go (they stay in the page
+            mapped.madvise(mmap.MADV_DONTNEED)  # cache), so resident memory stays that of a chunk
+        return y
+
+
+def _mean(x: np.ndarray | UnitRows) -> np.ndarray:
+    total = np.zeros(x.shape[1], np.float64)
+    for s in range(0, len(x), CHUNK_ROWS):
+        total += x[s:s + CHUNK_ROWS].sum(axis=0, dtype=np.float64)
+    return total / max(len(x), 1)
+
+
+def project(features: np.ndarray | UnitRows, mean: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """Rows of ``features`` on a fitted basis, computed as :func:`run_pca` does (float32, in row
     chunks), so a row projected later is bit-identical to the same row projected by the fit."""
     out = np.empty((len(features), basis.shape[1]), np.float32)
@@ -41,7 +75,7 @@ def project(features: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> np.nda
     return out
 
 
-def _covariance(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
+def _covariance(x: np.ndarray | UnitRows, mean: np.ndarray) -> np.ndarray:
     d = x.shape[1]
     cov = np.zeros((d, d), np.float64)
     for s in range(0, len(x), CHUNK_ROWS):
@@ -50,7 +84,7 @@ def _covariance(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return cov / max(len(x) - 1, 1)
 
 
-def run_pca(features: np.ndarray, n_components: int = DEFAULT_COMPONENTS) -> PcaResult:
+def run_pca(features: np.ndarray | UnitRows, n_components: int = DEFAULT_COMPONENTS) -> PcaResult:
     """Project ``features`` on its first principal components.
 
     K = min(n_components, N - 1, D): PCA cannot give more components than that; with N = 1 the
@@ -61,7 +95,7 @@ def run_pca(features: np.ndarray, n_components: int = DEFAULT_COMPONENTS) -> Pca
     if k < 1:
         return PcaResult(np.zeros((n, 1), np.float32), np.ones(1, np.float32), n_components,
                          f"{n} item(s): nothing to project, placed at the origin")
-    mean = features.mean(axis=0, dtype=np.float64)
+    mean = _mean(features)
     cov = _covariance(features, mean)
     eigvals, eigvecs = np.linalg.eigh(cov)  # ascending
     order = np.argsort(eigvals)[::-1][:k]

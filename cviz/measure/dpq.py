@@ -15,6 +15,9 @@ at 100,000). :func:`dpq` therefore uses vc-flas itself up to ``EXACT_MAX`` items
 the same formula on a random sample of query items (every row of the two sorted distance matrices
 is an item's own view of the map; DPQ averages rows, so a uniform row sample estimates it without
 bias in the averages), computed in chunks so memory stays at a few hundred MB.
+
+Cost in N: exact (vc-flas) O(N^2) memory up to ``EXACT_MAX``; above, O(S N) time for S sampled
+query items, memory of a chunk.
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ itself excluded, neighbours without a label skipped) that carry the same label, 
 items. It answers "do similar-looking images end up together?" with the collection's own
 metadata (e.g. artist, period, department); chance level is the summed squared label frequency.
 Multi-valued labels (``a|b``) count as shared when any value is shared.
+
+Cost in N: :func:`feature_knn` and :func:`knn_to` are exact, O(Q N D) for Q queries, memory
+O(block N) (a block of queries at a time); :func:`approximate_knn` (Annoy) O(N log N D) time,
+O(N D) memory; :func:`updated_knn` O(N (k + new) D); :func:`merged_knn` O(N k D + new N D);
+:func:`neighbour_agreement` O(N^2 D): only for evaluation on small sets.
 """
 
 from __future__ import annotations
@@ -197,4 +202,61 @@ def updated_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: in
         idx[rows] = np.take_along_axis(cand, order, axis=1)
         top = np.take_along_axis(sims, order, axis=1)
         dist[rows] = np.sqrt(np.maximum((q * q).sum(axis=1)[:, None] - top, 0))
+    return idx, dist
+
+
+def _pair_distances(u: np.ndarray, a: np.ndarray, b: np.ndarray, block: int = 65536) -> np.ndarray:
+    """Euclidean distances between rows ``u[a[i]]`` and ``u[b[i]]``, ``block`` pairs at a time
+    (never a pairs x D copy of the whole list)."""
+    out = np.empty(len(a), np.float32)
+    for s in range(0, len(a), block):
+        diff = u[a[s:s + block]] - u[b[s:s + block]]
+        out[s:s + block] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return out
+
+
+def merged_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: int,
+               block: int = 16384) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate kNN of every row of ``x`` after items were added, from approximate lists of
+    the rows that were there (Annoy's, above cviz.measure.quality.KNN_EXACT_MAX), without a new
+    search of all N rows (arguments as :func:`updated_knn`).
+
+    The new rows (and old rows whose list lost an item) are searched exactly against all rows:
+    O(new x N x D). An old row's candidates are its previous list plus the new rows that found it
+    among their own ``k`` nearest (reverse neighbours: a new item near an old one is usually
+    mutual); the ``k`` nearest candidates are kept. Cost O(N k D + new N D), memory O(block k)
+    beyond the N x k result, against the O(N log N D) of searching everything again. The lists
+    stay as approximate as the ones they came from, plus the misses of the reverse rule.
+    """
+    u = np.asarray(x, np.float32)
+    n = len(u)
+    k = min(k, n - 1)
+    old_rows = np.asarray(old_rows, np.int64)
+    is_old = np.zeros(n, bool)
+    is_old[old_rows] = True
+    new_rows = np.flatnonzero(~is_old)
+    prev = np.asarray(previous, np.int64)[:, :k]
+    whole = (prev.shape[1] >= k) & (prev >= 0).all(axis=1)
+    idx = np.empty((n, k), np.int64)
+    dist = np.empty((n, k), np.float32)
+    search = np.concatenate([new_rows, old_rows[~whole]])
+    if len(search):
+        idx[search], dist[search] = _blocked_knn(u, u, search, k, "euclidean", True, None)
+    found_by = idx[new_rows].ravel()  # old row i ... found by new row j
+    order = np.argsort(found_by, kind="stable")
+    rev_i, rev_j = found_by[order], np.repeat(new_rows, k)[order]
+    merge_rows, merge_prev = old_rows[whole], prev[whole]
+    for s in range(0, len(merge_rows), block):
+        rows, cand = merge_rows[s:s + block], merge_prev[s:s + block]
+        lo, hi = np.searchsorted(rev_i, rows), np.searchsorted(rev_i, rows, side="right")
+        extra = hi - lo
+        r_of = np.concatenate([np.repeat(np.arange(len(rows)), k), np.repeat(np.arange(len(rows)), extra)])
+        pick = np.repeat(lo, extra) + np.arange(extra.sum()) - np.repeat(np.cumsum(extra) - extra, extra)
+        c_of = np.concatenate([cand.ravel(), rev_j[pick]])
+        d = _pair_distances(u, rows[r_of], c_of)
+        keep = np.lexsort((d, r_of))
+        first = np.searchsorted(r_of[keep], np.arange(len(rows)))
+        take = (first[:, None] + np.arange(k)[None, :]).ravel()
+        idx[rows] = c_of[keep][take].reshape(len(rows), k)
+        dist[rows] = d[keep][take].reshape(len(rows), k)
     return idx, dist

@@ -1,6 +1,10 @@
 """How well a layout keeps similar items together, in numbers a curator can compare: kNN
 preservation (of the feature-space neighbours, by the t-SNE points and the grid) and label
 agreement (with a chance level). The grid's DPQ and mean neighbour distance are in cviz.measure.dpq.
+
+Cost in N: the feature neighbours of at most ``KNN_SAMPLE`` query items above
+``KNN_EXACT_MAX`` (O(S N D)); the layout neighbours by a k-d tree (O(N log N)); the label
+measures O(S k) sparse products. Memory O(N) for the label matrix and the tree.
 """
 
 from __future__ import annotations

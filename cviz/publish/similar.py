@@ -13,6 +13,10 @@ otherwise it searches: exact below ``EXACT_BELOW`` items (blocked matrix product
 Published as ``neighbours.bin`` (format in docs/outputs.md): a 16-byte header (magic ``CVNB``,
 format version, N, k as little-endian int32) then N x k little-endian int32 item indices, row i
 the neighbours of item i (items.json order), nearest first; -1 pads rows of tiny collections.
+
+Cost in N: reusing the tsne stage's lists is O(N k) plus a check of 64 rows; otherwise exact
+O(N^2 D) below ``EXACT_BELOW`` rows and Annoy O(N log N D) above. ``neighbours.bin`` is 4 N k bytes
+(48 MB at 1,000,000 items).
 """
 
 from __future__ import annotations

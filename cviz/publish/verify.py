@@ -8,6 +8,8 @@ each occupied cell once with its title/url templates rendered from the metadata 
 must be finite. The pyramid and items checks read the version this build made (the one
 ``mosaic.json`` names, which `publish` is about to switch live), never the live pointer: the
 checks gate publishing, and a first build has no pointer yet.
+
+Cost in N: O(N) over the grid and items; the pyramid check lists O(N / tile^2) tile names.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ so two processes publishing different collections at once never lose each other'
 writes its own entry, then rebuilds the index from all entries under a file lock (local) and
 re-reads the entries after writing until they are unchanged (object storage, strongly consistent
 listings: the last writer always sees every entry written before it).
+
+Cost in N: O(1) per publish (the pointer and the index entry); retiring a version removes
+its O(N / tile^2) tiles.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ Level ``L`` of an image ``W x H`` is ``ceil(W / 2^(max-L)) x ceil(H / 2^(max-L))
 ``<name>_files/<L>/<col>_<row>.<format>`` (edge tiles smaller; overlap 0 here). Reference:
 Microsoft, "Deep Zoom file format overview" (DZI schema ``http://schemas.microsoft.com/deepzoom/2008``).
 Tiles are baseline JPEG (:func:`encode_jpeg`).
+
+Cost in N: tiling is O(N) over all levels; :func:`expected_tiles` lists O(N / tile^2) names.
 """
 
 from __future__ import annotations

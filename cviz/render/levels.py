@@ -5,6 +5,9 @@ level ``L``, so at most two bands per level are in memory (a few tens of MB at 1
 The first step (top to max-1) decodes the top tiles directly at half size (JPEG DCT scaling),
 which halves the decode work and replaces the reduction. Levels ``max-3`` and below are encoded
 4:4:4 (see :func:`cviz.render.dzi.encode_jpeg`).
+
+Cost in N: each lower level is built from two bands of the one above: O(N) time over all
+levels (each is a quarter of the one above), memory of two bands.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ Otherwise the cells are pasted into bands of ``tile_size`` pixel rows and cut. E
 The preview (whole mosaic, longest side 1024) is made from cells decoded at 1/8 scale.
 Square cells whose side is a multiple of 4 take the block path instead (cviz.render.mosaic_blocks: levels
 max..max-2, and reuse of the previous version's unchanged tiles).
+
+Cost in N: O(N) cell reads and tile writes; memory of ``max_pending`` bands or blocks, never of
+the whole mosaic (a 1,000,000-item map of 32 px cells is 32,000 px square).
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ is unchanged costs no cell read at all; a changed block half-decodes all its cel
 needs every child's pixels). With no previous version every tile is made: one code path.
 The preview is drawn from the written tiles of the smallest of these levels that is large enough,
 decoded at a reduced DCT scale, so an update's preview is the same as a full render's.
+
+Cost in N: O(N) (each cell is read once, each tile written once); memory of one block row.
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""The `grid` stage: one cell per item (cviz.arrange.grid), refined and measured (cviz.measure.quality)."""
+"""The `grid` stage: one cell per item (cviz.arrange.grid), refined and measured (cviz.measure.quality).
+
+Cost in N: reads the tsne stage's neighbour lists (no search; Annoy O(N log N D) only when they
+are missing or stale), the grid method (cviz.arrange.grid) and the refinement (cviz.arrange.refine,
+O(N k) memory, a time budget), then the measures on a fixed sample above
+cviz.measure.quality.KNN_EXACT_MAX: O(S N D) for S sampled items. ``grid.json`` is O(N).
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,10 @@ A stage records what it built (or that the collection has no such layout, and wh
 ``collections/<name>/layouts/<layout>.json``; `publish` reads those records and names in
 ``current.json`` only the layout versions built from the same item list as the similarity
 version it publishes (``items_sha256``: SHA-256 of ``json.dumps`` of items.json's ``fields.id``).
+
+Cost in N: arrangement O(N log N) (sorts by bin and by t-SNE position); the mosaic and the
+pyramid stream as the similarity map's do (O(N) time, memory of a band), cells from the cell
+cache.
 """
 
 from __future__ import annotations

@@ -7,12 +7,14 @@ import time
 import numpy as np
 
 from cviz.arrange.tsne import BACKENDS as TSNE_BACKENDS
-from cviz.arrange.tsne import DEFAULT_PERPLEXITY, MIN_TSNE, place_new, run_tsne
-from cviz.embed.pca import PcaResult, run_pca
+from cviz.arrange.tsne import DEFAULT_PERPLEXITY, MIN_TSNE, TsneResult, place_new, run_tsne, run_tsne_sampled
+from cviz.arrange.tsne import SAMPLE_ABOVE as TSNE_SAMPLE_ABOVE
+from cviz.arrange.tsne import SAMPLE_SIZE as TSNE_SAMPLE_SIZE
+from cviz.embed.pca import PcaResult, UnitRows, run_pca
 from cviz.errors import CollectionError
 from cviz.ingest.catalogue import usable_items
 from cviz.measure import plots
-from cviz.measure.knn import approximate_knn, unit_rows
+from cviz.measure.knn import approximate_knn
 from cviz.measure.quality import FeatureNeighbours, feature_neighbours, neighbourhood_quality
 from cviz.paths import CollectionPaths
 from cviz.stages.common import StageReport, label_values, read_catalogue, timed
@@ -37,11 +39,11 @@ def stage_pca(storage: Storage, name: str, n_components: int = 256, normalise: b
         raise CollectionError(f"PCA update {update!r}: choose one of {', '.join(UPDATE_MODES)}")
     started = time.perf_counter()
     paths = CollectionPaths(name)
-    features = storage.read_npy(paths.features)
+    features = storage.load_npy(paths.features, mmap=True)  # read in row chunks, never copied whole
     shas = [e["sha256"] for e in usable_items(read_catalogue(storage, name))]
     if len(shas) != len(features):
         raise CollectionError(f"collection {name}: features has {len(features)} rows for {len(shas)} items; re-materialize features")
-    x = unit_rows(features) if normalise else features
+    x = UnitRows(features) if normalise else features
     stable = stable_rows(storage, paths, x, shas) if update == "place_new" else "update: recompute"
     storage.remove_file(paths.pca_items)  # written last: a run cut short leaves no fit to keep, never a stale one
     values: dict = {"items": int(features.shape[0]), "input_dimension": int(features.shape[1]), "normalised": normalise,
@@ -117,16 +119,47 @@ def _neighbours(storage: Storage, paths: CollectionPaths, x: np.ndarray, shas: l
         got = updated_neighbours(storage, paths, x, shas, KNN_K, previous, fit)
         if isinstance(got, FeatureNeighbours):
             return got, (got.knn, got.distances), "neighbour lists updated (PCA fit kept)"
+        if isinstance(got, tuple):  # approximate lists merged with the new rows; the measures sample exactly
+            return (feature_neighbours(x, seed, metric="euclidean"), got,
+                    "approximate neighbour lists merged with the new items (PCA fit kept)")
         why = got
     fn = feature_neighbours(x, seed, metric="euclidean")
     return fn, ((fn.knn, fn.distances) if fn.exact else approximate_knn(x, KNN_K)), why
 
 
+def _layout(storage: Storage, paths: CollectionPaths, x: np.ndarray, shas: list[str],
+            knn: tuple[np.ndarray, np.ndarray], before: dict | None, perplexity: float, seed: int, backend: str,
+            sample_above: int, sample_size: int) -> tuple[TsneResult, str]:
+    """(the 2-D layout, why a stable update fell back to a fresh one): the previous points kept and
+    the new ones placed when ``before`` (the previous map's items) allows; else t-SNE of every row,
+    or of a sample with the rest placed above ``sample_above`` rows."""
+    fallback = ""
+    if before is not None:
+        previous = _previous_embedding(storage, paths, before.get("items") or [])
+        old_rows = [i for i, sha in enumerate(shas) if previous and sha in previous]
+        if previous is None:
+            fallback = "no previous embedding to keep: computed afresh"
+        elif len(old_rows) < MIN_TSNE:
+            fallback = f"only {len(old_rows)} item(s) of the previous embedding remain: computed afresh"
+        else:
+            old = np.stack([previous[shas[i]] for i in old_rows])
+            return place_new(x, np.asarray(old_rows), old, perplexity=perplexity, seed=seed), fallback
+    if len(x) > sample_above and backend == "opentsne":
+        return run_tsne_sampled(x, sample_size, perplexity=perplexity, seed=seed, neighbours=knn), fallback
+    return run_tsne(x, perplexity=perplexity, seed=seed, backend=backend, neighbours=knn), fallback
+
+
 def stage_tsne(storage: Storage, name: str, perplexity: float = DEFAULT_PERPLEXITY, seed: int = 0,
-               update: str = "recompute", backend: str = "opentsne") -> StageReport:
+               update: str = "recompute", backend: str = "opentsne", sample_above: int = TSNE_SAMPLE_ABOVE,
+               sample_size: int = TSNE_SAMPLE_SIZE) -> StageReport:
     """``update="place_new"`` keeps the previous coordinates of items already mapped and places only
     the new ones (cviz.arrange.tsne.place_new); ``"recompute"`` (default) lays out everything afresh.
     ``backend``: ``opentsne`` (default) or ``multicore`` (MulticoreTSNE, `make multicore-tsne`).
+    ``sample_above``, ``sample_size``: above that many items t-SNE runs on a sample of this size
+    and places the rest into it (cviz.arrange.tsne.run_tsne_sampled; defaults there).
+    Cost in N: the neighbour search (exact O(N^2 D) up to cviz.measure.quality.KNN_EXACT_MAX,
+    Annoy O(N log N D) above) plus the t-SNE's (cviz.arrange.tsne); quality on a sample of
+    cviz.measure.quality.KNN_SAMPLE items above KNN_EXACT_MAX: O(S N D).
     Reports how many feature-space neighbours the layout keeps (cviz.measure.quality)."""
     if update not in UPDATE_MODES:
         raise CollectionError(f"t-SNE update {update!r}: choose one of {', '.join(UPDATE_MODES)}")
@@ -142,20 +175,8 @@ def stage_tsne(storage: Storage, name: str, perplexity: float = DEFAULT_PERPLEXI
     fit = current_fit_id(storage, paths)  # the PCA fit these rows are on
     fn, knn, knn_note = _neighbours(storage, paths, x, shas, seed, before, fit)
     storage.write_npy(knn_path(paths), knn[0].astype(np.int32))
-    result = None
-    fallback = ""
-    if update == "place_new":
-        previous = _previous_embedding(storage, paths, (before or {}).get("items") or [])
-        old_rows = [i for i, sha in enumerate(shas) if previous and sha in previous]
-        if previous is None:
-            fallback = "no previous embedding to keep: computed afresh"
-        elif len(old_rows) < MIN_TSNE:
-            fallback = f"only {len(old_rows)} item(s) of the previous embedding remain: computed afresh"
-        else:
-            old = np.stack([previous[shas[i]] for i in old_rows])
-            result = place_new(x, np.asarray(old_rows), old, perplexity=perplexity, seed=seed)
-    if result is None:
-        result = run_tsne(x, perplexity=perplexity, seed=seed, backend=backend, neighbours=knn)
+    result, fallback = _layout(storage, paths, x, shas, knn, before if update == "place_new" else None,
+                               perplexity, seed, backend, sample_above, sample_size)
     layout_seconds = time.perf_counter() - started
     storage.write_npy(paths.tsne, result.embedding)
     storage.write_json(_tsne_items_path(paths), {"items": shas, "pca_fit": fit}, compact=True)

@@ -1,5 +1,10 @@
 """The `mosaic` and `dzi` stages: the pyramid's top level (cviz.render.mosaic), then its lower levels
-(cviz.render.levels) and ``map.dzi``, into a new version folder that nothing names yet."""
+(cviz.render.levels) and ``map.dzi``, into a new version folder that nothing names yet.
+
+Cost in N: the mosaic and the pyramid stream (O(N) time, memory of one band or block of tiles,
+not of N); cells come from the cell cache (O(1) requests per item), a changed item re-renders
+only its block (cviz.render.tile_reuse).
+"""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cviz.embed.pca import PcaResult, project
-from cviz.measure.knn import knn_fits, updated_knn
+from cviz.measure.knn import knn_fits, merged_knn, updated_knn
 from cviz.measure.quality import KNN_EXACT_MAX, FeatureNeighbours
 from cviz.paths import CollectionPaths
 from cviz.storage import Storage
@@ -92,13 +92,13 @@ def current_fit_id(storage: Storage, paths: CollectionPaths) -> str:
 
 
 def updated_neighbours(storage: Storage, paths: CollectionPaths, x: np.ndarray, shas: list[str], k: int,
-                       previous_items: dict, fit: str) -> FeatureNeighbours | str:
+                       previous_items: dict, fit: str) -> FeatureNeighbours | tuple[np.ndarray, np.ndarray] | str:
     """The exact kNN of today's PCA rows from the previous ``knn.npy``, when the pca stage kept the
     fit ``fit`` those lists were searched in (so old rows are unchanged); else why not (then search).
+    Above ``KNN_EXACT_MAX`` rows the lists are approximate (Annoy's): they are merged with the new
+    rows instead (cviz.measure.knn.merged_knn) and returned as (indices, distances).
     The result is checked against an exact search of a few rows, so lists that are not of these
     rows (a run cut short between writes) are never passed on."""
-    if len(x) > KNN_EXACT_MAX:
-        return f"above {KNN_EXACT_MAX} items the neighbour lists are approximate: searched afresh"
     if not fit or previous_items.get("pca_fit") != fit:
         return "PCA was refitted since the last neighbour search: searched afresh"
     try:
@@ -114,7 +114,10 @@ def updated_neighbours(storage: Storage, paths: CollectionPaths, x: np.ndarray, 
     to_today = np.array([today.get(sha, -1) for sha in old_shas] + [-1], np.int64)  # [-1]: padding stays -1
     still = to_today[:-1] >= 0
     previous = to_today[np.where(knn[still] >= 0, knn[still], len(old_shas))]
-    idx, dist = updated_knn(x, previous, to_today[:-1][still], k)
-    if not knn_fits(idx, x, k, min_share=1.0):
+    approximate = len(x) > KNN_EXACT_MAX
+    idx, dist = (merged_knn if approximate else updated_knn)(x, previous, to_today[:-1][still], k)
+    if not knn_fits(idx, x, k, min_share=0.5 if approximate else 1.0):
         return "the previous neighbour lists do not fit the previous rows: searched afresh"
+    if approximate:
+        return idx, dist
     return FeatureNeighbours(np.arange(len(x)), idx, True, np.asarray(x, np.float32), "euclidean", dist)
