@@ -304,6 +304,14 @@ class CollectionPaths:
     def layout_preview(self, layout: str, version: str) -> str:
         return f"{self.layout_version(layout, version)}/preview.jpg"
 
+    def layout_cells(self, layout: str, version: str) -> str:
+        """The layout version's cells.json: what the next version may link unchanged (cviz.render.tile_reuse)."""
+        return f"{self.layout_version(layout, version)}/cells.json"
+
+    def layout_items(self, layout: str, version: str) -> str:
+        """The item ids in layout.json's cell order: what an update (``keep_previous``) keeps in place."""
+        return f"{self.layout_version(layout, version)}/layout_items.json"
+
     def in_published(self, path: str) -> str:
         """``path`` relative to ``published/<name>/``, as ``current.json`` names its files."""
         prefix = f"{self.published}/"
@@ -368,6 +376,8 @@ DOCUMENTED: dict[str, Callable[[], str]] = {
     "published/<name>/.trash-<ver>/": lambda: f"{_C.trash(_V)}/map.dzi",
     "published/<name>/images/<sha256[:16]>.jpg": lambda: _C.item_image(_SHA),
     "published/<name>/layouts/<layout>/<ver>/": lambda: f"{_C.layout_version('timeline', _V)}/layout.json",
+    "published/<name>/layouts/<layout>/<ver>/cells.json": lambda: _C.layout_cells("category", _V),
+    "published/<name>/layouts/<layout>/<ver>/layout_items.json": lambda: _C.layout_items("timeline", _V),
     "published/<name>/layouts/<layout>/.trash-<ver>/": lambda: f"{_C.layout_trash('timeline', _V)}/map.dzi",
     "collections/<name>/layouts/<layout>.json": lambda: _C.layout_record("category"),
     "drop/<name>/": lambda: f"{drop_folder('example')}/a.jpg",

@@ -22,6 +22,7 @@ from cviz.errors import CvizError
 from cviz.ingest.collection import LAYOUTS, CollectionConfig, config_fields, field_default
 from cviz.paths import CollectionPaths
 from cviz.settings import Settings, settings
+from cviz_assets import run_output
 from cviz_assets.choices import CHOICES, describe
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C'd command (SIGTERM too: Dagster maps it to SIGINT)
@@ -161,146 +162,6 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
-def _failed_checks(result, severity: str = "ERROR") -> list[str]:
-    """'check <name> on <asset> failed: <summary>' for each failed check of the run of this severity
-    (ERROR checks are blocking: nothing below them published; WARN checks leave the run green)."""
-    out = []
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            ev = event.event_specific_data
-            if not ev.passed and getattr(ev.severity, "value", str(ev.severity)) == severity:
-                summary = ev.description or (ev.metadata.get("summary").value if ev.metadata.get("summary") else "")
-                out.append(f"check {ev.check_name} on {ev.asset_key.to_user_string()} failed: {summary}")
-    return out
-
-
-def _step_error(event) -> str | None:  # noqa: ANN001 - a STEP_FAILURE DagsterEvent
-    """'<step>: <its own error>' (a user error's words; an exception's last line, through Dagster's wrappers)."""
-    user = event.step_failure_data.user_failure_data
-    if user is not None and user.description:  # a user error (bad CSV, no usable image): its own words
-        return f"{event.step_key}: {user.description.strip()}"
-    err = event.step_failure_data.error
-    if err is None:
-        return None
-    while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError", "RetryRequestedFromPolicy"):
-        err = err.cause
-    if err.cls_name == "RetryRequestedFromPolicy" and err.context is not None:
-        err = err.context
-    return f"{event.step_key}: {err.message.strip().splitlines()[-1] if err.message.strip() else err.cls_name}"
-
-
-def _first_error(result) -> str:
-    """What failed, first: the first failed step with its error, else the failed ERROR checks (which
-    kept the run from publishing). WARN checks never fail a run: ``_warnings`` prints them apart."""
-    # A blocking check that fails also fails its step ("<asset>_<check>: <asset>: <check>"): its
-    # evaluation, with the check's own summary, says more.
-    check_steps = {e.step_key for e in result.all_events
-                   if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed}
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data and event.step_key not in check_steps:
-            line = _step_error(event)
-            if line:
-                return line
-    checks = _failed_checks(result, "ERROR")
-    if checks:
-        return "; ".join(checks) + "; nothing was published (the previous map, if any, stays live)"
-    return "the run failed (see the Dagster UI for details)"
-
-
-def _warnings(result) -> list[str]:
-    return [f"cviz: warning: {line}" for line in _failed_checks(result, "WARN")]
-
-
-def _interrupted(result) -> bool:
-    """The run was stopped by SIGINT/SIGTERM (a step ended as interrupted, or the run did)."""
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data is not None:
-            if getattr(event.step_failure_data.error_source, "value", "") == "INTERRUPT":
-                return True
-        if event.event_type_value in ("PIPELINE_FAILURE", "RUN_FAILURE", "PIPELINE_CANCELED", "RUN_CANCELED"):
-            reason = getattr(event.event_specific_data, "failure_reason", None)
-            if event.event_type_value.endswith("CANCELED") or getattr(reason, "value", "") == "UNEXPECTED_TERMINATION":
-                return True
-    return False
-
-
-class _Progress:
-    """Prints each stage as it is materialized, read from the instance's event log (real time)."""
-
-    def __init__(self, instance, run_id: str) -> None:
-        import threading
-
-        self.instance, self.run_id, self.seen = instance, run_id, 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def __enter__(self) -> "_Progress":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
-        self._print_new()
-
-    def _loop(self) -> None:
-        while not self.stop.wait(0.5):
-            try:
-                self._print_new()
-            except Exception:  # progress is best effort; the run's result is what counts
-                pass
-
-    def _print_new(self) -> None:
-        records = self.instance.all_logs(self.run_id)
-        for record in records[self.seen:]:
-            event = record.dagster_event
-            if event is None:
-                continue
-            if event.event_type_value == "ASSET_MATERIALIZATION":
-                mat = event.step_materialization_data.materialization
-                meta = mat.metadata
-                if isinstance(getattr(meta.get("skipped"), "value", None), str):  # cviz.stages.stamps: unchanged
-                    print(f"cviz:   {mat.asset_key.to_user_string():<14} skipped ({meta['skipped'].value})", flush=True)
-                    continue
-                bits = [f"{k}={meta[k].value}" for k in ("items", "usable", "skipped", "cache_hits", "images_per_s", "seconds") if k in meta]
-                print(f"cviz:   {mat.asset_key.to_user_string():<14} done  " + " ".join(bits), flush=True)
-            elif event.event_type_value == "STEP_START":
-                print(f"cviz:   {event.step_key:<14} ...", flush=True)
-        self.seen = len(records)
-
-
-class _Bars:
-    """Live progress of the long stages (cviz.stages.progress): a tqdm bar per stage on a terminal, one
-    line per ~10% otherwise (logs, CI), so a 2-minute features step is never silent."""
-
-    def __init__(self, stream=None) -> None:  # noqa: ANN001
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.bars: dict[str, object] = {}
-        self.steps: dict[str, int] = {}
-
-    def __call__(self, u) -> None:  # noqa: ANN001 - a cviz.stages.progress.Update
-        if self.tty:
-            from tqdm import tqdm
-
-            bar = self.bars.get(u.stage)
-            if bar is None:
-                bar = self.bars[u.stage] = tqdm(total=u.total, desc=f"cviz:   {u.stage:<14}", unit=f" {u.unit}",
-                                                file=self.stream, leave=True, dynamic_ncols=True)
-            bar.update(u.done - bar.n)
-            if u.done >= u.total:
-                bar.close()
-            return
-        step = int(10 * u.done / u.total) if u.total else 10
-        if step > self.steps.get(u.stage, 0):
-            self.steps[u.stage] = step
-            print(f"cviz:   {u.line()}", file=self.stream, flush=True)
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
-
-
 def _source(config: CollectionConfig) -> str:
     """Where the collection's images come from, in words."""
     return config.images or config.iiif_manifest or f"URLs in column {config.image_url_column} of {config.metadata}"
@@ -324,7 +185,7 @@ def cmd_run(args: argparse.Namespace, build: bool = True) -> int:
     from cviz.stages import run_lock
     from cviz_assets.collection_lock import run_ended
 
-    run_id = str(uuid.uuid4())  # chosen here so _Progress can follow the run's event log (public API only)
+    run_id = str(uuid.uuid4())  # chosen here so run_output.RunProgress can follow the run's event log (public API only)
     config = validated_spec(storage, _spec(args))  # a bad CSV or template: refused before anything is written
     # The run's lock, taken once before the collection is registered and released however the run ends:
     # another run can neither re-register the collection under this one nor find a lock it left.
@@ -350,31 +211,31 @@ def _build(args: argparse.Namespace, defs, instance, storage, config: Collection
     job = defs.resolve_job_def("build_collection")
     keep = args.update == "place_new"
     run_config = {
-        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},  # progress comes from _Progress
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},  # progress comes from run_output.RunProgress
         "ops": {"pca": {"config": {"update": args.update}},
                 "tsne": {"config": {"update": args.update, "backend": args.tsne_backend}},
                 "grid": {"config": {"method": args.grid_method, "keep_previous": keep}},
                 **{f"{layout}_layout": {"config": {"keep_previous": keep}} for layout in LAYOUTS}},
     }
     from cviz.stages import progress
-    bars = _Bars()
+    bars = run_output.StageBars()
     progress.add_listener(bars)
     try:
-        with _Progress(instance, run_id):
+        with run_output.RunProgress(instance, run_id):
             result = job.execute_in_process(partition_key=config.name, instance=instance, raise_on_error=False,
                                             run_id=run_id, run_config=run_config,
                                             tags={**CLI_RUN_TAGS, **({FORCE_TAG: "true"} if args.force else {})})
     finally:
         progress.remove_listener(bars)
         bars.close()
-    for line in _warnings(result):
+    for line in run_output.warnings(result):
         print(line, file=sys.stderr)
-    if _interrupted(result):
+    if run_output.interrupted(result):
         print(f"cviz: run {result.run_id} interrupted: stopped, nothing published (the previous map, if any, "
               "stays live)", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not result.success:
-        print(f"cviz: run {result.run_id} failed: {_first_error(result)}", file=sys.stderr)
+        print(f"cviz: run {result.run_id} failed: {run_output.first_error(result)}", file=sys.stderr)
         return 1
     from cviz.stages.common import config_hash
     from cviz_assets.step_times import from_records

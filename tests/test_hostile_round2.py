@@ -292,7 +292,7 @@ def test_deterministic_errors_are_not_retried_and_keep_their_words() -> None:
 
 
 def test_cli_line_names_the_error_after_retries_not_the_retry_wrapper() -> None:
-    from cviz_assets.cli import _first_error
+    from cviz_assets.run_output import first_error as _first_error
     from cviz_assets.retries import fail_fast_on_user_error
 
     @dg.asset(retry_policy=dg.RetryPolicy(max_retries=1, delay=0))

@@ -11,7 +11,7 @@ import dagster as dg
 
 from cviz.stages import progress
 from cviz.stages.progress import Progress, Update
-from cviz_assets.cli import _Bars
+from cviz_assets.run_output import StageBars as _Bars
 from tests.conftest import materialize_collection
 from tests.test_cli import run_cli
 

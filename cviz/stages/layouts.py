@@ -51,16 +51,6 @@ from cviz.stages.common import timed as _timed  # seconds, items_per_s
 from cviz.storage import Storage, read_source
 
 FORMAT = "cviz-layout/1"
-ITEMS_FILE = "layout_items.json"  # in each version: the item ids in layout.json's cell order (what an update keeps)
-
-
-def layout_items_path(name: str, layout: str, version: str) -> str:
-    return f"{CollectionPaths(name).layout_version(layout, version)}/{ITEMS_FILE}"
-
-
-def layout_cells_path(name: str, layout: str, version: str) -> str:
-    """The version's CellMap (cviz.render.tile_reuse): what the next version may link unchanged."""
-    return f"{CollectionPaths(name).layout_version(layout, version)}/cells.json"
 
 
 def _absent(storage: Storage, name: str, layout: str, reason: str, items: int, sha: str, started: float) -> StageReport:
@@ -197,9 +187,9 @@ def previous_layout(storage: Storage, name: str, layout: str, cell: tuple[int, i
     paths = CollectionPaths(name)
     try:
         doc = storage.read_json(paths.layout_doc(layout, version))
-        ids = storage.read_json(layout_items_path(name, layout, version))["ids"]
+        ids = storage.read_json(CollectionPaths(name).layout_items(layout, version))["ids"]
     except (FileNotFoundError, KeyError, TypeError, ValueError):
-        return None, f"previous version {version} has no layout.json or {ITEMS_FILE}"
+        return None, f"previous version {version} has no layout.json or layout_items.json"
     grid = doc["grid"]
     if (grid["cell_width"], grid["cell_height"]) != tuple(cell) or len(ids) != len(doc["cells"]):
         return None, f"previous version {version} has another cell size or item count"
@@ -245,7 +235,7 @@ def _previous_tiles(storage: Storage, name: str, layout: str, version: str | Non
     paths = CollectionPaths(name)
     try:
         pyramid = read_dzi(storage.read_bytes(paths.layout_dzi(layout, version)))
-        cell_map = CellMap.from_json(storage.read_json(layout_cells_path(name, layout, version)))
+        cell_map = CellMap.from_json(storage.read_json(CollectionPaths(name).layout_cells(layout, version)))
     except FileNotFoundError:
         return None, f"previous version {version} has no map.dzi or cells.json"
     except (ValueError, KeyError, TypeError) as exc:
@@ -278,9 +268,9 @@ def _render(storage: Storage, name: str, layout: str, version: str, found: arran
     pyramid_s = time.perf_counter() - t0
     storage.write_bytes(paths.layout_preview(layout, version), stats.preview)
     storage.write_json(paths.layout_doc(layout, version), layout_document(found, name, sha, cell), compact=True)
-    storage.write_json(layout_items_path(name, layout, version),
+    storage.write_json(CollectionPaths(name).layout_items(layout, version),
                        {"format": "cviz-layout-items/1", "ids": [e["file"] for e in items]}, compact=True)
-    storage.write_json(layout_cells_path(name, layout, version), cell_map.to_json(), compact=True)
+    storage.write_json(CollectionPaths(name).layout_cells(layout, version), cell_map.to_json(), compact=True)
     storage.write_bytes(paths.layout_dzi(layout, version), pyramid.xml().encode())
     reuse = {"tiles_written": stats.tiles - stats.reused, "tiles_reused": stats.reused,
              "reused_from": previous.version if previous is not None and stats.reused else f"none: {why or 'no tile unchanged'}"}
