@@ -75,9 +75,8 @@ def webserver_finding(url: str | None, timeout_s: float = 5.0) -> dict[str, str]
 def _alert(kind: str, error: str, **extra: Any) -> None:
     from cviz.settings import settings
     from cviz_resources import StorageResource
-    from cviz_resources.storage import default_root
 
-    storage = StorageResource(root=default_root(), endpoint_url=settings().s3_endpoint_url)
+    storage = StorageResource(root=settings().storage_root, endpoint_url=settings().s3_endpoint_url)
     alerts.send(alerts.alerts_path(storage.get().url()), alerts.alert_record(kind, None, error, **extra),
                 storage.storage_options)
 

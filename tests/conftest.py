@@ -74,6 +74,12 @@ def module_leaves_nothing_behind():
 
     before = DefsStateStorage.get()
     yield
+    # A forkserver (Dagster's multiprocess executor) keeps the environment and the code location it
+    # preloaded when a test started it: a later module with other CVIZ_* settings must get a fresh one.
+    from multiprocessing import forkserver
+
+    if getattr(forkserver._forkserver, "_forkserver_pid", None) is not None:  # noqa: SLF001 (no public stop)
+        forkserver._forkserver._stop()  # noqa: SLF001
     gc.collect()
     problems = [f"left running: {p}" for p in stop_leftovers()]
     after = DefsStateStorage.get()

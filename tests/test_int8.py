@@ -126,7 +126,7 @@ def test_precision_choices_and_errors():
 
 
 def test_cli_flag_and_launchpad_enum_derive_from_the_registry(monkeypatch):
-    from cviz_assets.cli import _apply_env, build_parser
+    from cviz_assets.cli import build_parser, cli_settings
     from cviz_resources import FeatureModelResource
 
     parser = build_parser()
@@ -134,10 +134,8 @@ def test_cli_flag_and_launchpad_enum_derive_from_the_registry(monkeypatch):
     assert args.precision == "float32"
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "-id", "x", "-imagedir", "/nowhere", "--precision", "int4"])
-    monkeypatch.setenv("CVIZ_PRECISION", "")  # restored after the test: _apply_env writes os.environ
-    _apply_env(args)
-    from cviz.settings import settings
-
-    assert settings().precision == "float32"
+    monkeypatch.setenv("CVIZ_PRECISION", "int8")  # the flag wins over the environment
+    assert cli_settings(args).precision == "float32"
     schema = FeatureModelResource.model_json_schema()
-    assert "int8" in str(schema["properties"]["precision"]) and "float32" in str(schema["properties"]["precision"])
+    enum = schema["$defs"]["Precision"]["enum"] if "$defs" in schema else schema["properties"]["precision"]["enum"]
+    assert set(enum) == set(PRECISIONS)
