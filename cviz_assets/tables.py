@@ -19,6 +19,7 @@ import pandas as pd
 
 PREVIEW_ROWS = 20
 MAX_CELL_CHARS = 200  # a preview cell: enough to recognise a value, never a 100 MB field
+MAX_TABLE_COLUMNS = 64  # a 20,000-column CSV must not put 20,000 columns in every materialization event
 
 
 def column_type(values: pd.Series) -> str:
@@ -52,13 +53,17 @@ def _cell(value: Any) -> Any:
 
 
 def table_metadata(frame: pd.DataFrame, descriptions: dict[str, str] | None = None) -> dict[str, Any]:
-    """The column schema, the row count and a preview of the first :data:`PREVIEW_ROWS` rows."""
+    """The column schema, the row count and a preview of the first :data:`PREVIEW_ROWS` rows, of the
+    first :data:`MAX_TABLE_COLUMNS` columns (``table_columns_left_out`` counts the rest)."""
+    left_out = max(0, frame.shape[1] - MAX_TABLE_COLUMNS)
+    frame = frame.iloc[:, :MAX_TABLE_COLUMNS]
     schema = table_schema(frame, descriptions)
     head = frame.head(PREVIEW_ROWS)
     records = [dg.TableRecord({str(c): _cell(v) for c, v in zip(head.columns, row)})
                for row in head.itertuples(index=False, name=None)]
     return {"dagster/column_schema": schema, "dagster/row_count": dg.MetadataValue.int(len(frame)),
-            "preview": dg.MetadataValue.table(records, schema)}
+            "preview": dg.MetadataValue.table(records, schema),
+            **({"table_columns_left_out": dg.MetadataValue.int(left_out)} if left_out else {})}
 
 
 def catalogue_frame(catalogue: dict[str, Any]) -> pd.DataFrame:

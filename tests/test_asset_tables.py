@@ -5,7 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-from cviz_assets.tables import PREVIEW_ROWS, catalogue_frame, column_type, items_frame, table_metadata
+from cviz_assets.tables import (MAX_TABLE_COLUMNS, PREVIEW_ROWS, catalogue_frame, column_type, items_frame,
+                                table_metadata)
 
 
 def test_column_types_follow_the_values_not_the_text() -> None:
@@ -46,3 +47,12 @@ def test_items_frame_reads_the_column_oriented_item_table() -> None:
     frame = items_frame(items)
     assert list(frame.columns) == ["id", "title", "cell", "date"]
     assert frame["cell"].tolist() == [3, 7]
+
+
+def test_a_very_wide_csv_is_shown_by_its_first_columns_and_says_how_many_are_left_out() -> None:
+    frame = pd.DataFrame({f"col{i}": ["1", "2"] for i in range(MAX_TABLE_COLUMNS + 10)})
+    meta = table_metadata(frame)
+    assert len(meta["dagster/column_schema"].columns) == MAX_TABLE_COLUMNS
+    assert len(meta["preview"].records[0].data) == MAX_TABLE_COLUMNS
+    assert meta["table_columns_left_out"].value == 10
+    assert "table_columns_left_out" not in table_metadata(frame.iloc[:, :3])
