@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from tests.iiif_server import IIIFServer, add_level0_image
 from tests.iiif_validate import prezi3_round_trip, spec_problems
-from tests.test_viewer_browser import browser, open_map, settle, start_viewer_server, stop  # noqa: F401
+from tests.test_viewer_browser import ARTIFACTS, browser, open_map, settle, start_viewer_server, stop  # noqa: F401
 from tests.viewer_fixture import build_published_collection, new_test_context
 
 pytestmark = pytest.mark.browser
@@ -169,3 +169,51 @@ def test_a_selection_exports_as_a_iiif_manifest_whose_image_services_open_in_dee
         served = [(p, status) for p, _, status in iiif_host.take_log()]
         assert (sid.removeprefix(iiif_host.url) + "/info.json", 200) in served
         assert any(p.startswith(sid.removeprefix(iiif_host.url) + "/full/") and status == 200 for p, status in served), served
+
+
+def _open_item(page, fc, index: int) -> None:
+    settle(page)  # opening an item may move the map to keep it beside the panel
+    p = page.evaluate("(c) => window.cviz.cellCenterOnPage(c)", fc.items[index]["cell"])
+    page.mouse.click(p["x"], p["y"])
+    page.wait_for_function("(t) => document.getElementById('panel-title').textContent === t", arg=fc.items[index]["title"])
+
+
+def test_the_panel_opens_an_items_iiif_image_service_in_deep_zoom(page, viewer_url, iiif_collection, iiif_host):
+    fc = iiif_collection
+    open_map(page, viewer_url, fc.name)
+    settle(page)
+    v3, v2 = iiif_host.services["v3"], iiif_host.services["v2"]
+    zoom = page.locator("#panel-zoom")
+
+    # A service that cannot be opened: the 512 px copy stays, nothing covers it.
+    iiif_host.answer["/iiif/paint2"] = 404
+    _open_item(page, fc, 2)
+    page.wait_for_function("document.getElementById('panel-image').naturalWidth > 0")
+    page.wait_for_function("!document.getElementById('panel-zoom')", timeout=10000)
+    assert ("/iiif/paint2/info.json", False, 404) in iiif_host.take_log()
+    del iiif_host.answer["/iiif/paint2"]
+
+    # Item 4 has a 3.0 service: deep zoom over the copy, tiles from the museum's server.
+    _open_item(page, fc, 4)
+    page.wait_for_function("(() => { const z = document.getElementById('panel-zoom');"
+                           " return z && z.dataset.state === 'open' && Number(z.dataset.tiles) > 0; })()", timeout=10000)
+    assert zoom.get_attribute("data-service") == v3
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "viewer-iiif-zoom.png"))
+    box, img = zoom.bounding_box(), page.locator("#panel-image").bounding_box()
+    assert box["width"] >= img["width"] - 1 and box["height"] >= img["height"] - 1, (box, img)
+    served = iiif_host.take_log()
+    assert ("/iiif/paint3/info.json", False, 200) in served
+    assert any(p.startswith("/iiif/paint3/full/") and s == 200 for p, _, s in served), served
+
+    # An item without a service shows its copy only; one with a 2.1 service, now answering, zooms.
+    _open_item(page, fc, 1)
+    assert zoom.count() == 0 and page.locator("#panel-image").is_visible()
+    _open_item(page, fc, 2)
+    page.wait_for_function("document.getElementById('panel-zoom')?.dataset.state === 'open'", timeout=10000)
+    assert zoom.get_attribute("data-service") == v2
+
+    # Closing the panel destroys the zoom view.
+    page.keyboard.press("Escape")
+    page.locator("#panel").wait_for(state="hidden")
+    assert zoom.count() == 0
