@@ -73,6 +73,15 @@ def test_a_folder_holding_a_collection_json_and_a_csv_of_image_urls_builds(insta
     assert config["metadata"] == str(env["drop"] / "prints" / "metadata.csv")
     items = _published_items(env["root"], "prints")
     assert sorted(items["fields"]["title"]) == sorted(iiif_server.titles[n] for n in names)
+    # Each row's IIIF service, read from its info.json, so the viewer can zoom into it and export it.
+    values = items["values"]
+    for title, service, kind, profile, width in zip(items["fields"]["title"], values["iiif_service"],
+                                                    values["iiif_service_type"], values["iiif_service_profile"],
+                                                    values["iiif_width"]):
+        n = next(k for k in names if iiif_server.titles[k] == title)
+        info = json.loads((iiif_server.root / n / "info.json").read_text())
+        assert service == f"{iiif_server.url}/iiif/{n}" and profile == "level0" and width == str(info["width"])
+        assert kind == ("ImageService3" if int(n[3:]) % 2 == 0 else "ImageService2")
 
 
 def test_a_manifest_folder_with_a_metadata_csv_is_refused_by_name(tmp_path: Path) -> None:
