@@ -8,6 +8,7 @@
 import { el } from './lib/dom.js';
 import { asText } from './lib/items.js';
 import { columnValues } from './lib/filter.js';
+import { panelZoomOptions } from './osd-options.js';
 
 /** Item i's IIIF Image API service base URL (no trailing /info.json or slash), or null. */
 export function iiifServiceUrl(items, i) {
@@ -39,13 +40,7 @@ export class PanelZoom {
     const box = el('div', { id: 'panel-zoom', className: 'panel-zoom', dataset: { state: 'opening', service, tiles: '0' } });
     this.wrap.append(box);
     this.wrap.classList.add('zooming');
-    const viewer = window.OpenSeadragon({
-      element: box, tileSources: `${service}/info.json`,
-      // Museum hosts are other origins: the canvas drawer needs CORS-clean images.
-      crossOriginPolicy: 'Anonymous', drawer: 'canvas',
-      showNavigationControl: false, showNavigator: false, visibilityRatio: 1, maxZoomPixelRatio: 2,
-      gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: true },
-    });
+    const viewer = window.OpenSeadragon(panelZoomOptions({ element: box, infoUrl: `${service}/info.json` }));
     Object.assign(this, { viewer, box });
     viewer.addOnceHandler('open', () => { box.dataset.state = 'open'; });
     viewer.addHandler('tile-loaded', () => { box.dataset.tiles = String(Number(box.dataset.tiles) + 1); });
