@@ -48,6 +48,7 @@ def _request_and_build(instance: dg.DagsterInstance, env: dict, name: str) -> di
     return json.loads((env["root"] / "collections" / name / "collection.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_folder_holding_only_a_collection_json_naming_a_manifest_builds(instance, env, iiif_server) -> None:  # noqa: F811
     names = sorted(iiif_server.titles)[:N]
     url = f"{iiif_server.url}/manifest/dropped.json"
@@ -63,6 +64,7 @@ def test_a_folder_holding_only_a_collection_json_naming_a_manifest_builds(instan
     assert set(items["values"]["iiif_service"]) == {f"{iiif_server.url}/iiif/{n}" for n in names}
 
 
+@pytest.mark.slow
 def test_a_folder_holding_a_collection_json_and_a_csv_of_image_urls_builds(instance, env, iiif_server) -> None:  # noqa: F811
     names = sorted(iiif_server.titles)[:N]
     csv_text = "iiif,title\n" + "".join(f"{iiif_server.url}/iiif/{n}/info.json,{iiif_server.titles[n]}\n" for n in names)
@@ -93,3 +95,13 @@ def test_a_manifest_folder_with_a_metadata_csv_is_refused_by_name(tmp_path: Path
     with pytest.raises(CvizError, match="drop folder mixed: .*IIIF manifest brings its own metadata"):
         drop_config(scan)
     assert folder.is_dir()
+
+
+def test_a_url_folder_that_also_holds_images_is_refused_by_name(tmp_path: Path) -> None:
+    import fsspec
+
+    _settled(tmp_path, "both", {"collection.json": b'{"iiif_manifest": "https://museum.example.org/m.json"}',
+                                "a.jpg": b"x", "b.jpg": b"y"})
+    scan = scan_folder(fsspec.filesystem("file"), str(tmp_path), "both")
+    with pytest.raises(CvizError, match="drop folder both: .*also holds 2 other file"):
+        drop_config(scan)
