@@ -56,6 +56,7 @@ def add_iiif_columns(items_json: Path, services: dict[str, str]) -> list[dict]:
         for c in IIIF_COLUMNS:
             values[c][i] = row[c]
         given.append({"index": i, **row})
+    doc["fields"]["image"][n - 1] = ""  # the last item: no published image and no service, nothing to paint
     doc["columns"] = [*doc["columns"], *IIIF_COLUMNS]
     doc["values"].update(values)
     items_json.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
@@ -217,3 +218,20 @@ def test_the_panel_opens_an_items_iiif_image_service_in_deep_zoom(page, viewer_u
     page.keyboard.press("Escape")
     page.locator("#panel").wait_for(state="hidden")
     assert zoom.count() == 0
+
+
+def test_an_item_with_nothing_to_paint_fails_the_iiif_export_with_a_message(page, viewer_url, iiif_collection):
+    fc = iiif_collection
+    last = fc.items[-1]
+    assert last["index"] % 2 == 1, "the fixture's last item has no IIIF service"
+    open_map(page, viewer_url, fc.name)
+    page.locator("#search").fill(last["title"])
+    page.wait_for_function("window.cviz.matchCount() === 1")
+    downloads = []
+    page.on("download", lambda d: downloads.append(d))
+    page.locator("#export-iiif").click()
+    status = page.locator("#status")
+    status.wait_for(state="visible")
+    assert status.inner_text() == f"Export failed: item {last['id']} has no image URL to paint"
+    page.wait_for_timeout(300)
+    assert downloads == []

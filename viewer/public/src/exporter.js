@@ -3,7 +3,7 @@
 // (one canvas per item, its image service where the item came from IIIF), downloaded from the
 // sidebar. The manifest's id is its name beside items.json: where a curator who publishes it
 // with the map would put it (a IIIF viewer needs an absolute id; it never fetches it to show).
-import { $, el } from './lib/dom.js';
+import { $, el, showStatus } from './lib/dom.js';
 import { exportCsv, exportIiif, exportJson } from './lib/export.js';
 import { exportCountText } from './lib/summary.js';
 
@@ -26,7 +26,13 @@ export class Exporter {
 
   listen() {
     const download = (kind) => {
-      const text = this.text(kind);
+      let text;
+      try {
+        text = this.text(kind);
+      } catch (err) { // an item with nothing to paint, a page not served over http(s)
+        showStatus(`Export failed: ${err.message}`, { error: true });
+        return;
+      }
       const type = { csv: 'text/csv', json: 'application/json', iiif: 'application/ld+json' }[kind];
       const blob = new Blob([kind === 'csv' ? '\ufeff' + text : text], { type });
       const a = el('a', { href: URL.createObjectURL(blob), download: this.fileName(kind) });
