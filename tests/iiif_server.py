@@ -125,7 +125,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _validated(self, body: bytes, kind: str, conditional: bool, mtime: float | None = None) -> None:
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-        headers = {"Content-Type": kind, "ETag": etag}
+        # Open to every origin, as IIIF image servers are: a browser viewer (OpenSeadragon) reads
+        # info.json with fetch and draws the images on a canvas.
+        headers = {"Content-Type": kind, "ETag": etag, "Access-Control-Allow-Origin": "*"}
         if mtime is not None:
             headers["Last-Modified"] = email.utils.formatdate(mtime, usegmt=True)
         if self.headers.get("If-None-Match") == etag:

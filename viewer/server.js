@@ -45,8 +45,10 @@ const CSP = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data: blob:",
-  "connect-src 'self'",
+  // https: images and info.json from museums' IIIF image services (the panel's deep zoom,
+  // panel-zoom.js); scripts stay 'self' only, so no data can run code or send anything.
+  "img-src 'self' data: blob: https:",
+  "connect-src 'self' https:",
   "object-src 'none'",
   "base-uri 'none'",
   "frame-ancestors 'none'",

@@ -1,5 +1,6 @@
 """The drop folder: ``<drop root>/<collection>/`` holding images (and optionally ``metadata.csv`` and
-``collection.json``) is a collection. This module decides, scan by scan, which folders have
+``collection.json``), or only a ``collection.json`` naming a IIIF manifest or the image-URL column of
+its ``metadata.csv`` (cviz.ingest.drop_folder.drop_config), is a collection. This module decides, scan by scan, which folders have
 changed and settled, so the Dagster sensor only turns its decisions into runs.
 
 Why it is shaped like this:

@@ -127,7 +127,15 @@ def drop_config(scan: FolderScan, storage_options: dict[str, Any] | None = None)
         if unknown:
             raise CvizError(f"{scan.name}/{CONFIG_FILE}: unknown or folder-set field(s) {unknown}; "
                             f"allowed: {list(CONFIG_FIELDS)} (name, images and metadata come from the folder)")
-    spec = dict(options, name=scan.name, images=scan.url,
+    # A folder whose collection.json names a IIIF manifest or an image-URL column is the collection's
+    # description, not its images: the images come over HTTP(S) (the URL CSV is the folder's metadata.csv).
+    remote = bool(options.get("iiif_manifest") or options.get("image_url_column"))
+    others = scan.files - 1 - int(scan.has_metadata)
+    if remote and others > 0:
+        raise CvizError(f"drop folder {scan.name}: {CONFIG_FILE} takes the images from URLs (iiif_manifest or "
+                        f"image_url_column) but the folder also holds {others} other file(s): remove them, or "
+                        "remove that field to build from the folder's images")
+    spec = dict(options, name=scan.name, images=None if remote else scan.url,
                 metadata=f"{scan.url}/{METADATA_FILE}" if scan.has_metadata else None)
     try:
         config = CollectionConfig.from_dict(spec)

@@ -42,7 +42,8 @@ def service_of(url: str) -> str | None:
     return None
 
 
-def _version(info: dict[str, Any]) -> int:
+def version(info: dict[str, Any]) -> int:
+    """The Image API major version of a service description: 3 (3.0 context or type), else 2."""
     context = info.get("@context")
     contexts = context if isinstance(context, list) else [context]
     if any(isinstance(c, str) and "/image/3" in c for c in contexts) or info.get("type") == "ImageService3":
@@ -81,9 +82,9 @@ def _listed_sizes(info: dict[str, Any]) -> list[tuple[int, int]]:
 def sized_request(base: str, info: dict[str, Any], side: int = SIDE) -> str:
     """The request for the whole image at most ``side`` px on its longer side that ``info``'s service
     can answer (see the module docstring for the rule per level)."""
-    version = _version(info)
+    api = version(info)
     width, height = info.get("width"), info.get("height")
-    whole = "max" if version == 3 else "full"
+    whole = "max" if api == 3 else "full"
     if level(info) >= 2 or "sizeByConfinedWh" in _features(info):
         if isinstance(width, int) and isinstance(height, int) and max(width, height) <= side:
             return f"{base}/full/{whole}/0/default.jpg"
@@ -97,7 +98,7 @@ def sized_request(base: str, info: dict[str, Any], side: int = SIDE) -> str:
     if not sizes:
         return f"{base}/full/{whole}/0/default.jpg"
     w, h = next((wh for wh in sizes if max(wh) >= side), sizes[-1])
-    return f"{base}/full/{w},{h}/0/default.jpg" if version == 3 else f"{base}/full/{w},/0/default.jpg"
+    return f"{base}/full/{w},{h}/0/default.jpg" if api == 3 else f"{base}/full/{w},/0/default.jpg"
 
 
 def service_info(service: Any) -> dict[str, Any] | None:

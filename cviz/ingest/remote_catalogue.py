@@ -21,7 +21,7 @@ from cviz.ingest.catalogue_reuse import READ_FIELDS, READER_VERSION
 from cviz.ingest.collection import CollectionConfig
 from cviz.ingest.collection_metadata import check_label_columns, check_templates, read_metadata
 from cviz.ingest.fetch import Fetcher, FetchError, shown
-from cviz.ingest.iiif_image import level, service_of, sized_request
+from cviz.ingest.iiif_image import level, service_of, sized_request, version
 from cviz.ingest.remote_cache import RemoteCache
 from cviz.ingest.sources import RemoteItem, RemoteSource, csv_source, iiif_source, json_document
 from cviz.paths import REMOTE_CACHE
@@ -40,7 +40,19 @@ def request_url(item: RemoteItem, cache: RemoteCache) -> str:
     info = service if service and level(service) >= 2 else json_document(cache, f"{base}/info.json")
     if not isinstance(info, dict):
         raise FetchError(f"{base}/info.json is not a JSON object")
+    if item.record_service:
+        _record_service(item.row, base, info)
     return sized_request(base, info)
+
+
+def _record_service(row: dict[str, str], base: str, info: dict[str, Any]) -> None:
+    """The row's IIIF columns (sources.IIIF_COLUMNS) from the service's info.json, as a manifest's
+    canvas would give them: its base URL, Image API version as a Presentation 3 type, level, size."""
+    width, height = info.get("width"), info.get("height")
+    row.update({"iiif_service": base, "iiif_service_type": "ImageService3" if version(info) == 3 else "ImageService2",
+                "iiif_service_profile": f"level{level(info)}",
+                "iiif_width": str(width) if isinstance(width, int) and width > 0 else "",
+                "iiif_height": str(height) if isinstance(height, int) and height > 0 else ""})
 
 
 def _fetch(item: RemoteItem, cache: RemoteCache) -> tuple[dict[str, Any], bool | str | None]:

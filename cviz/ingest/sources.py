@@ -14,6 +14,7 @@ from typing import Any
 
 from cviz.ingest.collection import CollectionConfig
 from cviz.ingest.fetch import shown
+from cviz.ingest.iiif_image import service_of
 from cviz.ingest.iiif_manifest import OWN_COLUMNS, read_iiif
 from cviz.ingest.metadata_csv import MetadataTable
 from cviz.ingest.remote_cache import RemoteCache
@@ -28,6 +29,12 @@ class RemoteItem:
     url: str  # as given
     row: dict[str, str]
     service: dict[str, Any] | None = None  # an image service embedded in a manifest
+    record_service: bool = False  # fill the row's IIIF_COLUMNS from the service's info.json (a CSV of IIIF URLs)
+
+
+# Where an item's image came from, as iiif_manifest.py writes them for canvases: the viewer opens
+# iiif_service in deep zoom and the IIIF export names it. A CSV of IIIF Image API URLs gets them too.
+IIIF_COLUMNS = ("iiif_service", "iiif_service_type", "iiif_service_profile", "iiif_width", "iiif_height")
 
 
 @dataclass
@@ -51,7 +58,20 @@ def csv_source(config: CollectionConfig, table: MetadataTable) -> RemoteSource:
         items.append(RemoteItem(where, url, row))
     skipped += [{"file": f"(line {n})", "row": f"line {n}", "url": "",
                  "reason": f"line {n}: column {column!r} is empty"} for n in table.blank_filename_lines]
+    _add_iiif_columns(table, items)
     return RemoteSource(items, table, skipped, [])
+
+
+def _add_iiif_columns(table: MetadataTable, items: list[RemoteItem]) -> None:
+    """IIIF_COLUMNS, empty until fetched, on every row when some URL is a IIIF Image API URL and the
+    CSV has none of those columns itself (its own values are never replaced)."""
+    if any(c in table.columns for c in IIIF_COLUMNS) or not any(service_of(it.url) for it in items):
+        return
+    table.columns = [*table.columns, *IIIF_COLUMNS]
+    for row in table.rows.values():
+        row.update(dict.fromkeys(IIIF_COLUMNS, ""))
+    for it in items:
+        it.record_service = service_of(it.url) is not None
 
 
 def json_document(cache: RemoteCache, url: str) -> Any:

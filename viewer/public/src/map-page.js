@@ -7,7 +7,7 @@
 //   MapPointer      hover tooltip, click, keyboard cursor          map-pointer.js
 //   MapSelection    rectangle and lasso selection                  map-selection.js
 //   MapSearch       search box, filter sidebar, the result         map-search.js
-//   Exporter        CSV / JSON of the result                       exporter.js
+//   Exporter        CSV / JSON / IIIF manifest of the result       exporter.js
 //   MapExtras       region names and filter, "more like this"      map-extras.js
 //   ItemPanel       the open item                                  panel.js
 // The page itself holds what joins them: the open item (select), the filter state, refilter
@@ -72,7 +72,7 @@ export class MapPage {
       viewer, items, camera: this.camera, overlay: this.overlay, state: this.state, layout: layoutNow,
       onChange: refilter, onMode: () => this.address.update(), panelOpen,
     });
-    this.exporter = new Exporter({ items, search: this.search, layout: layoutNow });
+    this.exporter = new Exporter({ items, search: this.search, layout: layoutNow, itemsUrl });
     this.pointer = new MapPointer({
       viewer, items, camera: this.camera, overlay: this.overlay, labels: this.extras.labels, layout: layoutNow, perf,
       selected: () => this.selected, select: (i, opts) => this.select(i, opts), panelOpen, selecting: () => !!this.selection.mode,

@@ -44,6 +44,23 @@ export function viewerOptions({ element, dziUrl, pageOrigin, drawer }) {
   };
 }
 
+/** The item panel's deep zoom of one IIIF image service (panel-zoom.js): no controls, the image kept in view. */
+export const PANEL_ZOOM_OPTIONS = deepFreeze({
+  showNavigationControl: false,
+  showNavigator: false,
+  visibilityRatio: 1,
+  maxZoomPixelRatio: 2,
+  gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: true },
+  // Museum hosts are other origins: the canvas drawer needs CORS-clean images (so would WebGL).
+  crossOriginPolicy: 'Anonymous',
+  drawer: 'canvas',
+});
+
+/** Options for the panel's zoom viewer on `element`, opening the service whose info.json is `infoUrl`. */
+export function panelZoomOptions({ element, infoUrl }) {
+  return { ...PANEL_ZOOM_OPTIONS, element, tileSources: infoUrl };
+}
+
 /**
  * OpenSeadragon drawers to try, in order: `wanted` (config.js or ?drawer=) when it names one;
  * otherwise WebGL on a GPU and the 2D canvas without one. Software WebGL (GPU-less VMs, remote

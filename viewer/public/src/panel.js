@@ -1,11 +1,12 @@
 // The item panel: title, date, every other column with a value (bounded), the
-// larger image, the record link, the item's regions, its near-duplicates and "more like this".
-// All values go in as text.
+// larger image (in deep zoom over it when the item has a IIIF image service: panel-zoom.js), the
+// record link, the item's regions, its near-duplicates and "more like this". All values go in as text.
 import { $, el } from './lib/dom.js';
 import { asText, itemTitle } from './lib/items.js';
 import { columnValues } from './lib/filter.js';
 import { duplicatesOf, neighboursOf } from './lib/extras.js';
 import { safeHttpUrl } from './lib/url.js';
+import { PanelZoom } from './panel-zoom.js';
 
 const MAX_FIELDS = 200; // a CSV with 100,000 columns must not become 200,000 DOM nodes
 
@@ -27,6 +28,7 @@ export class ItemPanel {
     this.onPick = onPick;
     this.onRegion = onRegion;
     this.perf = perf || {};
+    this.zoom = new PanelZoom({ wrap: $('panel-image').parentElement });
     $('panel-close').addEventListener('click', onClose);
   }
 
@@ -81,6 +83,8 @@ export class ItemPanel {
     image.hidden = !src;
     image.alt = title;
     if (src) image.src = src; else image.removeAttribute('src');
+    this.root.hidden = false; // the zoom view measures its box when it opens
+    this.zoom.show(items, i);
 
     const skip = new Set(['title', 'url', items.dateColumn]);
     const dl = $('panel-fields');
@@ -170,6 +174,7 @@ export class ItemPanel {
   }
 
   hide() {
+    this.zoom.close();
     this.root.hidden = true;
     this.current = -1;
   }

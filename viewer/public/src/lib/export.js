@@ -133,7 +133,9 @@ function itemMetadata(items, i) {
 function canvasFor(items, i, k, manifestId, itemsUrl, imageSize) {
   const canvasId = `${manifestId}/canvas/${k}`;
   const { width, height } = canvasSize(items, i, imageSize);
-  const image = items.fields.image ? httpUrl(new URL(asText(items.fields.image[i]), itemsUrl).href) : null;
+  // An empty path would resolve to items.json itself: no image then.
+  const path = items.fields.image ? asText(items.fields.image[i]).trim() : '';
+  const image = path ? httpUrl(new URL(path, itemsUrl).href) : null;
   const service = imageService(items, i);
   const serviceId = service ? service.id || service['@id'] : null;
   if (!image && !serviceId) throw new Error(`item ${asText(items.fields.id[i])} has no image URL to paint`);
