@@ -36,6 +36,17 @@ def cell_px(page) -> float:
         const b = t.imageToViewerElementCoordinates(new OpenSeadragon.Point(32, 0)); return b.x - a.x; })()""")
 
 
+def brightest(page, x: float, y: float) -> tuple[int, int, int]:
+    """The brightest pixel of the page within 2 px of (x, y) (a 1-2 px line falls between pixels)."""
+    import io
+
+    from PIL import Image
+
+    png = page.screenshot(clip={"x": int(x) - 2, "y": int(y) - 2, "width": 5, "height": 5})
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    return max((img.getpixel((i, j)) for i in range(img.width) for j in range(img.height)), key=sum)
+
+
 def test_a_click_far_out_zooms_a_step_toward_it_and_opens_only_from_close(page, base_url, fixture_collection):
     open_map(page, base_url, fixture_collection.name)
     settle(page)
@@ -61,3 +72,22 @@ def test_a_click_far_out_zooms_a_step_toward_it_and_opens_only_from_close(page, 
     page.mouse.click(x, y)
     page.locator("#panel:not([hidden])").wait_for()
     assert page.evaluate("window.cviz.state.item") is not None or page.url.find("item=") > 0
+
+
+def test_search_matches_at_the_whole_map_view_wear_a_bright_ring(page, base_url, fixture_collection):
+    open_map(page, base_url, fixture_collection.name)
+    settle(page)
+    page.locator("#search").fill("no. 777")
+    assert page.evaluate("window.cviz.matchCount()") == 1
+    page.wait_for_timeout(300)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "viewer-seams-search.png"))
+    it = fixture_collection.items[777]
+    x, y = cell_center(page, it["cell"])
+    px = cell_px(page)
+    assert px < 32
+    # Just outside the cell, over its dimmed neighbours: the ring's bright yellow, not the dimming.
+    ring = (max(px, 12) + 4) / 2
+    for dx, dy in ((0, -ring), (0, ring), (-ring, 0), (ring, 0)):
+        r, g, b = brightest(page, x + dx, y + dy)
+        assert r > 200 and g > 170 and b < 140, ((dx, dy), (r, g, b))
