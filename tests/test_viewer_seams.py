@@ -91,3 +91,35 @@ def test_search_matches_at_the_whole_map_view_wear_a_bright_ring(page, base_url,
     for dx, dy in ((0, -ring), (0, ring), (-ring, 0), (ring, 0)):
         r, g, b = brightest(page, x + dx, y + dy)
         assert r > 200 and g > 170 and b < 140, ((dx, dy), (r, g, b))
+
+
+def test_a_shared_address_restores_the_selection(page, browser, base_url, fixture_collection):
+    open_map(page, base_url, fixture_collection.name)
+    settle(page)
+    page.locator("#select-rect").click()
+    # Grid px -> page px through two cell centres (cells are 32 grid px).
+    (ax, ay), (bx, by) = cell_center(page, 0), cell_center(page, 1)
+    scale = (bx - ax) / 32
+    x0, y0 = ax + (5.3 - 0.5) * 32 * scale, ay + (4.3 - 0.5) * 32 * scale
+    x1, y1 = ax + (17.2 - 0.5) * 32 * scale, ay + (11.2 - 0.5) * 32 * scale
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=4)
+    page.mouse.up()
+    chosen = sorted(it["index"] for it in fixture_collection.items if 5 <= it["col"] <= 16 and 4 <= it["row"] <= 10)
+    assert page.evaluate("window.cviz.matchCount()") == len(chosen) > 50
+    page.wait_for_function("location.hash.includes('sel=')", timeout=5000)
+    address = page.url
+    assert len(address) < 200, address
+    other = browser.new_context(viewport={"width": 1280, "height": 800})
+    other.add_init_script("window.CVIZ_TEST = true;")
+    try:
+        pg = other.new_page()
+        pg.goto(address)
+        pg.wait_for_function("window.cviz && window.cviz.state.selection", timeout=15000)
+        assert pg.evaluate("window.cviz.matchCount()") == len(chosen)
+        picked = pg.evaluate("[...window.cviz.state.selection.items.entries()].filter(([, v]) => v).map(([i]) => i)")
+        assert picked == chosen
+        assert pg.locator("#selection-row").is_visible()
+    finally:
+        other.close()

@@ -14,7 +14,8 @@
 // and redraw.
 import { $, showStatus } from './lib/dom.js';
 import { asText } from './lib/items.js';
-import { columnValues, emptyFilterState } from './lib/filter.js';
+import { columnValues, countMask, emptyFilterState } from './lib/filter.js';
+import { decodeSelection } from './lib/selection-code.js';
 import { similarityLayout } from './lib/layout.js';
 import { CellOverlay } from './overlay.js';
 import { ItemPanel } from './panel.js';
@@ -110,11 +111,13 @@ export class MapPage {
     return { ...this.state, item: id, mode: this.selection.mode, layout: this.layout.name };
   }
 
-  /** A view from the address into the state and the inputs (the selection is not in it). */
+  /** A view from the address into the state and the inputs; a selection code that does not fit these items is dropped. */
   applyView(view, { fromAddress = false } = {}) {
     this.search.applyView(view);
     this.search.filters.syncInputs(); // a copied address's years fill the From/To boxes
-    this.state.selection = null;
+    const flags = view.selection ? decodeSelection(view.selection.code, this.items.count) : null;
+    const size = flags ? countMask(flags) : 0;
+    this.state.selection = size ? { mode: view.selection.mode, items: flags, size } : null;
     this.extras.applyView(view);
     this.search.showQuery();
     this.selection.setMode(view.mode, { write: !fromAddress });
