@@ -123,3 +123,43 @@ def test_a_shared_address_restores_the_selection(page, browser, base_url, fixtur
         assert pg.locator("#selection-row").is_visible()
     finally:
         other.close()
+
+
+LONG_NAME = "Indians of South America -- Peru"
+
+
+def test_category_headings_stay_inside_their_block_and_hover_names_the_block(page, base_url, fixture_collection):
+    import json
+
+    doc = json.loads(json.dumps(fixture_collection.layouts["category"]))
+    # A narrow block with a long name, as a curator found (266 px of heading over a 65 px block):
+    # the middle block's label shrunk to 3 columns, the next block's heading far to its right.
+    last = sorted(doc["labels"], key=lambda l: l["x"])[1]
+    last["text"], last["w"] = LONG_NAME, 3
+    page.route("**/layouts/category/**/layout.json", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(doc)))
+    open_map(page, base_url, fixture_collection.name)
+    settle(page)
+    page.locator("#layout-switch button[data-layout='category']").click()
+    page.wait_for_function("window.cviz.layout().name === 'category'", timeout=10000)
+    settle(page)
+    cols = doc["grid"]["cols"]
+    shown = page.evaluate("window.cviz.layoutLabels()")
+    assert shown
+    for label in doc["labels"]:
+        text = f"{label['text']} · {label['count']}"
+        boxes = [s for s in shown if s["text"] == text]
+        if not boxes:
+            continue
+        left = page.evaluate("(c) => window.cviz.cellCenterOnPage(c)", label["y"] * cols + label["x"])
+        right = page.evaluate("(c) => window.cviz.cellCenterOnPage(c)", label["y"] * cols + label["x"] + label["w"] - 1)
+        half = (right["x"] - left["x"]) / max(1, label["w"] - 1) / 2
+        assert boxes[0]["left"] >= left["x"] - half - 1 and boxes[0]["right"] <= right["x"] + half + 1, (text, boxes[0])
+    # Hover a cell of the renamed block: the tooltip names the block in full.
+    cell = (last["y"] + 1) * cols + last["x"] + 1
+    c = page.evaluate("(c) => window.cviz.cellCenterOnPage(c)", cell)
+    page.mouse.move(c["x"] - 2, c["y"] - 2)
+    page.mouse.move(c["x"], c["y"])
+    page.wait_for_function("(t) => !document.querySelector('#tooltip').hidden"
+                           " && document.querySelector('#tooltip-group').textContent.startsWith(t)",
+                           arg=LONG_NAME, timeout=5000)

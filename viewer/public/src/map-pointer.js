@@ -1,13 +1,15 @@
-// The pointer and the keyboard on the map: the hover outline and tooltip (title and date), a
-// click (a region name first, else the item under it), and the keyboard cursor cell (arrow
-// keys move it or the open item to a neighbour, Enter opens it, Esc closes the panel). A click
-// on cells too small to read zooms in a step toward it instead of opening an item.
+// The pointer and the keyboard on the map: the hover outline and tooltip (title, date and the
+// category block), a click (a region name first, else the item under it), and the keyboard
+// cursor cell (arrow keys move it or the open item to a neighbour, Enter opens it, Esc closes
+// the panel). A click on cells too small to read zooms in a step toward it instead of opening
+// an item.
 // Opening an item is the page's select(); this class owns the cursor cell.
 import { $ } from './lib/dom.js';
 import { asText, itemTitle } from './lib/items.js';
 import { columnValues } from './lib/filter.js';
 import { neighbourCell } from './lib/grid.js';
 import { besidePointer } from './lib/screen.js';
+import { headingText, isAxisLabel } from './lib/label-placement.js';
 
 // A click opens the item under it only once cells are this wide on screen (CSS px); below
 // that it zooms in ZOOM_STEP times toward the clicked point.
@@ -42,6 +44,7 @@ export class MapPointer {
     const tip = $('tooltip');
     const tipTitle = $('tooltip-title');
     const tipDate = $('tooltip-date');
+    const tipGroup = $('tooltip-group');
     const { overlay, items, perf } = this;
     let shownItem = -1;
     const hide = () => {
@@ -62,6 +65,9 @@ export class MapPointer {
         const date = items.dateColumn ? asText(columnValues(items, items.dateColumn)[i]).trim() : '';
         tipDate.textContent = date;
         tipDate.hidden = !date;
+        const block = this.blockOf(cell);
+        tipGroup.textContent = block ? headingText(block) : '';
+        tipGroup.hidden = !block;
         overlay.hoverCell = cell;
         overlay.draw();
       }
@@ -77,6 +83,14 @@ export class MapPointer {
     }, { passive: true });
     host.addEventListener('pointerleave', hide);
     this.viewer.addHandler('animation-start', hide);
+  }
+
+  /** The category block (a layout's heading label) holding a cell, or null: the tooltip names it, as small blocks show no heading. */
+  blockOf(cell) {
+    const { name, grid, labels } = this.layout();
+    const col = cell % grid.cols;
+    const row = Math.floor(cell / grid.cols);
+    return labels.find((l) => !isAxisLabel(l, name) && col >= l.x && col < l.x + l.w && row >= l.y && row < l.y + l.h) || null;
   }
 
   onClick(e) {
