@@ -163,3 +163,31 @@ def test_category_headings_stay_inside_their_block_and_hover_names_the_block(pag
     page.wait_for_function("(t) => !document.querySelector('#tooltip').hidden"
                            " && document.querySelector('#tooltip-group').textContent.startsWith(t)",
                            arg=LONG_NAME, timeout=5000)
+
+
+def test_resting_on_an_item_shows_its_larger_image_beside_the_pointer(page, base_url, fixture_collection):
+    open_map(page, base_url, fixture_collection.name)
+    settle(page)
+    it = fixture_collection.items[321]
+    x, y = cell_center(page, it["cell"])
+    page.mouse.move(x - 2, y - 2)
+    page.mouse.move(x, y)
+    page.wait_for_function("!document.querySelector('#tooltip').hidden", timeout=3000)
+    assert page.locator("#tooltip-image").is_hidden(), "the preview waits for the pointer to rest"
+    page.wait_for_function("(() => { const im = document.querySelector('#tooltip-image');"
+                           " return im && !im.hidden && im.complete && im.naturalWidth > 0; })()", timeout=3000)
+    # The item's own image: the fixture's are flat in the item's colour.
+    rgb = page.evaluate("""(() => { const im = document.querySelector('#tooltip-image');
+        const c = document.createElement('canvas'); c.width = im.naturalWidth; c.height = im.naturalHeight;
+        const g = c.getContext('2d'); g.drawImage(im, 0, 0);
+        return [...g.getImageData(c.width - 4, c.height - 4, 1, 1).data.slice(0, 3)]; })()""")
+    assert all(abs(a - b) <= 12 for a, b in zip(rgb, it["rgb"])), (rgb, it["rgb"])
+    box = page.locator("#tooltip-image").bounding_box()
+    assert box["width"] >= 200 and box["height"] >= 200, box
+    # Beside the pointer, not under it and not far away.
+    assert not (box["x"] <= x <= box["x"] + box["width"] and box["y"] <= y <= box["y"] + box["height"])
+    assert min(abs(box["x"] - x), abs(box["x"] + box["width"] - x)) < 60
+    # Moving to another item drops the preview until the pointer rests again.
+    x2, y2 = cell_center(page, fixture_collection.items[322]["cell"])
+    page.mouse.move(x2, y2)
+    assert page.locator("#tooltip-image").is_hidden()

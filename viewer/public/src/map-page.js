@@ -76,6 +76,7 @@ export class MapPage {
     this.exporter = new Exporter({ items, search: this.search, layout: layoutNow });
     this.pointer = new MapPointer({
       viewer, items, camera: this.camera, overlay: this.overlay, labels: this.extras.labels, layout: layoutNow, perf,
+      imageUrl: (i) => this.panel.imageUrl(i),
       selected: () => this.selected, select: (i, opts) => this.select(i, opts), panelOpen, selecting: () => !!this.selection.mode,
     });
     // A view in the address (filters, search, mode) applies before the first draw.

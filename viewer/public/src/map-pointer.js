@@ -1,8 +1,8 @@
 // The pointer and the keyboard on the map: the hover outline and tooltip (title, date and the
-// category block), a click (a region name first, else the item under it), and the keyboard
-// cursor cell (arrow keys move it or the open item to a neighbour, Enter opens it, Esc closes
-// the panel). A click on cells too small to read zooms in a step toward it instead of opening
-// an item.
+// category block; after a rest, the item's larger image), a click (a region name first, else
+// the item under it), and the keyboard cursor cell (arrow keys move it or the open item to a
+// neighbour, Enter opens it, Esc closes the panel). A click on cells too small to read zooms
+// in a step toward it instead of opening an item.
 // Opening an item is the page's select(); this class owns the cursor cell.
 import { $ } from './lib/dom.js';
 import { asText, itemTitle } from './lib/items.js';
@@ -15,6 +15,8 @@ import { headingText, isAxisLabel } from './lib/label-placement.js';
 // that it zooms in ZOOM_STEP times toward the clicked point.
 const OPEN_FROM_PX = 48;
 const ZOOM_STEP = 2.5;
+// Resting this long (ms) on one item shows its larger image in the tooltip.
+const PREVIEW_AFTER_MS = 400;
 const DIRECTIONS = { ArrowLeft: 'left', ArrowRight: 'right', ArrowUp: 'up', ArrowDown: 'down' };
 
 export class MapPointer {
@@ -26,9 +28,10 @@ export class MapPointer {
    * @param {(i:number, opts?:object) => void} o.select open item i (-1 closes)
    * @param {() => boolean} o.panelOpen
    * @param {() => boolean} o.selecting a rectangle or lasso is being drawn (clicks are not clicks)
+   * @param {(i:number) => string|null} o.imageUrl item i's larger image (the hover preview)
    */
-  constructor({ viewer, items, camera, overlay, labels, layout, selected, select, panelOpen, selecting, perf }) {
-    Object.assign(this, { viewer, items, camera, overlay, labels, layout, selected, select, panelOpen, selecting, perf });
+  constructor({ viewer, items, camera, overlay, labels, layout, selected, select, panelOpen, selecting, perf, imageUrl }) {
+    Object.assign(this, { viewer, items, camera, overlay, labels, layout, selected, select, panelOpen, selecting, perf, imageUrl });
     this.cursorCell = -1; // the keyboard cursor
   }
 
@@ -45,11 +48,26 @@ export class MapPointer {
     const tipTitle = $('tooltip-title');
     const tipDate = $('tooltip-date');
     const tipGroup = $('tooltip-group');
+    const tipImage = $('tooltip-image');
     const { overlay, items, perf } = this;
     let shownItem = -1;
+    let previewTimer = 0;
+    let last = { x: 0, y: 0 };
+    const place = () => {
+      // Beside the pointer, flipped near the right/bottom edges.
+      const p = besidePointer(last.x, last.y, tip.offsetWidth, tip.offsetHeight, window.innerWidth, window.innerHeight);
+      tip.style.transform = `translate(${p.x}px, ${p.y}px)`;
+    };
+    const dropPreview = () => {
+      clearTimeout(previewTimer);
+      tipImage.hidden = true;
+      tipImage.removeAttribute('src');
+    };
+    tipImage.addEventListener('load', () => { if (!tip.hidden) place(); });
     const hide = () => {
       tip.hidden = true;
       shownItem = -1;
+      dropPreview();
       if (overlay.hoverCell !== -1) { overlay.hoverCell = -1; overlay.draw(); }
     };
     host.addEventListener('pointermove', (ev) => {
@@ -61,6 +79,16 @@ export class MapPointer {
       if (i === -1) { hide(); return; }
       if (i !== shownItem) {
         shownItem = i;
+        dropPreview();
+        const src = ev.pointerType === 'touch' ? null : this.imageUrl(i);
+        if (src) {
+          previewTimer = setTimeout(() => {
+            if (shownItem !== i) return;
+            tipImage.src = src;
+            tipImage.hidden = false;
+            place();
+          }, PREVIEW_AFTER_MS);
+        }
         tipTitle.textContent = itemTitle(items, i);
         const date = items.dateColumn ? asText(columnValues(items, items.dateColumn)[i]).trim() : '';
         tipDate.textContent = date;
@@ -72,9 +100,8 @@ export class MapPointer {
         overlay.draw();
       }
       tip.hidden = false;
-      // Beside the pointer, flipped near the right/bottom edges.
-      const p = besidePointer(ev.clientX, ev.clientY, tip.offsetWidth, tip.offsetHeight, window.innerWidth, window.innerHeight);
-      tip.style.transform = `translate(${p.x}px, ${p.y}px)`;
+      last = { x: ev.clientX, y: ev.clientY };
+      place();
       const t0 = ev.timeStamp;
       requestAnimationFrame(() => {
         perf.hoverLatencies.push(performance.now() - t0);
