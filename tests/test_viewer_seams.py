@@ -15,7 +15,7 @@ import pytest
 from tests.test_viewer_browser import (  # noqa: F401  (fixtures are used by name)
     ARTIFACTS, base_url, browser, cell_center, open_map, page, settle,
 )
-from tests.viewer_fixture import build_published_collection
+from tests.viewer_fixture import build_published_collection, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -191,3 +191,26 @@ def test_resting_on_an_item_shows_its_larger_image_beside_the_pointer(page, base
     x2, y2 = cell_center(page, fixture_collection.items[322]["cell"])
     page.mouse.move(x2, y2)
     assert page.locator("#tooltip-image").is_hidden()
+
+
+def test_histogram_labels_round_years_and_the_phone_search_box_is_usable(page, browser, base_url, fixture_collection):
+    open_map(page, base_url, fixture_collection.name)
+    settle(page)
+    axis = page.locator("#year-histogram").get_attribute("data-axis").split()
+    assert axis[0] == "1700" and axis[-1] == "1999" and len(axis) >= 3, axis
+    assert all(int(y) % 50 == 0 for y in axis[1:-1]), axis
+    ctx, pg, errors = open_page(browser, phone=True)
+    try:
+        open_map(pg, base_url, fixture_collection.name)
+        pg.wait_for_timeout(500)
+        ARTIFACTS.mkdir(exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / "viewer-seams-phone.png"))
+        search = pg.locator("#search").bounding_box()
+        assert search["width"] >= 150, search
+        assert pg.locator("#search-all").is_visible(), "the 'all fields' switch is hidden on a phone"
+        box = pg.locator(".search-all").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["height"] >= 24, box
+        assert pg.evaluate("document.querySelector('.topbar').scrollWidth <= 390")
+        assert errors == []
+    finally:
+        ctx.close()
