@@ -26,6 +26,12 @@ def fixture_collection(tmp_path_factory):
                                       n_items=1080, cell=32, tile=256, image_size=(48, 64), layouts=True)
 
 
+@pytest.fixture(scope="module")
+def big_cells(fixture_collection):
+    """The small default collection (128 px cells, 160 px on screen once an item opens), on the same server."""
+    return build_published_collection(fixture_collection.storage_root, name="seams-big")
+
+
 def zoom(page) -> float:
     return page.evaluate("window.cviz.viewer.viewport.getZoom()")
 
@@ -33,7 +39,8 @@ def zoom(page) -> float:
 def cell_px(page) -> float:
     return page.evaluate("""(() => { const v = window.cviz.viewer; const t = v.world.getItemAt(0);
         const a = t.imageToViewerElementCoordinates(new OpenSeadragon.Point(0, 0));
-        const b = t.imageToViewerElementCoordinates(new OpenSeadragon.Point(32, 0)); return b.x - a.x; })()""")
+        const w = window.cviz.items.grid.cellWidth * t.getContentSize().x / window.cviz.items.grid.width;
+        const b = t.imageToViewerElementCoordinates(new OpenSeadragon.Point(w, 0)); return b.x - a.x; })()""")
 
 
 def brightest(page, x: float, y: float) -> tuple[int, int, int]:
@@ -214,3 +221,39 @@ def test_histogram_labels_round_years_and_the_phone_search_box_is_usable(page, b
         assert errors == []
     finally:
         ctx.close()
+
+
+def test_with_the_panel_open_the_navigator_shrinks_and_arrowed_cells_stay_clear_of_the_panel(page, base_url, big_cells):
+    from urllib.parse import quote
+
+    open_map(page, base_url, big_cells.name)
+    settle(page)
+    closed = page.locator("#map .navigator").bounding_box()
+    it = big_cells.items[13]
+    page.goto(f"{base_url}/?c={big_cells.name}#item={quote(it['id'], safe='')}")
+    page.locator("#panel:not([hidden])").wait_for()
+    settle(page)
+    panel = page.locator("#panel").bounding_box()
+    nav = page.locator("#map .navigator").bounding_box()
+    assert nav["x"] + nav["width"] <= panel["x"] + 1, (nav, panel)
+    assert nav["width"] * nav["height"] <= 0.5 * closed["width"] * closed["height"], (nav, closed)
+    # Put the open cell where its right-hand neighbour's centre is 60 px left of the panel (that
+    # neighbour then half under the panel), then step right along the row: each open cell ends
+    # wholly left of the panel.
+    c = page.evaluate("(c) => window.cviz.cellCenterOnPage(c)", it["cell"])
+    dx = c["x"] - (panel["x"] - 60 - cell_px(page))
+    page.evaluate("(dx) => { const vp = window.cviz.viewer.viewport;"
+                  " vp.panBy(vp.deltaPointsFromPixels(new OpenSeadragon.Point(dx, 0)), true); }", dx)
+    settle(page)
+    for k in range(1, 7):
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(50)
+        settle(page)
+        cell = page.evaluate("window.cviz.state && window.cviz.cursorCell()")
+        c = page.evaluate("(c) => window.cviz.cellCenterOnPage(c)", cell)
+        half = cell_px(page) / 2
+        assert c["x"] + half <= panel["x"] + 1, (k, c, half, panel)
+    page.locator("#panel-close").click()
+    settle(page)
+    back = page.locator("#map .navigator").bounding_box()
+    assert abs(back["width"] - closed["width"]) <= 2 and abs(back["height"] - closed["height"]) <= 2, (back, closed)

@@ -86,7 +86,7 @@ export class MapPage {
     if (viewer.world.getItemCount() > 0) this.onOpen(initialItem);
     else viewer.addOnceHandler('open', () => this.onOpen(initialItem));
     viewer.addHandler('update-viewport', () => this.redraw());
-    viewer.addHandler('resize', () => { this.extras.updateObstacles(); this.redraw(); });
+    viewer.addHandler('resize', () => { this.camera.fitNavigator(); this.extras.updateObstacles(); this.redraw(); });
     requestAnimationFrame(() => { this.extras.updateObstacles(); this.redraw(); });
     this.pointer.listen();
     this.search.listen();
@@ -201,7 +201,11 @@ export class MapPage {
       if (focusPanel) $('panel-title').focus({ preventScroll: true });
       this.camera.bringIntoView(this.layout.itemToCell[i], { zoom, immediately });
     }
-    if (wasOpen !== this.panel.isOpen) { this.layouts.updateObstacles(); this.extras.updateObstacles(); }
+    if (wasOpen !== this.panel.isOpen) {
+      this.camera.fitNavigator();
+      this.layouts.updateObstacles();
+      this.extras.updateObstacles();
+    }
     // replaceState: stepping through 50 items should not fill the back button.
     if (write) this.address.write();
     this.overlay.draw();
