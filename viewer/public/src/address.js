@@ -1,7 +1,8 @@
 // The view in the address: the hash names the layout, the open item, the search, the filters,
-// the region, the selection mode (lib/url.js viewHash/parseViewHash). A filter change writes a
-// new history entry (a Back step); opening items and the mode replace the current one. Back,
-// Forward and an edited address hand the view they name to `onNavigate`.
+// the region, the selection (its items, coded) and the selection mode (lib/url.js viewHash/
+// parseViewHash). A filter change writes a new history entry (a Back step); opening items and
+// the mode replace the current one. Back, Forward and an edited address hand the view they
+// name to `onNavigate`.
 import { parseViewHash, viewHash } from './lib/url.js';
 
 export class Address {

@@ -3,7 +3,7 @@
 // It owns no filter logic: it edits `state` and calls onChange; render() shows
 // the counts computed by lib/filter.js.
 import { $, el } from './lib/dom.js';
-import { binsToYearRange, formatYear, yearHistogram } from './lib/histogram.js';
+import { axisYears, binsToYearRange, formatYear, yearHistogram } from './lib/histogram.js';
 import { facetCounts, orderedValues } from './lib/filter.js';
 
 const SHOWN_VALUES = 8; // rows of a list before "show all"
@@ -130,10 +130,35 @@ export class FiltersUI {
     ctx.fillStyle = '#9aa3b2';
     ctx.font = '10px system-ui, sans-serif';
     ctx.textBaseline = 'bottom';
+    this.drawAxis(ctx, w, h);
+  }
+
+  /** The axis under the bars: both ends of the data, and round years between where they fit. */
+  drawAxis(ctx, w, h) {
+    const { bins, start, width } = this.hist;
+    const [lo, hi] = this.dataRange;
+    const first = formatYear(lo);
+    const last = formatYear(hi);
     ctx.textAlign = 'left';
-    ctx.fillText(formatYear(this.dataRange[0]), 0, h);
+    ctx.fillText(first, 0, h);
     ctx.textAlign = 'right';
-    ctx.fillText(formatYear(this.dataRange[1]), w, h);
+    ctx.fillText(last, w, h);
+    const shown = [first];
+    let left = ctx.measureText(first).width + 6; // the next label starts past this
+    const right = w - ctx.measureText(last).width - 6;
+    ctx.textAlign = 'center';
+    for (const y of axisYears(lo, hi, Math.max(1, Math.floor(w / 60)))) {
+      const text = formatYear(y);
+      const x = ((y - start) / (bins * width)) * w;
+      const half = ctx.measureText(text).width / 2;
+      if (x - half < left || x + half > right) continue;
+      ctx.fillRect(Math.round(x), h - 13, 1, 2);
+      ctx.fillText(text, x, h);
+      shown.push(text);
+      left = x + half + 6;
+    }
+    shown.push(last);
+    $('year-histogram').dataset.axis = shown.join(' '); // what the axis reads (canvas text is not in the DOM)
   }
 
   /** The count of the bar under the pointer (filtered of total), as text beside the histogram. */

@@ -8,6 +8,11 @@ import {
   cellCentreInViewport, cellCentreOnPage, elementToGrid, focusMove, panelCover, sameCellSizeZoom,
 } from './lib/screen.js';
 
+// The navigator's share of the map's width and height (osd-options.js navigatorSizeRatio), and
+// the smaller one while the item panel is open beside the map.
+const NAV_RATIO = 0.15;
+const NAV_RATIO_PANEL = 0.09;
+
 export class MapCamera {
   /**
    * @param {object} o
@@ -84,6 +89,22 @@ export class MapCamera {
     });
     if (move.zoom !== null) vp.zoomTo(move.zoom, null, immediately);
     if (move.centre) vp.panTo(new window.OpenSeadragon.Point(move.centre.x, move.centre.y), immediately);
+  }
+
+  /**
+   * The navigator's size: NAV_RATIO of the map, NAV_RATIO_PANEL while a side panel is open
+   * (it then sits left of the panel over the map, app.css, and covered a 165x125 px corner).
+   */
+  fitNavigator() {
+    const nav = this.viewer.navigator;
+    if (!nav) return;
+    const box = this.viewer.element.getBoundingClientRect();
+    const ratio = this.panelCover().w > 0 ? NAV_RATIO_PANEL : NAV_RATIO;
+    const w = Math.round(box.width * ratio);
+    const h = Math.round(box.height * ratio);
+    if (nav.element.offsetWidth === w && nav.element.offsetHeight === h) return;
+    nav.setWidth(w);
+    nav.setHeight(h);
   }
 
   /** What a layout switch keeps of the view, read before it: whether it is the whole map, and the cell size on screen. */

@@ -14,7 +14,8 @@
 // and redraw.
 import { $, showStatus } from './lib/dom.js';
 import { asText } from './lib/items.js';
-import { columnValues, emptyFilterState } from './lib/filter.js';
+import { columnValues, countMask, emptyFilterState } from './lib/filter.js';
+import { decodeSelection } from './lib/selection-code.js';
 import { similarityLayout } from './lib/layout.js';
 import { CellOverlay } from './overlay.js';
 import { ItemPanel } from './panel.js';
@@ -75,6 +76,7 @@ export class MapPage {
     this.exporter = new Exporter({ items, search: this.search, layout: layoutNow, itemsUrl });
     this.pointer = new MapPointer({
       viewer, items, camera: this.camera, overlay: this.overlay, labels: this.extras.labels, layout: layoutNow, perf,
+      imageUrl: (i) => this.panel.imageUrl(i),
       selected: () => this.selected, select: (i, opts) => this.select(i, opts), panelOpen, selecting: () => !!this.selection.mode,
     });
     // A view in the address (filters, search, mode) applies before the first draw.
@@ -84,7 +86,7 @@ export class MapPage {
     if (viewer.world.getItemCount() > 0) this.onOpen(initialItem);
     else viewer.addOnceHandler('open', () => this.onOpen(initialItem));
     viewer.addHandler('update-viewport', () => this.redraw());
-    viewer.addHandler('resize', () => { this.extras.updateObstacles(); this.redraw(); });
+    viewer.addHandler('resize', () => { this.camera.fitNavigator(); this.extras.updateObstacles(); this.redraw(); });
     requestAnimationFrame(() => { this.extras.updateObstacles(); this.redraw(); });
     this.pointer.listen();
     this.search.listen();
@@ -110,11 +112,13 @@ export class MapPage {
     return { ...this.state, item: id, mode: this.selection.mode, layout: this.layout.name };
   }
 
-  /** A view from the address into the state and the inputs (the selection is not in it). */
+  /** A view from the address into the state and the inputs; a selection code that does not fit these items is dropped. */
   applyView(view, { fromAddress = false } = {}) {
     this.search.applyView(view);
     this.search.filters.syncInputs(); // a copied address's years fill the From/To boxes
-    this.state.selection = null;
+    const flags = view.selection ? decodeSelection(view.selection.code, this.items.count) : null;
+    const size = flags ? countMask(flags) : 0;
+    this.state.selection = size ? { mode: view.selection.mode, items: flags, size } : null;
     this.extras.applyView(view);
     this.search.showQuery();
     this.selection.setMode(view.mode, { write: !fromAddress });
@@ -197,7 +201,11 @@ export class MapPage {
       if (focusPanel) $('panel-title').focus({ preventScroll: true });
       this.camera.bringIntoView(this.layout.itemToCell[i], { zoom, immediately });
     }
-    if (wasOpen !== this.panel.isOpen) { this.layouts.updateObstacles(); this.extras.updateObstacles(); }
+    if (wasOpen !== this.panel.isOpen) {
+      this.camera.fitNavigator();
+      this.layouts.updateObstacles();
+      this.extras.updateObstacles();
+    }
     // replaceState: stepping through 50 items should not fill the back button.
     if (write) this.address.write();
     this.overlay.draw();

@@ -1,13 +1,22 @@
-// The pointer and the keyboard on the map: the hover outline and tooltip (title and date), a
-// click (a region name first, else the item under it), and the keyboard cursor cell (arrow
-// keys move it or the open item to a neighbour, Enter opens it, Esc closes the panel).
+// The pointer and the keyboard on the map: the hover outline and tooltip (title, date and the
+// category block; after a rest, the item's larger image), a click (a region name first, else
+// the item under it), and the keyboard cursor cell (arrow keys move it or the open item to a
+// neighbour, Enter opens it, Esc closes the panel). A click on cells too small to read zooms
+// in a step toward it instead of opening an item.
 // Opening an item is the page's select(); this class owns the cursor cell.
 import { $ } from './lib/dom.js';
 import { asText, itemTitle } from './lib/items.js';
 import { columnValues } from './lib/filter.js';
 import { neighbourCell } from './lib/grid.js';
 import { besidePointer } from './lib/screen.js';
+import { headingText, isAxisLabel } from './lib/label-placement.js';
 
+// A click opens the item under it only once cells are this wide on screen (CSS px); below
+// that it zooms in ZOOM_STEP times toward the clicked point.
+const OPEN_FROM_PX = 48;
+const ZOOM_STEP = 2.5;
+// Resting this long (ms) on one item shows its larger image in the tooltip.
+const PREVIEW_AFTER_MS = 400;
 const DIRECTIONS = { ArrowLeft: 'left', ArrowRight: 'right', ArrowUp: 'up', ArrowDown: 'down' };
 
 export class MapPointer {
@@ -19,9 +28,10 @@ export class MapPointer {
    * @param {(i:number, opts?:object) => void} o.select open item i (-1 closes)
    * @param {() => boolean} o.panelOpen
    * @param {() => boolean} o.selecting a rectangle or lasso is being drawn (clicks are not clicks)
+   * @param {(i:number) => string|null} o.imageUrl item i's larger image (the hover preview)
    */
-  constructor({ viewer, items, camera, overlay, labels, layout, selected, select, panelOpen, selecting, perf }) {
-    Object.assign(this, { viewer, items, camera, overlay, labels, layout, selected, select, panelOpen, selecting, perf });
+  constructor({ viewer, items, camera, overlay, labels, layout, selected, select, panelOpen, selecting, perf, imageUrl }) {
+    Object.assign(this, { viewer, items, camera, overlay, labels, layout, selected, select, panelOpen, selecting, perf, imageUrl });
     this.cursorCell = -1; // the keyboard cursor
   }
 
@@ -37,11 +47,27 @@ export class MapPointer {
     const tip = $('tooltip');
     const tipTitle = $('tooltip-title');
     const tipDate = $('tooltip-date');
+    const tipGroup = $('tooltip-group');
+    const tipImage = $('tooltip-image');
     const { overlay, items, perf } = this;
     let shownItem = -1;
+    let previewTimer = 0;
+    let last = { x: 0, y: 0 };
+    const place = () => {
+      // Beside the pointer, flipped near the right/bottom edges.
+      const p = besidePointer(last.x, last.y, tip.offsetWidth, tip.offsetHeight, window.innerWidth, window.innerHeight);
+      tip.style.transform = `translate(${p.x}px, ${p.y}px)`;
+    };
+    const dropPreview = () => {
+      clearTimeout(previewTimer);
+      tipImage.hidden = true;
+      tipImage.removeAttribute('src');
+    };
+    tipImage.addEventListener('load', () => { if (!tip.hidden) place(); });
     const hide = () => {
       tip.hidden = true;
       shownItem = -1;
+      dropPreview();
       if (overlay.hoverCell !== -1) { overlay.hoverCell = -1; overlay.draw(); }
     };
     host.addEventListener('pointermove', (ev) => {
@@ -53,17 +79,29 @@ export class MapPointer {
       if (i === -1) { hide(); return; }
       if (i !== shownItem) {
         shownItem = i;
+        dropPreview();
+        const src = ev.pointerType === 'touch' ? null : this.imageUrl(i);
+        if (src) {
+          previewTimer = setTimeout(() => {
+            if (shownItem !== i) return;
+            tipImage.src = src;
+            tipImage.hidden = false;
+            place();
+          }, PREVIEW_AFTER_MS);
+        }
         tipTitle.textContent = itemTitle(items, i);
         const date = items.dateColumn ? asText(columnValues(items, items.dateColumn)[i]).trim() : '';
         tipDate.textContent = date;
         tipDate.hidden = !date;
+        const block = this.blockOf(cell);
+        tipGroup.textContent = block ? headingText(block) : '';
+        tipGroup.hidden = !block;
         overlay.hoverCell = cell;
         overlay.draw();
       }
       tip.hidden = false;
-      // Beside the pointer, flipped near the right/bottom edges.
-      const p = besidePointer(ev.clientX, ev.clientY, tip.offsetWidth, tip.offsetHeight, window.innerWidth, window.innerHeight);
-      tip.style.transform = `translate(${p.x}px, ${p.y}px)`;
+      last = { x: ev.clientX, y: ev.clientY };
+      place();
       const t0 = ev.timeStamp;
       requestAnimationFrame(() => {
         perf.hoverLatencies.push(performance.now() - t0);
@@ -74,11 +112,28 @@ export class MapPointer {
     this.viewer.addHandler('animation-start', hide);
   }
 
+  /** The category block (a layout's heading label) holding a cell, or null: the tooltip names it, as small blocks show no heading. */
+  blockOf(cell) {
+    const { name, grid, labels } = this.layout();
+    const col = cell % grid.cols;
+    const row = Math.floor(cell / grid.cols);
+    return labels.find((l) => !isAxisLabel(l, name) && col >= l.x && col < l.x + l.w && row >= l.y && row < l.y + l.h) || null;
+  }
+
   onClick(e) {
     if (!e.quick || this.selecting()) return; // the end of a drag, not a click (or a selection being drawn)
     $('tooltip').hidden = true;
     const label = this.labels.at(e.position.x, e.position.y);
     if (label) { this.labels.pick(label); return; }
+    const t = this.camera.transform();
+    const cellPx = t ? this.layout().grid.cellWidth * t.scale : 0;
+    if (cellPx < OPEN_FROM_PX) {
+      // Far out a cell is a speck: a click is a request to look closer there, not to open it.
+      const vp = this.viewer.viewport;
+      const factor = Math.min(ZOOM_STEP, vp.getMaxZoom() / vp.getZoom());
+      if (factor > 1) vp.zoomBy(factor, vp.pointFromPixel(e.position));
+      return;
+    }
     const cell = this.camera.cellAt(e.position.x, e.position.y);
     const i = cell === -1 ? -1 : this.layout().cellToItem[cell];
     if (i !== -1) this.select(i, { zoom: false });

@@ -1,6 +1,7 @@
 // One canvas over the map draws everything per cell: dimming of non-matching
-// cells, the hover outline and the selected outline. Nothing is one DOM element
-// per cell, so 13,000+ items cost the same as 100.
+// cells, a glowing ring around matches too small to see, the hover outline and the
+// selected outline. Nothing is one DOM element per cell, so 13,000+ items cost the
+// same as 100.
 //
 // Dimming is a tiny offscreen canvas with one pixel per cell (cols x rows),
 // rebuilt only when the filters change; each frame draws the visible part of
@@ -8,6 +9,12 @@
 // two rectangles, whatever the number of items.
 
 const DIM_RGBA = [7, 9, 13, 215];
+// Below this cell size on screen (CSS px) a match is a speck among dimmed specks: each one also
+// gets a bright ring, at least MARK_MIN_PX wide, so a search at the whole-map view can be found.
+const MARK_BELOW_PX = 32;
+const MARK_MIN_PX = 12;
+// More matches than this are a large part of the map, which the dimming already shows.
+const MARK_MAX = 4000;
 
 export class CellOverlay {
   /** @param {HTMLElement} host element the canvas covers (OSD's viewer.canvas) */
@@ -21,6 +28,7 @@ export class CellOverlay {
     this.mask.width = grid.cols;
     this.mask.height = grid.rows;
     this.dimming = false;
+    this.matchCells = []; // the matching items' cells while dimming (at most MARK_MAX), for the rings
     this.hoverCell = -1;
     this.selectedCell = -1;
     this.cursorCell = -1; // the keyboard cursor
@@ -40,6 +48,7 @@ export class CellOverlay {
   /** Rebuild the dim mask. mask[i] = 1 for matching items; null = no filter. `items`: anything with cellToItem (the active layout). */
   setMatches(items, mask) {
     this.dimming = mask !== null;
+    this.matchCells = [];
     if (!this.dimming) return;
     const { cols, rows } = this.grid;
     const ctx = this.mask.getContext('2d');
@@ -48,7 +57,9 @@ export class CellOverlay {
     for (let cell = 0; cell < cols * rows; cell++) {
       const i = items.cellToItem[cell];
       if (i !== -1 && !mask[i]) px.set(DIM_RGBA, cell * 4);
+      else if (i !== -1) this.matchCells.push(cell);
     }
+    if (this.matchCells.length > MARK_MAX) this.matchCells = [];
     ctx.putImageData(img, 0, 0);
   }
 
@@ -90,6 +101,7 @@ export class CellOverlay {
       }
     }
     this.drawGuides(cellW, cellH, w, h);
+    if (this.dimming && cellW < MARK_BELOW_PX) this.markMatches(cellW, cellH, w, h);
     if (this.cursorCell !== this.selectedCell) this.outline(this.cursorCell, cellW, cellH, '#8cc4ff', 2, [5, 3]);
     this.outline(this.selectedCell, cellW, cellH, '#f5b942', 3);
     if (this.hoverCell !== this.selectedCell) this.outline(this.hoverCell, cellW, cellH, '#ffffff', 2);
@@ -110,6 +122,28 @@ export class CellOverlay {
       ctx.rect(Math.round(x) + 0.5, Math.round(y) + 0.5, Math.round(gw) - 1, Math.round(gh) - 1);
     }
     ctx.stroke();
+  }
+
+  /** A glowing ring around each visible match, so tiny matching cells stand out from the dimmed rest. */
+  markMatches(cellW, cellH, w, h) {
+    if (!this.matchCells.length) return;
+    const { ctx, grid, transform: t } = this;
+    const sw = Math.max(cellW, MARK_MIN_PX) + 4;
+    const sh = Math.max(cellH, MARK_MIN_PX) + 4;
+    ctx.save();
+    ctx.beginPath();
+    for (const cell of this.matchCells) {
+      const cx = t.x0 + ((cell % grid.cols) + 0.5) * cellW;
+      const cy = t.y0 + (Math.floor(cell / grid.cols) + 0.5) * cellH;
+      if (cx < -sw || cy < -sh || cx > w + sw || cy > h + sh) continue;
+      ctx.rect(Math.round(cx - sw / 2) + 0.5, Math.round(cy - sh / 2) + 0.5, Math.round(sw), Math.round(sh));
+    }
+    ctx.shadowColor = 'rgba(255, 214, 90, 0.9)';
+    ctx.shadowBlur = 6;
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = '#ffd65a';
+    ctx.stroke();
+    ctx.restore();
   }
 
   drawShape() {

@@ -39,3 +39,13 @@ test('no dated items gives null; brush bins map to inclusive years', () => {
   assert.equal(formatYear(-44), '44 BCE');
   assert.equal(formatYear(1066), '1066');
 });
+
+test('the axis labels a few round years between its ends', async () => {
+  const { axisYears } = await import('../../public/src/lib/histogram.js');
+  assert.deepEqual(axisYears(1700, 1999), [1800, 1900]);
+  assert.deepEqual(axisYears(1700, 1999, 6), [1750, 1800, 1850, 1900, 1950]);
+  assert.deepEqual(axisYears(1843, 1921), [1860, 1880, 1900], 'round years, at most maxTicks');
+  assert.deepEqual(axisYears(-500, 1500), [0, 1000]);
+  assert.deepEqual(axisYears(1900, 1901), []);
+  assert.deepEqual(axisYears(1900, 1900), []);
+});

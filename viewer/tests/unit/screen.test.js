@@ -67,3 +67,16 @@ test('obstacles are map-relative and grown; the tooltip flips near the window ed
   assert.deepEqual(besidePointer(1200, 780, 200, 40, 1280, 800), { x: 986, y: 726 });
   assert.deepEqual(besidePointer(10.4, 10.6, 20, 20, 1280, 800), { x: 24, y: 25 });
 });
+
+test('focusMove moves a big cell that is half under the panel, and leaves one wholly clear', () => {
+  const container = { x: 1000, y: 800 };
+  const cover = { w: 400, h: 0 }; // the panel from x = 600
+  // 160 px cells (scale 16 of 10 px grid cells): cell 5 (col 1, row 1) spans x0 + 160..320.
+  const half = { x0: 600 - 160 - 60 - 80, y0: 100, scale: 16 }; // its centre 60 px left of the panel: half under it
+  const m = focusMove({ grid, cell: 5, container, cover, zoom: 1, maxZoom: 100, t: half, zoomIn: false, allowZoom: false });
+  assert.equal(m.zoom, null);
+  assert.notEqual(m.centre, null, 'the cell runs 20 px under the panel: the view moves');
+  const clear = { x0: 600 - 160 - 100 - 80, y0: 100, scale: 16 }; // its right edge 20 px left of the panel
+  assert.deepEqual(focusMove({ grid, cell: 5, container, cover, zoom: 1, maxZoom: 100, t: clear, zoomIn: false, allowZoom: false }),
+    { zoom: null, centre: null });
+});

@@ -58,3 +58,19 @@ export function binsToYearRange(hist, b0, b1) {
 export function formatYear(y) {
   return y < 0 ? `${-y} BCE` : String(y);
 }
+
+/**
+ * Round years strictly between `lo` and `hi` to label on the histogram's axis: multiples of the
+ * smallest "nice" step (1, 2, 5, 10, 20, 25, 50, 100, ...) that gives at most `maxTicks` of them,
+ * so a reader can tell where 1850 is without hovering. Empty when the span is too short.
+ * @param {number} lo first year of the axis (labelled itself)
+ * @param {number} hi last year of the axis (labelled itself)
+ * @param {number} maxTicks at most this many years between
+ */
+export function axisYears(lo, hi, maxTicks = 3) {
+  if (!(hi > lo) || maxTicks < 1) return [];
+  const step = niceBinWidth(hi - lo, maxTicks + 1);
+  const out = [];
+  for (let y = Math.ceil((lo + 1) / step) * step + 0; y < hi; y += step) out.push(y); // + 0: never -0
+  return out.slice(0, maxTicks);
+}

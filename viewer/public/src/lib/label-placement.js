@@ -131,21 +131,18 @@ export function placeAxisLabels(labels, grid, t, size, measure, { obstacles = []
 /**
  * Where the category headings go this frame: the value and count at the block's top-left, in
  * the empty cell row the pipeline leaves above each block while that row is on screen (photos
- * stay uncovered; a heading bigger than the row overhangs upwards, and one wider than a narrow
- * block runs on into the empty row while it touches no other heading), else pinned to the top
- * of the view inside the block while the block continues past its edge, cut to the block's
- * width (an ellipsis; the node keeps the full text for screen readers). Where headings overlap, the larger
- * block's wins; a block with neither room gets none.
+ * stay uncovered; a heading bigger than the row overhangs upwards), else pinned to the top of
+ * the view inside the block while the block continues past its edge. A heading never runs past
+ * its block: it is cut to the block's width (an ellipsis; the node keeps the full text for
+ * screen readers), and a block too narrow to show at least `minCut` px of a cut heading (a
+ * stub like "Ethn…" that two blocks would share) gets none: the map's tooltip names the block
+ * under the pointer. Where headings overlap, the larger block's wins.
  * @returns {Array<{label, text, x, y, w, h, cut:boolean}>}
  */
-export function placeHeadings(labels, grid, t, size, measure, { obstacles = [], top = 4, minWidth = 44 } = {}) {
+export function placeHeadings(labels, grid, t, size, measure, { obstacles = [], top = 4, minWidth = 44, minCut = 90 } = {}) {
   if (!t || !labels.length) return [];
   const W = size.x; const H = size.y;
   const byCount = [...labels].sort((a, b) => (b.count ?? 0) - (a.count ?? 0) || b.w * b.h - a.w * a.h);
-  // Two passes: every block's heading within its own block first (cut to its width), then,
-  // in the empty row above, a heading grows to its full text past a narrow block while it
-  // touches no other: so a long heading never takes a smaller neighbour's place, and a block
-  // of one photo still gets its name where there is room.
   const plans = [];
   for (const l of byCount) {
     const r = screenRect(l, grid, t);
@@ -155,30 +152,22 @@ export function placeHeadings(labels, grid, t, size, measure, { obstacles = [], 
     const full = Math.ceil(measure(text)) + LABEL_PAD_X;
     const cut = Math.min(full, visibleW - 4);
     const above = r.y0 - LABEL_H - 2;
-    plans.push({ l, r, text, full, cut, above, box: null, w: 0 });
+    plans.push({ l, r, text, full, cut, above, box: null });
   }
   const placed = [];
-  const free = (box, self = null) => box.x0 >= 0 && box.x1 <= W && box.y1 <= H
-    && !placed.some((p) => p !== self && overlaps(p, box, 2)) && !obstacles.some((o) => overlaps(o, box));
+  const free = (box) => box.x0 >= 0 && box.x1 <= W && box.y1 <= H
+    && !placed.some((p) => overlaps(p, box, 2)) && !obstacles.some((o) => overlaps(o, box));
   for (const p of plans) {
     const { r, cut, above } = p;
-    if (cut < minWidth || Math.min(r.y1, H) - Math.max(r.y0, 0) < LABEL_H + 4) continue;
+    if (cut < minWidth || (cut < p.full && cut < minCut) || Math.min(r.y1, H) - Math.max(r.y0, 0) < LABEL_H + 4) continue;
     const y = above >= top ? above : clamp(top, top, Math.min(r.y1, H) - LABEL_H - 4);
     const x = clamp(r.x0 + 4, 2, Math.min(r.x1, W) - cut - 2);
     const box = { x0: x, y0: y, x1: x + cut, y1: y + LABEL_H };
-    if (free(box)) { placed.push(box); p.box = box; p.w = cut; }
-  }
-  for (const p of plans) {
-    if (p.above < top || (p.box && p.w >= p.full)) continue;
-    const x = clamp(p.r.x0 + 4, 2, W - p.full - 2);
-    const box = { x0: x, y0: p.above, x1: x + p.full, y1: p.above + LABEL_H };
-    if (!free(box, p.box)) continue;
-    if (p.box) placed.splice(placed.indexOf(p.box), 1, box); else placed.push(box);
-    p.box = box; p.w = p.full;
+    if (free(box)) { placed.push(box); p.box = box; }
   }
   const out = [];
   for (const p of plans) {
-    if (p.box) out.push({ label: p.l, text: p.text, x: p.box.x0, y: p.box.y0, w: p.w, h: LABEL_H, cut: p.w < p.full });
+    if (p.box) out.push({ label: p.l, text: p.text, x: p.box.x0, y: p.box.y0, w: p.cut, h: LABEL_H, cut: p.cut < p.full });
   }
   return out;
 }

@@ -35,8 +35,8 @@ export function panelCover(panel, map) {
  * How to bring a cell into the part of the map the panel leaves free: {zoom, centre}, each
  * null when it should not change (zoom in viewport zoom, centre in viewport units).
  * Zooms when asked (`zoomIn`) or when cells are tiny (under 48 px, if `allowZoom`), to about
- * 160 px a cell (less on small screens); without zooming, moves only when the cell is not
- * comfortably inside the free part. `container`: the map's size {x, y}; `cover`: panelCover();
+ * 160 px a cell (less on small screens); without zooming, moves only when the cell (with 8 px
+ * around it) is not wholly inside the free part. `container`: the map's size {x, y}; `cover`: panelCover();
  * `zoom`, `maxZoom`: the viewport's; `t`: the grid transform or null.
  */
 export function focusMove({ grid, cell, container, cover, zoom, maxZoom, t, zoomIn, allowZoom = true }) {
@@ -56,11 +56,14 @@ export function focusMove({ grid, cell, container, cover, zoom, maxZoom, t, zoom
   // Centre of the free area: left of a side panel, above a bottom sheet (viewport units).
   const goal = { x: centre.x + cover.w / 2 / (z * container.x), y: centre.y + cover.h / 2 / (z * container.x) };
   if (!zooming && t) {
-    // Already readable: move only when the cell is not comfortably visible.
+    // Already readable: move only when the cell is not wholly visible.
     const cx = t.x0 + (r.x + r.width / 2) * t.scale;
     const cy = t.y0 + (r.y + r.height / 2) * t.scale;
-    const m = Math.min(cellPx, 48);
-    if (cx > m && cx < container.x - cover.w - m && cy > m && cy < container.y - cover.h - m) return { zoom: null, centre: null };
+    // The whole cell and a little room around it, not only its centre (a cell stepped to with
+    // the arrow keys otherwise stopped half under the panel); on a map smaller than that, its centre.
+    const mx = Math.min(cellPx / 2 + 8, (container.x - cover.w) / 2 - 1);
+    const my = Math.min(cellPx / 2 + 8, (container.y - cover.h) / 2 - 1);
+    if (cx > mx && cx < container.x - cover.w - mx && cy > my && cy < container.y - cover.h - my) return { zoom: null, centre: null };
     return { zoom: null, centre: goal };
   }
   return { zoom: z, centre: goal };

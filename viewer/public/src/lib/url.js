@@ -88,7 +88,9 @@ export function resolveDataBase(pageHref, appRoot, configured) {
   return href.endsWith('/') ? href : `${href}/`;
 }
 
-// ---- the view in the address: #layout=timeline&item=..&q=..&all=1&y=lo~hi&f.<column>=<value>&region=<scale>~<id>&dups=1&mode=rect
+import { encodeSelection } from './selection-code.js';
+
+// ---- the view in the address: #layout=timeline&item=..&q=..&all=1&y=lo~hi&f.<column>=<value>&region=<scale>~<id>&dups=1&sel=rect~<code>&mode=rect
 // Everything percent-encoded, so any column name or value round-trips (`&`, `=`, `~`, `__proto__`).
 
 const enc = encodeURIComponent;
@@ -98,8 +100,9 @@ function dec(s) {
 
 /**
  * The address hash for a view. `view`: {layout, item, query, allFields, yearRange, categories:
- * Map<col, Set>, region: {scale, id} | null, mode: 'rect'|'lasso'|null}. The similarity
- * layout is the default and is left out.
+ * Map<col, Set>, region: {scale, id} | null, selection: {mode, items: Uint8Array} | null,
+ * mode: 'rect'|'lasso'|null}. The similarity layout is the default and is left out. The
+ * selection is its shape and its items' code (lib/selection-code.js).
  */
 export function viewHash(view) {
   const parts = [];
@@ -116,13 +119,17 @@ export function viewHash(view) {
   }
   if (view.region) parts.push(`region=${enc(view.region.scale)}~${view.region.id}`);
   if (view.duplicates) parts.push('dups=1');
+  if (view.selection) parts.push(`sel=${view.selection.mode === 'lasso' ? 'lasso' : 'rect'}~${encodeSelection(view.selection.items)}`);
   if (view.mode) parts.push(`mode=${enc(view.mode)}`);
   return parts.length ? `#${parts.join('&')}` : '';
 }
 
-/** Inverse of viewHash; unknown or malformed parts are ignored. */
+/**
+ * Inverse of viewHash; unknown or malformed parts are ignored. The selection comes back as
+ * {mode, code}: only the page knows the item count that decodeSelection needs.
+ */
 export function parseViewHash(hash) {
-  const view = { layout: null, item: null, query: '', allFields: false, yearRange: null, categories: new Map(), region: null, duplicates: false, mode: null };
+  const view = { layout: null, item: null, query: '', allFields: false, yearRange: null, categories: new Map(), region: null, duplicates: false, selection: null, mode: null };
   for (const part of (hash || '').replace(/^#/, '').split('&')) {
     const eq = part.indexOf('=');
     if (eq <= 0) continue;
@@ -143,7 +150,10 @@ export function parseViewHash(hash) {
       const m = value.match(/^(.+)~(\d+)$/);
       if (m) view.region = { scale: m[1], id: Number(m[2]) };
     } else if (key === 'dups') view.duplicates = value === '1';
-    else if (key === 'mode' && (value === 'rect' || value === 'lasso')) view.mode = value;
+    else if (key === 'sel') {
+      const m = value.match(/^(rect|lasso)~([A-Za-z0-9_-]*)$/);
+      if (m) view.selection = { mode: m[1], code: m[2] };
+    } else if (key === 'mode' && (value === 'rect' || value === 'lasso')) view.mode = value;
   }
   return view;
 }
