@@ -55,7 +55,8 @@ def shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
         base = base.parent
     cache = base / "models"
     cache.mkdir(exist_ok=True)  # conversions are written atomically: workers may share the folder
-    os.environ.setdefault("CVIZ_MODEL_CACHE", str(cache))
+    if not os.environ.get("CVIZ_MODEL_CACHE", "").strip():  # unset or empty (an empty one meant the cwd)
+        os.environ["CVIZ_MODEL_CACHE"] = str(cache)
     return os.environ["CVIZ_MODEL_CACHE"]
 
 
