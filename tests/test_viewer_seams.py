@@ -15,7 +15,7 @@ import pytest
 from tests.test_viewer_browser import (  # noqa: F401  (fixtures are used by name)
     ARTIFACTS, base_url, browser, cell_center, open_map, page, settle,
 )
-from tests.viewer_fixture import build_published_collection, open_page
+from tests.viewer_fixture import build_published_collection, new_test_context, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -118,8 +118,7 @@ def test_a_shared_address_restores_the_selection(page, browser, base_url, fixtur
     page.wait_for_function("location.hash.includes('sel=')", timeout=5000)
     address = page.url
     assert len(address) < 200, address
-    other = browser.new_context(viewport={"width": 1280, "height": 800})
-    other.add_init_script("window.CVIZ_TEST = true;")
+    other = new_test_context(browser, viewport={"width": 1280, "height": 800}, bypass_csp=True)
     try:
         pg = other.new_page()
         pg.goto(address)
