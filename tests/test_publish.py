@@ -423,8 +423,10 @@ def test_e2e_the_published_tree_is_served_to_another_user(tmp_path: Path) -> Non
     from tests.test_interruptions import write_images
     from tests.test_run_ends import cli_child
 
-    if os.geteuid() != 0 or shutil.which("runuser") is None:
-        pytest.skip("reading as another user needs root and runuser")
+    if os.geteuid() != 0 or shutil.which("runuser") is None:  # a developer's unprivileged shell; CI runs as root
+        from tests.conftest import missing_prerequisite
+
+        missing_prerequisite("reading as another user needs root and runuser")
     top = Path(tempfile.mkdtemp(prefix="cviz-served-", dir="/tmp"))  # pytest's tmp folders are 0700
     try:
         os.chmod(top, 0o755)  # the operator's storage root, open to the web server

@@ -164,6 +164,23 @@ def knn_fits(knn: np.ndarray, features: np.ndarray, min_k: int, probes: int = 64
     return bool(found >= min_share)
 
 
+def _update_rows(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: int
+                 ) -> tuple[np.ndarray, int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What an update of neighbour lists starts from: the rows as float32, N, k (at most N - 1), the
+    old and the new rows, the previous lists cut to k, and which old rows have a whole previous list
+    (k entries, none gone)."""
+    u = np.asarray(x, np.float32)
+    n = len(u)
+    k = min(k, n - 1)
+    old_rows = np.asarray(old_rows, np.int64)
+    is_old = np.zeros(n, bool)
+    is_old[old_rows] = True
+    new_rows = np.flatnonzero(~is_old)
+    prev = np.asarray(previous, np.int64)[:, :k]
+    whole = (prev.shape[1] >= k) & (prev >= 0).all(axis=1) if k > 0 else np.ones(len(old_rows), bool)
+    return u, n, k, old_rows, new_rows, prev, whole
+
+
 def updated_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: int,
                 block: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """The exact Euclidean kNN of every row of ``x`` (as :func:`feature_knn` finds it), from the
@@ -175,15 +192,7 @@ def updated_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: in
     old list and the new rows, unless an item of its list is gone (or the list is short): those
     rows, and the new rows, are searched against everything. Cost O(N (k + new) D) instead of N^2 D.
     """
-    u = np.asarray(x, np.float32)
-    n = len(u)
-    k = min(k, n - 1)
-    old_rows = np.asarray(old_rows, np.int64)
-    is_old = np.zeros(n, bool)
-    is_old[old_rows] = True
-    new_rows = np.flatnonzero(~is_old)
-    prev = np.asarray(previous, np.int64)[:, :k]
-    whole = (prev.shape[1] >= k) & (prev >= 0).all(axis=1) if k > 0 else np.ones(len(old_rows), bool)
+    u, n, k, old_rows, new_rows, prev, whole = _update_rows(x, previous, old_rows, k)
     merge_rows, merge_prev = old_rows[whole], prev[whole]
     search = np.concatenate([new_rows, old_rows[~whole]])
     idx = np.empty((n, max(k, 0)), np.int64)
@@ -228,15 +237,7 @@ def merged_knn(x: np.ndarray, previous: np.ndarray, old_rows: np.ndarray, k: int
     beyond the N x k result, against the O(N log N D) of searching everything again. The lists
     stay as approximate as the ones they came from, plus the misses of the reverse rule.
     """
-    u = np.asarray(x, np.float32)
-    n = len(u)
-    k = min(k, n - 1)
-    old_rows = np.asarray(old_rows, np.int64)
-    is_old = np.zeros(n, bool)
-    is_old[old_rows] = True
-    new_rows = np.flatnonzero(~is_old)
-    prev = np.asarray(previous, np.int64)[:, :k]
-    whole = (prev.shape[1] >= k) & (prev >= 0).all(axis=1)
+    u, n, k, old_rows, new_rows, prev, whole = _update_rows(x, previous, old_rows, k)
     idx = np.empty((n, k), np.int64)
     dist = np.empty((n, k), np.float32)
     search = np.concatenate([new_rows, old_rows[~whole]])
