@@ -40,6 +40,7 @@ CALLS = {
     "tsne": lambda s, n: registry.stage_tsne(s, n, update="place_new"),
     "grid": lambda s, n: registry.stage_grid(s, n, keep_previous=True),
     "mosaic": lambda s, n: registry.stage_mosaic(s, n),  # a new version: metadata_json never writes a live one
+    "dzi": lambda s, n: registry.stage_dzi(s, n),
     "metadata_json": lambda s, n: (registry.stage_viewer_extras(s, n), registry.stage_metadata_json(s, n)),
     "timeline_layout": lambda s, n: stage_layout(s, n, "timeline", keep_previous=True),
     "category_layout": lambda s, n: stage_layout(s, n, "category", keep_previous=True),

@@ -89,12 +89,15 @@ class LocalStorage(Storage):
         if not is_public(rel):
             os.makedirs(folder, exist_ok=True)
             return folder
-        parts = rel.split("/")[:-1]
-        for depth in range(1, len(parts) + 1):
-            sub = self.path("/".join(parts[:depth]))
-            if not os.path.isdir(sub):
-                os.makedirs(sub, exist_ok=True)
-                os.chmod(sub, PUBLIC_FOLDER)  # makedirs' mode is cut by the umask
+        missing = []  # from the deepest up to the first that exists (the root at the latest)
+        sub = folder
+        while not os.path.isdir(sub):
+            missing.append(sub)
+            sub = os.path.dirname(sub)
+        for sub in reversed(missing):  # one mkdir and one chmod a new folder: a static IIIF tree makes 3 a tile
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(sub)
+            os.chmod(sub, PUBLIC_FOLDER)  # mkdir's mode is cut by the umask
         return folder
 
     def _write(self, rel: str, data: bytes) -> None:
