@@ -45,15 +45,70 @@ def missing_prerequisite(reason: str) -> None:
     pytest.skip(reason)
 
 
+def session_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's temporary folder that every worker of ``pytest -n`` shares (a worker's own
+    ``getbasetemp()`` is a sub-folder of it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+OFFLINE_CONVERSION = """
+import json, sys
+import numpy as np
+from cviz.embed.models import load_extractor
+x = np.random.default_rng(3).integers(0, 256, (2, 96, 96, 3), dtype=np.uint8)
+out = {}
+for precision in ("int8", "float32"):
+    fx = load_extractor(input_size=96, cache_dir=sys.argv[1], convert_in_child=True, precision=precision)
+    out[precision] = {"backend": fx.backend, "model_id": fx.model_id, "calibration": fx.calibration,
+                      "row": fx(x)[0, :8].tolist()}
+out["tf"], out["keras"] = "tensorflow" in sys.modules, "keras" in sys.modules
+print(json.dumps(out))
+"""
+NO_NETWORK = """
+import socket
+def _refuse(*_a, **_k):
+    raise OSError("network access during an offline model conversion")
+socket.socket.connect = _refuse
+socket.socket.connect_ex = _refuse
+socket.create_connection = _refuse
+"""
+
+
+@pytest.fixture(scope="session")
+def small_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """Lite0 at 96 px, int8 and float32, converted once for the whole session (every worker) the way a
+    first run converts: by a child process of a TensorFlow-free process (``convert_in_child``), from
+    the shipped weights and calibration images, with every network connection refused in the whole
+    process tree (a ``sitecustomize`` on the children's path). Returns (cache folder, what the
+    TensorFlow-free process reported). The tests of conversion and of the cache start from copies."""
+    import json
+    import subprocess
+    import sys
+
+    import filelock
+
+    base = session_folder(tmp_path_factory)
+    folder, report = base / "models-96", base / "models-96.json"
+    with filelock.FileLock(str(base / "models-96.lock"), timeout=900):
+        if not report.exists():
+            offline = base / "offline-site"
+            offline.mkdir(exist_ok=True)
+            (offline / "sitecustomize.py").write_text(NO_NETWORK)
+            env = {"PYTHONPATH": f"{offline}{os.pathsep}{REPO}", "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "2"}
+            out = subprocess.run([sys.executable, "-c", OFFLINE_CONVERSION, str(folder)], capture_output=True,
+                                 text=True, timeout=900, cwd=REPO, env=env)
+            assert out.returncode == 0, out.stderr[-3000:]
+            report.write_text(out.stdout.strip().splitlines()[-1])
+    return folder, json.loads(report.read_text())
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One LiteRT conversion per test session (about 20 s each) instead of one per storage root: every
     test's root, in-process runs and `cviz` child processes alike, use this model cache
     (cviz.embed.models.cache_dir). Tests of the conversion cache itself pass their own folders."""
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n: one folder for every worker of the session
-        base = base.parent
-    cache = base / "models"
+    cache = session_folder(tmp_path_factory) / "models"
     cache.mkdir(exist_ok=True)  # conversions are written atomically: workers may share the folder
     if not os.environ.get("CVIZ_MODEL_CACHE", "").strip():  # unset or empty (an empty one meant the cwd)
         os.environ["CVIZ_MODEL_CACHE"] = str(cache)
@@ -132,8 +187,15 @@ def materialize_collection(root: str | os.PathLike, spec: dict, instance: dg.Dag
 
 @pytest.fixture(scope="session")
 def met_sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("met-sample-src")
-    write_met_sample(out)
+    """The built-in sample's images and CSV, written once for every worker (tests only read them)."""
+    import filelock
+
+    base = session_folder(tmp_path_factory)
+    out = base / "met-sample-src"
+    with filelock.FileLock(str(base / "met-sample-src.lock"), timeout=300):
+        if not (out / "metadata.csv").exists():
+            shutil.rmtree(out, ignore_errors=True)
+            write_met_sample(out)  # the CSV is written last: its presence says the folder is whole
     return out
 
 
@@ -143,10 +205,18 @@ def met_sample_spec(src: Path, name: str = "met-sample") -> dict:
 
 @pytest.fixture(scope="session")
 def met_sample_root(tmp_path_factory: pytest.TempPathFactory, met_sample_dir: Path) -> Path:
-    """A storage root holding a fully materialized and published ``met-sample``."""
-    root = tmp_path_factory.mktemp("storage")
-    result = materialize_collection(root, met_sample_spec(met_sample_dir))
-    assert result.success
+    """A storage root holding a fully materialized and published ``met-sample``, built once for every
+    worker of the session. Tests only read it: one that writes works on a copy (``shutil.copytree``)."""
+    import filelock
+
+    base = session_folder(tmp_path_factory)
+    root, built = base / "met-sample-root", base / "met-sample-root.built"
+    with filelock.FileLock(str(base / "met-sample-root.lock"), timeout=900):
+        if not built.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            result = materialize_collection(root, met_sample_spec(met_sample_dir))
+            assert result.success
+            built.touch()
     return root
 
 

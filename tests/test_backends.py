@@ -8,6 +8,7 @@ same. (int8, LiteRT's default for Lite0, has its own model id: tests/test_int8.p
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -92,22 +93,26 @@ def _stems(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.tflite"))
 
 
-def test_conversion_is_cached_keyed_and_rebuilt_when_damaged(tmp_path, monkeypatch):
+def test_conversion_is_cached_keyed_and_rebuilt_when_damaged(small_models, tmp_path, monkeypatch):
+    folder, report = small_models  # a real conversion, as a first run writes it (conftest)
     cache = tmp_path / "models"
-    first = load_extractor(input_size=96, cache_dir=str(cache), backend="litert", precision="float32")
+    cache.mkdir()
+    (source,) = [p for p in _stems(folder) if "-int8-" not in p.name]
+    for p in (source, source.with_name(source.name + ".sha256")):
+        shutil.copy(p, cache / p.name)
     (tfl,) = _stems(cache)
     sidecar = tfl.with_name(tfl.name + ".sha256")
+    converted = []
+    good = tfl.read_bytes()  # what a conversion gives: later "conversions" return it (each real one takes ~20 s)
+    monkeypatch.setattr(litert, "convert", lambda *a, **k: converted.append(1) or good)
+    first = load_extractor(input_size=96, cache_dir=str(cache), backend="litert", precision="float32")
+    assert converted == []  # served from the cache
+    assert first.model_id == report["float32"]["model_id"]
     assert first.weights_hash in tfl.name and f"litert{litert.runtime_version()}" in tfl.name
     assert f"tf{litert.converter_version()}" in tfl.name
     assert sidecar.read_text().strip() == hashlib.sha256(tfl.read_bytes()).hexdigest()
     x = np.random.default_rng(2).integers(0, 256, (2, 96, 96, 3), dtype=np.uint8)
     want = first(x)
-
-    converted = []
-    good = tfl.read_bytes()  # what a conversion gives: later "conversions" return it (each real one takes ~20 s)
-    monkeypatch.setattr(litert, "convert", lambda *a, **k: converted.append(1) or good)
-    np.testing.assert_array_equal(load_extractor(input_size=96, cache_dir=str(cache), backend="litert", precision="float32")(x), want)
-    assert converted == []  # served from the cache
 
     data = bytearray(tfl.read_bytes())  # damaged in the middle: the hash check catches it
     data[len(data) // 2 : len(data) // 2 + 64] = b"\0" * 64
@@ -181,21 +186,15 @@ def test_logits_load_keras_lazily_on_the_fast_path(both, cache_dir):
     np.testing.assert_allclose(fast.predict_logits(x), keras_fx.predict_logits(x), atol=1e-4, rtol=0)
 
 
-def test_a_missing_conversion_is_made_by_a_child_process(tmp_path):
-    """On a cold cache too (the first run of a new storage root), the run process stays TensorFlow-free."""
-    import json
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
-    out = subprocess.run([sys.executable, "-c", NO_TF, str(tmp_path)], capture_output=True, text=True, timeout=600,
-                         cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "2"})
-    assert out.returncode == 0, out.stderr[-2000:]
-    got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert (got["backend"], got["tf"], got["keras"]) == ("litert", False, False)
-    (stem,) = _stems(tmp_path)  # the default, int8, converted (calibration included) in the child
-    assert "-int8-" in stem.name and got["model_id"].endswith(stem.name.split("-int8-")[1].split("-")[0])
+def test_a_missing_conversion_is_made_by_a_child_process(small_models):
+    """On a cold cache too (the first run of a new storage root), the run process stays TensorFlow-free:
+    conftest.small_models converts int8 and float32 that way and reports what the process imported."""
+    folder, report = small_models
+    assert (report["tf"], report["keras"]) == (False, False)
+    for precision in ("int8", "float32"):
+        assert report[precision]["backend"] == "litert"
+    (stem,) = [p for p in _stems(folder) if "-int8-" in p.name]  # int8, calibration included, made by the child
+    assert report["int8"]["model_id"].endswith(stem.name.split("-int8-")[1].split("-")[0])
 
 
 def test_parallel_calls_use_one_interpreter_per_thread_and_match_serial(both):
@@ -223,3 +222,44 @@ def test_parallel_calls_use_one_interpreter_per_thread_and_match_serial(both):
         rows = list(pool.map(call, range(len(x))))
     assert len(set(seen)) == 2
     np.testing.assert_array_equal(np.concatenate(rows), serial)
+
+
+def test_processes_converting_one_model_take_turns_and_convert_it_once(tmp_path, monkeypatch):
+    """Two converters of one model (two steps of a run, two runs on one storage root) share the
+    conversion: the second waits on the first's lock and reads its result. Threads stand in for the
+    processes: each takes its own lock on the file, as a process would."""
+    import threading
+    import time
+
+    calls: list[float] = []
+
+    def slow_convert(*_a, **_k) -> bytes:
+        calls.append(time.monotonic())
+        time.sleep(0.4)
+        return b"converted flatbuffer"
+
+    monkeypatch.setattr(litert, "convert", slow_convert)
+    monkeypatch.setattr(litert, "_check_loads", lambda data: None)  # no real flatbuffer needed here
+    got: list[tuple[bytes, bool]] = []
+    threads = [threading.Thread(target=lambda: got.append(litert.load_or_convert(None, "m-96", tmp_path)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(calls) == 1, f"converted {len(calls)} times"
+    assert sorted(got, key=lambda r: r[1]) == [(b"converted flatbuffer", False), (b"converted flatbuffer", True)]
+    assert (tmp_path / "m-96.tflite").read_bytes() == b"converted flatbuffer"
+
+
+def test_a_cache_folder_that_cannot_hold_the_lock_still_converts(tmp_path, monkeypatch):
+    """A read-only cache folder (the lock file cannot be made) converts without the lock, as before."""
+    import filelock
+
+    def refused(self, *_a, **_k):  # what acquiring does in a read-only folder (root ignores modes)
+        raise PermissionError(13, "Permission denied", self.lock_file)
+
+    monkeypatch.setattr(litert, "convert", lambda *_a, **_k: b"flatbuffer")
+    monkeypatch.setattr(litert, "_check_loads", lambda data: None)
+    monkeypatch.setattr(filelock.FileLock, "acquire", refused)
+    assert litert.load_or_convert(None, "m-96", tmp_path) == (b"flatbuffer", False)

@@ -180,10 +180,12 @@ def test_features_shape_dtype_and_input_checks(lite0, museum_batch):
         lite0(np.zeros((1, 160, 160, 3), np.uint8))
 
 
-def test_smaller_input_size_has_its_own_model_id(cache_dir):
-    small = load_extractor(input_size=160, cache_dir=str(cache_dir))
-    assert small.input_size == 160 and small.model_id.startswith("efficientnet_lite0-160-")
-    assert small(np.full((2, 160, 160, 3), 128, np.uint8)).shape == (2, 1280)
+def test_smaller_input_size_has_its_own_model_id(small_models, lite0):
+    folder, _ = small_models  # Lite0 at 96 px, converted once for the session (conftest)
+    small = load_extractor(input_size=96, cache_dir=str(folder))
+    assert small.input_size == 96 and small.model_id.startswith("efficientnet_lite0-96-")
+    assert small.model_id != lite0.model_id and small.weights_hash == lite0.weights_hash
+    assert small(np.full((2, 96, 96, 3), 128, np.uint8)).shape == (2, 1280)
 
 
 def _torch_reference_logits(sd: dict[str, np.ndarray], batch: np.ndarray) -> np.ndarray:

@@ -120,8 +120,11 @@ def test_imageplot_subset_titles_fall_back_to_filename(tmp_path: Path, imageplot
     assert {"id", "title", "cell"} <= set(item_columns) and meta["dagster/row_count"].value == 120
 
 
-def test_materialization_metadata_is_informative(met_sample_root: Path) -> None:
-    """Counts, timings, model identity and plots are on the materializations (checked via a rerun of pca)."""
+def test_materialization_metadata_is_informative(met_sample_root: Path, tmp_path: Path) -> None:
+    """Counts, timings, model identity and plots are on the materializations (checked via a rerun of pca,
+    on a copy: the session's built root is read by other tests at the same time)."""
+    import shutil
+
     import dagster as dg
 
     from cviz_assets.assets import pca, tsne
@@ -129,8 +132,10 @@ def test_materialization_metadata_is_informative(met_sample_root: Path) -> None:
 
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("collections", ["met-sample"])
+    root = tmp_path / "root"
+    shutil.copytree(met_sample_root, root)
     # Forced: the fixture built them already, and unchanged stages are otherwise skipped (cviz.stages.stamps).
-    result = dg.materialize([pca, tsne], partition_key="met-sample", instance=instance, resources=resources(met_sample_root),
+    result = dg.materialize([pca, tsne], partition_key="met-sample", instance=instance, resources=resources(root),
                             tags={"cviz/force": "true"})
     pca_meta = result.asset_materializations_for_node("pca")[0].metadata
     assert pca_meta["components"].value == min(256, 173, pca_meta["input_dimension"].value)

@@ -44,6 +44,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+CONVERT_WAIT_S = 900.0  # longest wait for another process's conversion (one takes 20-60 s)
 log = logging.getLogger(__name__)
 
 NAME = "litert"
@@ -162,16 +163,42 @@ def load_or_convert(keras_model: Any, stem: str, cache_dir: str | os.PathLike[st
     """(flatbuffer, from_cache): the cached conversion when intact, else a fresh one (then cached);
     ``representative``: as :func:`convert` (int8), and ``stem`` must then name the calibration."""
     runtime_version()  # fail before an 8 s conversion when the runtime is missing
-    if cache_dir is not None:
-        path = Path(cache_dir) / f"{stem}.tflite"
-        sidecar = path.with_name(path.name + ".sha256")
+    if cache_dir is None:
+        return convert(keras_model, representative=representative), False
+    path = Path(cache_dir) / f"{stem}.tflite"
+    sidecar = path.with_name(path.name + ".sha256")
+    cached = _read_cached(path, sidecar)
+    if cached is not None:
+        return cached, True
+    with _converting(path):  # another process converting the same model: wait, then read its result
         cached = _read_cached(path, sidecar)
         if cached is not None:
             return cached, True
-    data = convert(keras_model, representative=representative)
-    if cache_dir is not None:
+        data = convert(keras_model, representative=representative)
         _write_cached(path, sidecar, data)
     return data, False
+
+
+@contextlib.contextmanager
+def _converting(path: Path) -> Iterator[None]:
+    """Hold ``<path>.lock`` while converting: the steps of one run in several processes, or two runs
+    sharing a storage root, convert a model once and not once each (20-50 s of CPU apiece). Where
+    the lock cannot be had (a read-only cache folder, or a holder past ``CONVERT_WAIT_S``: filelock's
+    Timeout is an OSError) the conversion goes on without it, as it did before the lock."""
+    import filelock
+
+    lock = filelock.FileLock(f"{path}.lock", timeout=CONVERT_WAIT_S)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except OSError as exc:
+        log.warning("could not lock %s (%s); converting without the lock", path.parent, exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @dataclass
