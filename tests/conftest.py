@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import dagster as dg
@@ -23,6 +24,13 @@ IMAGEPLOT = SHARED_DATA / "imageplot"
 MODEL = os.environ.get("CVIZ_TEST_MODEL", "efficientnet_lite0")
 WEIGHTS = os.environ.get("CVIZ_TEST_WEIGHTS", "imagenet")
 mark_session()  # before any test starts a process: see module_leaves_nothing_behind
+# A suite started in the background (`make test &`, nohup, some CI shells) inherits SIGINT ignored.
+# Dagster's in-process execution maps SIGTERM to SIGINT's handler, so SIGTERM became ignored too, in
+# the test process and every child it starts (an ignored signal survives exec): each compute-log
+# `tail` a Dask step starts then outlived its terminate() by two 30 s timeouts (a 9-minute test),
+# and stopping a process group fell back to SIGKILL. Tests run as in a terminal: Ctrl-C interrupts.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def child_env(**extra: str) -> dict[str, str]:
