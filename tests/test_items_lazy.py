@@ -166,3 +166,20 @@ def test_the_pipeline_publishes_the_lazy_form_only_above_the_threshold(tmp_path:
     assert verdict.passed, verdict
     doc = read_item_table(store, version)
     assert doc["count"] == 6 and sorted(doc["fields"]["id"]) == [f"img-{i:03d}.jpg" for i in range(6)]
+
+
+FIXTURE = Path(__file__).resolve().parents[1] / "viewer" / "tests" / "unit" / "fixtures"
+
+
+def write_viewer_fixture(folder: Path) -> None:
+    """The lazy tables of fixtures/lazy-source.json (hand-written) that the node tests decode, blocks of 2."""
+    storage = open_storage(str(folder))
+    items_lazy.write_lazy(storage, "lazy-unit", json.loads((FIXTURE / "lazy-source.json").read_text()), block=2)
+
+
+def test_the_viewers_lazy_fixture_is_what_the_publisher_writes(tmp_path: Path) -> None:
+    """viewer/tests/unit/fixtures/lazy-unit/ (regenerate: write_viewer_fixture(FIXTURE)) is current."""
+    write_viewer_fixture(tmp_path)
+    made = {p.relative_to(tmp_path / "lazy-unit"): p.read_bytes() for p in (tmp_path / "lazy-unit").rglob("*") if p.is_file()}
+    kept = {p.relative_to(FIXTURE / "lazy-unit"): p.read_bytes() for p in (FIXTURE / "lazy-unit").rglob("*") if p.is_file()}
+    assert made == kept

@@ -1,8 +1,11 @@
-// Opening a collection's map: current.json names the versioned items.json and pyramid (and the
+// Opening a collection's map: current.json names the versioned items.json (or, for a large
+// collection, items-index.json: a lazy item store, lib/lazy-items.js) and pyramid (and the
 // layouts); OpenSeadragon loads in parallel and starts on the tiles while items.json is still on
 // its way; then the MapPage is composed, and the regions join it when they arrive.
 import { $, fetchJson, showStatus } from './lib/dom.js';
 import { decodeItems } from './lib/items.js';
+import { INDEX_FORMAT } from './lib/lazy-format.js';
+import { openLazyItems } from './lib/lazy-items.js';
 import { collectionHref, parseViewHash } from './lib/url.js';
 import { decodeDuplicates, decodeRegions, decodeVocabulary } from './lib/extras.js';
 import { decodeLayout, itemsSha256, layoutRefusal, offeredLayouts, similarityLayout } from './lib/layout.js';
@@ -75,7 +78,7 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   let layout = null;
   let refused = false;
   if (wantedDoc) {
-    items = decodeItems(await itemsDoc);
+    items = await openItems(await itemsDoc, itemsUrl);
     try {
       layout = decodeLayout(await wantedDoc, items, wanted.name, itemsSha256(items));
     } catch (err) {
@@ -87,7 +90,7 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   }
   const entry = layout ? wanted : offered[0];
   const viewer = createViewer(new URL(entry.dzi, collectionBase));
-  items ??= decodeItems(await itemsDoc);
+  items ??= await openItems(await itemsDoc, itemsUrl);
   layout ??= similarityLayout(items);
   perf.itemsLoaded = performance.now();
   let vocabulary = null;
@@ -112,6 +115,11 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
       if (doc) page.extras.setDuplicates(decodeDuplicates(doc, items));
     } catch (err) { console.warn(err.message); }
   });
+}
+
+/** The item store: items.json decoded, or a lazy store over items-index.json (lib/lazy-items.js). */
+function openItems(doc, itemsUrl) {
+  return doc && doc.format === INDEX_FORMAT ? openLazyItems(doc, itemsUrl) : decodeItems(doc);
 }
 
 /** The OpenSeadragon viewer on the map element (osd-options.js), its timings, and the zoom buttons. */
