@@ -15,6 +15,7 @@ import { perf } from './perf.js';
 import { exposePerf } from './test-handle.js';
 
 const ZOOM_STEP = 1.6; // the + and − buttons
+const TILES_FIRST_MS = 1500; // a lazy store's cells wait this long at most for the first tile
 
 exposePerf(perf); // under test only (test-handle.js)
 
@@ -90,7 +91,13 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   }
   const entry = layout ? wanted : offered[0];
   const viewer = createViewer(new URL(entry.dzi, collectionBase));
-  items ??= await openItems(await itemsDoc, itemsUrl);
+  // A lazy store's cells.bin (4 bytes an item, megabytes at a million) waits for the first tile,
+  // so the map's first picture never shares the line with it (at most TILES_FIRST_MS).
+  const tileFirst = new Promise((resolve) => {
+    viewer.addOnceHandler('tile-loaded', resolve);
+    setTimeout(resolve, TILES_FIRST_MS);
+  });
+  items ??= await openItems(await itemsDoc, itemsUrl, tileFirst);
   layout ??= similarityLayout(items);
   perf.itemsLoaded = performance.now();
   let vocabulary = null;
@@ -118,8 +125,10 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
 }
 
 /** The item store: items.json decoded, or a lazy store over items-index.json (lib/lazy-items.js). */
-function openItems(doc, itemsUrl) {
-  return doc && doc.format === INDEX_FORMAT ? openLazyItems(doc, itemsUrl) : decodeItems(doc);
+async function openItems(doc, itemsUrl, after = null) {
+  if (!doc || doc.format !== INDEX_FORMAT) return decodeItems(doc);
+  await after;
+  return openLazyItems(doc, itemsUrl);
 }
 
 /** The OpenSeadragon viewer on the map element (osd-options.js), its timings, and the zoom buttons. */
