@@ -169,7 +169,10 @@ def refilter_ms(page, action) -> float:
 
 def hover_titles(page, doc: dict, k: int = 30) -> list[float]:
     """Move over ``k`` occupied cells in view; ms from the pointer event to the title filled."""
-    page.evaluate("window.cvizPerf.hoverTitleMs.length = 0")
+    # An older viewer (--viewer) has no hoverTitleMs: its title is set in the pointer event itself,
+    # and hoverLatencies (event to the next frame) bounds it from above.
+    key = "hoverTitleMs" if page.evaluate("'hoverTitleMs' in window.cvizPerf") else "hoverLatencies"
+    page.evaluate(f"window.cvizPerf.{key}.length = 0")
     cols = doc["grid"]["cols"]
     occupied = set(doc["fields"]["cell"])
     a = page.evaluate("window.cviz.cellCenterOnPage(0)")
@@ -189,10 +192,10 @@ def hover_titles(page, doc: dict, k: int = 30) -> list[float]:
             continue
         page.mouse.move(a["x"] + c * w, a["y"] + r * h)
         done += 1
-        page.wait_for_function(f"window.cvizPerf.hoverTitleMs.length >= {done}", timeout=30000)
+        page.wait_for_function(f"window.cvizPerf.{key}.length >= {done}", timeout=30000)
         page.mouse.move(box["x"] - 5 if box["x"] > 10 else 2, 2)  # off the map: the next cell is a new hover
         page.wait_for_timeout(40)
-    return [round(v, 1) for v in page.evaluate("window.cvizPerf.hoverTitleMs.slice()")]
+    return [round(v, 1) for v in page.evaluate(f"window.cvizPerf.{key}.slice()")]
 
 
 def one_run(browser, url: str, doc: dict) -> dict:
@@ -262,12 +265,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="13000,1000000", help="collection sizes (comma-separated)")
     ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--viewer", type=Path, help="serve this viewer folder instead (an earlier checkout's viewer/, "
+                    "with node_modules): the same collections, the same machine, another viewer")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
+
+    if args.viewer:
+        import tests.test_viewer_browser as served
+
+        served.VIEWER = args.viewer.resolve()
 
     cases = []
     for n in (int(s) for s in args.sizes.split(",")):
         cases += [(n, False), (n, True)] if n <= 100_000 else [(n, True)]
+    if args.viewer:  # an earlier viewer reads items.json only
+        cases = [(n, lazy) for n, lazy in cases if not lazy]
     results = {"load_before": open("/proc/loadavg").read().split()[:3], "cases": []}
     with tempfile.TemporaryDirectory(prefix="cviz-lazy-bench-") as tmp:
         root = Path(tmp)

@@ -58,6 +58,9 @@ def test_hover_and_search_fetch_pieces_never_items_json(page, base_url, fixture_
     settle(page)
     assert any(u.endswith("/items-index.json") for u in seen) and any(u.endswith("/lazy/cells.bin") for u in seen)
     assert not any("/lazy/items/" in u for u in seen), "text shards fetched before anything asked for them"
+    # The first tile before cells.bin and the extras: the map's first picture waits for nothing big.
+    first_tile = next(k for k, u in enumerate(seen) if "/map_files/" in u)
+    assert all(k > first_tile for k, u in enumerate(seen) if u.endswith(("/lazy/cells.bin", "/regions.json")))
     it = fixture_collection.items[23]
     hover(page, it["cell"])
     page.wait_for_function("(t) => document.getElementById('tooltip-title').textContent === t", arg=it["title"])

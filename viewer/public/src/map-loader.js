@@ -71,9 +71,15 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
     console.warn(`${file}: ${err.message} (that feature is off)`);
     return null;
   });
-  const vocabularyDoc = optional('vocabulary.json');
-  const regionsDoc = optional('regions.json');
-  const duplicatesDoc = optional('duplicates.json');
+  // A lazy store's files after the first tile (at most TILES_FIRST_MS after the viewer starts), so
+  // the map's first picture never shares the line with megabytes of cells.bin or regions.json.
+  let tileArrived;
+  const tileFirst = new Promise((resolve) => { tileArrived = resolve; });
+  const lazy = itemsDoc.then((doc) => !!doc && doc.format === INDEX_FORMAT, () => false);
+  const extra = (file) => lazy.then((yes) => (yes ? tileFirst : null)).then(() => optional(file));
+  const vocabularyDoc = extra('vocabulary.json');
+  const regionsDoc = extra('regions.json');
+  const duplicatesDoc = extra('duplicates.json');
   await osdReady;
   let items;
   let layout = null;
@@ -91,12 +97,8 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   }
   const entry = layout ? wanted : offered[0];
   const viewer = createViewer(new URL(entry.dzi, collectionBase));
-  // A lazy store's cells.bin (4 bytes an item, megabytes at a million) waits for the first tile,
-  // so the map's first picture never shares the line with it (at most TILES_FIRST_MS).
-  const tileFirst = new Promise((resolve) => {
-    viewer.addOnceHandler('tile-loaded', resolve);
-    setTimeout(resolve, TILES_FIRST_MS);
-  });
+  viewer.addOnceHandler('tile-loaded', tileArrived);
+  setTimeout(tileArrived, TILES_FIRST_MS);
   items ??= await openItems(await itemsDoc, itemsUrl, tileFirst);
   layout ??= similarityLayout(items);
   perf.itemsLoaded = performance.now();
