@@ -1,6 +1,6 @@
 """The viewer on a collection published as lazy item tables (items-index.json, cviz.publish.items_lazy),
-in Debian chromium: hover, search, category and year filters, more like this, a deep link and a
-selection's export all work, and no items.json is ever fetched. The fixture is test_viewer_browser's
+in Debian chromium: hover, search, category, vocabulary and year filters, a region, more like this,
+a deep link and a selection's export all work, and no items.json is ever fetched. The fixture is test_viewer_browser's
 96-item collection with its items.json replaced by the lazy tables (text shards of 4x4 cells, so a
 page needs several), as the metadata_json stage writes them above CVIZ_VIEWER_LAZY_ABOVE items.
 """
@@ -20,7 +20,7 @@ from cviz.storage import open_storage
 from tests.test_viewer_browser import (  # noqa: F401  (fixtures are used by name)
     base_url, browser, cell_center, dimmed_cells, hover, open_map, page, settle,
 )
-from tests.test_viewer_curator import _grid_point
+from tests.test_viewer_curator import _grid_point, labels, regions_doc, vocab_section
 from tests.viewer_fixture import ODD_ID, build_published_collection
 
 pytestmark = pytest.mark.browser
@@ -109,6 +109,21 @@ def test_category_and_year_filters(page, base_url, fixture_collection):
     page.locator("#clear-all").click()
     page.wait_for_function("() => window.cviz.matchCount() === 96")
     assert any("/lazy/years.bin" in u for u in seen) and any("/lazy/cat-" in u for u in seen)
+
+    # vocabulary.json's label column (73 values, no category column) is a filter here too.
+    vocab_section(page, "subjects").locator("label", has_text="Harbour").locator("input").check()
+    harbour = [it for it in items if "Harbour" in it["subjects"].split("|")]
+    page.wait_for_function("(n) => window.cviz.matchCount() === n", arg=len(harbour))
+    page.locator("#clear-all").click()
+    # A region's name filters to its items, as on items.json.
+    page.wait_for_function("window.cviz.regionLabels().length > 0", timeout=5000)
+    target = labels(page)[0]
+    page.mouse.click(target["x"], target["y"])
+    page.wait_for_function("window.cviz.state.region !== null")
+    region = page.evaluate("({scale: window.cviz.state.region.scale, id: window.cviz.state.region.id})")
+    scale = next(s for s in regions_doc(fixture_collection)["scales"] if s["name"] == region["scale"])
+    members = [i for i, r in enumerate(scale["item_region"]) if r == region["id"]]
+    page.wait_for_function("(n) => window.cviz.matchCount() === n", arg=len(members))
 
 
 def test_deep_link_opens_the_item_and_more_like_this_moves_on(page, base_url, fixture_collection):

@@ -10,7 +10,8 @@ writes, from the same ``items.json`` document (cviz.publish.items.build_items), 
 - ``items/<n>.json``: the text of the items of one grid block of ``SHARD_BLOCK`` x ``SHARD_BLOCK``
   cells (id, image, title, url, column values), fetched for a hover, the panel or an export;
 - ``years.bin``: each item's year, int16 little-endian, ``YEAR_MISSING`` for undated items;
-- ``cat-<k>.bin``: each item's value of category column k as a uint8/uint16 code into the distinct
+- ``cat-<k>.bin``: each item's value of column k (a category column, or another column of few
+  distinct texts that vocabulary.json may make a filter) as a uint8/uint16 code into the distinct
   texts listed in the index (code 0: empty), so a filter is one pass over a typed array;
 - ``search/<key>.bin``: an inverted index of the title words (cviz.publish.search_index);
 - ``ids/<n>.json``: id -> item number by hash of the id (FNV-1a), for addresses naming an item.
@@ -39,6 +40,8 @@ SHARD_BLOCK = 32  # cells per side of an item-text shard (about 1,000 items, 250
 ID_SHARD_ITEMS = 4096  # items per id shard, on average
 YEAR_MISSING = -32768
 MAX_CODES = 65_535  # distinct values of a category column that still fit a uint16 code (0 is "empty")
+FILTER_TEXTS = 1_000  # distinct texts of another column that is still coded, for a vocabulary filter
+FILTER_TEXTS_TOTAL = 10_000  # and of all such columns together (their texts are in the index)
 TEXT_FIELDS = ("id", "image", "title", "url")
 
 
@@ -56,18 +59,20 @@ def shard_of_cell(cell: int, cols: int, block: int = SHARD_BLOCK) -> int:
     return (cell // cols // block) * per_row + (cell % cols) // block
 
 
-def _codes(values: list[str]) -> tuple[np.ndarray, list[str]] | None:
-    """(code per item, distinct texts in first-seen order) of one column; None past ``MAX_CODES``."""
+def _codes(values: list[str], limit: int = MAX_CODES) -> tuple[np.ndarray, list[str]] | None:
+    """(code per item, distinct texts in first-seen order) of one column; None past ``limit`` texts."""
     vocabulary: dict[str, int] = {}
-    codes = np.zeros(len(values), dtype=np.uint16 if len(set(values)) > 255 else np.uint8)
+    codes = np.zeros(len(values), dtype=np.uint16)
     for i, v in enumerate(values):
         if not v:
             continue
-        code = vocabulary.setdefault(v, len(vocabulary) + 1)
-        if code > MAX_CODES:
-            return None
+        code = vocabulary.get(v)
+        if code is None:
+            if len(vocabulary) >= limit:
+                return None
+            code = vocabulary[v] = len(vocabulary) + 1
         codes[i] = code
-    return codes, list(vocabulary)
+    return (codes.astype(np.uint8) if len(vocabulary) < 256 else codes), list(vocabulary)
 
 
 def _part_counts(texts: list[str], codes: np.ndarray) -> dict[str, int]:
@@ -81,19 +86,30 @@ def _part_counts(texts: list[str], codes: np.ndarray) -> dict[str, int]:
 
 
 def _category_files(doc: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, bytes]], list[str]]:
-    """The index's ``categories`` entry, the code files, and the columns left out (too many values)."""
+    """The index's ``categories`` entry, the code files, and the category columns left out (too many values).
+
+    Every category column is coded; so is any other column of at most ``FILTER_TEXTS`` distinct
+    texts (``filter_only``: vocabulary.json may make it a filter, as a label column), while their
+    texts together stay within ``FILTER_TEXTS_TOTAL`` so that the index stays small."""
     entries: dict[str, Any] = {}
     files: list[tuple[str, bytes]] = []
     dropped: list[str] = []
-    for k, col in enumerate(doc.get("category_columns") or []):
-        found = _codes([str(v or "") for v in doc["values"][col]])
+    categories = list(doc.get("category_columns") or [])
+    others = [c for c in doc["columns"] if c not in categories and c != doc.get("date_column")]
+    budget = FILTER_TEXTS_TOTAL
+    for col in categories + others:
+        only = col not in categories
+        found = _codes([str(v or "") for v in doc["values"][col]], min(FILTER_TEXTS, budget) if only else MAX_CODES)
         if found is None:
-            dropped.append(col)
+            if not only:
+                dropped.append(col)
             continue
         codes, texts = found
-        rel = f"{LAZY_DIR}/cat-{k}.bin"
+        budget -= len(texts) if only else 0
+        rel = f"{LAZY_DIR}/cat-{doc['columns'].index(col)}.bin"
         files.append((rel, codes.astype(codes.dtype.newbyteorder("<")).tobytes()))
-        entries[col] = {"path": rel, "type": codes.dtype.name, "texts": texts, "counts": _part_counts(texts, codes)}
+        entries[col] = {"path": rel, "type": codes.dtype.name, "texts": texts, "counts": _part_counts(texts, codes),
+                        **({"filter_only": True} if only else {})}
     return entries, files, dropped
 
 

@@ -91,12 +91,14 @@ export function decodeIndex(doc) {
   const y = doc.years;
   const strings = (list) => (Array.isArray(list) ? list.filter((c) => typeof c === 'string') : []);
   const csv = strings(doc.columns);
+  const categories = decodeCategories(doc); // the category columns, and other columns coded for a filter
   return {
     count: doc.count, collection: asText(doc.collection), grid, sha256: asText(doc.items_sha256),
     csvColumns: csv,
     columns: ['title', 'url', ...csv.map(columnKey)],
     dateColumn: typeof doc.date_column === 'string' && csv.includes(doc.date_column) ? columnKey(doc.date_column) : null,
-    categories: decodeCategories(doc),
+    categories,
+    categoryColumns: strings(doc.category_columns).map(columnKey).filter((c) => categories.has(c)),
     columnsDropped: Number.isInteger(doc.columns_dropped) ? doc.columns_dropped : 0,
     cells: relPath(doc.cells, 'cells'),
     shards: { block: positiveInt(s.block, 'shards.block'), path: relPath(s.path, 'shards.path') },

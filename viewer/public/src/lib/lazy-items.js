@@ -38,7 +38,7 @@ export class LazyItems {
     Object.assign(this, {
       lazy: true, index, baseUrl: String(baseUrl), fetcher, keepShards,
       count: index.count, collection: index.collection, grid: index.grid, columns: index.columns,
-      dateColumn: index.dateColumn, categoryColumns: [...index.categories.keys()],
+      dateColumn: index.dateColumn, categoryColumns: index.categoryColumns,
       columnsDropped: index.columnsDropped, sha256: index.sha256, years: null,
     });
     // One sparse array per field, as decodeItems' `fields`: entries appear as shards arrive.
