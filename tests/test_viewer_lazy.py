@@ -28,7 +28,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def fixture_collection(tmp_path_factory):
-    coll = build_published_collection(tmp_path_factory.mktemp("viewer-lazy"), name="lazy")
+    coll = build_published_collection(tmp_path_factory.mktemp("viewer-lazy"), name="lazy", layouts=True)
     folder = coll.published / coll.name / coll.version
     doc = json.loads((folder / "items.json").read_text(encoding="utf-8"))
     write_lazy(open_storage(str(coll.storage_root)), f"published/{coll.name}/{coll.version}", doc, block=4)
@@ -141,6 +141,10 @@ def test_deep_link_opens_the_item_and_more_like_this_moves_on(page, base_url, fi
     target = fixture_collection.items[picks[2]]
     page.wait_for_function("(t) => document.getElementById('panel-title').textContent === t", arg=target["title"])
     page.wait_for_function("(id) => location.hash.endsWith('#item=' + id)", arg=quote(target["id"], safe=""))
+    # The timeline pairs with the lazy map by items_sha256 (the index carries it) and keeps the item.
+    assert page.evaluate("window.cviz.switchLayout('timeline')") is True
+    assert page.evaluate("window.cviz.layout().name") == "timeline"
+    assert page.locator("#panel-title").inner_text() == target["title"]
 
 
 def test_a_selection_exports_every_chosen_items_text(page, base_url, fixture_collection):
