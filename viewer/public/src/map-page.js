@@ -234,5 +234,9 @@ export class MapPage {
     if (write) this.address.update({ push });
     this.address.settle(); // the first render keeps the address as given
     perf.refilterMs = performance.now() - t0;
+    // A lazy store's other columns arrive after the result showed: then the counts are complete.
+    const rest = this.search.rest();
+    if (rest) rest.then(() => { this.refilter({ write: false }); perf.countsCompleteMs = performance.now() - t0; },
+      (err) => showStatus(`Filter counts failed: ${err.message}`, { error: true }));
   }
 }

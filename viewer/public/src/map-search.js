@@ -37,6 +37,11 @@ export class MapSearch {
     return this.index.prepare(this.state);
   }
 
+  /** null, or a Promise of the columns the sidebar's counts still lack (lazy store, lib/filter.js). */
+  rest() {
+    return this.index.rest(this.state);
+  }
+
   /** The search typed while items.json was loading: the box holds it, so the view must too. */
   typedInto(view) {
     const typed = $('search').value;

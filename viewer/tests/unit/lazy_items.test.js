@@ -152,3 +152,20 @@ test('damaged files fail with their name', async () => {
   const shard = decodeSearchShard(file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength));
   assert.deepEqual([...postings(shard, shard.words.indexOf('landscape'))], [0, 4]);
 });
+
+test('a first category filter waits for its own column only; the counts\' columns follow', async () => {
+  const { fetcher, asked } = fileFetcher();
+  const lazy = await openLazyItems(indexDoc(), BASE, { fetcher });
+  const index = buildSearchIndex(lazy, ['artist', 'department']);
+  const state = emptyFilterState();
+  state.categories.set('department', new Set(['Prints']));
+  await index.prepare(state);
+  assert.deepEqual(asked.slice(1), ['lazy/cat-2.bin']);
+  assert.deepEqual([...combine(evaluatePredicates(lazy, index, state))], [0, 1, 1, 0, 0]);
+  assert.deepEqual(facetCounts(index, 'artist', combine(evaluatePredicates(lazy, index, state))),
+    index.categories.get('artist').values); // not here yet: the totals, until rest() brings the column
+  await index.rest(state);
+  assert.deepEqual(asked.slice(2).sort(), ['lazy/cat-1.bin', 'lazy/years.bin']);
+  assert.equal(index.rest(state), null);
+  assert.deepEqual(facetCounts(index, 'artist', combine(evaluatePredicates(lazy, index, state))), new Map([['B', 1], ['Dürer', 1]]));
+});

@@ -76,7 +76,7 @@ export function buildSearchIndex(items, categoryColumns = items.categoryColumns)
     if (!column || categories.has(col)) continue;
     categories.set(col, codedColumn(column, count));
   }
-  return { titles, get allText() { return allTextOf(); }, categories, prepare: () => null };
+  return { titles, get allText() { return allTextOf(); }, categories, prepare: () => null, rest: () => null };
 }
 
 /**
@@ -91,9 +91,10 @@ function lazySearchIndex(items, categoryColumns) {
     categories.set(col, { codes: null, parts: [[], ...e.texts.map((t) => [...new Set(splitCategory(t))])], values: e.totals });
   }
   let found = { key: null, mask: null };
+  const codes = (col) => items.loadCodes(col).then((r) => { categories.get(col).codes = r.codes; });
   return {
     lazy: true, titles: null, allText: null, categories,
-    /** null when what `state` needs is here, else a Promise of its arrival. */
+    /** null when what evaluating `state` needs is here, else a Promise of its arrival. */
     prepare(state) {
       const jobs = [];
       const words = wordsOf(state.query);
@@ -101,10 +102,19 @@ function lazySearchIndex(items, categoryColumns) {
       if (words.length && found.key !== key) {
         jobs.push(items.titleMatches(words).then((mask) => { found = { key, mask }; }));
       }
-      if (isFiltering(state)) { // facet counts and the filtered histogram need every column
-        if (items.dateColumn && !items.years) jobs.push(items.loadYears());
-        for (const [col, c] of categories) if (!c.codes) jobs.push(items.loadCodes(col).then((r) => { c.codes = r.codes; }));
+      if (state.yearRange && items.dateColumn && !items.years) jobs.push(items.loadYears());
+      for (const [col, set] of state.categories) {
+        if (set && set.size && categories.has(col) && !categories.get(col).codes) jobs.push(codes(col));
       }
+      return jobs.length ? Promise.all(jobs) : null;
+    },
+    /** What the sidebar's counts under `state` need beyond that (every column), or null: fetched
+     * after the result shows, so a first filter dims the map without waiting for them. */
+    rest(state) {
+      if (!isFiltering(state)) return null;
+      const jobs = [];
+      if (items.dateColumn && !items.years) jobs.push(items.loadYears());
+      for (const [col, c] of categories) if (!c.codes) jobs.push(codes(col));
       return jobs.length ? Promise.all(jobs) : null;
     },
     /** The prepared title matches of the state's query. */
@@ -208,7 +218,7 @@ export function countMask(mask) {
 /** Per-value counts of one category column among items passing `mask`. */
 export function facetCounts(index, col, mask) {
   const { codes, parts, values } = index.categories.get(col);
-  if (!codes) return new Map(values); // a lazy store before the first filter: nothing narrows yet
+  if (!codes) return new Map(values); // a lazy store's column not here yet (index.rest() fetches it)
   const perCode = new Float64Array(parts.length);
   for (let i = 0; i < mask.length; i++) if (mask[i]) perCode[codes[i]]++;
   const counts = new Map();
