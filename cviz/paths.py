@@ -261,6 +261,14 @@ class CollectionPaths:
     def items(self, version: str) -> str:
         return f"{self.version(version)}/items.json"
 
+    def items_index(self, version: str) -> str:
+        """The lazy form of items.json a large collection publishes instead (cviz.publish.items_lazy)."""
+        return f"{self.version(version)}/items-index.json"
+
+    def items_lazy(self, version: str) -> str:
+        """The folder of the files items-index.json names (shards, binary columns, search index)."""
+        return f"{self.version(version)}/lazy"
+
     def preview(self, version: str) -> str:
         return f"{self.version(version)}/preview.jpg"
 
@@ -367,6 +375,8 @@ DOCUMENTED: dict[str, Callable[[], str]] = {
     "published/<name>/<ver>/iiif/<region>/<size>/0/default.jpg": lambda: _C.iiif_tile(_V, "0,0,1024,1024", "256,"),
     "published/<name>/<ver>/map_files/<level>/<col>_<row>.jpg": lambda: tile(_C.tiles(_V), 7, 2, 3),
     "published/<name>/<ver>/items.json": lambda: _C.items(_V),
+    "published/<name>/<ver>/items-index.json": lambda: _C.items_index(_V),
+    "published/<name>/<ver>/lazy": lambda: _C.items_lazy(_V),
     "published/<name>/<ver>/preview.jpg": lambda: _C.preview(_V),
     "published/<name>/<ver>/cells.json": lambda: _C.cells(_V),
     "published/<name>/<ver>/regions.json": lambda: _C.regions(_V),

@@ -114,6 +114,9 @@ class Settings:
     metadata_max_bytes: int = _var("CVIZ_METADATA_MAX_BYTES", 512 << 20, "largest metadata CSV read",
                                    "`536870912` (512 MiB)")
     metadata_timeout_s: float = _var("CVIZ_METADATA_TIMEOUT_S", 120.0, "longest metadata CSV read, seconds")
+    viewer_lazy_above: int = _var("CVIZ_VIEWER_LAZY_ABOVE", 100_000,
+                                  "items above which a map publishes lazy item tables (items-index.json and shards) "
+                                  "instead of one items.json (docs/outputs.md)", "`100000`")
     # collections fetched over HTTP(S): image URLs and IIIF (cviz/ingest/fetch.py, docs/iiif.md)
     fetch_per_host: int = _var("CVIZ_FETCH_PER_HOST", 4, "open connections per image host at most (politeness)")
     fetch_timeout_s: float = _var("CVIZ_FETCH_TIMEOUT_S", 30.0,

@@ -16,7 +16,7 @@ import dagster as dg
 from pydantic import Field
 
 from cviz.stages import registry, stamps
-from cviz.paths import CollectionPaths
+from cviz.publish.versions import Version, read_item_table
 from cviz.stages.common import StageReport, read_catalogue
 from cviz.stages.progress import Progress
 from cviz.stages.versions import mosaic_manifest
@@ -205,7 +205,7 @@ def metadata_json(context: dg.AssetExecutionContext, storage: StorageResource) -
 
     def tables() -> dict[str, Any]:  # the item table the viewer loads, as the version holds it
         version = mosaic_manifest(store, name)["version"]
-        return table_metadata(items_frame(store.read_json(CollectionPaths(name).items(version))))
+        return table_metadata(items_frame(read_item_table(store, Version(name, version))))
 
     return _stage(context, store, "metadata_json", {}, run, tables,
                   viewer=dg.MetadataValue.url(storage.viewer_link(name)))

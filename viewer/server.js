@@ -38,7 +38,7 @@ export const CONTENT_TYPES = {
   '.txt': 'text/plain; charset=utf-8',
 };
 // Worth compressing: items.json for 13,000 items shrinks several-fold.
-const COMPRESSIBLE = new Set(['.html', '.js', '.mjs', '.css', '.json', '.map', '.dzi', '.xml', '.svg', '.txt']);
+const COMPRESSIBLE = new Set(['.html', '.js', '.mjs', '.css', '.json', '.map', '.dzi', '.xml', '.svg', '.txt', '.bin']);
 
 // Defence in depth: even if some data slipped into markup, no inline script could run.
 const CSP = [

@@ -28,7 +28,7 @@ from cviz.ingest.catalogue import usable_items
 from cviz.ingest.collection import CollectionConfig
 from cviz.paths import CollectionPaths
 from cviz.publish.items import ITEMS_FORMAT, OWN_FIELDS, clip, viewer_url
-from cviz.publish.versions import Version
+from cviz.publish.versions import Version, read_item_table
 from cviz.render.dzi import expected_tiles, files_folder, read_dzi, tile_path
 from cviz.storage import Storage
 
@@ -152,9 +152,9 @@ def verify_items(storage: Storage, name: str, layout: dict[str, Any] | None = No
     version = built_version(storage, name)
     if version is None:
         return _verdict([{"problem": "no built version", "file": paths.mosaic}], {}, "")
-    items_rel = version.items
+    items_rel = version.item_table(storage)
     try:
-        doc = storage.read_json(items_rel)
+        doc = read_item_table(storage, version)
     except FileNotFoundError:
         return _verdict([{"problem": "items.json missing", "file": items_rel}], {}, "")
     catalogue = storage.read_json(paths.catalogue)

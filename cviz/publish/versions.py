@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cviz.errors import CollectionError
+from cviz.publish.items_lazy import read_lazy
 from cviz.paths import INDEX, INDEX_ENTRIES, INDEX_MUTEX, PUBLISHED, TRASH_PREFIX, CollectionPaths, index_entry
 from cviz.storage import Storage
 
@@ -67,10 +68,21 @@ class Version:
     def preview(self) -> str:
         return CollectionPaths(self.name).preview(self.id)
 
-    def pointer_entries(self) -> dict[str, str]:
-        """What ``current.json`` holds for this version (paths relative to ``published/<name>``)."""
+    @property
+    def items_index(self) -> str:
+        return CollectionPaths(self.name).items_index(self.id)
+
+    def item_table(self, storage: Storage) -> str:
+        """The item table this version publishes: ``items.json``, or ``items-index.json`` for a
+        collection above ``CVIZ_VIEWER_LAZY_ABOVE`` items (cviz.publish.items_lazy)."""
+        return self.items_index if storage.exists(self.items_index) and not storage.exists(self.items) else self.items
+
+    def pointer_entries(self, storage: Storage | None = None) -> dict[str, str]:
+        """What ``current.json`` holds for this version (paths relative to ``published/<name>``);
+        ``storage`` tells items.json from items-index.json (without it: items.json)."""
         start = len(CollectionPaths(self.name).published) + 1
-        return {"dzi": self.dzi[start:], "items": self.items[start:], "preview": self.preview[start:]}
+        items = self.item_table(storage) if storage is not None else self.items
+        return {"dzi": self.dzi[start:], "items": items[start:], "preview": self.preview[start:]}
 
     def is_live(self, storage: Storage) -> bool:
         """True when ``current.json`` names any file of this version (readers may have it cached)."""
@@ -88,7 +100,7 @@ class Version:
 
     def missing(self, storage: Storage) -> list[str]:
         """The files a complete version must hold that are not there yet."""
-        return [rel for rel in (self.dzi, self.items, self.preview) if not storage.exists(rel)]
+        return [rel for rel in (self.dzi, self.item_table(storage), self.preview) if not storage.exists(rel)]
 
 
 def read_pointer(storage: Storage, name: str) -> dict[str, Any]:
@@ -176,7 +188,7 @@ def publish_version(storage: Storage, version: Version, items: int,
             f"collection {version.name}: version {version.id} is incomplete (missing {', '.join(missing)}); "
             "re-materialize mosaic, dzi and metadata_json, then publish (the published map is unchanged)"
         )
-    entries: dict[str, Any] = dict(version.pointer_entries())
+    entries: dict[str, Any] = dict(version.pointer_entries(storage))
     if layouts is not None:
         entries["layouts"] = layouts
     pointer = switch_pointer(storage, version.name, **entries)
@@ -198,7 +210,7 @@ def prune_item_images(storage: Storage, name: str) -> int:
         if v in NOT_VERSIONS or v.startswith("."):
             continue
         try:
-            doc = storage.read_json(paths.items(v))
+            doc = read_item_table(storage, Version(name, v))
         except FileNotFoundError:
             continue
         except ValueError:
@@ -290,3 +302,10 @@ def remove_from_index(storage: Storage, name: str) -> bool:
             storage.remove_tree(rel)
     rebuild_index(storage, migrate=False)  # migrated above; the entry removed may have been the last
     return listed
+
+
+def read_item_table(storage: Storage, version: Version) -> dict[str, Any]:
+    """A version's items.json document, put back together from its lazy tables when it has those."""
+    if version.item_table(storage) == version.items_index:
+        return read_lazy(storage, version.folder)
+    return storage.read_json(version.items)

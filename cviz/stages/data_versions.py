@@ -14,6 +14,7 @@ from typing import Any
 
 from cviz.ingest.catalogue import usable_items
 from cviz.paths import CollectionPaths
+from cviz.publish.versions import Version
 from cviz.storage import Storage
 
 
@@ -60,7 +61,7 @@ def output_files(storage: Storage, name: str, stage: str) -> list[str] | None:
     return {
         "mosaic": [paths.mosaic, paths.preview(version)],
         "dzi": [paths.dzi(version)],
-        "metadata_json": [paths.items(version), paths.regions(version), paths.neighbours(version),
+        "metadata_json": [Version(name, version).item_table(storage), paths.regions(version), paths.neighbours(version),
                           paths.vocabulary(version), paths.duplicates(version)],
         "publish": [paths.mosaic],  # with the condition that its version is live (``_live``)
     }[stage]

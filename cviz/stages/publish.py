@@ -2,7 +2,8 @@
 ``current.json`` to the version a build completed.
 
 Cost in N: ``metadata_json`` O(N) time and memory (the item rows, one JSON document: about
-260 MB at 1,000,000 items, the part the viewer's lazy loading must split later); viewer extras
+260 MB at 1,000,000 items; above ``CVIZ_VIEWER_LAZY_ABOVE`` items it is published as lazy tables
+the viewer fetches piece by piece, cviz.publish.items_lazy, instead of one items.json); viewer extras
 O(N k) (neighbour lists reused from the tsne stage, k-means regions O(N S) for S regions);
 ``publish`` O(1) (one pointer) plus the index.
 """
@@ -20,6 +21,8 @@ from cviz.ingest.catalogue import usable_items
 from cviz.ingest.collection import CollectionConfig
 from cviz.paths import CollectionPaths
 from cviz.publish.items import build_items
+from cviz.publish.items_lazy import INDEX_NAME, write_lazy
+from cviz.settings import settings
 from cviz.publish.versions import Version, publish_version
 from cviz.render.cells import item_image_rel
 from cviz.stages.common import StageReport, read_catalogue, run_config, timed
@@ -69,8 +72,27 @@ def built_inputs(storage: Storage, name: str, stage: str) -> BuiltInputs:
                         storage.read_json(paths.grid), built_version(storage, name, stage)[0])
 
 
-def stage_metadata_json(storage: Storage, name: str) -> StageReport:
+def _write_item_table(storage: Storage, version: Version, doc: dict[str, Any], lazy_above: int) -> dict[str, Any]:
+    """items.json, or above ``lazy_above`` items the lazy tables instead; the other form, left by an
+    earlier run into this (not yet live) version, is removed so the version names one table."""
+    if doc["count"] > lazy_above:
+        written = write_lazy(storage, version.folder, doc)
+        if storage.exists(version.items):
+            storage.remove_file(version.items)
+        return {"item_table": INDEX_NAME, "bytes": written["index_bytes"] + sum(written["bytes"].values()),
+                "index_bytes": written["index_bytes"], "lazy_files": sum(written["files"].values()),
+                **{f"lazy_{k}_bytes": v for k, v in written["bytes"].items()},
+                "category_columns_too_many_values": len(written["category_columns_dropped"])}
+    if storage.exists(version.items_index):
+        storage.remove_file(version.items_index)
+    return {"item_table": "items.json", "bytes": storage.write_json(version.items, doc, compact=True)}
+
+
+def stage_metadata_json(storage: Storage, name: str, lazy_above: int | None = None) -> StageReport:
+    """Write the version's item table: items.json, or its lazy form above ``lazy_above`` items
+    (default ``CVIZ_VIEWER_LAZY_ABOVE``)."""
     started = time.perf_counter()
+    lazy_above = settings().viewer_lazy_above if lazy_above is None else lazy_above
     b = built_inputs(storage, name, "metadata_json")
     config, catalogue, items, grid, built = b.config, b.catalogue, b.items, b.grid, b.version
     columns = (catalogue.get("metadata") or {}).get("columns", [])
@@ -79,9 +101,9 @@ def stage_metadata_json(storage: Storage, name: str) -> StageReport:
                  "height": grid["rows"] * grid["cell_height"]}
     images = [f"../{item_image_rel(e['sha256'])}" for e in items]
     doc, info = build_items(config, items, columns, grid["cells"], grid_info, images)
-    size = storage.write_json(built.items, doc, compact=True)
+    written = _write_item_table(storage, built, doc, lazy_above)
     report = StageReport(values={
-        "items": len(items), "bytes": size, "title_fallbacks": len(info["title_fallbacks"]),
+        "items": len(items), **written, "title_fallbacks": len(info["title_fallbacks"]),
         "empty_urls": info["empty_urls"], "date_column": info["date_column"] or "none",
         "years_parsed": info["years_parsed"], "version": built.id,
         "columns_carried": info["columns_carried"], "columns_dropped": info["columns_dropped"],

@@ -25,10 +25,10 @@ export class Exporter {
   }
 
   listen() {
-    const download = (kind) => {
+    const download = async (kind) => {
       let text;
       try {
-        text = this.text(kind);
+        text = await this.text(kind);
       } catch (err) { // an item with nothing to paint, a page not served over http(s)
         showStatus(`Export failed: ${err.message}`, { error: true });
         return;
@@ -46,14 +46,17 @@ export class Exporter {
     $('export-iiif').addEventListener('click', () => download('iiif'));
   }
 
-  /** The export file's text: 'csv', 'json' or 'iiif' (a Presentation 3 manifest). */
+  /** The export file's text: 'csv', 'json' or 'iiif' (a Presentation 3 manifest); a Promise,
+   * since a lazy store fetches the items' text first. */
   text(kind) {
     const idx = this.search.resultInCellOrder(this.layout());
-    if (kind === 'iiif') {
-      const id = new URL(this.fileName('iiif'), this.itemsUrl).href;
-      return exportIiif(this.items, idx, { id, itemsUrl: this.itemsUrl });
-    }
-    return kind === 'csv' ? exportCsv(this.items, idx) : exportJson(this.items, idx);
+    return this.items.use(idx, () => {
+      if (kind === 'iiif') {
+        const id = new URL(this.fileName('iiif'), this.itemsUrl).href;
+        return exportIiif(this.items, idx, { id, itemsUrl: this.itemsUrl });
+      }
+      return kind === 'csv' ? exportCsv(this.items, idx) : exportJson(this.items, idx);
+    });
   }
 
   /** How many items an export would write. */

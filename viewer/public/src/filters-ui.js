@@ -3,7 +3,7 @@
 // It owns no filter logic: it edits `state` and calls onChange; render() shows
 // the counts computed by lib/filter.js.
 import { $, el } from './lib/dom.js';
-import { axisYears, binsToYearRange, formatYear, yearHistogram } from './lib/histogram.js';
+import { axisYears, binsToYearRange, formatYear, yearHistogram, yearHistogramOfCounts } from './lib/histogram.js';
 import { facetCounts, orderedValues } from './lib/filter.js';
 
 const SHOWN_VALUES = 8; // rows of a list before "show all"
@@ -15,7 +15,10 @@ export class FiltersUI {
     this.index = index;
     this.state = state;
     this.onChange = onChange;
-    this.hist = items.dateColumn ? yearHistogram(items.years) : null;
+    // A lazy store has per-year counts in its index and fetches the years on the first filter.
+    const lazyYears = items.lazy && items.index.years;
+    this.hist = !items.dateColumn ? null
+      : items.lazy ? lazyYears && yearHistogramOfCounts(lazyYears.counts, lazyYears.undated) : yearHistogram(items.years);
     this.filteredCounts = null;
     this.brush = null; // bins being dragged: [b0, b1]
     if (this.hist) this.setupYear();
@@ -60,7 +63,8 @@ export class FiltersUI {
     const to = $('year-to');
     // The data's own first and last years (the bins round outward to nice numbers).
     let lo = Infinity; let hi = -Infinity;
-    for (const y of this.items.years) if (y !== null) { if (y < lo) lo = y; if (y > hi) hi = y; }
+    if (this.items.lazy) [lo, hi] = [this.items.index.years.min, this.items.index.years.max];
+    else for (const y of this.items.years) if (y !== null) { if (y < lo) lo = y; if (y > hi) hi = y; }
     this.dataRange = [lo, hi];
     from.placeholder = formatYear(lo);
     to.placeholder = formatYear(hi);
@@ -262,7 +266,8 @@ export class FiltersUI {
   render(maskExcept) {
     if (this.hist) {
       const m = maskExcept('year');
-      this.filteredCounts = yearHistogram(this.items.years, m, this.hist).counts;
+      // Years not fetched yet (a lazy store, nothing filtering): the whole collection's bars.
+      this.filteredCounts = this.items.years ? yearHistogram(this.items.years, m, this.hist).counts : null;
       const r = this.state.yearRange;
       $('year-clear').hidden = !r;
       if (r) {

@@ -1,8 +1,11 @@
-// Opening a collection's map: current.json names the versioned items.json and pyramid (and the
+// Opening a collection's map: current.json names the versioned items.json (or, for a large
+// collection, items-index.json: a lazy item store, lib/lazy-items.js) and pyramid (and the
 // layouts); OpenSeadragon loads in parallel and starts on the tiles while items.json is still on
 // its way; then the MapPage is composed, and the regions join it when they arrive.
 import { $, fetchJson, showStatus } from './lib/dom.js';
 import { decodeItems } from './lib/items.js';
+import { INDEX_FORMAT } from './lib/lazy-format.js';
+import { openLazyItems } from './lib/lazy-items.js';
 import { collectionHref, parseViewHash } from './lib/url.js';
 import { decodeDuplicates, decodeRegions, decodeVocabulary } from './lib/extras.js';
 import { decodeLayout, itemsSha256, layoutRefusal, offeredLayouts, similarityLayout } from './lib/layout.js';
@@ -12,6 +15,7 @@ import { perf } from './perf.js';
 import { exposePerf } from './test-handle.js';
 
 const ZOOM_STEP = 1.6; // the + and − buttons
+const TILES_FIRST_MS = 1500; // a lazy store's cells wait this long at most for the first tile
 
 exposePerf(perf); // under test only (test-handle.js)
 
@@ -67,15 +71,21 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
     console.warn(`${file}: ${err.message} (that feature is off)`);
     return null;
   });
-  const vocabularyDoc = optional('vocabulary.json');
-  const regionsDoc = optional('regions.json');
-  const duplicatesDoc = optional('duplicates.json');
+  // A lazy store's files after the first tile (at most TILES_FIRST_MS after the viewer starts), so
+  // the map's first picture never shares the line with megabytes of cells.bin or regions.json.
+  let tileArrived;
+  const tileFirst = new Promise((resolve) => { tileArrived = resolve; });
+  const lazy = itemsDoc.then((doc) => !!doc && doc.format === INDEX_FORMAT, () => false);
+  const extra = (file) => lazy.then((yes) => (yes ? tileFirst : null)).then(() => optional(file));
+  const vocabularyDoc = extra('vocabulary.json');
+  const regionsDoc = extra('regions.json');
+  const duplicatesDoc = extra('duplicates.json');
   await osdReady;
   let items;
   let layout = null;
   let refused = false;
   if (wantedDoc) {
-    items = decodeItems(await itemsDoc);
+    items = await openItems(await itemsDoc, itemsUrl);
     try {
       layout = decodeLayout(await wantedDoc, items, wanted.name, itemsSha256(items));
     } catch (err) {
@@ -87,7 +97,9 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
   }
   const entry = layout ? wanted : offered[0];
   const viewer = createViewer(new URL(entry.dzi, collectionBase));
-  items ??= decodeItems(await itemsDoc);
+  viewer.addOnceHandler('tile-loaded', tileArrived);
+  setTimeout(tileArrived, TILES_FIRST_MS);
+  items ??= await openItems(await itemsDoc, itemsUrl, tileFirst);
   layout ??= similarityLayout(items);
   perf.itemsLoaded = performance.now();
   let vocabulary = null;
@@ -112,6 +124,13 @@ export async function showMap({ appRoot, dataBase, name, initialItem }) {
       if (doc) page.extras.setDuplicates(decodeDuplicates(doc, items));
     } catch (err) { console.warn(err.message); }
   });
+}
+
+/** The item store: items.json decoded, or a lazy store over items-index.json (lib/lazy-items.js). */
+async function openItems(doc, itemsUrl, after = null) {
+  if (!doc || doc.format !== INDEX_FORMAT) return decodeItems(doc);
+  await after;
+  return openLazyItems(doc, itemsUrl);
 }
 
 /** The OpenSeadragon viewer on the map element (osd-options.js), its timings, and the zoom buttons. */

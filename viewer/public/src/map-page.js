@@ -108,7 +108,10 @@ export class MapPage {
   }
 
   currentView() {
-    const id = this.selected === -1 ? null : asText(columnValues(this.items, 'id')[this.selected]);
+    // A lazy store's open item whose shard is on its way: the address keeps the item it names.
+    const pending = this.selected !== -1 && !this.items.loaded(this.selected);
+    const id = this.selected === -1 ? null
+      : pending ? this.address.initial().item : asText(columnValues(this.items, 'id')[this.selected]);
     return { ...this.state, item: id, mode: this.selection.mode, layout: this.layout.name };
   }
 
@@ -133,15 +136,16 @@ export class MapPage {
     const layout = this.layouts.offered.some((e) => e.name === view.layout) ? view.layout : 'similarity';
     if (layout !== this.layout.name) await this.layouts.switchTo(layout, { write: false });
     if (stale()) return; // a newer address arrived meanwhile
-    const i = view.item === null ? undefined : this.items.idToItem.get(view.item);
+    const i = view.item === null ? undefined : await this.items.findId(view.item);
+    if (stale()) return;
     if (i !== undefined && i !== this.selected) this.select(i, { zoom: true, write: false });
     else if (view.item === null && this.selected !== -1) this.select(-1, { write: false });
   }
 
-  onOpen(initialItem) {
+  async onOpen(initialItem) {
     this.camera.measure();
     perf.drawer = this.viewer.drawer.getType();
-    const start = initialItem !== null ? this.items.idToItem.get(initialItem) : undefined;
+    const start = initialItem !== null ? await this.items.findId(initialItem) : undefined;
     if (start !== undefined) this.select(start, { zoom: true, immediately: true });
     else if (initialItem !== null) {
       showStatus('That item is not in this collection.', { error: true });
@@ -207,13 +211,19 @@ export class MapPage {
       this.extras.updateObstacles();
     }
     // replaceState: stepping through 50 items should not fill the back button.
-    if (write) this.address.write();
+    if (write && this.items.loaded(i)) this.address.write();
+    else if (write) this.items.load([i]).then(() => { if (this.selected === i) this.address.write(); }, () => {});
     this.overlay.draw();
   }
 
-  /** The state changed: evaluate it, dim the rest, show the counts and chips, write the address. */
-  refilter({ push = false, write = true } = {}) {
-    const t0 = performance.now();
+  /** The state changed: evaluate it, dim the rest, show the counts and chips, write the address.
+   * A lazy store first fetches what the state needs (title matches, years, category codes). */
+  refilter({ push = false, write = true } = {}, t0 = performance.now()) {
+    const needed = this.search.prepare();
+    if (needed) {
+      needed.then(() => this.refilter({ push, write }, t0), (err) => showStatus(`Filter failed: ${err.message}`, { error: true }));
+      return;
+    }
     const evaluated = this.search.run(this.layout);
     this.overlay.setMatches(this.layout, this.search.mask);
     this.overlay.draw();
@@ -224,5 +234,9 @@ export class MapPage {
     if (write) this.address.update({ push });
     this.address.settle(); // the first render keeps the address as given
     perf.refilterMs = performance.now() - t0;
+    // A lazy store's other columns arrive after the result showed: then the counts are complete.
+    const rest = this.search.rest();
+    if (rest) rest.then(() => { this.refilter({ write: false }); perf.countsCompleteMs = performance.now() - t0; },
+      (err) => showStatus(`Filter counts failed: ${err.message}`, { error: true }));
   }
 }

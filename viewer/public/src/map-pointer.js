@@ -80,19 +80,33 @@ export class MapPointer {
       if (i !== shownItem) {
         shownItem = i;
         dropPreview();
-        const src = ev.pointerType === 'touch' ? null : this.imageUrl(i);
-        if (src) {
-          previewTimer = setTimeout(() => {
-            if (shownItem !== i) return;
-            tipImage.src = src;
-            tipImage.hidden = false;
-            place();
-          }, PREVIEW_AFTER_MS);
+        const t0 = ev.timeStamp;
+        // The item's text: here at once, or (a lazy store) when its shard arrives.
+        const fill = () => {
+          if (shownItem !== i) return;
+          const src = ev.pointerType === 'touch' ? null : this.imageUrl(i);
+          if (src) {
+            previewTimer = setTimeout(() => {
+              if (shownItem !== i) return;
+              tipImage.src = src;
+              tipImage.hidden = false;
+              place();
+            }, PREVIEW_AFTER_MS);
+          }
+          tipTitle.textContent = itemTitle(items, i);
+          const date = items.dateColumn ? asText(columnValues(items, items.dateColumn)[i]).trim() : '';
+          tipDate.textContent = date;
+          tipDate.hidden = !date;
+          if (!tip.hidden) place();
+          perf.hoverTitleMs.push(performance.now() - t0);
+          if (perf.hoverTitleMs.length > 200) perf.hoverTitleMs.shift();
+        };
+        if (items.loaded(i)) fill();
+        else {
+          tipTitle.textContent = '…';
+          tipDate.hidden = true;
+          items.load([i]).then(fill, (err) => { if (shownItem === i) tipTitle.textContent = err.message; });
         }
-        tipTitle.textContent = itemTitle(items, i);
-        const date = items.dateColumn ? asText(columnValues(items, items.dateColumn)[i]).trim() : '';
-        tipDate.textContent = date;
-        tipDate.hidden = !date;
         const block = this.blockOf(cell);
         tipGroup.textContent = block ? headingText(block) : '';
         tipGroup.hidden = !block;

@@ -28,6 +28,18 @@ export class MapSearch {
     this.matches = [];
     this.matchPos = -1;
     this.filters = new FiltersUI({ items, index: this.index, state, onChange: () => this.onChange({ push: true }) });
+    // A lazy store searches titles only (its search index holds title words): no "all fields".
+    if (items.lazy) $('search-all').closest('label').hidden = true;
+  }
+
+  /** null when run() can evaluate the state now, else a Promise of what it needs (lazy store). */
+  prepare() {
+    return this.index.prepare(this.state);
+  }
+
+  /** null, or a Promise of the columns the sidebar's counts still lack (lazy store, lib/filter.js). */
+  rest() {
+    return this.index.rest(this.state);
   }
 
   /** The search typed while items.json was loading: the box holds it, so the view must too. */

@@ -51,7 +51,12 @@ export class ItemPanel {
     const others = duplicatesOf(this.duplicates, i);
     $('panel-duplicates').hidden = others.length === 0;
     $('duplicates-heading').textContent = `${others.length} near-duplicate${others.length === 1 ? '' : 's'}`;
-    $('duplicates-list').replaceChildren(...others.map((j) => this.thumbnail(j)));
+    if (others.every((j) => this.items.loaded(j))) {
+      $('duplicates-list').replaceChildren(...others.map((j) => this.thumbnail(j)));
+      return;
+    }
+    $('duplicates-list').replaceChildren();
+    this.items.load(others).then(() => { if (this.current === i) this.renderDuplicates(i); }, (err) => console.warn(err));
   }
 
   /** A button showing item j's image that opens it. */
@@ -68,6 +73,13 @@ export class ItemPanel {
   show(i, t0 = performance.now()) {
     const { items } = this;
     this.current = i;
+    if (!items.loaded(i)) { // a lazy store: the item's text comes with its shard
+      $('panel-title').textContent = '…';
+      this.root.hidden = false;
+      items.load([i]).then(() => { if (this.current === i) this.show(i, t0); },
+        (err) => { if (this.current === i) $('panel-title').textContent = err.message; });
+      return;
+    }
     const title = itemTitle(items, i);
     $('panel-title').textContent = title;
     const dateValues = items.dateColumn ? columnValues(items, items.dateColumn) : null;
@@ -76,7 +88,7 @@ export class ItemPanel {
     pd.textContent = date;
     pd.hidden = !date;
     // "Unknown", "n.d.": shown as written, but not styled as a date.
-    pd.classList.toggle('undated', !!date && items.years[i] === null);
+    pd.classList.toggle('undated', !!date && !!items.years && items.years[i] === null);
 
     const image = $('panel-image');
     const src = this.imageUrl(i);
@@ -155,6 +167,12 @@ export class ItemPanel {
     }
     if (this.current !== i) return; // another item was opened meanwhile
     const picks = nb ? neighboursOf(nb, i) : [];
+    try {
+      await this.items.load(picks); // a lazy store: their titles and images
+    } catch (err) {
+      console.warn(err);
+    }
+    if (this.current !== i) return;
     strip.hidden = picks.length === 0;
     list.replaceChildren();
     const images = [];

@@ -9,6 +9,7 @@
 // object: a column or value named `constructor`, `__proto__` or `toString` is data.
 
 import { asText, itemTitle, splitCategory } from './items.js';
+import { wordsOf } from './lazy-format.js';
 
 /** Lower-case and strip diacritics, so "Durer" finds "Dürer". */
 export function normalizeText(s) {
@@ -25,12 +26,37 @@ export function columnValues(items, col) {
   return Object.hasOwn(items.fields, col) ? items.fields[col] : null;
 }
 
+/** Category values per distinct cell text: code 0 is the empty text (no value). */
+function codedColumn(column, count) {
+  const codes = new Uint32Array(count);
+  const parts = [[]];
+  const codeOf = new Map([['', 0]]);
+  const values = new Map();
+  for (let i = 0; i < count; i++) {
+    const raw = column[i] === null || column[i] === undefined ? '' : String(column[i]);
+    let code = codeOf.get(raw);
+    if (code === undefined) {
+      code = parts.length;
+      codeOf.set(raw, code);
+      parts.push([...new Set(splitCategory(raw))]);
+    }
+    codes[i] = code;
+  }
+  const perCode = new Array(parts.length).fill(0);
+  for (let i = 0; i < count; i++) perCode[codes[i]]++;
+  parts.forEach((ps, k) => { for (const v of ps) values.set(v, (values.get(v) || 0) + perCode[k]); });
+  return { codes, parts, values };
+}
+
 /**
  * Precompute what filtering needs, once per collection.
+ * A category column is coded: `codes` (one per item) index `parts` (the `|`-separated values of
+ * each distinct text), so a filter or a count is one pass over a typed array.
  * @param {string[]} [categoryColumns] columns offered as value filters (default items.categoryColumns)
- * @returns {{titles:string[], allText:string[], categories:Map<string,{perItem:string[][], values:Map<string,number>}>}}
+ * @returns {{titles:string[], allText:string[], categories:Map<string,{codes:Uint32Array, parts:string[][], values:Map<string,number>}>}}
  */
 export function buildSearchIndex(items, categoryColumns = items.categoryColumns) {
+  if (items.lazy) return lazySearchIndex(items, categoryColumns);
   const { count, columns } = items;
   const titles = new Array(count);
   for (let i = 0; i < count; i++) titles[i] = normalizeText(itemTitle(items, i)); // the title as shown, id when empty
@@ -48,23 +74,55 @@ export function buildSearchIndex(items, categoryColumns = items.categoryColumns)
   for (const col of categoryColumns) {
     const column = columnValues(items, col);
     if (!column || categories.has(col)) continue;
-    const perItem = new Array(count);
-    const values = new Map();
-    // Category cells repeat: split each distinct text once (items share the parts array, read-only).
-    const split = new Map();
-    for (let i = 0; i < count; i++) {
-      const raw = column[i] === null || column[i] === undefined ? '' : String(column[i]);
-      let parts = split.get(raw);
-      if (parts === undefined) {
-        parts = [...new Set(splitCategory(raw))];
-        split.set(raw, parts);
-      }
-      perItem[i] = parts;
-      for (let k = 0; k < parts.length; k++) values.set(parts[k], (values.get(parts[k]) || 0) + 1);
-    }
-    categories.set(col, { perItem, values });
+    categories.set(col, codedColumn(column, count));
   }
-  return { titles, get allText() { return allTextOf(); }, categories };
+  return { titles, get allText() { return allTextOf(); }, categories, prepare: () => null, rest: () => null };
+}
+
+/**
+ * The same for a lazy store (lazy-items.js): category totals from the index, codes, years and
+ * title matches fetched by prepare(state) before the state is evaluated. Searches titles only.
+ */
+function lazySearchIndex(items, categoryColumns) {
+  const categories = new Map();
+  for (const col of categoryColumns) {
+    const e = items.index.categories.get(col);
+    if (!e || categories.has(col)) continue;
+    categories.set(col, { codes: null, parts: [[], ...e.texts.map((t) => [...new Set(splitCategory(t))])], values: e.totals });
+  }
+  let found = { key: null, mask: null };
+  const codes = (col) => items.loadCodes(col).then((r) => { categories.get(col).codes = r.codes; });
+  return {
+    lazy: true, titles: null, allText: null, categories,
+    /** null when what evaluating `state` needs is here, else a Promise of its arrival. */
+    prepare(state) {
+      const jobs = [];
+      const words = wordsOf(state.query);
+      const key = words.join(' ');
+      if (words.length && found.key !== key) {
+        jobs.push(items.titleMatches(words).then((mask) => { found = { key, mask }; }));
+      }
+      if (state.yearRange && items.dateColumn && !items.years) jobs.push(items.loadYears());
+      for (const [col, set] of state.categories) {
+        if (set && set.size && categories.has(col) && !categories.get(col).codes) jobs.push(codes(col));
+      }
+      return jobs.length ? Promise.all(jobs) : null;
+    },
+    /** What the sidebar's counts under `state` need beyond that (every column), or null: fetched
+     * after the result shows, so a first filter dims the map without waiting for them. */
+    rest(state) {
+      if (!isFiltering(state)) return null;
+      const jobs = [];
+      if (items.dateColumn && !items.years) jobs.push(items.loadYears());
+      for (const [col, c] of categories) if (!c.codes) jobs.push(codes(col));
+      return jobs.length ? Promise.all(jobs) : null;
+    },
+    /** The prepared title matches of the state's query. */
+    searchMask(state) {
+      const key = wordsOf(state.query).join(' ');
+      return key && found.key === key ? found.mask : new Uint8Array(items.count);
+    },
+  };
 }
 
 /**
@@ -94,17 +152,21 @@ export function evaluatePredicates(items, index, state) {
 
   const tokens = queryTokens(state.query);
   if (tokens.length) {
-    const haystack = state.allFields ? index.allText : index.titles;
-    const ok = new Uint8Array(n);
-    for (let i = 0; i < n; i++) ok[i] = tokens.every((t) => haystack[i].includes(t)) ? 1 : 0;
-    parts.push({ key: 'search', ok });
+    if (index.lazy) parts.push({ key: 'search', ok: index.searchMask(state) });
+    else {
+      const haystack = state.allFields ? index.allText : index.titles;
+      const ok = new Uint8Array(n);
+      for (let i = 0; i < n; i++) ok[i] = tokens.every((t) => haystack[i].includes(t)) ? 1 : 0;
+      parts.push({ key: 'search', ok });
+    }
   }
 
   if (state.yearRange) {
     const [lo, hi] = state.yearRange;
     const ok = new Uint8Array(n);
+    const years = items.years || [];
     for (let i = 0; i < n; i++) {
-      const y = items.years[i];
+      const y = years[i] ?? null;
       ok[i] = y !== null && y >= lo && y <= hi ? 1 : 0; // undated items fall outside any range
     }
     parts.push({ key: 'year', ok });
@@ -112,10 +174,11 @@ export function evaluatePredicates(items, index, state) {
 
   for (const [col, selected] of state.categories) {
     if (!selected || selected.size === 0 || !index.categories.has(col)) continue;
-    const perItem = index.categories.get(col).perItem;
+    const { codes, parts: partsOf } = index.categories.get(col);
     const ok = new Uint8Array(n);
     // Values within one column combine with OR (any selected value), columns with AND.
-    for (let i = 0; i < n; i++) ok[i] = perItem[i].some((v) => selected.has(v)) ? 1 : 0;
+    const codeOk = Uint8Array.from(partsOf, (ps) => (ps.some((v) => selected.has(v)) ? 1 : 0));
+    for (let i = 0; i < n; i++) ok[i] = codeOk[codes[i]];
     parts.push({ key: `category:${col}`, ok });
   }
 
@@ -154,12 +217,14 @@ export function countMask(mask) {
 
 /** Per-value counts of one category column among items passing `mask`. */
 export function facetCounts(index, col, mask) {
+  const { codes, parts, values } = index.categories.get(col);
+  if (!codes) return new Map(values); // a lazy store's column not here yet (index.rest() fetches it)
+  const perCode = new Float64Array(parts.length);
+  for (let i = 0; i < mask.length; i++) if (mask[i]) perCode[codes[i]]++;
   const counts = new Map();
-  const perItem = index.categories.get(col).perItem;
-  for (let i = 0; i < mask.length; i++) {
-    if (!mask[i]) continue;
-    for (const v of perItem[i]) counts.set(v, (counts.get(v) || 0) + 1);
-  }
+  parts.forEach((ps, k) => {
+    if (perCode[k]) for (const v of ps) counts.set(v, (counts.get(v) || 0) + perCode[k]);
+  });
   return counts;
 }
 

@@ -47,6 +47,20 @@ export function yearHistogram(years, mask = null, opts = {}) {
   return { start, width, bins, counts, undated };
 }
 
+/**
+ * The histogram yearHistogram would draw for the items, from per-year counts instead of one year
+ * per item (a lazy store's index, lazy-format.js): same bins, same undated count.
+ * @param {Array<[number, number]>} yearCounts [year, items] pairs
+ */
+export function yearHistogramOfCounts(yearCounts, undated = 0, opts = {}) {
+  if (!yearCounts.length) return null;
+  const years = yearCounts.map(([y]) => y);
+  const span = yearHistogram([Math.min(...years), Math.max(...years)], null, opts);
+  const counts = new Array(span.bins).fill(0);
+  for (const [y, n] of yearCounts) counts[Math.floor((y - span.start) / span.width)] += n;
+  return { ...span, counts, undated };
+}
+
 /** Inclusive year range [lo, hi] covered by bins b0..b1 (any order). */
 export function binsToYearRange(hist, b0, b1) {
   const lo = Math.max(0, Math.min(b0, b1));

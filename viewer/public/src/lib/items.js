@@ -111,7 +111,17 @@ export function decodeItems(doc) {
     ? own.year.map((y) => (Number.isFinite(y) ? Math.trunc(y) : null))
     : new Array(count).fill(null);
 
+  // The item-store calls a lazy store (lazy-items.js) answers after fetching: here all is loaded.
+  const store = {
+    lazy: false,
+    loaded: () => true,
+    use: async (indices, fn) => fn(),
+    load: async () => undefined,
+    findId: async (id) => idToItem.get(id),
+    loadYears: async () => years,
+  };
   return {
+    ...store,
     count,
     collection: asText(doc.collection),
     grid,

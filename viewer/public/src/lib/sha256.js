@@ -85,5 +85,6 @@ export function sha256Hex(text) {
 
 /** items_sha256 of a decoded items.json: the hash of its fields.id list as Python dumps it. */
 export function itemsSha256(items) {
+  if (items.lazy) return items.sha256; // the index carries it: a lazy store has no id list
   return sha256Hex(pythonJsonDumps([...items.fields.id]));
 }
