@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterable, Literal
 import dagster as dg
 from pydantic import Field
 
+from cviz.arrange.tsne import SAMPLE_ABOVE as TSNE_SAMPLE_ABOVE
+from cviz.arrange.tsne import SAMPLE_SIZE as TSNE_SAMPLE_SIZE
 from cviz.stages import registry, stamps
 from cviz.publish.versions import Version, read_item_table
 from cviz.stages.common import StageReport, read_catalogue
@@ -46,6 +48,11 @@ class TsneConfig(dg.Config):
 
     update: UpdateMode = Field(default=_UPDATE.default, description=describe(_UPDATE.options))
     backend: TsneBackend = Field(default=_TSNE.default, description=describe(_TSNE.options))
+    sample_above: int = Field(default=TSNE_SAMPLE_ABOVE, description=(
+        "above this many items, t-SNE runs on a uniform sample and places the rest into it "
+        "(openTSNE's recipe for large data; docs/scale.md)"))
+    sample_size: int = Field(default=TSNE_SAMPLE_SIZE, description=(
+        "that sample's size: the largest t-SNE that stays within minutes on 2 cores"))
 
 
 class PcaConfig(dg.Config):
@@ -154,8 +161,11 @@ def pca(context: dg.AssetExecutionContext, config: PcaConfig, storage: StorageRe
 def tsne(context: dg.AssetExecutionContext, config: TsneConfig, storage: StorageResource) -> dg.MaterializeResult:
     """The 2-D t-SNE embedding (openTSNE); ``update: place_new`` keeps the existing map's points."""
     store = storage.get()
-    return _stage(context, store, "tsne", {"update": config.update, "backend": config.backend},
-                  lambda: registry.stage_tsne(store, context.partition_key, update=config.update, backend=config.backend))
+    settings = {"update": config.update, "backend": config.backend, "sample_above": config.sample_above,
+                "sample_size": config.sample_size}
+    return _stage(context, store, "tsne", settings,
+                  lambda: registry.stage_tsne(store, context.partition_key, update=config.update, backend=config.backend,
+                                              sample_above=config.sample_above, sample_size=config.sample_size))
 
 
 @collection_asset(deps=[tsne], kinds={"python"})

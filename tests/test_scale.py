@@ -4,6 +4,7 @@ without a normalised copy, and t-SNE on a sample with the rest placed into it.""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cviz.arrange.tsne import run_tsne, run_tsne_sampled
 from cviz.embed.pca import UnitRows, run_pca
@@ -89,3 +90,30 @@ def test_stage_tsne_above_the_exact_limit_merges_new_items_into_the_lists_and_sa
     exact = feature_knn(x, knn.shape[1], metric="euclidean")
     assert knn.shape == (330, 50) and np.array_equal(knn[300:], exact[300:])  # new rows: searched exactly
     assert np.mean([len(set(a) & set(b)) / 50 for a, b in zip(knn, exact)]) > 0.9
+
+
+def test_the_tsne_asset_takes_its_sampling_thresholds_from_its_config(tmp_path) -> None:
+    """The Launchpad's tsne config sets where sampling starts and the sample's size; a changed
+    threshold is a changed setting, so the stage runs again instead of being skipped."""
+    import dagster as dg
+
+    from cviz_assets.assets import pca, tsne
+    from cviz_resources import StorageResource
+    from tests.test_stable_update import _collection
+
+    _collection(str(tmp_path), np.abs(_clusters(300, 32, k=6, seed=5)))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("collections", ["stable"])
+    res = {"storage": StorageResource(root=str(tmp_path))}
+
+    def run(**tsne_config) -> dict:
+        result = dg.materialize([pca, tsne], partition_key="stable", instance=instance, resources=res,
+                                run_config={"ops": {"tsne": {"config": tsne_config}}})
+        return result.asset_materializations_for_node("tsne")[0].metadata
+
+    full = run()
+    assert not full["method"].value.startswith("openTSNE sample")
+    sampled = run(sample_above=250, sample_size=120)
+    assert sampled["method"].value.startswith("openTSNE sample + transform") and sampled["placed_new"].value == 180
+    with pytest.raises(Exception, match="sample_above must be at least 1"):
+        run(sample_above=0)

@@ -165,6 +165,9 @@ def stage_tsne(storage: Storage, name: str, perplexity: float = DEFAULT_PERPLEXI
         raise CollectionError(f"t-SNE update {update!r}: choose one of {', '.join(UPDATE_MODES)}")
     if backend not in TSNE_BACKENDS:
         raise CollectionError(f"t-SNE backend {backend!r}: choose one of {', '.join(TSNE_BACKENDS)}")
+    if sample_above < 1 or sample_size < 2:
+        raise CollectionError(f"t-SNE sampling: sample_above must be at least 1 and sample_size at least 2 "
+                              f"(got sample_above={sample_above}, sample_size={sample_size})")
     started = time.perf_counter()
     paths = CollectionPaths(name)
     x = storage.read_npy(paths.pca)
