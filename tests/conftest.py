@@ -65,12 +65,9 @@ import json, sys
 import numpy as np
 from cviz.embed.models import load_extractor
 x = np.random.default_rng(3).integers(0, 256, (2, 96, 96, 3), dtype=np.uint8)
-out = {}
-for precision in ("int8", "float32"):
-    fx = load_extractor(input_size=96, cache_dir=sys.argv[1], convert_in_child=True, precision=precision)
-    out[precision] = {"backend": fx.backend, "model_id": fx.model_id, "calibration": fx.calibration,
-                      "row": fx(x)[0, :8].tolist()}
-out["tf"], out["keras"] = "tensorflow" in sys.modules, "keras" in sys.modules
+fx = load_extractor(input_size=96, cache_dir=sys.argv[1], convert_in_child=True)
+out = {"backend": fx.backend, "precision": fx.precision, "model_id": fx.model_id, "calibration": fx.calibration,
+       "row": fx(x)[0, :8].tolist(), "tf": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}
 print(json.dumps(out))
 """
 NO_NETWORK = """
@@ -85,7 +82,7 @@ socket.create_connection = _refuse
 
 @pytest.fixture(scope="session")
 def small_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """Lite0 at 96 px, int8 and float32, converted once for the whole session (every worker) the way a
+    """Lite0 at 96 px (int8, the default), converted once for the whole session (every worker) the way a
     first run converts: by a child process of a TensorFlow-free process (``convert_in_child``), from
     the shipped weights and calibration images, with every network connection refused in the whole
     process tree (a ``sitecustomize`` on the children's path). Returns (cache folder, what the

@@ -97,7 +97,7 @@ def test_conversion_is_cached_keyed_and_rebuilt_when_damaged(small_models, tmp_p
     folder, report = small_models  # a real conversion, as a first run writes it (conftest)
     cache = tmp_path / "models"
     cache.mkdir()
-    (source,) = [p for p in _stems(folder) if "-int8-" not in p.name]
+    (source,) = _stems(folder)
     for p in (source, source.with_name(source.name + ".sha256")):
         shutil.copy(p, cache / p.name)
     (tfl,) = _stems(cache)
@@ -105,9 +105,9 @@ def test_conversion_is_cached_keyed_and_rebuilt_when_damaged(small_models, tmp_p
     converted = []
     good = tfl.read_bytes()  # what a conversion gives: later "conversions" return it (each real one takes ~20 s)
     monkeypatch.setattr(litert, "convert", lambda *a, **k: converted.append(1) or good)
-    first = load_extractor(input_size=96, cache_dir=str(cache), backend="litert", precision="float32")
+    first = load_extractor(input_size=96, cache_dir=str(cache), backend="litert")
     assert converted == []  # served from the cache
-    assert first.model_id == report["float32"]["model_id"]
+    assert first.model_id == report["model_id"]
     assert first.weights_hash in tfl.name and f"litert{litert.runtime_version()}" in tfl.name
     assert f"tf{litert.converter_version()}" in tfl.name
     assert sidecar.read_text().strip() == hashlib.sha256(tfl.read_bytes()).hexdigest()
@@ -117,17 +117,17 @@ def test_conversion_is_cached_keyed_and_rebuilt_when_damaged(small_models, tmp_p
     data = bytearray(tfl.read_bytes())  # damaged in the middle: the hash check catches it
     data[len(data) // 2 : len(data) // 2 + 64] = b"\0" * 64
     tfl.write_bytes(bytes(data))
-    np.testing.assert_array_equal(load_extractor(input_size=96, cache_dir=str(cache), backend="litert", precision="float32")(x), want)
+    np.testing.assert_array_equal(load_extractor(input_size=96, cache_dir=str(cache), backend="litert")(x), want)
     assert converted == [1] and sidecar.read_text().strip() == hashlib.sha256(tfl.read_bytes()).hexdigest()
 
     tfl.write_bytes(b"not a flatbuffer")  # consistent sidecar, unloadable model: converted again
     sidecar.write_text(hashlib.sha256(b"not a flatbuffer").hexdigest())
-    np.testing.assert_array_equal(load_extractor(input_size=96, cache_dir=str(cache), backend="litert", precision="float32")(x), want)
+    np.testing.assert_array_equal(load_extractor(input_size=96, cache_dir=str(cache), backend="litert")(x), want)
     assert converted == [1, 1]
 
     # A new runtime version is a new cache entry (never a flatbuffer converted for another one).
     monkeypatch.setattr(litert, "runtime_version", lambda: "9.9.9")
-    load_extractor(input_size=96, cache_dir=str(cache), backend="litert", precision="float32")
+    load_extractor(input_size=96, cache_dir=str(cache), backend="litert")
     assert converted == [1, 1, 1] and len(_stems(cache)) == 2
 
 
@@ -190,11 +190,9 @@ def test_a_missing_conversion_is_made_by_a_child_process(small_models):
     """On a cold cache too (the first run of a new storage root), the run process stays TensorFlow-free:
     conftest.small_models converts int8 and float32 that way and reports what the process imported."""
     folder, report = small_models
-    assert (report["tf"], report["keras"]) == (False, False)
-    for precision in ("int8", "float32"):
-        assert report[precision]["backend"] == "litert"
-    (stem,) = [p for p in _stems(folder) if "-int8-" in p.name]  # int8, calibration included, made by the child
-    assert report["int8"]["model_id"].endswith(stem.name.split("-int8-")[1].split("-")[0])
+    assert (report["backend"], report["tf"], report["keras"]) == ("litert", False, False)
+    (stem,) = _stems(folder)  # the default, int8, converted (calibration included) by the child
+    assert "-int8-" in stem.name and report["model_id"].endswith(stem.name.split("-int8-")[1].split("-")[0])
 
 
 def test_parallel_calls_use_one_interpreter_per_thread_and_match_serial(both):
