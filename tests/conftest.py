@@ -244,3 +244,27 @@ def imageplot_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         w.writeheader()
         w.writerows(chosen)
     return out
+
+
+# Seconds each of the slowest modules took (junit times of a whole-suite run, 2026-12-07, 2 shared
+# cores). `pytest -n 2 --dist loadfile` hands whole modules to the workers in collection order, so a
+# long module collected last keeps one worker busy while the other idles: the longest go first
+# (longest-processing-time-first scheduling). A module not listed counts as UNLISTED_MODULE_S.
+SLOW_MODULES_S = {
+    "test_hostile_round2": 123, "test_ops_drills": 117, "test_data_versions": 108, "test_cli": 93,
+    "test_run_ends": 69, "test_viewer_layouts": 67, "test_publish": 65, "test_scale": 64,
+    "test_viewer_curator": 57, "test_s3": 56, "test_interruptions": 54, "test_layouts_pipeline": 52,
+    "test_viewer_browser": 51, "test_models": 50, "test_decode_once": 48, "test_grid": 43,
+    "test_viewer_seams": 40, "test_distributed": 40, "test_bad_images": 38, "test_deploy": 37,
+    "test_hostile": 37,
+}
+UNLISTED_MODULE_S = 20
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order modules longest first (a stable sort: tests keep their order within a module)."""
+    def weight(item: pytest.Item) -> int:
+        module = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+        return SLOW_MODULES_S.get(module, UNLISTED_MODULE_S)
+
+    items.sort(key=weight, reverse=True)
