@@ -22,12 +22,11 @@ run waiting for another run's lock fails by itself after ``$CVIZ_LOCK_WAIT_S`` (
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from cviz.settings import settings
-from cviz.stages.run_lock import CollectionLock
+from cviz.stages.run_lock import CollectionLock, pid_alive
 from cviz.storage import Storage
 
 
@@ -39,27 +38,6 @@ class Verdict:
     dead: bool
     reason: str = ""
     held_lock: bool = False
-
-
-def pid_alive(pid: int) -> bool:
-    """True if a process ``pid`` runs on this machine (signal 0 checks without sending anything).
-
-    A zombie (state ``Z`` in ``/proc/<pid>/stat``: dead, not yet reaped) counts as dead: a worker whose
-    parent was killed is re-parented to PID 1, and a container's PID 1 that is no init never reaps it."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        pass
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read(4096).rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):  # no /proc (not Linux): signal 0 is all there is
-        return True
-    return state not in (b"Z", b"X")
 
 
 def judge(lock: dict[str, Any] | None, owner: str, last_sign: float, now: float, stale_s: float, idle_s: float,

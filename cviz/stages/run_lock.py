@@ -224,13 +224,28 @@ def owner_process_gone(info: dict[str, Any]) -> bool:
     pid = info.get("pid")
     if info.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
         return False
+    return not pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process ``pid`` runs on this machine (signal 0 checks without sending anything).
+
+    A zombie (state ``Z`` in ``/proc/<pid>/stat``: dead, not yet reaped) counts as dead: a worker whose
+    parent was killed is re-parented to PID 1, and a container's PID 1 that is no init never reaps it."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except OSError:  # exists, owned by another user
         return False
-    return False
+    except PermissionError:  # exists, owned by someone else
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read(4096).rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc (not Linux): signal 0 is all there is
+        return True
+    return state not in (b"Z", b"X")
 
 
 def _is_interrupt(exc: BaseException) -> bool:
