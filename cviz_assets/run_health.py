@@ -12,7 +12,9 @@ Dagster's default run launcher started it on this machine) or else its collectio
    failure, as dagster.yaml's ``run_retries`` says);
 2. reports it failed (``DagsterInstance.report_run_failed``) with the reason, so the UI, the run
    history and ``dagster/will_retry`` say what happened;
-3. removes the collection's lock if the dead run still held it;
+3. removes the collection's lock if the dead run still held it, and frees the concurrency pool slots
+   it held (a worker killed inside a pooled step, e.g. ``features`` in ``cviz_features``, never
+   gives its slot back, and the collection's next run would wait on it for ever);
 4. sends a ``run_dead`` alert (file and webhook); ``run_failure_alerts`` does not repeat it.
 
 The queue daemon then starts the collection's next queued run. Bound: a worker killed on this host
@@ -70,6 +72,22 @@ def did_work(instance: dg.DagsterInstance, run_id: str) -> bool:
     return bool(instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS, limit=1).records)
 
 
+def free_pool_slots(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """Free every concurrency pool slot ``run_id`` holds or waits for; returns the pools it held.
+
+    A step's slot is given back by its own worker when the step ends; a killed worker never does, and
+    Dagster's run monitoring frees it only with ``free_slots_after_run_end_seconds`` (dagster.yaml),
+    minutes later. The dead run is failed already, so nothing of it can use the slot again.
+    """
+    events = instance.event_log_storage
+    if not events.supports_global_concurrency_limits:
+        return []
+    held = sorted(key for key in events.get_concurrency_keys()
+                  if run_id in events.get_concurrency_info(key).active_run_ids)
+    events.free_concurrency_slots_for_run(run_id)
+    return held
+
+
 def fail_dead_run(instance: dg.DagsterInstance, store: Storage, run: dg.DagsterRun, verdict: Verdict,
                   ui_url: str, storage_options: dict | None = None) -> dict:
     """Fail, free and alert one dead run (steps 1-4 of the module docstring); returns the alert record."""
@@ -82,8 +100,9 @@ def fail_dead_run(instance: dg.DagsterInstance, store: Storage, run: dg.DagsterR
                f"dead_runs sensor; {retry}.")
     instance.report_run_failed(run, message)
     released = release_dead_lock(store, collection, owner)
+    pools = free_pool_slots(instance, run.run_id)
     record = alerts.alert_record("run_dead", collection, verdict.reason, run_id=run.run_id, job=run.job_name,
-                                 lock_released=released, retried=worked,
+                                 lock_released=released, pool_slots_freed=pools, retried=worked,
                                  run_url=f"{ui_url.rstrip('/')}/runs/{run.run_id}")
     alerts.send(alerts.alerts_path(store.url()), record, storage_options)
     return record
@@ -123,6 +142,7 @@ def dead_runs(context: dg.SensorEvaluationContext, storage: StorageResource) -> 
     for run, verdict in found:
         record = fail_dead_run(context.instance, store, run, verdict, settings().ui_url, storage.storage_options)
         lines.append(f"{record['collection']}: run {run.run_id[:8]} failed as dead ({verdict.reason}); "
-                     f"lock {'released' if record['lock_released'] else 'not held'}")
+                     f"lock {'released' if record['lock_released'] else 'not held'}"
+                     + (f"; pool slots freed: {', '.join(record['pool_slots_freed'])}" if record["pool_slots_freed"] else ""))
         context.log.warning(lines[-1])
     return dg.SkipReason("; ".join(lines)[:2000] if lines else "every collection run in progress has a live worker")

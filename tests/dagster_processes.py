@@ -3,7 +3,7 @@
 ``cviz``), a run launched through the webserver's GraphQL API as the UI's "Materialize" does.
 
 Every process is started in its own session and stopped by its process group (SIGTERM, then SIGKILL
-after 20 s), so nothing outlives the test.
+after ``STOP_GRACE_S``), so nothing outlives the test.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ def unit_command(unit: str, **ports: int) -> list[str]:
                 args[args.index("-p") + 1] = str(ports["port"])
             return args
     raise AssertionError(f"{unit} has no ExecStart")
+# A code server that has launched a run can stay up past SIGTERM for 20 s and more, its gRPC server
+# waiting for the finished run's bookkeeping; a test's teardown need not wait for that.
+STOP_GRACE_S = 5.0
 POLL_S = 0.25  # between GraphQL polls: a 1 s poll added half a second, on average, to every wait
 
 
@@ -182,9 +185,10 @@ class Deployment:
         for proc in self.procs.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
         for name, proc in self.procs.items():
             try:
-                proc.wait(20)
+                proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)

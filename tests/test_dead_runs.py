@@ -104,9 +104,16 @@ def test_a_dead_run_is_failed_freed_and_alerted_once(instance, tmp_path: Path, m
                                                          "pid": _gone_pid(), "heartbeat": time.time() - 3600})
     CollectionLock(store, "busy-one", "a-cli-run").try_acquire()  # another run holds busy-one; this run just started
 
+    slots = instance.event_log_storage
+    slots.set_concurrency_slots("cviz_features", 1)
+    slots.claim_concurrency_slot("cviz_features", dead.run_id, "features")  # killed inside its features step
     assert [r.run_id for r, _ in find_dead_runs(instance, store)] == [dead.run_id]
     result = dead_runs(dg.build_sensor_context(instance=instance, resources={"storage": storage}))
     assert "dead-one: run " in result.skip_message and "lock released" in result.skip_message
+    assert "pool slots freed: cviz_features" in result.skip_message
+    assert slots.get_concurrency_info("cviz_features").active_slot_count == 0  # the next features step may run
+    claim = slots.claim_concurrency_slot("cviz_features", live.run_id, "features")
+    assert claim.slot_status.value == "CLAIMED"
 
     failed = instance.get_run_by_id(dead.run_id)
     assert failed.status == dg.DagsterRunStatus.FAILURE and failed.tags[DEAD_TAG] == "1"
@@ -120,6 +127,7 @@ def test_a_dead_run_is_failed_freed_and_alerted_once(instance, tmp_path: Path, m
 
     [alert] = [json.loads(line) for line in (tmp_path / "storage" / "ops" / "alerts.jsonl").read_text().splitlines()]
     assert alert["kind"] == "run_dead" and alert["collection"] == "dead-one" and alert["run_id"] == dead.run_id
+    assert alert["pool_slots_freed"] == ["cviz_features"]
     assert alert["lock_released"] is True and alert["run_url"] == f"http://ops.example:3000/runs/{dead.run_id}"
     # run_failure_alerts sees the failure too, but the run_dead alert already said it: no second line.
     ctx = dg.build_run_status_sensor_context(
