@@ -47,6 +47,39 @@ def test_padding_and_mismatched_lists():
         duplicates.find_duplicates(x, knn[:2])
 
 
+class RowLog:
+    """An N x D array that records which rows are read (a memory-mapped features.npy stands in)."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x, self.shape, self.read = x, x.shape, set()
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        self.read.update(np.asarray(rows).ravel().tolist())
+        return self.x[rows]
+
+
+def test_features_are_read_only_at_the_pairs_the_pca_bound_leaves():
+    """Clusters of near-copies among many distinct items: the groups found with the PCA bound are
+    those found without it, and only the copies' feature rows are read."""
+    rng = np.random.default_rng(1)
+    distinct = (rng.normal(size=(400, 40)) @ rng.normal(size=(40, 64))).astype(np.float32)  # rank 40: 48 components hold it
+    copies = distinct[:20] + 0.01 * rng.normal(size=(20, 64)).astype(np.float32)
+    x = np.concatenate([distinct, copies])
+    pca = run_pca(unit_rows(x), 48).components
+    knn = feature_knn(pca, 10, metric="euclidean")
+    plain = duplicates.find_duplicates(x, knn)
+    logged = RowLog(x)
+    bounded = duplicates.find_duplicates(logged, knn, projected=pca)
+    assert plain.groups == [[i, 400 + i] for i in range(20)]
+    assert (bounded.groups, bounded.spread) == (plain.groups, plain.spread)
+    assert logged.read and logged.read <= set(range(20)) | set(range(400, 420))
+    with pytest.raises(ValueError, match="projected rows"):
+        duplicates.find_duplicates(x, knn, projected=pca[:5])
+
+
 def test_pair_scores_count_pairs_not_groups():
     assert duplicates.pair_scores([[0, 1, 2]], [0, 0, 1]) == (pytest.approx(1 / 3), 1.0)
     assert duplicates.pair_scores([], [0, 1]) == (1.0, 1.0)
@@ -70,6 +103,11 @@ def test_precision_and_recall_on_real_photos_with_edited_copies(met_sample_dir: 
     got = duplicates.find_duplicates(feats, knn)
     precision, recall = duplicates.pair_scores(got.groups, truth)
     assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+    # The PCA rows' lower bound drops only pairs the threshold drops: the same groups, the same spreads.
+    bounded = duplicates.find_duplicates(feats, knn, projected=pca)
+    assert (bounded.groups, bounded.spread, bounded.pairs_checked) == (got.groups, got.spread, got.pairs_checked)
+    _, compared, _ = duplicates.candidate_distances(feats, knn, projected=pca)
+    assert len(compared) < got.pairs_checked / 2  # most pairs never read their features
     # The threshold matters: far tighter misses copies, far looser joins distinct photos.
     assert duplicates.pair_scores(duplicates.find_duplicates(feats, knn, threshold=0.05).groups, truth)[1] < 0.8
 

@@ -5,8 +5,10 @@ slightly cropped or mirrored one. Their CNN features lie much closer together th
 different pictures, so a threshold on the cosine distance of the features finds them. Candidate
 pairs come from the neighbour lists the pipeline already has (``knn.npy``: each item's nearest rows
 in PCA space, which rank as cosine on the features does), so finding them costs N x k feature dot
-products, not N^2: O(N k D) time, the features' memory (13,291 items x 1280 dimensions, k = 10:
-4.5 s on 2 shared cores at load 18). A pair closer than ``threshold`` joins
+products, not N^2: O(N k D) time at most (13,291 items x 1280 dimensions, k = 10: 4.5 s on 2
+shared cores at load 18). The PCA rows bound each pair's distance from below, so only the pairs
+that bound leaves near are compared on the features, which are read (memory-mapped on local
+storage) at those rows only: memory O(N k) for the pairs, never the N x D features. A pair closer than ``threshold`` joins
 the two items' groups (union-find, Tarjan 1975); a group is every item connected by such pairs.
 
 ``THRESHOLD`` (cosine distance 1 - cos on the features) was chosen on a labelled set built from
@@ -60,36 +62,62 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
 
 
-def candidate_distances(features: np.ndarray, knn: np.ndarray, k: int = CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
-    """(pairs (M x 2, i < j, distinct), cosine distances (M,)) of every item and its first ``k``
-    listed neighbours. ``knn``: N x m neighbour indices (-1 pads); rows of ``features`` the same items."""
-    n = len(features)
+def candidate_pairs(knn: np.ndarray, n: int, k: int = CANDIDATES) -> np.ndarray:
+    """Every item and its first ``k`` listed neighbours as distinct pairs (M x 2, i < j, sorted).
+    ``knn``: N x m neighbour indices (-1 pads)."""
     if knn.ndim != 2 or knn.shape[0] != n:
         raise ValueError(f"neighbour lists of shape {knn.shape} for {n} feature rows")
     nb = np.asarray(knn[:, :k], dtype=np.int64)
-    rows = np.repeat(np.arange(n), nb.shape[1])
+    rows = np.repeat(np.arange(n, dtype=np.int64), nb.shape[1])
     cols = nb.ravel()
     keep = (cols >= 0) & (cols < n) & (cols != rows)
     a, b = np.minimum(rows[keep], cols[keep]), np.maximum(rows[keep], cols[keep])
-    pairs = np.unique(np.stack([a, b], axis=1), axis=0) if len(a) else np.zeros((0, 2), np.int64)
-    u = _unit(features)
+    key = np.unique(a * n + b)  # one int64 per pair: sorted as (i, j) are, without a 2-column sort
+    return np.stack([key // n, key % n], axis=1) if len(key) else np.zeros((0, 2), np.int64)
+
+
+def candidate_distances(features: np.ndarray, knn: np.ndarray, k: int = CANDIDATES,
+                        projected: np.ndarray | None = None,
+                        threshold: float = THRESHOLD) -> tuple[np.ndarray, np.ndarray, int]:
+    """(pairs (M x 2, i < j), their cosine distances (M,), pairs examined) for every item and its first
+    ``k`` listed neighbours.
+
+    ``features`` is only read at the rows of the pairs computed, a block at a time, so a memory-mapped
+    N x D file is never loaded whole. ``projected``: the rows' PCA projection of the L2-normalised
+    features (``pca.npy``). An orthonormal projection never lengthens a vector, so
+    ``|p_i - p_j|^2 <= |u_i - u_j|^2 = 2 (1 - cos)``: a pair whose projected squared distance exceeds
+    ``2 * threshold`` is farther than ``threshold`` and is dropped before its features are read
+    (exactly the pairs the threshold keeps survive; a margin covers float32 rounding).
+    """
+    pairs = candidate_pairs(knn, len(features), k)
+    examined = len(pairs)
+    if projected is not None and len(pairs):
+        if len(projected) != len(features):
+            raise ValueError(f"{len(projected)} projected rows for {len(features)} feature rows")
+        near = np.empty(len(pairs), bool)
+        for s in range(0, len(pairs), 65536):
+            p = pairs[s:s + 65536]
+            diff = np.asarray(projected[p[:, 0]], np.float32) - np.asarray(projected[p[:, 1]], np.float32)
+            near[s:s + 65536] = np.einsum("ij,ij->i", diff, diff) <= 2.0 * threshold * 1.001 + 1e-5
+        pairs = pairs[near]
     dist = np.empty(len(pairs), np.float32)
     for s in range(0, len(pairs), 8192):  # blocks: memory stays 2 x 8192 x D floats
         p = pairs[s:s + 8192]
-        dist[s:s + 8192] = 1.0 - np.einsum("ij,ij->i", u[p[:, 0]], u[p[:, 1]])
-    return pairs, dist
+        dist[s:s + 8192] = 1.0 - np.einsum("ij,ij->i", _unit(features[p[:, 0]]), _unit(features[p[:, 1]]))
+    return pairs, dist, examined
 
 
 def find_duplicates(features: np.ndarray, knn: np.ndarray, threshold: float = THRESHOLD,
-                    k: int = CANDIDATES) -> Duplicates:
+                    k: int = CANDIDATES, projected: np.ndarray | None = None) -> Duplicates:
     """Groups of items whose features lie within ``threshold`` cosine distance of one another,
     linked through the first ``k`` entries of each item's neighbour list ``knn``.
 
     ``threshold``: largest cosine distance (0 identical, 2 opposite) at which two items count as one
     picture. ``k``: neighbours per item examined; items with more than ``k`` copies are still joined
-    through each other.
+    through each other. ``projected``: the rows' PCA projection, to skip pairs it proves too far
+    apart without reading their features (:func:`candidate_distances`).
     """
-    pairs, dist = candidate_distances(features, knn, k)
+    pairs, dist, examined = candidate_distances(features, knn, k, projected, threshold)
     close = dist <= threshold
     parent = np.arange(len(features))
 
@@ -111,7 +139,7 @@ def find_duplicates(features: np.ndarray, knn: np.ndarray, threshold: float = TH
         r = root(int(i))
         spread[r] = max(spread.get(r, 0.0), float(d))
     order = sorted(members, key=lambda r: members[r][0])
-    return Duplicates([sorted(members[r]) for r in order], [spread[r] for r in order], threshold, len(pairs))
+    return Duplicates([sorted(members[r]) for r in order], [spread[r] for r in order], threshold, examined)
 
 
 def pair_scores(groups: list[list[int]], truth: list[int]) -> tuple[float, float]:
