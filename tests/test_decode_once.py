@@ -113,12 +113,14 @@ def test_a_truncated_big_png_is_rejected_with_a_reason(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "LA", "I;16", "P", "CMYK"])
-def test_big_non_jpeg_modes_reduce_like_small_ones(tmp_path: Path, mode: str) -> None:
-    """libvips (big images) and Pillow (small ones) give the same picture for every colour mode."""
+def test_big_non_jpeg_modes_reduce_like_small_ones(tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libvips (big images) and Pillow (small ones) give the same picture for every colour mode. The
+    big-image limit is lowered so that a 2,000 x 1,600 picture takes libvips' path."""
     import cviz.ingest.decode as imaging
 
-    yy, xx = np.mgrid[0:4000, 0:5000]
-    rgb = np.stack([xx * 255 // 5000, yy * 255 // 4000, (xx + yy) * 127 // 9000], axis=2).astype(np.uint8)
+    h, w = 1600, 2000
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) * 127 // (w + h)], axis=2).astype(np.uint8)
     im = Image.fromarray(rgb)
     if mode == "I;16":
         im = Image.fromarray((rgb[:, :, 0].astype(np.uint16) * 257))
@@ -128,13 +130,14 @@ def test_big_non_jpeg_modes_reduce_like_small_ones(tmp_path: Path, mode: str) ->
         im = im.convert(mode)
     buf = io.BytesIO()
     im.save(buf, "TIFF" if mode == "CMYK" else "PNG", **({} if mode == "CMYK" else {"compress_level": 1}))
+    monkeypatch.setattr(imaging, "VIPS_MIN_PIXELS", w * h - 1)
+    through_vips = []
+    real = imaging._vips_reduced
+    monkeypatch.setattr(imaging, "_vips_reduced", lambda *a: through_vips.append(1) or real(*a))
     vips, _ = decode(buf.getvalue(), at_least=(224, 512))
-    old = imaging.VIPS_MIN_PIXELS
-    try:
-        imaging.VIPS_MIN_PIXELS = 10**12
-        pil, _ = decode(buf.getvalue(), at_least=(224, 512))
-    finally:
-        imaging.VIPS_MIN_PIXELS = old
+    assert through_vips == [1]
+    monkeypatch.setattr(imaging, "VIPS_MIN_PIXELS", 10**12)
+    pil, _ = decode(buf.getvalue(), at_least=(224, 512))
     assert vips.mode == "RGB" and min(vips.size) >= 224 and max(vips.size) >= 512
     diff = np.abs(np.asarray(vips, float) - np.asarray(pil.resize(vips.size), float)).mean()
     assert diff < 6.0, f"{mode}: libvips and Pillow pictures differ by {diff:.1f} on average"

@@ -110,20 +110,6 @@ def test_a_collection_with_hostile_columns_builds_and_passes_its_checks(tmp_path
                                                                               grid["cells"]))
 
 
-@pytest.mark.slow
-def test_e2e_hostile_columns_through_cviz_run(tmp_path: Path) -> None:
-    names = write_images(tmp_path / "images", 6)
-    meta = write_csv(tmp_path / "metadata.csv", HOSTILE_HEADER, hostile_rows(names))
-    root = tmp_path / "root"
-    proc = cli(["run", "-id", "cols", "-imagedir", str(tmp_path / "images"), "-metadata", str(meta)], root)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = live_items(root, "cols")
-    grid = json.loads((root / "collections" / "cols" / "grid.json").read_text())
-    assert doc["format"] == "cviz-items/2" and sorted(doc["fields"]["cell"]) == sorted(grid["cells"])
-    assert all(y is not None for y in doc["fields"]["year"])
-    assert all(i.startswith("../images/") for i in doc["fields"]["image"])
-
-
 FORCE_ITEMS_FAILURE = """
 from cviz.publish import verify
 verify.verify_items = lambda storage, name: verify._verdict(
@@ -304,21 +290,6 @@ def test_cli_line_names_the_error_after_retries_not_the_retry_wrapper() -> None:
     assert line == "flaky: OSError: [Errno 5] Input/output error: disk at /data went away"
 
 
-@pytest.mark.slow
-def test_e2e_non_utf8_name_through_cviz_run(tmp_path: Path) -> None:
-    folder = tmp_path / "images"
-    write_images(folder, 5)
-    with open(os.path.join(os.fsencode(folder), b"caf\xe9.jpg"), "wb") as f:
-        f.write(corpus._jpeg(corpus.noise((64, 48), 2)))
-    root = tmp_path / "root"
-    proc = cli(["run", "-id", "latin", "-imagedir", str(folder)], root)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Exceeded max_retries" not in proc.stderr
-    assert live_items(root, "latin")["count"] == 5
-    skipped = json.loads((root / "collections" / "latin" / "images.json").read_text())["skipped"]
-    assert {"file": "caf\\xe9.jpg", "reason": "file name is not valid UTF-8 (shown with \\x escapes): rename it to use it"} in skipped
-
-
 # == class 8: an existing path is a path, not a glob ==========================================
 @pytest.mark.parametrize("folder_name", ["photos [2023]", "what?", "star*dust"])
 def test_existing_folder_with_glob_characters_is_a_folder(tmp_path: Path, folder_name: str) -> None:
@@ -328,16 +299,6 @@ def test_existing_folder_with_glob_characters_is_a_folder(tmp_path: Path, folder
     assert sorted(f.rel for f in files) == ["img-000.jpg", "img-001.jpg", "img-002.jpg"]
     _, _, globbed = cat.list_sources(str(tmp_path / "*" / "img-00[01].jpg"))  # a real glob still works
     assert sorted(f.rel for f in globbed) == [f"{folder_name}/img-000.jpg", f"{folder_name}/img-001.jpg"]
-
-
-@pytest.mark.slow
-def test_e2e_folder_named_like_a_glob(tmp_path: Path) -> None:
-    folder = tmp_path / "photos [2023]"
-    write_images(folder, 6)
-    root = tmp_path / "root"
-    proc = cli(["run", "-id", "brackets", "-imagedir", str(folder)], root)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert live_items(root, "brackets")["count"] == 6
 
 
 # == class 9: very wide CSVs ==================================================================
@@ -352,16 +313,35 @@ def test_columns_beyond_the_limit_are_dropped_and_counted() -> None:
     assert doc["columns"][-1] == f"c{MAX_COLUMNS - 1}"
 
 
+# == classes 1, 5, 8 and 9 through `cviz run`, in one build ====================================
 @pytest.mark.slow
-def test_e2e_wide_csv(tmp_path: Path) -> None:
-    names = write_images(tmp_path / "images", 6)
-    header = ["filename"] + [f"col{i}" for i in range(20_000)]
-    meta = write_csv(tmp_path / "wide.csv", header, [[n] + [str(i)] * 20_000 for i, n in enumerate(names)])
+def test_e2e_hostile_columns_names_folder_and_width_in_one_cviz_run(tmp_path: Path) -> None:
+    """One collection holding four hostile inputs at once: a folder named like a glob, a file name
+    that is not UTF-8, CSV columns named like items.json's own fields, and 20,000 columns."""
+    folder = tmp_path / "photos [2023]"
+    names = write_images(folder, 6)
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.jpg"), "wb") as f:
+        f.write(corpus._jpeg(corpus.noise((64, 48), 2)))
+    wide = [f"col{i}" for i in range(20_000)]
+    meta = write_csv(tmp_path / "metadata.csv", HOSTILE_HEADER + wide,
+                     [row + [str(i)] * len(wide) for i, row in enumerate(hostile_rows(names))])
     root = tmp_path / "root"
-    proc = cli(["run", "-id", "wide", "-imagedir", str(tmp_path / "images"), "-metadata", str(meta)], root)
+    proc = cli(["run", "-id", "cols", "-imagedir", str(folder), "-metadata", str(meta)], root)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = live_items(root, "wide")
-    assert len(doc["columns"]) == MAX_COLUMNS and doc["columns_dropped"] == 20_000 - MAX_COLUMNS
+    assert "Exceeded max_retries" not in proc.stderr
+    doc = live_items(root, "cols")
+    # the glob-like folder is a folder; the non-UTF-8 name is skipped and named
+    assert doc["count"] == 6
+    skipped = json.loads((root / "collections" / "cols" / "images.json").read_text())["skipped"]
+    assert {"file": "caf\\xe9.jpg",
+            "reason": "file name is not valid UTF-8 (shown with \\x escapes): rename it to use it"} in skipped
+    # columns named like the format's own fields stay columns; the own fields stay the pipeline's
+    grid = json.loads((root / "collections" / "cols" / "grid.json").read_text())
+    assert doc["format"] == "cviz-items/2" and sorted(doc["fields"]["cell"]) == sorted(grid["cells"])
+    assert all(y is not None for y in doc["fields"]["year"])
+    assert all(i.startswith("../images/") for i in doc["fields"]["image"])
+    # 5 shown hostile columns (filename, title and url are shown as themselves) + 20,000: the first 200 carried
+    assert len(doc["columns"]) == MAX_COLUMNS and doc["columns_dropped"] == 5 + 20_000 - MAX_COLUMNS
 
 
 # == class 10: the smaller cases ==============================================================

@@ -49,6 +49,9 @@ TSNE_DIMS = 256
 EARLY_EXAGGERATION_ITER = 250
 N_ITER = 300
 SMALL_N = 5000
+# Up to this many points Barnes-Hut gradients are faster than FFT interpolation, whose grid has a
+# fixed minimum cost (openTSNE's own "auto" switches at 10,000; measured here on 2 cores, 2,000).
+BH_MAX = 2000
 #: The t-SNE implementations: the one declaration that the CLI's ``--tsne``, the Launchpad's enum and
 #: docs/configuration.md derive from (cviz_assets.choices).
 BACKENDS: dict[str, str] = {
@@ -152,7 +155,7 @@ def run_tsne(x: np.ndarray, perplexity: float = DEFAULT_PERPLEXITY, seed: int = 
             return TsneResult(emb.astype(np.float32), "MulticoreTSNE", perp, note)
     from openTSNE import TSNE
 
-    gradient = "bh" if angle is not None or n <= 2000 else "fft"
+    gradient = "bh" if angle is not None else _gradient(n)
     affinities = init = None
     if neighbours is not None and neighbours[0].shape == (n, neighbours[0].shape[1]) \
             and neighbours[0].shape[1] >= min(3 * perp, n - 1):
@@ -201,7 +204,7 @@ def run_tsne_sampled(x: np.ndarray, sample_size: int = SAMPLE_SIZE, perplexity: 
     perp = _perplexity(perplexity, sample_size)
     tsne = TSNE(n_components=2, perplexity=perp, n_jobs=n_jobs, random_state=seed, initialization="pca",
                 n_iter=n_iter, early_exaggeration_iter=EARLY_EXAGGERATION_ITER, learning_rate="auto",
-                negative_gradient_method="fft", verbose=False)
+                negative_gradient_method=_gradient(sample_size), verbose=False)
     embedding = tsne.fit(_input(x[rows], dims))
     out = np.empty((n, 2), np.float32)
     out[rows] = np.asarray(embedding, dtype=np.float32)
@@ -218,9 +221,14 @@ def run_tsne_sampled(x: np.ndarray, sample_size: int = SAMPLE_SIZE, perplexity: 
                       f"{note}; then {refine_iter} iterations on all items", len(rest))
 
 
+def _gradient(n: int) -> str:
+    """openTSNE's negative-gradient method for an embedding of ``n`` points (``BH_MAX``)."""
+    return "bh" if n <= BH_MAX else "fft"
+
+
 def _optimise_all(start: np.ndarray, neighbours: tuple[np.ndarray, np.ndarray], perplexity: float, seed: int,
                   n_jobs: int, n_iter: int) -> np.ndarray:
-    """``n_iter`` t-SNE iterations (FFT gradients, no exaggeration) of every point from ``start``,
+    """``n_iter`` t-SNE iterations (FFT gradients above ``BH_MAX`` points, no exaggeration) of every point from ``start``,
     with affinities from the given neighbour lists: O(N k) memory, O(N) per iteration."""
     from openTSNE import TSNEEmbedding
     from openTSNE.affinity import PerplexityBasedNN
@@ -231,7 +239,7 @@ def _optimise_all(start: np.ndarray, neighbours: tuple[np.ndarray, np.ndarray], 
                                    knn_index=PrecomputedNeighbors(np.ascontiguousarray(idx),
                                                                   np.ascontiguousarray(dist, dtype=np.float64)))
     embedding = TSNEEmbedding(np.ascontiguousarray(start, dtype=np.float64), affinities,
-                              negative_gradient_method="fft", n_jobs=n_jobs, random_state=seed)
+                              negative_gradient_method=_gradient(len(start)), n_jobs=n_jobs, random_state=seed)
     embedding = embedding.optimize(n_iter=n_iter, learning_rate=max(len(start) / 12, 200), momentum=0.8)
     return np.asarray(embedding, dtype=np.float32)
 
@@ -262,7 +270,7 @@ def place_new(x: np.ndarray, old_rows: np.ndarray, old_embedding: np.ndarray,
     n_jobs = _jobs(n, n_jobs)
     affinities = _affinities_to_kept(xi[old_rows], perp, n_jobs)
     embedding = TSNEEmbedding(np.ascontiguousarray(old_embedding, dtype=np.float64), affinities,
-                              negative_gradient_method="fft" if len(old_rows) > 2000 else "bh",
+                              negative_gradient_method=_gradient(len(old_rows)),
                               n_jobs=n_jobs, random_state=seed)
     placed = embedding.transform(xi[new_rows], perplexity=min(5.0, perp))
     out[new_rows] = np.asarray(placed, dtype=np.float32)

@@ -29,9 +29,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cviz.embed.pca import UnitRows
+
 FORMAT = "cviz-duplicates/1"
 THRESHOLD = 0.135
 CANDIDATES = 10  # neighbours per item looked at: a group larger than this is still found (through its members)
+PAIR_BLOCK = 8192  # pairs compared at a time
 
 
 @dataclass
@@ -55,11 +58,6 @@ class Duplicates:
         if ids is not None:
             doc["ids"] = [[ids[i] for i in g] for g in self.groups]
         return doc
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    u = np.asarray(x, dtype=np.float32)
-    return u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
 
 
 def candidate_pairs(knn: np.ndarray, n: int, k: int = CANDIDATES) -> np.ndarray:
@@ -95,15 +93,16 @@ def candidate_distances(features: np.ndarray, knn: np.ndarray, k: int = CANDIDAT
         if len(projected) != len(features):
             raise ValueError(f"{len(projected)} projected rows for {len(features)} feature rows")
         near = np.empty(len(pairs), bool)
-        for s in range(0, len(pairs), 65536):
-            p = pairs[s:s + 65536]
+        for s in range(0, len(pairs), PAIR_BLOCK):
+            p = pairs[s:s + PAIR_BLOCK]
             diff = np.asarray(projected[p[:, 0]], np.float32) - np.asarray(projected[p[:, 1]], np.float32)
-            near[s:s + 65536] = np.einsum("ij,ij->i", diff, diff) <= 2.0 * threshold * 1.001 + 1e-5
+            near[s:s + PAIR_BLOCK] = np.einsum("ij,ij->i", diff, diff) <= 2.0 * threshold * 1.001 + 1e-5
         pairs = pairs[near]
+    unit = UnitRows(features)  # rows normalised as read; a memory-mapped file's pages let go per block
     dist = np.empty(len(pairs), np.float32)
-    for s in range(0, len(pairs), 8192):  # blocks: memory stays 2 x 8192 x D floats
-        p = pairs[s:s + 8192]
-        dist[s:s + 8192] = 1.0 - np.einsum("ij,ij->i", _unit(features[p[:, 0]]), _unit(features[p[:, 1]]))
+    for s in range(0, len(pairs), PAIR_BLOCK):  # memory stays 2 x PAIR_BLOCK x D floats
+        p = pairs[s:s + PAIR_BLOCK]
+        dist[s:s + PAIR_BLOCK] = 1.0 - np.einsum("ij,ij->i", unit[p[:, 0]], unit[p[:, 1]])
     return pairs, dist, examined
 
 
