@@ -67,6 +67,26 @@ def test_mean_neighbour_distance_of_a_perfect_lattice_is_one() -> None:
     assert mean_neighbour_distance(xy, np.arange(n), cols, rows) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("band_bytes", [1, 3 * 23 * 6 * 8, 32 << 20])  # one row, three rows, the whole grid
+def test_mean_neighbour_distance_in_bands_equals_vc_flas(band_bytes: int) -> None:
+    """Computed band by band of grid rows, with holes anywhere: vc-flas' value on the whole grid."""
+    rng = np.random.default_rng(8)
+    cols, rows, n = 23, 19, 400  # 37 holes
+    features = rng.normal(size=(n, 6)).astype(np.float32)
+    cells = rng.permutation(cols * rows)[:n]
+    grid, valid = sorted_grid(features, cells, cols, rows)
+    want = float(metrics.mean_neighbor_distance(grid, valid))
+    assert mean_neighbour_distance(features, cells, cols, rows, band_bytes=band_bytes) == pytest.approx(want, rel=1e-12)
+
+
+def test_dpq_in_small_feature_blocks_equals_one_block() -> None:
+    rng = np.random.default_rng(9)
+    features = rng.normal(size=(150, 7)).astype(np.float32)
+    cells = rng.permutation(160)[:150]
+    whole = dpq_sampled(features, cells, 16)
+    assert dpq_sampled(features, cells, 16, chunk_bytes=8 * 7 * 3) == pytest.approx(whole, abs=1e-12)
+
+
 def test_degenerate_collections_score_one_not_nan() -> None:
     """One or two items, or all items alike: nothing to preserve, and metadata must stay a number."""
     for n in (1, 2):

@@ -86,7 +86,8 @@ def feature_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None, block:
                 return_distance: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Indices of the ``k`` nearest rows of ``x`` for each query row (all rows when ``queries`` is
     None), nearest first, the row itself excluded: a blocked matrix product (``block`` query rows
-    at a time, so memory is block x N floats: by default about 2**25 of them, 128 MB) and a partial sort. ``metric``: ``cosine`` (rows
+    at a time, so memory is block x N float32 similarities and their int64 partition indices: by
+    default about 2**25 of each, 400 MB) and a partial sort. ``metric``: ``cosine`` (rows
     L2-normalised here unless ``normalised``) or ``euclidean``; ``return_distance`` adds the
     distances (1 - cosine, or Euclidean).
     """
@@ -120,11 +121,13 @@ def _blocked_knn(u: np.ndarray, source: np.ndarray, rows: np.ndarray, k: int, me
             qv = source[rows[s:s + block]]
             sims = qv @ u.T  # larger = nearer: cosine, or 2 a.b - |b|^2 (same order as -|a-b|^2)
             if sq is not None:
-                sims = 2 * sims - sq[None, :]
+                sims *= 2  # in place: a block's memory is sims and argpartition's indices, no temporaries
+                sims -= sq[None, :]
             if exclude_self:
                 sims[np.arange(len(qv)), rows[s:s + block]] = -np.inf
-            part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            top = np.take_along_axis(sims, part, axis=1)
+            np.negative(sims, out=sims)  # argpartition finds the smallest: of -sims
+            part = np.argpartition(sims, k - 1, axis=1)[:, :k]
+            top = -np.take_along_axis(sims, part, axis=1)
             order = np.argsort(-top, axis=1, kind="stable")
             out[s:s + block] = np.take_along_axis(part, order, axis=1)
             top = np.take_along_axis(top, order, axis=1)
