@@ -246,7 +246,7 @@ def imageplot_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-# Seconds each of the slowest modules took (junit times of a whole-suite run, 2026-12-07, 2 shared
+# Seconds each of the slowest modules took (junit times of a whole-suite run, 2026-12-08, 2 quiet
 # cores). `pytest -n 2 --dist loadfile` hands whole modules to the workers in collection order, so a
 # long module collected last keeps one worker busy while the other idles: the longest go first
 # (longest-processing-time-first scheduling). A module not listed counts as UNLISTED_MODULE_S.
