@@ -142,7 +142,8 @@ def dead_runs(context: dg.SensorEvaluationContext, storage: StorageResource) -> 
     for run, verdict in found:
         record = fail_dead_run(context.instance, store, run, verdict, settings().ui_url, storage.storage_options)
         lines.append(f"{record['collection']}: run {run.run_id[:8]} failed as dead ({verdict.reason}); "
-                     f"lock {'released' if record['lock_released'] else 'not held'}"
-                     + (f"; pool slots freed: {', '.join(record['pool_slots_freed'])}" if record["pool_slots_freed"] else ""))
+                     f"lock {'released' if record['lock_released'] else 'not held'}")
+        if record["pool_slots_freed"]:
+            lines[-1] += f"; pool slots freed: {', '.join(record['pool_slots_freed'])}"
         context.log.warning(lines[-1])
     return dg.SkipReason("; ".join(lines)[:2000] if lines else "every collection run in progress has a live worker")

@@ -228,8 +228,9 @@ def _gradient(n: int) -> str:
 
 def _optimise_all(start: np.ndarray, neighbours: tuple[np.ndarray, np.ndarray], perplexity: float, seed: int,
                   n_jobs: int, n_iter: int) -> np.ndarray:
-    """``n_iter`` t-SNE iterations (FFT gradients above ``BH_MAX`` points, no exaggeration) of every point from ``start``,
-    with affinities from the given neighbour lists: O(N k) memory, O(N) per iteration."""
+    """``n_iter`` t-SNE iterations (FFT gradients above ``BH_MAX`` points, no exaggeration) of every
+    point from ``start``, with affinities from the given neighbour lists: O(N k) memory, O(N) per
+    iteration."""
     from openTSNE import TSNEEmbedding
     from openTSNE.affinity import PerplexityBasedNN
     from openTSNE.nearest_neighbors import PrecomputedNeighbors

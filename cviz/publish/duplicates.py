@@ -8,8 +8,9 @@ in PCA space, which rank as cosine on the features does), so finding them costs 
 products, not N^2: O(N k D) time at most (13,291 items x 1280 dimensions, k = 10: 4.5 s on 2
 shared cores at load 18). The PCA rows bound each pair's distance from below, so only the pairs
 that bound leaves near are compared on the features, which are read (memory-mapped on local
-storage) at those rows only: memory O(N k) for the pairs, never the N x D features. A pair closer than ``threshold`` joins
-the two items' groups (union-find, Tarjan 1975); a group is every item connected by such pairs.
+storage) at those rows only: memory O(N k) for the pairs, never the N x D features. A pair closer
+than ``threshold`` joins the two items' groups (union-find, Tarjan 1975); a group is every item
+connected by such pairs.
 
 ``THRESHOLD`` (cosine distance 1 - cos on the features) was chosen on a labelled set built from
 real images (benchmarks/bench_duplicates.py; tests/duplicate_set.py): each photo of a collection
