@@ -99,11 +99,15 @@ def _float64_blocks(features: np.ndarray, block: int):
 
 
 def dpq_sampled(features: np.ndarray, cells: np.ndarray, cols: int, p: int = DPQ_P,
-                query: np.ndarray | None = None, chunk_bytes: int = 64 << 20) -> float:
+                query: np.ndarray | None = None, chunk_bytes: int = 256 << 20) -> float:
     """DPQ_p over the query items ``query`` (all items when None), in row chunks.
 
     Same formula as vc-flas (ties in grid distance broken by feature distance), so with every item
-    as a query it equals the reference up to float rounding.
+    as a query it equals the reference up to float rounding. ``chunk_bytes``: the budget of a chunk
+    of query rows' distance arrays (three float64 rows of N each) and of a float64 block of
+    feature rows; each chunk converts every feature row once, so larger chunks mean fewer passes
+    (at 300,000 x 256 and 100 queries: 8.2 CPU s with 64 MB, 6.1 s with 256 MB; the N x D float64
+    copy this replaces took 6.9 s).
     """
     n = len(features)
     if n < 3:
@@ -111,7 +115,7 @@ def dpq_sampled(features: np.ndarray, cells: np.ndarray, cols: int, p: int = DPQ
     q_idx = np.arange(n) if query is None else np.asarray(query)
     pos = np.stack(np.divmod(cells.astype(np.int64), cols), axis=1).astype(np.float64)  # (row, col)
     block = max(1, int(chunk_bytes // (8 * features.shape[1])))  # feature rows made float64 at a time
-    sq = np.concatenate([(b * b).sum(axis=1) for b in _float64_blocks(features, block)]) if n else np.zeros(0)
+    sq = np.concatenate([(b * b).sum(axis=1) for b in _float64_blocks(features, block)])
     chunk = max(1, int(chunk_bytes // (8 * n * 3)))
     sum_hd = np.zeros(n - 1)  # sum over query rows of cumulative-mean feature distance by feature rank
     sum_2d = np.zeros(n - 1)  # ... by grid rank
