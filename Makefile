@@ -55,6 +55,9 @@ deploy-config: $(STAMP)
 
 test: install chromium postgresql multicore-tsne
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg check defs
+	# Bytecode of cviz's own modules, once (pip compiles the installed packages): the suite starts about a
+	# hundred Python processes, and where PYTHONDONTWRITEBYTECODE is set each would compile them again.
+	$(PY) -m compileall -q -j 2 cviz cviz_assets cviz_resources tests >/dev/null
 	$(PY) -m pytest -q -n 2 --dist loadfile  # two workers, a test module each: waits on processes overlap
 	cd viewer && npm test
 
