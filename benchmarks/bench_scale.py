@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", type=Path, default=None, help="work folder (default /tmp/cviz-scale-<N>)")
     p.add_argument("--keep", action="store_true", help="keep the work folder (default: removed at the end)")
     p.add_argument("--stages", default=",".join(STAGES), help=f"subset of {','.join(STAGES)}")
-    p.add_argument("--add-percent", type=float, default=0.0, help="then add this % of new items and run the stable update")
+    p.add_argument("--add-percent", type=float, default=0.0, help="then add this %% of new items and run the stable update")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tsne-sample-above", type=int, default=0,
                    help="t-SNE on a sample above this many items (default: cviz.arrange.tsne.SAMPLE_ABOVE)")
