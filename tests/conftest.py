@@ -16,7 +16,6 @@ import dagster as dg
 import pytest
 
 from cviz.ingest.sample import write_met_sample
-from tests import warm_python
 from tests.leftovers import mark_session, stop_leftovers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,7 +135,6 @@ def module_leaves_nothing_behind():
 
     before = DefsStateStorage.get()
     yield
-    warm_python.stop()  # the module's warm parent of `cviz` children (tests/warm_python.py)
     # A forkserver (Dagster's multiprocess executor) keeps the environment and the code location it
     # preloaded when a test started it: a later module with other CVIZ_* settings must get a fresh one.
     from multiprocessing import forkserver

@@ -13,16 +13,15 @@ import numpy as np
 import pytest
 
 from cviz_assets.cli import build_parser
-from tests import warm_python
 from tests.conftest import MODEL, REPO, WEIGHTS, child_env
 
 
 def run_cli(args: list[str], root: Path, home: Path | None = None) -> subprocess.CompletedProcess:
-    """`python -m cviz_assets.cli ARGS` in a child process (forked warm: tests/warm_python.py)."""
     env = child_env(CVIZ_STORAGE_ROOT=str(root), CVIZ_MODEL=MODEL, CVIZ_WEIGHTS=WEIGHTS)
     if home is not None:
         env["DAGSTER_HOME"] = str(home)
-    return warm_python.run(["-m", "cviz_assets.cli", *args], env=env, cwd=REPO, timeout=600)
+    return subprocess.run([sys.executable, "-m", "cviz_assets.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=600)
 
 
 def test_original_flags_are_accepted() -> None:

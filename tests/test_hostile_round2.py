@@ -11,6 +11,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -23,7 +24,6 @@ from cviz.ingest.collection import CollectionConfig
 from cviz.ingest.metadata_csv import decode_text, parse_metadata, read_metadata_bytes
 from cviz.publish.items import ITEMS_FORMAT, MAX_COLUMNS, OWN_FIELDS, build_items
 from cviz.storage import open_storage
-from tests import warm_python
 from tests.bad_input import images as corpus
 from tests.bad_input.stages import register, run_all
 from tests.conftest import MODEL, REPO, WEIGHTS, child_env
@@ -48,12 +48,12 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: st
 
 def cli(args: list[str], root: Path, cwd: Path = REPO, code: str | None = None, timeout: float = 600,
         env: dict | None = None) -> subprocess.CompletedProcess:
-    """`cviz ...` in a child process, forked warm (tests/warm_python.py) (``code``: Python run first, e.g.
-    to force a failing check)."""
+    """`cviz ...` in a child process (``code``: Python run first, e.g. to force a failing check)."""
     base = child_env(CVIZ_STORAGE_ROOT=str(root), CVIZ_MODEL=MODEL, CVIZ_WEIGHTS=WEIGHTS, PYTHONPATH=str(REPO),
                      **(env or {}))
     prog = (code or "") + "\nimport sys\nfrom cviz_assets.cli import main\nsys.exit(main(sys.argv[1:]))\n"
-    return warm_python.run(["-c", prog, *args], env=base, cwd=cwd, timeout=timeout)
+    return subprocess.run([sys.executable, "-c", prog, *args], capture_output=True, text=True, env=base, cwd=cwd,
+                          timeout=timeout)
 
 
 def live_items(root: Path, name: str) -> dict:
@@ -278,8 +278,8 @@ def test_deterministic_errors_are_not_retried_and_keep_their_words() -> None:
 
 
 def test_cli_line_names_the_error_after_retries_not_the_retry_wrapper() -> None:
-    from cviz_assets.retries import fail_fast_on_user_error
     from cviz_assets.run_output import first_error as _first_error
+    from cviz_assets.retries import fail_fast_on_user_error
 
     @dg.asset(retry_policy=dg.RetryPolicy(max_retries=1, delay=0))
     @fail_fast_on_user_error

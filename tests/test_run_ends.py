@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from cviz.stages import run_lock
 from cviz.storage import open_storage
-from tests import warm_python
 from tests.conftest import REPO, child_env
 from tests.test_interruptions import NAME, published_v1, viewer_state, write_images  # noqa: F401 - a fixture
 
@@ -23,15 +23,15 @@ FAST = {"CVIZ_STEP_RETRY_DELAY_S": "0.05", "CVIZ_LOCK_WAIT_S": "0"}
 
 
 def cli_child(root: Path, folder: Path, extra: list[str] | None = None, env: dict | None = None,
-              name: str = NAME, umask: int | None = None) -> subprocess.Popen | warm_python.WarmProcess:
-    """tests/bad_input/cli_child.py's `cviz run` in a child process (forked warm: tests/warm_python.py)."""
+              name: str = NAME, umask: int | None = None) -> subprocess.Popen:
     full = child_env(CVIZ_STORAGE_ROOT=str(root), PYTHONPATH=str(REPO), **{**FAST, **(env or {})})
-    return warm_python.popen(["-m", "tests.bad_input.cli_child", "run", "-id", name, "-imagedir", str(folder),
-                              *(extra or [])], env=full, cwd=REPO, umask=umask)
+    return subprocess.Popen([sys.executable, "-m", "tests.bad_input.cli_child", "run", "-id", name, "-imagedir",
+                             str(folder), *(extra or [])], cwd=REPO, env=full, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=None if umask is None else (lambda: os.umask(umask)))
 
 
-def blocked_child(root: Path, folder: Path, stage: str, marker: Path,
-                  **kw) -> subprocess.Popen | warm_python.WarmProcess:  # noqa: ANN003
+def blocked_child(root: Path, folder: Path, stage: str, marker: Path, **kw) -> subprocess.Popen:  # noqa: ANN003
     proc = cli_child(root, folder, env={"CHILD_BLOCK": stage, "CHILD_MARKER": str(marker), **kw.pop("env", {})}, **kw)
     deadline = time.time() + 180
     while not marker.exists():
